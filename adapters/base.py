@@ -1,0 +1,282 @@
+"""The boundary between a channel and the core.
+
+Channel libraries stop at the adapter; what crosses into the core is one of the
+small frozen dataclasses below, so the core can be read without knowing any
+channel. Errors that drive retries are named exceptions, not status codes.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Protocol, Self, runtime_checkable
+
+from aiohttp import web
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+# ---------------------------------------------------------------- settings
+
+
+def resolve_secret(value: object) -> object:
+    """Turn `env:NAME` / `file:PATH` into the secret itself, with an error naming the source."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if value.startswith("file:"):
+        path = Path(value[5:])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return value
+
+
+Secret = Annotated[str, BeforeValidator(resolve_secret)]
+"""A config string that may be given inline, as `env:NAME` or as `file:/path`."""
+
+
+class ChannelSettings(BaseModel):
+    """Base of every `[channels.<kind>.<name>]` table: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+
+
+# ---------------------------------------------------------------- inbound
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote, as the channel knows them."""
+
+    external_id: str  # Telegram chat id, email address (lower-cased), WeChat openid, X user id
+    name: str | None = None
+    handle: str | None = None  # @username, or the address shown to agents
+    language: str | None = None  # a hint from the channel (Telegram's language_code)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAttachment:
+    """Bytes received from a channel; the core stores them content-addressed."""
+
+    kind: str  # "image" | "file" | "audio" | "voice" | "video" | "sticker"
+    mime: str
+    data: bytes
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHint:
+    """How to find the conversation a record belongs to, beyond "the identity's open one".
+
+    - `key`: conversations are keyed by this (e.g. an X public thread `conversation_id`):
+      the latest open conversation with the same key, else a new one.
+    - `references`: external ids of earlier messages (email In-Reply-To/References);
+      the conversation holding one of them is joined if the sender takes part in it.
+    - `token`: a conversation id quoted by the user (email subject `[#123]`).
+    - `per_thread`: when nothing above matches, open a NEW conversation instead of
+      joining the identity's open one (email: a new thread is a new conversation).
+    """
+
+    key: str | None = None
+    references: tuple[str, ...] = ()
+    token: int | None = None
+    per_thread: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a channel handed over: a message, an edit, or a system note."""
+
+    inbox: str
+    external_id: str  # unique per inbox: the dedupe key
+    sender: Sender
+    text: str
+    sent_at: datetime
+    html: str | None = None  # raw; the core sanitises it with nh3 before storing
+    subject: str | None = None
+    attachments: tuple[InboundAttachment, ...] = ()
+    thread: ThreadHint | None = None
+    reply_to: str | None = None  # external id of the quoted message
+    edit_of: str | None = None  # set on an edit: external id of the edited message
+    system: bool = False  # store as a system note (an event, an unknown kind) not as the contact's words
+    no_auto_reply: bool = False  # never answer automatically (auto-submitted mail, imported history)
+    conversation_attrs: Mapping[str, Any] = field(default_factory=dict)  # merged into the conversation
+    extra: Mapping[str, Any] = field(default_factory=dict)  # channel specifics kept on the message
+    raw: bytes | None = None  # the original bytes when worth keeping (an email's .eml)
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """Something received that could not be understood: kept with the reason, never dropped."""
+
+    inbox: str
+    external_id: str
+    reason: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What `Sink.ingest` did, per record, in order: the message id, or None for a duplicate."""
+
+    message_ids: tuple[int | None, ...]
+
+
+# ---------------------------------------------------------------- outbound
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    kind: str
+    mime: str
+    filename: str
+    size: int
+    path: Path  # where the bytes are; read them, never hand the channel a URL of ours
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One reply to deliver, as the outbox worker hands it to `Adapter.send`."""
+
+    inbox: str
+    message_id: int
+    conversation_id: int
+    recipient: str  # the identity's external id
+    text: str
+    html: str | None = None
+    attachments: tuple[OutboundAttachment, ...] = ()
+    reply_to: str | None = None  # external id of the user message this answers (may be None)
+    subject: str | None = None  # the conversation's subject
+    thread_refs: tuple[str, ...] = ()  # external ids of the conversation's messages, oldest first
+    thread_key: str | None = None
+    auto: bool = False  # written by automation (ack, survey): email adds Auto-Submitted
+    conversation_attrs: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    external_id: str  # the channel's id of what was sent (first part when split)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AdapterError(Exception):
+    """Base of the errors that drive the outbox and the supervisor."""
+
+
+class Retry(AdapterError):
+    """Transient: try again, after `after` seconds when the channel said so."""
+
+    def __init__(self, reason: str, after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after = after
+
+
+class Rejected(AdapterError):
+    """Permanent: the channel refused; `reason` is shown on the message."""
+
+    def __init__(self, reason: str, *, unreachable: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unreachable = unreachable  # the recipient cannot be reached any more (blocked the bot)
+
+
+class BadCredentials(AdapterError):
+    """The channel refused our credentials: the inbox is unhealthy until the config changes."""
+
+
+# ---------------------------------------------------------------- health
+
+
+class ChannelState(enum.StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    TRANSIENT_DISCONNECT = "transient_disconnect"
+    BAD_CREDENTIALS = "bad_credentials"
+    STOPPED = "stopped"
+
+
+# ---------------------------------------------------------------- protocols
+
+
+class Sink(Protocol):
+    """The core's side, handed to an adapter: everything it may do to the store."""
+
+    inbox: str
+
+    async def ingest(self, batch: Sequence[Inbound], *, checkpoint: str | None = None) -> IngestResult:
+        """Store the batch and the checkpoint in ONE transaction; duplicates are dropped."""
+        ...
+
+    async def last_checkpoint(self) -> str | None: ...
+
+    async def quarantine(self, item: Quarantined, *, checkpoint: str | None = None) -> None:
+        """Keep what could not be parsed, with the reason (visible to admins)."""
+        ...
+
+    async def known(self, external_ids: Sequence[str]) -> set[str]:
+        """Which of these external ids (inbound or outbound) are already stored in this inbox."""
+        ...
+
+    async def delivery_failed(self, external_id: str, reason: str) -> bool:
+        """Mark the outbound message with this external id failed (a bounce); False if unknown."""
+        ...
+
+    async def kv_get(self, key: str) -> str | None:
+        """A value shared by every daemon instance on this store (e.g. WeChat's access token)."""
+        ...
+
+    async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
+
+    def report(self, state: ChannelState, *, reason: str | None = None) -> None:
+        """Push the inbox's health; shown in /healthz, transitions logged."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """What the core gives an adapter when it builds it."""
+
+    sink: Sink
+    public_url: str  # what the channel calls back, e.g. "https://support.example.com"
+    data_dir: Path
+
+
+class Adapter(Protocol):
+    kind: ClassVar[str]  # "telegram" | "x" | "email" | "wechat" | "webchat"
+    Settings: ClassVar[type[ChannelSettings]]
+    name: str  # the inbox key, e.g. "telegram.main"
+
+    def __init__(self, name: str, settings: Any, ctx: AdapterContext) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        """Open clients and verify credentials (raise BadCredentials)."""
+        ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def run(self, sink: Sink) -> None:
+        """Receive until cancelled or disconnected; the supervisor restarts it with backoff."""
+        ...
+
+    async def send(self, out: Outbound) -> Sent:
+        """Deliver one reply, or raise Retry / Rejected / BadCredentials."""
+        ...
+
+
+@runtime_checkable
+class HasWebhooks(Protocol):
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        """Routes under /hooks/<kind>/<name> (or /chat for the web chat), mounted by the core."""
+        ...

@@ -1,0 +1,206 @@
+"""The shared conversation model: plain dataclasses, no ORM objects leaking out.
+
+Every channel's traffic ends up as these; the core never branches on channel kind.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a `Z`, as the API promises."""
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Status(enum.StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Direction(enum.StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class AuthorKind(enum.StrEnum):
+    CONTACT = "contact"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class Delivery(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class Priority(enum.IntEnum):
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    URGENT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    kind: AuthorKind
+    id: int | None = None
+    name: str | None = None
+
+
+SYSTEM = Author(AuthorKind.SYSTEM, None, "system")
+BOT = Author(AuthorKind.BOT, None, "bot")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbox:
+    name: str  # "telegram.main"
+    kind: str  # "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: int
+    contact_id: int
+    inbox: str
+    channel: str
+    external_id: str
+    handle: str | None = None
+    unreachable: str | None = None  # the channel's reason, once a send was refused for good
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    name: str | None
+    language: str | None = None
+    tier: str | None = None  # "vip" raises priority
+    anonymous: bool = False
+    email: str | None = None
+    merged_into: int | None = None
+    identities: tuple[Identity, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    id: int
+    kind: str
+    mime: str
+    filename: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    conversation_id: int
+    inbox: str
+    direction: Direction
+    author: Author
+    text: str
+    html: str | None
+    private: bool
+    external_id: str | None
+    delivery: Delivery | None
+    error: str | None
+    created_at: datetime
+    language: str | None = None
+    reply_to: str | None = None
+    auto: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+    edited_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    inbox: str
+    channel: str
+    contact_id: int
+    identity_id: int
+    status: Status
+    subject: str | None
+    priority: int
+    category: str | None
+    language: str | None
+    assignee_id: int | None
+    team: str | None
+    labels: tuple[str, ...]
+    thread_key: str | None
+    unread: int
+    last_message_text: str | None
+    last_message_at: datetime | None
+    created_at: datetime
+    last_activity_at: datetime
+    snoozed_until: datetime | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    handoff_at: datetime | None = None
+    linked_conversation_id: int | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: int
+    name: str
+    inboxes: tuple[str, ...] = ()  # inboxes the team owns ("*" for all)
+    lead_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: int
+    email: str
+    name: str
+    role: Role
+    teams: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    ui_language: str | None = None
+    presence: str = "away"  # "online" | "away"
+    capacity: int = 10
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is asking: decides which conversations they may see."""
+
+    agent_id: int
+    role: Role
+    teams: tuple[str, ...]
+    team_inboxes: tuple[str, ...]  # inboxes owned by the viewer's teams ("*" = all)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def may_see(self, conv: Conversation) -> bool:
+        if self.is_admin:
+            return True
+        if conv.team is not None:
+            return conv.team in self.teams
+        if conv.assignee_id == self.agent_id:
+            return True
+        return conv.assignee_id is None and ("*" in self.team_inboxes or conv.inbox in self.team_inboxes)
