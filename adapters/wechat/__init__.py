@@ -1,0 +1,6 @@
+"""WeChat Official Account channel (wechatpy for signatures, crypto and message types)."""
+
+from .adapter import WechatAdapter
+from .settings import Settings
+
+__all__ = ["Settings", "WechatAdapter"]
