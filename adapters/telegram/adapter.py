@@ -1,0 +1,216 @@
+"""The Telegram adapter: one bot = one inbox, by long polling or by webhook.
+
+Polling is our own getUpdates loop, not PTB's Updater: the Updater confirms updates
+on its next poll before handlers have stored them (and again on stop), so a crash
+loses messages. Here the offset is a checkpoint stored in the same transaction as
+the messages, and sent to Telegram only after that transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Sequence
+from typing import ClassVar, Self
+
+import structlog
+from aiohttp import web
+from telegram import Bot, Update
+from telegram.error import NetworkError, TelegramError
+from tpbridge.adapters.base import (
+    AdapterContext,
+    BadCredentials,
+    ChannelState,
+    Inbound,
+    Outbound,
+    Quarantined,
+    Sent,
+    Sink,
+)
+
+from .api import ApiError, SendLimits, make_bot
+from .convert import UPDATE_KINDS, download, update_kind, update_to_inbound
+from .send import ReplyDelivery
+from .settings import TelegramSettings
+
+log = structlog.get_logger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_WEBHOOK_BODY = 4 * 1024 * 1024
+
+
+class TelegramAdapter:
+    """Receives a bot's private chats (and, when enabled, groups and channels) and answers them."""
+
+    kind: ClassVar[str] = "telegram"
+    Settings: ClassVar[type[TelegramSettings]] = TelegramSettings
+
+    def __init__(self, name: str, settings: TelegramSettings, ctx: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.ctx = ctx
+        self.path = f"/hooks/telegram/{name.partition('.')[2] or name}"
+        self._bot: Bot | None = None
+        self._delivery: ReplyDelivery | None = None
+        self._log = log.bind(inbox=name)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        bot = make_bot(self.settings)
+        sink = self.ctx.sink
+        sink.report(ChannelState.CONNECTING)
+        try:
+            await bot.initialize()  # getMe: proves the token
+            if self.settings.mode == "webhook":
+                await bot.set_webhook(
+                    url=self.ctx.public_url.rstrip("/") + self.path,
+                    secret_token=self.settings.webhook_secret,
+                    allowed_updates=list(UPDATE_KINDS),
+                )
+            else:
+                # getUpdates answers 409 while a webhook is set; pending updates are kept.
+                await bot.delete_webhook(drop_pending_updates=False)
+        except ApiError as exc:
+            await bot.shutdown()
+            if exc.status in (401, 404):
+                raise self._bad_credentials(sink, exc) from exc
+            raise
+        except BaseException:
+            await bot.shutdown()
+            raise
+        self._bot = bot
+        self._delivery = ReplyDelivery(
+            bot, sink, SendLimits(self.settings.rate_global, self.settings.rate_per_chat), self.name
+        )
+        self._log.info("telegram.started", mode=self.settings.mode, bot=bot.username)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        bot, self._bot, self._delivery = self._bot, None, None
+        if bot is not None:
+            # The webhook stays set: Telegram queues updates while we are down.
+            await bot.shutdown()
+        # No STOPPED report here: after BadCredentials that would hide the reason from /healthz.
+
+    def _bad_credentials(self, sink: Sink, exc: ApiError) -> BadCredentials:
+        reason = f"Telegram refused the bot token: {exc.status} {exc.description}"
+        sink.report(ChannelState.BAD_CREDENTIALS, reason=reason)
+        self._log.error("telegram.bad_credentials", status=exc.status)
+        return BadCredentials(reason)
+
+    # ------------------------------------------------------------ receiving
+
+    async def run(self, sink: Sink) -> None:
+        """Poll until cancelled; in webhook mode the route does the work and this just waits."""
+        if self._bot is None:
+            raise RuntimeError("TelegramAdapter.run before __aenter__")
+        if self.settings.mode == "webhook":
+            sink.report(ChannelState.CONNECTED)
+            await asyncio.Event().wait()
+            return
+        await self._poll(self._bot, sink)
+
+    async def _poll(self, bot: Bot, sink: Sink) -> None:
+        saved = await sink.last_checkpoint()
+        offset = int(saved) if saved else None
+        connected = False
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=self.settings.poll_timeout,
+                    limit=100,
+                    allowed_updates=list(UPDATE_KINDS),
+                )
+            except ApiError as exc:
+                if exc.status in (401, 404):
+                    raise self._bad_credentials(sink, exc) from exc
+                if exc.status == 429 and exc.retry_after:
+                    await asyncio.sleep(exc.retry_after)
+                    continue
+                sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=exc.description)
+                raise
+            except NetworkError as exc:
+                sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=f"network error: {exc.message}")
+                raise
+            if not connected:
+                sink.report(ChannelState.CONNECTED)
+                connected = True
+            if not updates:
+                continue
+            records = [r for u in updates if (r := await self._convert(bot, u)) is not None]
+            next_offset = updates[-1].update_id + 1
+            # Stored with the batch in one transaction; Telegram hears of it only on the next poll.
+            await sink.ingest(records, checkpoint=str(next_offset))
+            self._log.debug("updates.stored", count=len(updates), records=len(records), offset=next_offset)
+            offset = next_offset
+
+    async def _convert(self, bot: Bot, update: Update) -> Inbound | None:
+        limit = self.settings.max_download_bytes
+
+        async def fetch(file_id: str, size: int | None) -> bytes:
+            return await download(bot, file_id, size, limit)
+
+        record = await update_to_inbound(
+            update,
+            inbox=self.name,
+            fetch=fetch,
+            allow_groups=self.settings.allow_groups,
+            allow_channels=self.settings.allow_channels,
+        )
+        if record is None:
+            self._log.info("update.ignored", update_id=update.update_id, kind=update_kind(update))
+        return record
+
+    # ------------------------------------------------------------ webhook
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [web.post(self.path, self._webhook)]
+
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        """Store first, then answer 200: Telegram redelivers until it gets a 2xx."""
+        bot = self._bot
+        if bot is None or self.settings.mode != "webhook":
+            return _error(503, "the Telegram inbox is not running")
+        given = request.headers.get(SECRET_HEADER, "")
+        expected = self.settings.webhook_secret or ""
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            self._log.warning("webhook.unauthorized", remote=request.remote)
+            return _error(401, f"missing or wrong {SECRET_HEADER}")
+        if request.content_length is not None and request.content_length > MAX_WEBHOOK_BODY:
+            return _error(413, "update too large")
+        raw = await request.read()
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not a Telegram Update object")
+        except ValueError as exc:
+            return _error(400, f"malformed update: {exc}")
+        sink = self.ctx.sink
+        try:
+            update = Update.de_json(data, bot)
+        except Exception as exc:  # a shape PTB cannot read: keep it for an admin, do not lose it
+            await sink.quarantine(Quarantined(self.name, f"update:{data['update_id']}",
+                                              f"unreadable Telegram update: {exc}", raw))
+            return web.Response(status=200)
+        try:
+            record = await self._convert(bot, update)
+        except TelegramError as exc:  # a file download failed for now: Telegram will retry
+            self._log.warning("webhook.retry_later", update_id=update.update_id, error=str(exc))
+            return _error(503, "temporarily unable to fetch an attachment")
+        if record is not None:
+            await sink.ingest([record])
+        return web.Response(status=200)
+
+    # ------------------------------------------------------------ sending
+
+    async def send(self, out: Outbound) -> Sent:
+        if self._delivery is None:
+            raise RuntimeError("TelegramAdapter.send before __aenter__")
+        return await self._delivery.send(out)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"ok": False, "error_code": status, "description": message}, status=status)

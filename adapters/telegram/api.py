@@ -1,0 +1,148 @@
+"""The wire to the Bot API: a python-telegram-bot `Bot` whose errors keep Telegram's own words.
+
+PTB folds error bodies into exception types and trims the description ("Bad Request:
+chat not found" becomes "Chat not found"); the outbox must show the channel's reason
+verbatim and needs the status code, so the request layer raises `ApiError` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from telegram import Bot
+from telegram.error import TelegramError
+from telegram.request import HTTPXRequest, RequestData
+
+from .settings import TelegramSettings
+
+
+class ApiError(TelegramError):
+    """A non-2xx answer of the Bot API, with Telegram's description and parameters intact."""
+
+    __slots__ = ("description", "retry_after", "status")
+
+    def __init__(self, status: int, description: str, retry_after: float | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[type, tuple[int, str, float | None]]:
+        return self.__class__, (self.status, self.description, self.retry_after)
+
+
+def _error_from(status: int, payload: bytes) -> ApiError:
+    description = f"HTTP {status}"
+    retry_after: float | None = None
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        description = str(body.get("description") or description)
+        params = body.get("parameters")
+        if isinstance(params, dict) and params.get("retry_after") is not None:
+            try:
+                retry_after = float(params["retry_after"])
+            except (TypeError, ValueError):
+                retry_after = None
+    return ApiError(status, description, retry_after)
+
+
+class ApiRequest(HTTPXRequest):
+    """HTTPX transport that raises `ApiError` for every non-2xx answer (file downloads included)."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        write_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        connect_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        pool_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        status, payload = await super().do_request(
+            url,
+            method,
+            request_data=request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+        if not 200 <= status <= 299:
+            raise _error_from(status, payload)
+        return status, payload
+
+
+def make_bot(settings: TelegramSettings) -> Bot:
+    """A Bot that talks to `api_base_url` for every call, getFile downloads included."""
+    timeout = settings.request_timeout
+    kwargs: dict[str, Any] = {
+        "connect_timeout": timeout,
+        "read_timeout": timeout,
+        "write_timeout": timeout,
+        "pool_timeout": timeout,
+        "media_write_timeout": max(timeout, 60.0),
+        # A corporate proxy is configured through api_base_url, not the environment:
+        # loopback fakes and self-hosted servers must not be sent through HTTP(S)_PROXY.
+        "httpx_kwargs": {"trust_env": False},
+    }
+    return Bot(
+        settings.token,
+        base_url=f"{settings.api_base_url}/bot",
+        base_file_url=f"{settings.api_base_url}/file/bot",
+        request=ApiRequest(connection_pool_size=16, **kwargs),
+        get_updates_request=ApiRequest(connection_pool_size=1, **kwargs),
+    )
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `capacity` saved up; `take` waits for one."""
+
+    def __init__(self, rate: float, capacity: float = 1.0) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self._tokens = capacity
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    @property
+    def idle(self) -> bool:
+        self._refill()
+        return self._tokens >= self.capacity
+
+    async def take(self) -> None:
+        async with self._lock:  # FIFO: waiters are served in the order they came
+            self._refill()
+            if self._tokens < 1.0:
+                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+                self._refill()
+            self._tokens -= 1.0
+
+
+class SendLimits:
+    """Telegram's flood limits: about 30 messages/s per bot and 1/s per chat."""
+
+    def __init__(self, per_bot: float, per_chat: float) -> None:
+        self._bot = TokenBucket(per_bot, capacity=max(1.0, per_bot))
+        self._per_chat = per_chat
+        self._chats: dict[str, TokenBucket] = {}
+
+    async def take(self, chat_id: str) -> None:
+        bucket = self._chats.get(chat_id)
+        if bucket is None:
+            if len(self._chats) > 10_000:  # forget chats whose bucket is full again
+                self._chats = {k: b for k, b in self._chats.items() if not b.idle}
+            bucket = self._chats[chat_id] = TokenBucket(self._per_chat)
+        await bucket.take()
+        await self._bot.take()
