@@ -58,6 +58,7 @@ class Failure:
     errcode: int | None = None  # None with a status: an HTTP error page instead of JSON
     status: int = 200
     delay: float = 0.0
+    after: int = 0  # let this many calls through first
 
 
 @dataclass
@@ -84,10 +85,22 @@ class FakeWechatApi:
 
     # ------------------------------------------------------------ test controls
 
-    def fail_next(self, endpoint: str, errcode: int | None = None, *, times: int = 1, status: int = 200,
-                  delay: float = 0.0) -> None:
-        """Make the next `times` calls to `endpoint` ("token", "send", "upload", "get") fail."""
-        self.failures.setdefault(endpoint, []).extend(Failure(errcode, status, delay) for _ in range(times))
+    def fail_next(
+        self,
+        endpoint: str,
+        errcode: int | None = None,
+        *,
+        times: int = 1,
+        status: int = 200,
+        delay: float = 0.0,
+        after: int = 0,
+    ) -> None:
+        """Make `times` calls to `endpoint` ("token", "send", "upload", "get") fail, after `after` succeed.
+
+        `errcode=None` answers an HTTP error page with `status` instead of WeChat JSON.
+        """
+        queue = self.failures.setdefault(endpoint, [])
+        queue.extend(Failure(errcode, status, delay, after if i == 0 else 0) for i in range(times))
 
     def expire_tokens(self) -> None:
         """Every issued token is now past its expiry (next use: 42001)."""
@@ -114,7 +127,7 @@ class FakeWechatApi:
         app.router.add_post("/cgi-bin/media/upload", self._upload)
         app.router.add_get("/cgi-bin/media/get", self._get)
         app.router.add_get("/video/{media_id}", self._video)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)  # tests stop it with slow calls pending
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -137,11 +150,15 @@ class FakeWechatApi:
         queue = self.failures.get(endpoint)
         if not queue:
             return None
+        if queue[0].after > 0:
+            queue[0].after -= 1
+            return None
         failure = queue.pop(0)
         await asyncio.sleep(failure.delay)
         if failure.errcode is None:
-            return web.Response(status=failure.status, text="<html>502 Bad Gateway</html>",
-                                content_type="text/html")
+            return web.Response(
+                status=failure.status, text="<html>502 Bad Gateway</html>", content_type="text/html"
+            )
         return error(failure.errcode, failure.status)
 
     def _check_token(self, request: web.Request) -> web.Response | None:
@@ -233,8 +250,11 @@ class FakeWechatApi:
             # Temporary video media answers with a download URL instead of the bytes.
             return web.json_response({"video_url": f"{self.url}/video/{media_id}"})
         ext = mime.split("/")[-1]
-        return web.Response(body=data, content_type=mime,
-                            headers={"Content-disposition": f'attachment; filename="{media_id}.{ext}"'})
+        return web.Response(
+            body=data,
+            content_type=mime,
+            headers={"Content-disposition": f'attachment; filename="{media_id}.{ext}"'},
+        )
 
     async def _video(self, request: web.Request) -> web.StreamResponse:
         mime, data = self.media[request.match_info["media_id"]]
@@ -269,8 +289,12 @@ class WechatPusher:
     def push(self, xml: str, timestamp: int | None = None) -> tuple[dict[str, str], bytes]:
         """Query parameters and body of one POST to the callback URL."""
         ts, nonce = str(int(time.time()) if timestamp is None else timestamp), secrets.token_hex(5)
-        params = {"signature": _sign(self.token, ts, nonce), "timestamp": ts, "nonce": nonce,
-                  "openid": _field(xml, "FromUserName")}
+        params = {
+            "signature": _sign(self.token, ts, nonce),
+            "timestamp": ts,
+            "nonce": nonce,
+            "openid": _field(xml, "FromUserName"),
+        }
         if not self.encoding_aes_key:
             return params, xml.encode()
         crypto = WeChatCrypto(self.token, self.encoding_aes_key, self.app_id)
@@ -289,5 +313,5 @@ def _field(xml: str, name: str) -> str:
     start = xml.find(f"<{name}>")
     if start < 0:
         return ""
-    value = xml[start + len(name) + 2: xml.find(f"</{name}>", start)]
+    value = xml[start + len(name) + 2 : xml.find(f"</{name}>", start)]
     return value.removeprefix("<![CDATA[").removesuffix("]]>")
