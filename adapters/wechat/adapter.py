@@ -131,7 +131,12 @@ class WechatAdapter:
         mlog = self.log.bind(external_id=inbound.external_id, msg_type=fields.get("MsgType"))
         if media is not None and not await self.sink.known([inbound.external_id]):
             inbound = await self._attach(inbound, media, mlog)
-        result = await self.sink.ingest([inbound])
+        try:
+            result = await self.sink.ingest([inbound])
+        except Exception as exc:
+            # Not stored, so not acknowledged: WeChat retries (the same external id) shortly.
+            mlog.error("message.store_failed", error=f"{type(exc).__name__}: {exc}")
+            return web.Response(status=503, text="try again")
         if result.message_ids and result.message_ids[0] is None:
             mlog.info("message.duplicate")
         else:

@@ -567,3 +567,41 @@ def test_settings_refuse_a_malformed_aes_key() -> None:
     with pytest.raises(ValueError, match="encoding_aes_key"):
         Settings(app_id="wx1", app_secret="s", token="t", encoding_aes_key="too-short")
     assert not Settings(app_id="wx1", app_secret="s", token="t", encoding_aes_key="").safe_mode
+
+
+async def test_store_failure_is_not_acknowledged(fake: FakeWechatApi, tmp_path: Path) -> None:
+    """Nothing is answered `success` unless it was stored: WeChat retries a 5xx."""
+
+    class BrokenStore(RecordingSink):
+        broken = True
+
+        async def ingest(self, batch: Any, *, checkpoint: str | None = None) -> Any:
+            if self.broken:
+                raise OSError("disk full")
+            return await super().ingest(batch, checkpoint=checkpoint)
+
+    sink = BrokenStore("wechat.official")
+    adapter = make_adapter(fake, sink, tmp_path)
+    app = web.Application()
+    app.add_routes(adapter.routes())
+    pusher = WechatPusher(adapter.settings.token)
+    async with TestClient(TestServer(app)) as client, adapter:
+        params, body = pusher.push(text_xml(msg_id=9))
+        with capture_logs() as logs:
+            resp = await client.post(PATH, params=params, data=body)
+        assert resp.status == 503
+        assert any(e["event"] == "message.store_failed" for e in logs)
+        sink.broken = False
+        resp = await client.post(PATH, params=params, data=body)  # WeChat's retry
+        assert (resp.status, await resp.text()) == (200, "success")
+    assert [r.external_id for r in sink.records] == [f"{OPENID}:9"]
+
+
+def test_example_config_validates() -> None:
+    import tomllib
+
+    table = tomllib.loads((REPO / "config" / "channels" / "wechat.example.toml").read_text())
+    settings = Settings.model_validate(
+        table["channels"]["wechat"]["official"], context={"resolve_secrets": False}
+    )
+    assert settings.api_base_url == "https://api.weixin.qq.com"
