@@ -11,7 +11,6 @@ import structlog
 from aiohttp import web
 from tpbridge.adapters.base import (
     AdapterContext,
-    AdapterError,
     BadCredentials,
     ChannelState,
     Inbound,
@@ -25,7 +24,7 @@ from tpbridge.adapters.base import (
 from wechatpy.crypto import WeChatCrypto
 
 from . import convert, wire
-from .api import Media, WechatApi, WechatError
+from .api import Media, WechatApi
 from .send import deliver
 from .settings import Settings
 
@@ -177,8 +176,8 @@ class WechatAdapter:
         try:
             async with asyncio.timeout(self.settings.media_timeout):
                 got: Media = await self.api.download(media.media_id, max_bytes=self.settings.media_max_bytes)
-        except (AdapterError, WechatError, TimeoutError) as exc:
-            reason = "timeout" if isinstance(exc, TimeoutError) else str(exc)
+        except Exception as exc:  # best effort: the message itself must land whatever happens here
+            reason = "timeout" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             mlog.warning("media.download_failed", media_id=media.media_id, reason=reason)
             note = f"[{media.kind} not downloaded: {reason}; WeChat media_id {media.media_id}]"
             text = f"{inbound.text}\n{note}" if inbound.text else note

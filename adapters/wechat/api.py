@@ -162,6 +162,8 @@ class WechatApi:
             body = await self._json("POST", "/cgi-bin/media/upload",
                                     params={"access_token": token, "type": kind}, data=form)
             self._check(body)
+            if not body.get("media_id"):
+                raise Retry("media/upload answered without a media_id")
             return str(body["media_id"])
 
         return await self.with_token(call)

@@ -7,6 +7,8 @@ retries the reply after a transient failure.
 
 from __future__ import annotations
 
+import asyncio
+
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Sent, Sink
 
 from .api import WechatApi, WechatError, classify
@@ -60,7 +62,8 @@ async def deliver(api: WechatApi, sink: Sink, out: Outbound) -> Sent:
                 payload = {"touser": out.recipient, "msgtype": "text", "text": {"content": item}}
             else:
                 att, wechat_type, _limit = item  # type: ignore[misc]
-                media_id = await api.upload(wechat_type, att.filename, att.mime, att.path.read_bytes())
+                data = await asyncio.to_thread(att.path.read_bytes)
+                media_id = await api.upload(wechat_type, att.filename, att.mime, data)
                 payload = {
                     "touser": out.recipient, "msgtype": wechat_type, wechat_type: {"media_id": media_id},
                 }
