@@ -1,0 +1,15 @@
+"""The store: a protocol (protocol.py) and its implementations, chosen by `[store].url`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tpbridge.bridge.store.protocol import Store
+
+
+def open_store(url: str, base: Path) -> Store:
+    if url.startswith("sqlite:///"):
+        from tpbridge.bridge.store.sqlite import SqliteStore, path_from_url
+
+        return SqliteStore(path_from_url(url, base))  # type: ignore[return-value]
+    raise ValueError(f"unsupported store url {url!r}: only sqlite:/// is built in (postgresql:// is planned)")

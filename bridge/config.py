@@ -1,0 +1,224 @@
+"""The TOML schema and loader: every problem is reported with its key path, all at once."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from tpbridge.adapters.base import ChannelSettings
+from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
+
+DEFAULT_PATH = "tpbridge.toml"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BridgeSection(_Section):
+    data_dir: Path = Path("data")
+    config_dir: Path = Path("config")
+    log_level: str = "info"
+    log_format: str = "auto"  # "auto" (console on a TTY, JSON otherwise) | "json" | "console"
+
+    @field_validator("log_format")
+    @classmethod
+    def _fmt(cls, v: str) -> str:
+        if v not in ("auto", "json", "console"):
+            raise ValueError('must be "auto", "json" or "console"')
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _lvl(cls, v: str) -> str:
+        if v.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError('must be "debug", "info", "warning" or "error"')
+        return v.lower()
+
+
+class StoreSection(_Section):
+    url: str = "sqlite:///data/tpbridge.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith("sqlite:///"):
+            raise ValueError('must be a "sqlite:///path" URL (PostgreSQL is not built in yet)')
+        return v
+
+
+class HttpSection(_Section):
+    listen: str = "127.0.0.1:8080"
+    public_url: str = "http://127.0.0.1:8080"
+    max_text_bytes: int = Field(64 * 1024, gt=0)
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    session_days: int = Field(14, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError('must be "host:port", e.g. "127.0.0.1:8080"')
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class _Root(_Section):
+    bridge: BridgeSection = BridgeSection()
+    store: StoreSection = StoreSection()
+    http: HttpSection = HttpSection()
+    automation: AutomationSettings = AutomationSettings()
+    teams: dict[str, TeamSettings] = {}
+    channels: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    kind: str
+    name: str  # the inbox key: "telegram.main"
+    settings: ChannelSettings
+    adapter_class: type
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    base_dir: Path
+    bridge: BridgeSection
+    store: StoreSection
+    http: HttpSection
+    automation: AutomationSettings
+    teams: dict[str, TeamSettings]
+    channels: tuple[ChannelConfig, ...]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.bridge.data_dir if self.bridge.data_dir.is_absolute() else self.base_dir / self.bridge.data_dir
+
+    @property
+    def config_dir(self) -> Path:
+        d = self.bridge.config_dir
+        return d if d.is_absolute() else self.base_dir / d
+
+    @property
+    def enabled_channels(self) -> tuple[ChannelConfig, ...]:
+        return tuple(c for c in self.channels if c.settings.enabled)
+
+
+def adapter_classes() -> dict[str, type]:
+    """Built-in and third-party adapters, all through the `tpbridge.adapters` entry points."""
+    found: dict[str, type] = {}
+    for ep in entry_points(group="tpbridge.adapters"):
+        found[ep.name] = ep  # type: ignore[assignment]  # loaded lazily below
+    return found
+
+
+def _load_adapter(ep: Any, problems: list[str], key: str) -> type | None:
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        problems.append(f"{key}: the {ep.name} adapter cannot be loaded ({type(exc).__name__}: {exc})")
+        return None
+    if not hasattr(cls, "Settings"):
+        problems.append(f"{key}: the {ep.name} adapter is not available in this version")
+        return None
+    return cls
+
+
+def describe(err: Any, prefix: tuple[Any, ...] = ()) -> str:
+    """One pydantic error as `dotted.key: message`, in words a config author understands."""
+    loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = "unknown key"
+    elif kind == "missing":
+        msg = "is required"
+    elif kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()]
+        msg = "must be " + " or ".join(f'"{o}"' for o in options)
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse(raw: dict[str, Any], path: Path) -> Config:
+    problems: list[str] = []
+    channels_raw = raw.get("channels", {})
+    root_input = {k: v for k, v in raw.items() if k != "channels"}
+    try:
+        root = _Root.model_validate(root_input)
+    except ValidationError as exc:
+        problems.extend(describe(e) for e in exc.errors())
+        root = None
+    channels: list[ChannelConfig] = []
+    if not isinstance(channels_raw, dict):
+        problems.append("channels: must be a table of channel kinds")
+        channels_raw = {}
+    known = adapter_classes()
+    for kind, accounts in channels_raw.items():
+        key = f"channels.{kind}"
+        if kind not in known:
+            problems.append(f"{key}: unknown channel kind (known: {', '.join(sorted(known))})")
+            continue
+        if not isinstance(accounts, dict) or not all(isinstance(v, dict) for v in accounts.values()):
+            problems.append(f"{key}: must hold named tables, e.g. [{key}.main]")
+            continue
+        cls = _load_adapter(known[kind], problems, key) if accounts else None
+        if cls is None:
+            continue
+        for name, table in accounts.items():
+            enabled = table.get("enabled", True)
+            try:
+                settings = cls.Settings.model_validate(table, context={"resolve_secrets": enabled is not False})
+            except ValidationError as exc:
+                problems.extend(describe(e, ("channels", kind, name)) for e in exc.errors())
+                continue
+            channels.append(ChannelConfig(kind, f"{kind}.{name}", settings, cls))
+    if problems or root is None:
+        raise ConfigError(problems)
+    return Config(
+        path=path, base_dir=path.parent, bridge=root.bridge, store=root.store, http=root.http,
+        automation=root.automation, teams=root.teams, channels=tuple(channels),
+    )
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    p = Path(path or os.environ.get("TPBRIDGE_CONFIG") or DEFAULT_PATH).resolve()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{p}: no such config file (give one with -c PATH or $TPBRIDGE_CONFIG)"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{p.name}: not valid TOML: {exc}"]) from None
+    return parse(raw, p)

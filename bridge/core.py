@@ -1,0 +1,47 @@
+"""Everything one daemon holds, built in one place and handed down explicitly (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tpbridge.adapters.base import Adapter
+from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.config import Config
+from tpbridge.bridge.desk import Desk
+from tpbridge.bridge.events import EventBus
+from tpbridge.bridge.health import Health
+from tpbridge.bridge.outbox import Outbox
+from tpbridge.bridge.pipeline import InboxSink, Pipeline
+from tpbridge.bridge.store import open_store
+from tpbridge.bridge.store.protocol import Store
+
+
+@dataclass
+class Core:
+    config: Config
+    store: Store
+    bus: EventBus
+    files: AttachmentFiles
+    health: Health
+    pipeline: Pipeline
+    desk: Desk
+    outbox: Outbox = field(default_factory=lambda: Outbox({}))
+    adapters: dict[str, Adapter] = field(default_factory=dict)  # inbox name -> adapter
+    sinks: dict[str, InboxSink] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # room for parts added later (automation)
+
+    @classmethod
+    def build(cls, config: Config) -> Core:
+        data_dir = config.data_dir
+        store = open_store(config.store.url, config.base_dir)
+        bus = EventBus()
+        files = AttachmentFiles(data_dir)
+        health = Health()
+        pipeline = Pipeline(store, bus, files, data_dir)
+        core = cls(config, store, bus, files, health, pipeline, Desk(store, bus, files))
+        core.desk._wake = lambda inbox: core.outbox.wake(inbox)
+        return core
+
+    def inbox_channel(self, inbox: str) -> str:
+        return inbox.split(".", 1)[0]

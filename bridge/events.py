@@ -1,0 +1,90 @@
+"""The in-process event bus: what changed, published after commit, fanned out to SSE and automation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from tpbridge.bridge.model import Conversation, Message
+
+log = structlog.get_logger(__name__)
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"  # delivery state, an edit
+CONVERSATION_CREATED = "conversation.created"
+CONVERSATION_UPDATED = "conversation.updated"  # status, assignee, labels, priority, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    conversation: Conversation
+    message: Message | None = None
+    changes: tuple[str, ...] = ()  # for conversation.updated: the fields that changed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conversation_id(self) -> int:
+        return self.conversation.id
+
+    @property
+    def inbox(self) -> str:
+        return self.conversation.inbox
+
+
+class Subscription:
+    """One consumer's queue. A consumer too slow to keep up is dropped, not the publisher slowed."""
+
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
+        self._bus = bus
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self.queue.get()
+            if event is None:
+                return
+            yield event
+
+    def close(self) -> None:
+        self._bus._subs.discard(self)
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subs: set[Subscription] = set()
+
+    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+        sub = Subscription(self, maxsize)
+        self._subs.add(sub)
+        return sub
+
+    def publish(self, event: Event) -> None:
+        for sub in list(self._subs):
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+                log.warning("events.subscriber_dropped", kind=event.kind, conversation_id=event.conversation_id)
+                sub.close()
+
+    def close(self) -> None:
+        for sub in list(self._subs):
+            sub.close()

@@ -1,0 +1,44 @@
+"""Prometheus metrics: counters fed by the event bus, gauges read at scrape time."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from tpbridge.bridge.events import MESSAGE_CREATED, MESSAGE_UPDATED, EventBus
+from tpbridge.bridge.health import Health
+from tpbridge.bridge.model import Delivery, Direction
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.received = Counter("tpbridge_messages_received", "Messages received from channels",
+                                ["inbox"], registry=self.registry)
+        self.replies = Counter("tpbridge_replies_queued", "Replies and automatic messages queued",
+                               ["inbox", "author"], registry=self.registry)
+        self.delivered = Counter("tpbridge_replies_delivered", "Replies whose delivery ended",
+                                 ["inbox", "result"], registry=self.registry)
+        self.channel_up = Gauge("tpbridge_channel_up", "1 when the inbox's channel is connected",
+                                ["inbox", "state"], registry=self.registry)
+
+    async def consume(self, bus: EventBus) -> None:
+        with bus.subscribe() as sub:
+            async for event in sub:
+                msg = event.message
+                if msg is None:
+                    continue
+                if event.kind == MESSAGE_CREATED:
+                    if msg.direction is Direction.IN:
+                        self.received.labels(event.inbox).inc()
+                    elif not msg.private:
+                        self.replies.labels(event.inbox, msg.author.kind.value).inc()
+                elif event.kind == MESSAGE_UPDATED and msg.delivery in (Delivery.SENT, Delivery.FAILED):
+                    self.delivered.labels(event.inbox, msg.delivery.value).inc()
+                await asyncio.sleep(0)
+
+    def render(self, health: Health) -> bytes:
+        self.channel_up.clear()
+        for inbox, h in health.snapshot().items():
+            self.channel_up.labels(inbox, h["state"]).set(1 if h["state"] == "connected" else 0)
+        return generate_latest(self.registry)

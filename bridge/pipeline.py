@@ -1,0 +1,124 @@
+"""Inbound: dedupe -> identity -> conversation -> store (one transaction) -> events.
+
+`InboxSink` is what an adapter holds: the channel is acknowledged only after
+`ingest` returned, because only then is everything committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, Quarantined
+from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.events import (
+    CONVERSATION_CREATED,
+    CONVERSATION_UPDATED,
+    MESSAGE_CREATED,
+    MESSAGE_UPDATED,
+    Event,
+    EventBus,
+)
+from tpbridge.bridge.health import Health
+from tpbridge.bridge.sanitize import clean_html
+from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store
+
+log = structlog.get_logger(__name__)
+
+
+class Pipeline:
+    def __init__(self, store: Store, bus: EventBus, files: AttachmentFiles, data_dir: Path) -> None:
+        self.store = store
+        self.bus = bus
+        self.files = files
+        self.data_dir = data_dir
+
+    def _prepare(self, rec: Inbound) -> PreparedInbound:
+        atts = tuple(
+            self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename) for a in rec.attachments
+        )
+        return PreparedInbound(rec, clean_html(rec.html), atts)
+
+    async def ingest(
+        self, inbox: str, channel: str, batch: Sequence[Inbound], checkpoint: str | None = None
+    ) -> list[IngestedItem]:
+        if not batch and checkpoint is None:
+            return []
+        for rec in batch:
+            if rec.inbox != inbox:
+                raise ValueError(f"record for inbox {rec.inbox!r} handed to {inbox!r}")
+        # Sanitising and writing attachment files is blocking work: off the loop.
+        prepared = await asyncio.to_thread(lambda: [self._prepare(r) for r in batch])
+        items = await self.store.ingest(inbox, channel, prepared, checkpoint)
+        for rec, item in zip(batch, items, strict=True):
+            if item.message is None or item.conversation is None:
+                log.debug("message.duplicate", inbox=inbox, external_id=rec.external_id)
+                continue
+            log.info("message.received", inbox=inbox, conversation_id=item.conversation.id,
+                     message_id=item.message_id, edited=item.edited)
+            if item.created:
+                self.bus.publish(Event(CONVERSATION_CREATED, item.conversation))
+            elif item.reopened:
+                self.bus.publish(Event(CONVERSATION_UPDATED, item.conversation, changes=("status",)))
+            kind = MESSAGE_UPDATED if item.edited else MESSAGE_CREATED
+            self.bus.publish(Event(kind, item.conversation, item.message))
+        return items
+
+    async def quarantine(self, inbox: str, item: Quarantined, checkpoint: str | None) -> None:
+        digest = hashlib.sha256(item.raw).hexdigest()
+        qdir = self.data_dir / "quarantine" / inbox
+        path = qdir / f"{digest}.eml"
+
+        def write() -> None:
+            qdir.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(item.raw)
+
+        await asyncio.to_thread(write)
+        await self.store.quarantine(inbox, item.external_id, item.reason, str(path), len(item.raw), checkpoint)
+        log.warning("message.quarantined", inbox=inbox, external_id=item.external_id, reason=item.reason)
+
+
+class InboxSink:
+    """The core's side of one inbox, handed to its adapter."""
+
+    def __init__(self, inbox: str, channel: str, pipeline: Pipeline, health: Health) -> None:
+        self.inbox = inbox
+        self.channel = channel
+        self._pipeline = pipeline
+        self._health = health
+
+    async def ingest(self, batch: Sequence[Inbound], *, checkpoint: str | None = None) -> IngestResult:
+        items = await self._pipeline.ingest(self.inbox, self.channel, batch, checkpoint)
+        return IngestResult(tuple(i.message_id for i in items))
+
+    async def last_checkpoint(self) -> str | None:
+        return await self._pipeline.store.checkpoint(self.inbox)
+
+    async def quarantine(self, item: Quarantined, *, checkpoint: str | None = None) -> None:
+        await self._pipeline.quarantine(self.inbox, item, checkpoint)
+
+    async def known(self, external_ids: Sequence[str]) -> set[str]:
+        return await self._pipeline.store.known(self.inbox, external_ids)
+
+    async def delivery_failed(self, external_id: str, reason: str) -> bool:
+        store = self._pipeline.store
+        msg = await store.mark_failed_by_external_id(self.inbox, external_id, reason)
+        if msg is None:
+            return False
+        conv = await store.get_conversation(msg.conversation_id)
+        if conv is not None:
+            log.warning("reply.bounced", inbox=self.inbox, conversation_id=conv.id, message_id=msg.id)
+            self._pipeline.bus.publish(Event(MESSAGE_UPDATED, conv, msg))
+        return True
+
+    async def kv_get(self, key: str) -> str | None:
+        return await self._pipeline.store.kv_get(f"{self.inbox}:{key}")
+
+    async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        await self._pipeline.store.kv_set(f"{self.inbox}:{key}", value, ttl)
+
+    def report(self, state: ChannelState, *, reason: str | None = None) -> None:
+        self._health.report(self.inbox, state, reason)

@@ -1,0 +1,19 @@
+"""HTML from channels (mostly email) is untrusted: clean it once, before anything stores or shows it."""
+
+from __future__ import annotations
+
+import nh3
+
+# No scripts, no event handlers, no javascript: URLs, no forms; images only from data: or https.
+_ALLOWED_SCHEMES = {"http", "https", "mailto", "cid", "data"}
+
+
+def clean_html(html: str | None) -> str | None:
+    if not html:
+        return None
+    return nh3.clean(
+        html,
+        url_schemes=_ALLOWED_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )

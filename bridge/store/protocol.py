@@ -1,0 +1,176 @@
+"""What the core needs from a store: a SQLite and (later) a PostgreSQL implementation.
+
+Everything above this line speaks in model objects; no SQL leaves the store's
+implementation package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tpbridge.adapters.base import Inbound
+from tpbridge.bridge.model import (
+    Agent,
+    Attachment,
+    Author,
+    Contact,
+    Conversation,
+    Message,
+    Role,
+    Status,
+    Team,
+    Viewer,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """Bytes already written under data_dir (content-addressed); only the row is left to insert."""
+
+    kind: str
+    mime: str
+    filename: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedInbound:
+    record: Inbound
+    html: str | None  # sanitised
+    attachments: tuple[StoredAttachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedItem:
+    message_id: int | None  # None: a duplicate, dropped
+    message: Message | None = None
+    conversation: Conversation | None = None
+    created: bool = False  # a new conversation
+    reopened: bool = False
+    edited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    message_id: int
+    conversation_id: int
+    inbox: str
+    attempts: int
+    due_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFilter:
+    status: str | None = None  # a Status value, or "all"
+    inbox: str | None = None
+    channel: str | None = None
+    assignee: str | None = None  # "me" | "unassigned" | "all" | an agent id
+    team: str | None = None
+    label: str | None = None
+    priority: int | None = None
+    contact_id: int | None = None
+    q: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Conversation]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReply:
+    conversation_id: int
+    author: Author
+    text: str
+    html: str | None = None
+    private: bool = False
+    auto: bool = False
+    reply_to: str | None = None
+    attachments: tuple[StoredAttachment, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+UNSET: Any = object()
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # channel side
+    async def ingest(
+        self, inbox: str, channel: str, batch: Sequence[PreparedInbound], checkpoint: str | None
+    ) -> list[IngestedItem]: ...
+    async def checkpoint(self, inbox: str) -> str | None: ...
+    async def quarantine(
+        self, inbox: str, external_id: str, reason: str, path: str, size: int, checkpoint: str | None
+    ) -> None: ...
+    async def known(self, inbox: str, external_ids: Sequence[str]) -> set[str]: ...
+    async def kv_get(self, key: str) -> str | None: ...
+    async def kv_set(self, key: str, value: str, ttl: float | None) -> None: ...
+
+    # replies and delivery
+    async def add_reply(self, reply: NewReply) -> tuple[Message, Conversation]: ...
+    async def due_outbox(self, inbox: str, now: float, exclude: Sequence[int], limit: int) -> list[OutboxItem]: ...
+    async def next_due(self, inbox: str) -> float | None: ...
+    async def pending_inboxes(self) -> list[str]: ...
+    async def mark_sent(self, item: OutboxItem, external_id: str) -> Message: ...
+    async def mark_failed(self, item: OutboxItem, reason: str, *, unreachable: bool) -> Message: ...
+    async def mark_failed_by_external_id(self, inbox: str, external_id: str, reason: str) -> Message | None: ...
+    async def reschedule(self, item: OutboxItem, due_at: float, error: str) -> None: ...
+
+    # conversations
+    async def get_conversation(self, conversation_id: int) -> Conversation | None: ...
+    async def list_conversations(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> Page: ...
+    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]: ...
+    async def get_message(self, message_id: int) -> Message | None: ...
+    async def update_conversation(self, conversation_id: int, **fields: Any) -> Conversation: ...
+    async def thread_refs(self, conversation_id: int) -> tuple[list[str], str | None]: ...
+    async def attachment(self, attachment_id: int) -> tuple[Attachment, int] | None: ...
+    async def due_snoozes(self, now: float) -> list[int]: ...
+    async def list_quarantine(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    # people
+    async def get_contact(self, contact_id: int) -> Contact | None: ...
+    async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]: ...
+    async def export_contact(self, contact_id: int) -> dict[str, Any] | None: ...
+    async def forget_contact(self, contact_id: int) -> list[str]: ...
+    async def add_agent(
+        self, email: str, name: str, role: Role, password_hash: str | None, teams: Sequence[str],
+        languages: Sequence[str],
+    ) -> Agent: ...
+    async def get_agent(self, agent_id: int) -> Agent | None: ...
+    async def agent_by_email(self, email: str) -> tuple[Agent, str | None] | None: ...
+    async def list_agents(self) -> list[Agent]: ...
+    async def update_agent(self, agent_id: int, **fields: Any) -> Agent: ...
+    async def list_teams(self) -> list[Team]: ...
+    async def ensure_team(self, name: str, inboxes: Sequence[str] = ()) -> Team: ...
+    async def viewer(self, agent: Agent) -> Viewer: ...
+    async def add_token(self, agent_id: int, token_hash: str, label: str | None) -> None: ...
+    async def agent_by_token(self, token_hash: str) -> Agent | None: ...
+    async def add_session(self, session_hash: str, agent_id: int, csrf: str, ttl: float) -> None: ...
+    async def session(self, session_hash: str) -> tuple[Agent, str] | None: ...
+    async def drop_session(self, session_hash: str) -> None: ...
+
+    async def backup(self, path: str) -> None: ...
+
+
+__all__ = [
+    "UNSET",
+    "ConversationFilter",
+    "IngestedItem",
+    "NewReply",
+    "OutboxItem",
+    "Page",
+    "PreparedInbound",
+    "Status",
+    "Store",
+    "StoredAttachment",
+]

@@ -1,0 +1,18 @@
+"""The SQLite store (the embedded default): WAL, one writer with group commit."""
+
+from __future__ import annotations
+
+from tpbridge.bridge.store.sqlite.admin import AdminStore
+from tpbridge.bridge.store.sqlite.automation import AutomationStore
+from tpbridge.bridge.store.sqlite.base import path_from_url
+from tpbridge.bridge.store.sqlite.channel import ChannelStore
+from tpbridge.bridge.store.sqlite.conversations import ConversationStore
+from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
+from tpbridge.bridge.store.sqlite.people import PeopleStore
+
+
+class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore):
+    """Implements bridge.store.protocol.Store on one SQLite file."""
+
+
+__all__ = ["SqliteStore", "path_from_url"]

@@ -1,0 +1,162 @@
+"""Reading and changing conversations: the inbox list, one conversation, its messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from typing import Any
+
+from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
+from tpbridge.bridge.search import match_query
+from tpbridge.bridge.store.protocol import ConversationFilter, Page
+from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite.base import SqliteBase
+
+_UPDATABLE = {
+    "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
+    "snoozed_until", "first_response_at", "resolved_at", "handoff_at", "reopened_at", "unread",
+    "linked_conversation_id", "attrs",
+}
+
+
+def encode_cursor(activity: float, conv_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([activity, conv_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    activity, conv_id = json.loads(raw)
+    return float(activity), int(conv_id)
+
+
+def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
+    """SQL for Viewer.may_see: enforced in the query, not only hidden in the page."""
+    if viewer.is_admin:
+        return "1", []
+    teams = list(viewer.teams) or [""]
+    tmarks = ",".join("?" * len(teams))
+    clauses = [f"c.team IN ({tmarks})", "(c.team IS NULL AND c.assignee_id = ?)"]
+    args: list[Any] = [*teams, viewer.agent_id]
+    if "*" in viewer.team_inboxes:
+        clauses.append("(c.team IS NULL AND c.assignee_id IS NULL)")
+    elif viewer.team_inboxes:
+        imarks = ",".join("?" * len(viewer.team_inboxes))
+        clauses.append(f"(c.team IS NULL AND c.assignee_id IS NULL AND c.inbox IN ({imarks}))")
+        args.extend(viewer.team_inboxes)
+    return "(" + " OR ".join(clauses) + ")", args
+
+
+class ConversationStore(SqliteBase):
+    async def get_conversation(self, conversation_id: int) -> Conversation | None:
+        return await self._read(lambda c: rows.load_conversation(c, conversation_id))
+
+    async def list_conversations(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> Page:
+        where, args = visibility(viewer)
+        sql = ["SELECT c.* FROM conversations c WHERE", where]
+        if flt.status and flt.status != "all":
+            sql.append("AND c.status = ?")
+            args.append(flt.status)
+        for column, value in (("inbox", flt.inbox), ("channel", flt.channel), ("team", flt.team),
+                              ("priority", flt.priority), ("contact_id", flt.contact_id)):
+            if value is not None:
+                sql.append(f"AND c.{column} = ?")
+                args.append(value)
+        if flt.assignee == "me":
+            sql.append("AND c.assignee_id = ?")
+            args.append(viewer.agent_id)
+        elif flt.assignee == "unassigned":
+            sql.append("AND c.assignee_id IS NULL")
+        elif flt.assignee not in (None, "", "all"):
+            sql.append("AND c.assignee_id = ?")
+            args.append(int(flt.assignee))  # type: ignore[arg-type]
+        if flt.label:
+            sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
+            args.append(flt.label)
+        if flt.q:
+            match = match_query(flt.q)
+            if match is None:
+                return Page([], None)
+            sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE message_search MATCH ?)")
+            args.append(match)
+        if cursor:
+            activity, conv_id = decode_cursor(cursor)
+            sql.append("AND (c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))")
+            args.extend([activity, activity, conv_id])
+        sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?")
+        args.append(limit + 1)
+        query = " ".join(sql)
+
+        def run(c: sqlite3.Connection) -> Page:
+            found = c.execute(query, args).fetchall()
+            items = [rows.conversation(r) for r in found[:limit]]
+            nxt = None
+            if len(found) > limit:
+                last = found[limit - 1]
+                nxt = encode_cursor(last["last_activity_at"], last["id"])
+            return Page(items, nxt)
+
+        return await self._read(run)
+
+    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+        def run(c: sqlite3.Connection) -> list[Message]:
+            sql = "SELECT * FROM messages WHERE conversation_id = ?"
+            if not include_private:
+                sql += " AND private = 0"
+            found = c.execute(sql + " ORDER BY id", (conversation_id,)).fetchall()
+            atts = rows.load_attachments(c, [r["id"] for r in found])
+            return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]
+
+        return await self._read(run)
+
+    async def get_message(self, message_id: int) -> Message | None:
+        def run(c: sqlite3.Connection) -> Message | None:
+            if c.execute("SELECT 1 FROM messages WHERE id = ?", (message_id,)).fetchone() is None:
+                return None
+            return rows.load_message(c, message_id)
+
+        return await self._read(run)
+
+    async def update_conversation(self, conversation_id: int, **fields: Any) -> Conversation:
+        """Set columns; `attrs` is merged (JSON patch), `labels` replaced."""
+        bad = set(fields) - _UPDATABLE
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> Conversation:
+            sets, args = ["updated_at = ?"], [now]
+            for key, value in fields.items():
+                if key == "attrs":
+                    sets.append("attrs = json_patch(attrs, ?)")
+                    args.append(json.dumps(value, default=str))
+                elif key == "labels":
+                    sets.append("labels = ?")
+                    args.append(json.dumps(list(value)))
+                else:
+                    sets.append(f"{key} = ?")
+                    args.append(value.timestamp() if hasattr(value, "timestamp") else value)
+            args.append(conversation_id)
+            cur = c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", args)
+            if cur.rowcount == 0:
+                raise LookupError(f"conversation {conversation_id} not found")
+            return rows.load_conversation(c, conversation_id)  # type: ignore[return-value]
+
+        return await self._write(run)
+
+    async def attachment(self, attachment_id: int) -> tuple[Attachment, int] | None:
+        """An attachment and the conversation it belongs to (for the authorised download)."""
+
+        def run(c: sqlite3.Connection) -> tuple[Attachment, int] | None:
+            row = c.execute(
+                "SELECT a.*, m.conversation_id AS conv FROM attachments a JOIN messages m ON m.id = a.message_id"
+                " WHERE a.id = ?", (attachment_id,)).fetchone()
+            return None if row is None else (rows.attachment(row), row["conv"])
+
+        return await self._read(run)
+
+    async def due_snoozes(self, now: float) -> list[int]:
+        return await self._read(lambda c: [r[0] for r in c.execute(
+            "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= ?", (now,))])

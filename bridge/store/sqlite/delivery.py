@@ -1,0 +1,157 @@
+"""Replies and their outbox rows: stored together, claimed in order, recorded once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from tpbridge.bridge.model import AuthorKind, Conversation, Message
+from tpbridge.bridge.search import index_text
+from tpbridge.bridge.store.protocol import NewReply, OutboxItem
+from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite.base import SqliteBase
+
+
+def _item(row: sqlite3.Row) -> OutboxItem:
+    return OutboxItem(
+        id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"], inbox=row["inbox"],
+        attempts=row["attempts"], due_at=row["due_at"],
+    )
+
+
+class DeliveryStore(SqliteBase):
+    async def add_reply(self, reply: NewReply) -> tuple[Message, Conversation]:
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> tuple[Message, Conversation]:
+            conv = rows.load_conversation(c, reply.conversation_id)
+            if conv is None:
+                raise LookupError(f"conversation {reply.conversation_id} not found")
+            delivery = None if reply.private else "queued"
+            cur = c.execute(
+                "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name,"
+                " text, html, private, delivery, created_at, reply_to, auto, extra)"
+                " VALUES (?,?, 'out', ?,?,?,?,?,?,?,?,?,?,?)",
+                (conv.id, conv.inbox, reply.author.kind.value, reply.author.id, reply.author.name, reply.text,
+                 reply.html, int(reply.private), delivery, now, reply.reply_to, int(reply.auto),
+                 json.dumps(reply.extra)),
+            )
+            message_id: int = cur.lastrowid  # type: ignore[assignment]
+            for att in reply.attachments:
+                c.execute(
+                    "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
+                    (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
+                )
+            c.execute(
+                "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
+                (message_id, index_text(reply.text), conv.id),
+            )
+            if not reply.private:
+                c.execute(
+                    "INSERT INTO outbox (message_id, inbox, conversation_id, due_at, created_at) VALUES (?,?,?,?,?)",
+                    (message_id, conv.inbox, conv.id, now, now),
+                )
+            human = reply.author.kind is AuthorKind.AGENT and not reply.private
+            c.execute(
+                "UPDATE conversations SET last_message_text = ?, last_message_at = ?, last_activity_at = ?,"
+                " updated_at = ?, unread = CASE WHEN ? THEN 0 ELSE unread END,"
+                " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ? ELSE first_response_at END"
+                " WHERE id = ?",
+                (reply.text[:200], now, now, now, human, human, now, conv.id),
+            )
+            return rows.load_message(c, message_id), rows.load_conversation(c, conv.id)  # type: ignore[return-value]
+
+        return await self._write(run)
+
+    async def due_outbox(self, inbox: str, now: float, exclude: Sequence[int], limit: int) -> list[OutboxItem]:
+        skip = list(exclude)
+
+        def run(c: sqlite3.Connection) -> list[OutboxItem]:
+            # Only the oldest row of each conversation may go: order is kept even while it backs off.
+            marks = ",".join("?" * len(skip)) or "NULL"
+            return [
+                _item(r) for r in c.execute(
+                    "SELECT o.* FROM outbox o WHERE o.inbox = ? AND o.due_at <= ?"
+                    f" AND o.id NOT IN ({marks})"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
+                    " AND p.id < o.id) ORDER BY o.due_at, o.id LIMIT ?",
+                    (inbox, now, *skip, limit),
+                )
+            ]
+
+        return await self._read(run)
+
+    async def next_due(self, inbox: str) -> float | None:
+        def run(c: sqlite3.Connection) -> float | None:
+            return c.execute("SELECT MIN(due_at) FROM outbox WHERE inbox = ?", (inbox,)).fetchone()[0]
+
+        return await self._read(run)
+
+    async def pending_inboxes(self) -> list[str]:
+        return await self._read(lambda c: [r[0] for r in c.execute("SELECT DISTINCT inbox FROM outbox")])
+
+    async def mark_sent(self, item: OutboxItem, external_id: str) -> Message:
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> Message:
+            c.execute(
+                "UPDATE messages SET delivery = 'sent', error = NULL, external_id = ?, sent_at = ? WHERE id = ?",
+                (external_id, now, item.message_id),
+            )
+            c.execute("DELETE FROM outbox WHERE id = ?", (item.id,))
+            return rows.load_message(c, item.message_id)
+
+        return await self._write(run)
+
+    async def mark_failed(self, item: OutboxItem, reason: str, *, unreachable: bool) -> Message:
+        def run(c: sqlite3.Connection) -> Message:
+            c.execute("UPDATE messages SET delivery = 'failed', error = ? WHERE id = ?", (reason, item.message_id))
+            c.execute("DELETE FROM outbox WHERE id = ?", (item.id,))
+            if unreachable:
+                c.execute(
+                    "UPDATE identities SET unreachable = ? WHERE id ="
+                    " (SELECT identity_id FROM conversations WHERE id = ?)",
+                    (reason, item.conversation_id),
+                )
+            return rows.load_message(c, item.message_id)
+
+        return await self._write(run)
+
+    async def mark_failed_by_external_id(self, inbox: str, external_id: str, reason: str) -> Message | None:
+        def run(c: sqlite3.Connection) -> Message | None:
+            row = c.execute(
+                "SELECT id FROM messages WHERE inbox = ? AND external_id = ? AND direction = 'out'",
+                (inbox, external_id),
+            ).fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE messages SET delivery = 'failed', error = ? WHERE id = ?", (reason, row[0]))
+            return rows.load_message(c, row[0])
+
+        return await self._write(run)
+
+    async def reschedule(self, item: OutboxItem, due_at: float, error: str) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (due_at, error, item.id),
+            )
+        )
+
+    async def thread_refs(self, conversation_id: int) -> tuple[list[str], str | None]:
+        """External ids of the conversation's messages, and the latest inbound one."""
+
+        def run(c: sqlite3.Connection) -> tuple[list[str], str | None]:
+            refs, last_in = [], None
+            for r in c.execute(
+                "SELECT external_id, direction FROM messages WHERE conversation_id = ?"
+                " AND external_id IS NOT NULL ORDER BY id",
+                (conversation_id,),
+            ):
+                refs.append(r[0])
+                if r[1] == "in":
+                    last_in = r[0]
+            return refs, last_in
+
+        return await self._read(run)

@@ -1,0 +1,236 @@
+"""The ingest transaction: dedupe -> identity -> conversation -> message, plus the checkpoint.
+
+Runs inside the writer thread, so everything here commits together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from tpbridge.adapters.base import Inbound, ThreadHint
+from tpbridge.bridge.model import Conversation, Message
+from tpbridge.bridge.search import index_text
+from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
+from tpbridge.bridge.store.sqlite import rows
+
+
+@dataclass(slots=True)
+class _Target:
+    conversation_id: int
+    created: bool = False
+    reopened: bool = False
+
+
+def root_contact(conn: sqlite3.Connection, contact_id: int) -> int:
+    """Follow merges: the contact a merged one now belongs to."""
+    seen = set()
+    while contact_id not in seen:
+        seen.add(contact_id)
+        row = conn.execute("SELECT merged_into FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+        if row is None or row[0] is None:
+            return contact_id
+        contact_id = row[0]
+    return contact_id
+
+
+def _identity(conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, now: float) -> tuple[int, int]:
+    sender = rec.sender
+    row = conn.execute(
+        "SELECT id, contact_id, handle FROM identities WHERE inbox = ? AND external_id = ?",
+        (inbox, sender.external_id),
+    ).fetchone()
+    if row is not None:
+        if sender.handle and sender.handle != row["handle"]:
+            conn.execute("UPDATE identities SET handle = ? WHERE id = ?", (sender.handle, row["id"]))
+        if sender.name:
+            conn.execute(
+                "UPDATE contacts SET name = ?, anonymous = 0, updated_at = ? WHERE id = ? AND name IS NULL",
+                (sender.name, now, row["contact_id"]),
+            )
+        return row["id"], row["contact_id"]
+    email = sender.external_id if channel == "email" else None
+    cur = conn.execute(
+        "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at) VALUES (?,?,?,?,?,?)",
+        (sender.name, sender.language, 0 if (sender.name or email) else 1, email, now, now),
+    )
+    contact_id = cur.lastrowid
+    cur = conn.execute(
+        "INSERT INTO identities (contact_id, inbox, channel, external_id, handle, created_at) VALUES (?,?,?,?,?,?)",
+        (contact_id, inbox, channel, sender.external_id, sender.handle, now),
+    )
+    return cur.lastrowid, contact_id  # type: ignore[return-value]
+
+
+def _new_conversation(
+    conn: sqlite3.Connection, inbox: str, channel: str, contact_id: int, identity_id: int, rec: Inbound,
+    now: float, *, thread_key: str | None = None, linked: int | None = None,
+) -> _Target:
+    cur = conn.execute(
+        "INSERT INTO conversations (inbox, channel, contact_id, identity_id, status, subject, thread_key,"
+        " linked_conversation_id, language, created_at, updated_at, last_activity_at)"
+        " VALUES (?,?,?,?, 'open', ?,?,?,?,?,?,?)",
+        (inbox, channel, contact_id, identity_id, rec.subject, thread_key, linked, rec.sender.language,
+         now, now, now),
+    )
+    return _Target(cur.lastrowid, created=True)  # type: ignore[arg-type]
+
+
+def _join(conn: sqlite3.Connection, conversation_id: int, now: float) -> _Target:
+    row = conn.execute("SELECT status FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row["status"] == "resolved":
+        conn.execute(
+            "UPDATE conversations SET status = 'open', resolved_at = NULL, reopened_at = ? WHERE id = ?",
+            (now, conversation_id),
+        )
+        return _Target(conversation_id, reopened=True)
+    if row["status"] == "snoozed":
+        # A customer writing again ends the snooze, as in Chatwoot.
+        conn.execute(
+            "UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = ?", (conversation_id,)
+        )
+    return _Target(conversation_id)
+
+
+def _takes_part(conn: sqlite3.Connection, conversation_id: int, inbox: str, contact_id: int) -> bool:
+    row = conn.execute(
+        "SELECT contact_id FROM conversations WHERE id = ? AND inbox = ?", (conversation_id, inbox)
+    ).fetchone()
+    if row is None:
+        return False
+    return root_contact(conn, row[0]) == root_contact(conn, contact_id)
+
+
+def _pick(
+    conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, identity_id: int, contact_id: int,
+    now: float,
+) -> _Target:
+    hint = rec.thread or ThreadHint()
+    if hint.key is not None:
+        row = conn.execute(
+            "SELECT id FROM conversations WHERE inbox = ? AND thread_key = ? AND status != 'resolved'"
+            " ORDER BY id DESC LIMIT 1",
+            (inbox, hint.key),
+        ).fetchone()
+        if row is not None:
+            return _join(conn, row[0], now)
+        return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now, thread_key=hint.key)
+    referenced: int | None = None
+    if hint.references:
+        marks = ",".join("?" * len(hint.references))
+        row = conn.execute(
+            f"SELECT conversation_id FROM messages WHERE inbox = ? AND external_id IN ({marks})"
+            " ORDER BY id DESC LIMIT 1",
+            (inbox, *hint.references),
+        ).fetchone()
+        referenced = row[0] if row else None
+    if referenced is None and hint.token is not None:
+        row = conn.execute(
+            "SELECT id FROM conversations WHERE id = ? AND inbox = ?", (hint.token, inbox)
+        ).fetchone()
+        referenced = row[0] if row else None
+    if referenced is not None:
+        if _takes_part(conn, referenced, inbox, contact_id):
+            return _join(conn, referenced, now)
+        # Someone else's thread (a forward, a newsletter reply): never append to it.
+        return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now, linked=referenced)
+    if hint.per_thread:
+        return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now)
+    row = conn.execute(
+        "SELECT id FROM conversations WHERE identity_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+        (identity_id,),
+    ).fetchone()
+    if row is not None:
+        return _join(conn, row[0], now)
+    return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now)
+
+
+def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> IngestedItem | None:
+    if conn.execute(
+        "SELECT 1 FROM message_edits WHERE inbox = ? AND external_id = ?", (inbox, rec.external_id)
+    ).fetchone():
+        return IngestedItem(None)
+    row = conn.execute(
+        "SELECT id, text, conversation_id FROM messages WHERE inbox = ? AND external_id = ?",
+        (inbox, rec.edit_of),
+    ).fetchone()
+    if row is None:
+        return None  # the original never arrived: store the edit as a message of its own
+    conn.execute(
+        "INSERT INTO message_edits (message_id, inbox, external_id, previous_text, edited_at) VALUES (?,?,?,?,?)",
+        (row["id"], inbox, rec.external_id, row["text"], now),
+    )
+    conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (rec.text, now, row["id"]))
+    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?", (index_text(rec.text), row["id"]))
+    msg = rows.load_message(conn, row["id"])
+    conv = rows.load_conversation(conn, row["conversation_id"])
+    return IngestedItem(row["id"], message=msg, conversation=conv, edited=True)
+
+
+def ingest_tx(
+    conn: sqlite3.Connection, inbox: str, channel: str, batch: list[PreparedInbound], checkpoint: str | None,
+    now: float,
+) -> list[IngestedItem]:
+    out: list[IngestedItem] = []
+    for prep in batch:
+        rec = prep.record
+        if rec.edit_of is not None:
+            edited = _edit(conn, inbox, rec, now)
+            if edited is not None:
+                out.append(edited)
+                continue
+        if conn.execute(
+            "SELECT 1 FROM messages WHERE inbox = ? AND external_id = ?", (inbox, rec.external_id)
+        ).fetchone():
+            out.append(IngestedItem(None))
+            continue
+        identity_id, contact_id = _identity(conn, inbox, channel, rec, now)
+        target = _pick(conn, inbox, channel, rec, identity_id, contact_id, now)
+        sent_at = rec.sent_at.timestamp()
+        extra = dict(rec.extra)
+        if rec.no_auto_reply:
+            extra["no_auto_reply"] = True
+        cur = conn.execute(
+            "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text,"
+            " html, private, external_id, created_at, sent_at, reply_to, extra)"
+            " VALUES (?,?, 'in', ?,?,?,?,?, 0, ?,?,?,?,?)",
+            (target.conversation_id, inbox, "system" if rec.system else "contact",
+             None if rec.system else contact_id, None if rec.system else rec.sender.name,
+             rec.text, prep.html, rec.external_id, now, sent_at, rec.reply_to, json.dumps(extra, default=str)),
+        )
+        message_id: int = cur.lastrowid  # type: ignore[assignment]
+        for att in prep.attachments:
+            conn.execute(
+                "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
+                (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
+            )
+        conn.execute(
+            "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
+            (message_id, index_text(rec.text), target.conversation_id),
+        )
+        preview = rec.text[:200] if rec.text else (prep.attachments[0].filename or "attachment" if prep.attachments else "")
+        attrs_sql, attrs_args = "", ()
+        if rec.conversation_attrs:
+            attrs_sql = ", attrs = json_patch(attrs, ?)"
+            attrs_args = (json.dumps(dict(rec.conversation_attrs), default=str),)
+        conn.execute(
+            "UPDATE conversations SET last_message_text = ?, last_message_at = ?, last_activity_at = ?,"
+            f" updated_at = ?, unread = unread + ?{attrs_sql} WHERE id = ?",
+            (preview, now, now, now, 0 if rec.system else 1, *attrs_args, target.conversation_id),
+        )
+        msg: Message = rows.load_message(conn, message_id)
+        conv: Conversation | None = rows.load_conversation(conn, target.conversation_id)
+        out.append(IngestedItem(message_id, message=msg, conversation=conv,
+                                created=target.created, reopened=target.reopened))
+    if checkpoint is not None:
+        save_checkpoint(conn, inbox, checkpoint, now)
+    return out
+
+
+def save_checkpoint(conn: sqlite3.Connection, inbox: str, value: str, now: float) -> None:
+    conn.execute(
+        "INSERT INTO checkpoints (inbox, value, updated_at) VALUES (?,?,?)"
+        " ON CONFLICT(inbox) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (inbox, value, now),
+    )

@@ -1,0 +1,251 @@
+"""Contacts, agents, teams, API tokens and web sessions."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from tpbridge.bridge.model import Agent, Contact, Role, Team, Viewer, iso
+from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite.base import SqliteBase
+
+_AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
+
+
+def _contact(c: sqlite3.Connection, contact_id: int) -> Contact | None:
+    row = c.execute("SELECT * FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+    if row is None:
+        return None
+    # A contact's identities include those of contacts merged into it.
+    ids = tuple(rows.identity(r) for r in c.execute(
+        "SELECT * FROM identities WHERE contact_id = ? OR contact_id IN"
+        " (SELECT id FROM contacts WHERE merged_into = ?) ORDER BY id", (contact_id, contact_id)))
+    return rows.contact(row, ids)
+
+
+def _agent(c: sqlite3.Connection, row: sqlite3.Row) -> Agent:
+    teams = tuple(r[0] for r in c.execute(
+        "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ? ORDER BY t.name",
+        (row["id"],)))
+    return rows.agent(row, teams)
+
+
+def _family(c: sqlite3.Connection, contact_id: int) -> list[int]:
+    return [contact_id] + [r[0] for r in c.execute("SELECT id FROM contacts WHERE merged_into = ?", (contact_id,))]
+
+
+class PeopleStore(SqliteBase):
+    async def get_contact(self, contact_id: int) -> Contact | None:
+        return await self._read(lambda c: _contact(c, contact_id))
+
+    async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
+        wanted = sorted(set(ids))
+
+        def run(c: sqlite3.Connection) -> dict[int, Contact]:
+            return {i: found for i in wanted if (found := _contact(c, i)) is not None}
+
+        return await self._read(run)
+
+    async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
+        def run(c: sqlite3.Connection) -> dict[str, Any] | None:
+            contact = _contact(c, contact_id)
+            if contact is None:
+                return None
+            family = _family(c, contact_id)
+            marks = ",".join("?" * len(family))
+            convs = []
+            for conv in c.execute(f"SELECT * FROM conversations WHERE contact_id IN ({marks}) ORDER BY id", family):
+                msgs = c.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conv["id"],))
+                found = msgs.fetchall()
+                atts = rows.load_attachments(c, [m["id"] for m in found])
+                convs.append({
+                    "id": conv["id"], "inbox": conv["inbox"], "status": conv["status"], "subject": conv["subject"],
+                    "created_at": iso(rows.ts(conv["created_at"])),
+                    "messages": [{
+                        "id": m["id"], "direction": m["direction"], "author_kind": m["author_kind"],
+                        "text": m["text"], "private": bool(m["private"]), "created_at": iso(rows.ts(m["created_at"])),
+                        "attachments": [{"filename": a.filename, "mime": a.mime, "size": a.size, "sha256": a.sha256}
+                                        for a in atts.get(m["id"], [])],
+                    } for m in found],
+                })
+            return {
+                "contact": {"id": contact.id, "name": contact.name, "email": contact.email,
+                            "language": contact.language, "tier": contact.tier,
+                            "created_at": iso(contact.created_at)},
+                "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id,
+                                "handle": i.handle} for i in contact.identities],
+                "conversations": convs,
+            }
+
+        return await self._read(run)
+
+    async def forget_contact(self, contact_id: int) -> list[str]:
+        """Erase a person everywhere; returns attachment hashes no longer referenced (files to delete)."""
+
+        def run(c: sqlite3.Connection) -> list[str]:
+            family = _family(c, contact_id)
+            marks = ",".join("?" * len(family))
+            convs = [r[0] for r in c.execute(f"SELECT id FROM conversations WHERE contact_id IN ({marks})", family)]
+            hashes: set[str] = set()
+            for conv_id in convs:
+                msg_ids = [r[0] for r in c.execute("SELECT id FROM messages WHERE conversation_id = ?", (conv_id,))]
+                for mid in msg_ids:
+                    hashes.update(r[0] for r in c.execute("SELECT sha256 FROM attachments WHERE message_id = ?", (mid,)))
+                    c.execute("DELETE FROM attachments WHERE message_id = ?", (mid,))
+                    c.execute("DELETE FROM message_search WHERE rowid = ?", (mid,))
+                    c.execute("DELETE FROM message_edits WHERE message_id = ?", (mid,))
+                    c.execute("DELETE FROM outbox WHERE message_id = ?", (mid,))
+                c.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
+                c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ?",
+                          (conv_id,))
+            forget_hooks(c, convs, family)
+            c.execute(f"DELETE FROM conversations WHERE contact_id IN ({marks})", family)
+            c.execute(f"DELETE FROM identities WHERE contact_id IN ({marks})", family)
+            c.execute(f"UPDATE contacts SET merged_into = NULL WHERE merged_into IN ({marks})", family)
+            c.execute(f"DELETE FROM contacts WHERE id IN ({marks})", family)
+            return [h for h in hashes if c.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (h,)).fetchone() is None]
+
+        return await self._write(run)
+
+    async def add_agent(
+        self, email: str, name: str, role: Role, password_hash: str | None, teams: Sequence[str],
+        languages: Sequence[str],
+    ) -> Agent:
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> Agent:
+            cur = c.execute(
+                "INSERT INTO agents (email, name, role, password_hash, languages, created_at) VALUES (?,?,?,?,?,?)",
+                (email.lower(), name, role.value, password_hash, json.dumps(list(languages)), now),
+            )
+            for team in teams:
+                team_id = _ensure_team(c, team, (), now)
+                c.execute("INSERT OR IGNORE INTO agent_teams (agent_id, team_id) VALUES (?,?)", (cur.lastrowid, team_id))
+            return _agent(c, c.execute("SELECT * FROM agents WHERE id = ?", (cur.lastrowid,)).fetchone())
+
+        return await self._write(run)
+
+    async def get_agent(self, agent_id: int) -> Agent | None:
+        def run(c: sqlite3.Connection) -> Agent | None:
+            row = c.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+            return None if row is None else _agent(c, row)
+
+        return await self._read(run)
+
+    async def agent_by_email(self, email: str) -> tuple[Agent, str | None] | None:
+        def run(c: sqlite3.Connection) -> tuple[Agent, str | None] | None:
+            row = c.execute("SELECT * FROM agents WHERE email = ?", (email.lower(),)).fetchone()
+            return None if row is None else (_agent(c, row), row["password_hash"])
+
+        return await self._read(run)
+
+    async def list_agents(self) -> list[Agent]:
+        return await self._read(lambda c: [_agent(c, r) for r in c.execute("SELECT * FROM agents ORDER BY id")])
+
+    async def update_agent(self, agent_id: int, **fields: Any) -> Agent:
+        bad = set(fields) - _AGENT_FIELDS - {"teams"}
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> Agent:
+            for key, value in fields.items():
+                if key == "teams":
+                    c.execute("DELETE FROM agent_teams WHERE agent_id = ?", (agent_id,))
+                    for team in value:
+                        c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (?,?)",
+                                  (agent_id, _ensure_team(c, team, (), now)))
+                    continue
+                if key == "languages":
+                    value = json.dumps(list(value))
+                elif isinstance(value, Role):
+                    value = value.value
+                c.execute(f"UPDATE agents SET {key} = ? WHERE id = ?", (value, agent_id))
+            return _agent(c, c.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone())
+
+        return await self._write(run)
+
+    async def list_teams(self) -> list[Team]:
+        return await self._read(lambda c: [rows.team(r) for r in c.execute("SELECT * FROM teams ORDER BY name")])
+
+    async def ensure_team(self, name: str, inboxes: Sequence[str] = ()) -> Team:
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> Team:
+            team_id = _ensure_team(c, name, inboxes, now)
+            return rows.team(c.execute("SELECT * FROM teams WHERE id = ?", (team_id,)).fetchone())
+
+        return await self._write(run)
+
+    async def viewer(self, agent: Agent) -> Viewer:
+        def run(c: sqlite3.Connection) -> Viewer:
+            inboxes: set[str] = set()
+            for r in c.execute(
+                "SELECT t.inboxes FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ?",
+                (agent.id,),
+            ):
+                inboxes.update(json.loads(r[0] or "[]"))
+            return Viewer(agent.id, agent.role, agent.teams, tuple(sorted(inboxes)))
+
+        return await self._read(run)
+
+    async def add_token(self, agent_id: int, token_hash: str, label: str | None) -> None:
+        now = self.now()
+        await self._write(lambda c: c.execute(
+            "INSERT INTO tokens (agent_id, token_hash, label, created_at) VALUES (?,?,?,?)",
+            (agent_id, token_hash, label, now)))
+
+    async def agent_by_token(self, token_hash: str) -> Agent | None:
+        def run(c: sqlite3.Connection) -> Agent | None:
+            row = c.execute(
+                "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = ? AND a.disabled = 0",
+                (token_hash,),
+            ).fetchone()
+            return None if row is None else _agent(c, row)
+
+        return await self._read(run)
+
+    async def add_session(self, session_hash: str, agent_id: int, csrf: str, ttl: float) -> None:
+        now = self.now()
+        await self._write(lambda c: c.execute(
+            "INSERT INTO sessions (id, agent_id, csrf, created_at, expires_at) VALUES (?,?,?,?,?)",
+            (session_hash, agent_id, csrf, now, now + ttl)))
+
+    async def session(self, session_hash: str) -> tuple[Agent, str] | None:
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> tuple[Agent, str] | None:
+            row = c.execute(
+                "SELECT a.*, s.csrf AS s_csrf FROM sessions s JOIN agents a ON a.id = s.agent_id"
+                " WHERE s.id = ? AND s.expires_at > ? AND a.disabled = 0",
+                (session_hash, now),
+            ).fetchone()
+            return None if row is None else (_agent(c, row), row["s_csrf"])
+
+        return await self._read(run)
+
+    async def drop_session(self, session_hash: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM sessions WHERE id = ?", (session_hash,)))
+
+
+def _ensure_team(c: sqlite3.Connection, name: str, inboxes: Sequence[str], now: float) -> int:
+    row = c.execute("SELECT id, inboxes FROM teams WHERE name = ?", (name,)).fetchone()
+    if row is not None:
+        if inboxes:
+            merged = sorted(set(json.loads(row[1] or "[]")) | set(inboxes))
+            c.execute("UPDATE teams SET inboxes = ? WHERE id = ?", (json.dumps(merged), row[0]))
+        return row[0]
+    cur = c.execute("INSERT INTO teams (name, inboxes, created_at) VALUES (?,?,?)",
+                    (name, json.dumps(sorted(inboxes)), now))
+    return cur.lastrowid  # type: ignore[return-value]
+
+
+FORGET_HOOKS: list[Any] = []
+
+
+def forget_hooks(c: sqlite3.Connection, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """Tables added by other modules (surveys, bot state) register here to erase their rows too."""
+    for hook in FORGET_HOOKS:
+        hook(c, conversation_ids, contact_ids)

@@ -1,0 +1,115 @@
+"""Rows to model objects; times are REAL unix seconds in the database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+from tpbridge.bridge.model import (
+    Agent,
+    Attachment,
+    Author,
+    AuthorKind,
+    Contact,
+    Conversation,
+    Delivery,
+    Direction,
+    Identity,
+    Message,
+    Role,
+    Status,
+    Team,
+)
+
+
+def ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def identity(row: sqlite3.Row) -> Identity:
+    return Identity(
+        id=row["id"], contact_id=row["contact_id"], inbox=row["inbox"], channel=row["channel"],
+        external_id=row["external_id"], handle=row["handle"], unreachable=row["unreachable"],
+    )
+
+
+def contact(row: sqlite3.Row, identities: tuple[Identity, ...] = ()) -> Contact:
+    return Contact(
+        id=row["id"], name=row["name"], language=row["language"], tier=row["tier"],
+        anonymous=bool(row["anonymous"]), email=row["email"], merged_into=row["merged_into"],
+        identities=identities, created_at=ts(row["created_at"]),
+    )
+
+
+def conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row["id"], inbox=row["inbox"], channel=row["channel"], contact_id=row["contact_id"],
+        identity_id=row["identity_id"], status=Status(row["status"]), subject=row["subject"],
+        priority=row["priority"], category=row["category"], language=row["language"],
+        assignee_id=row["assignee_id"], team=row["team"], labels=tuple(json.loads(row["labels"] or "[]")),
+        thread_key=row["thread_key"], unread=row["unread"], last_message_text=row["last_message_text"],
+        last_message_at=ts(row["last_message_at"]), created_at=ts(row["created_at"]),  # type: ignore[arg-type]
+        last_activity_at=ts(row["last_activity_at"]),  # type: ignore[arg-type]
+        snoozed_until=ts(row["snoozed_until"]), first_response_at=ts(row["first_response_at"]),
+        resolved_at=ts(row["resolved_at"]), handoff_at=ts(row["handoff_at"]),
+        linked_conversation_id=row["linked_conversation_id"], attrs=json.loads(row["attrs"] or "{}"),
+    )
+
+
+def attachment(row: sqlite3.Row) -> Attachment:
+    return Attachment(
+        id=row["id"], kind=row["kind"], mime=row["mime"], filename=row["filename"], size=row["size"],
+        sha256=row["sha256"],
+    )
+
+
+def message(row: sqlite3.Row, attachments: tuple[Attachment, ...] = ()) -> Message:
+    return Message(
+        id=row["id"], conversation_id=row["conversation_id"], inbox=row["inbox"],
+        direction=Direction(row["direction"]),
+        author=Author(AuthorKind(row["author_kind"]), row["author_id"], row["author_name"]),
+        text=row["text"], html=row["html"], private=bool(row["private"]), external_id=row["external_id"],
+        delivery=Delivery(row["delivery"]) if row["delivery"] else None, error=row["error"],
+        created_at=ts(row["created_at"]),  # type: ignore[arg-type]
+        language=row["language"], reply_to=row["reply_to"], auto=bool(row["auto"]),
+        attachments=attachments, extra=json.loads(row["extra"] or "{}"), edited_at=ts(row["edited_at"]),
+    )
+
+
+def agent(row: sqlite3.Row, teams: tuple[str, ...] = ()) -> Agent:
+    return Agent(
+        id=row["id"], email=row["email"], name=row["name"], role=Role(row["role"]), teams=teams,
+        languages=tuple(json.loads(row["languages"] or "[]")), ui_language=row["ui_language"],
+        presence=row["presence"] or "away", capacity=row["capacity"] or 0, disabled=bool(row["disabled"]),
+    )
+
+
+def team(row: sqlite3.Row) -> Team:
+    return Team(id=row["id"], name=row["name"], inboxes=tuple(json.loads(row["inboxes"] or "[]")),
+                lead_id=row["lead_id"])
+
+
+def load_attachments(conn: sqlite3.Connection, message_ids: list[int]) -> dict[int, list[Attachment]]:
+    found: dict[int, list[Attachment]] = {}
+    if not message_ids:
+        return found
+    marks = ",".join("?" * len(message_ids))
+    for row in conn.execute(f"SELECT * FROM attachments WHERE message_id IN ({marks}) ORDER BY id", message_ids):
+        found.setdefault(row["message_id"], []).append(attachment(row))
+    return found
+
+
+def load_message(conn: sqlite3.Connection, message_id: int) -> Message:
+    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    atts = load_attachments(conn, [message_id]).get(message_id, [])
+    return message(row, tuple(atts))
+
+
+def load_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation | None:
+    row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    return None if row is None else conversation(row)

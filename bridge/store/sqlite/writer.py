@@ -1,0 +1,228 @@
+"""One writer thread with group commit, plus read connections off the loop.
+
+SQLite allows one writer; a commit per request falls to a fifth of the
+throughput. So every write is a function queued to ONE thread, which drains
+whatever is pending and commits it in one transaction (each function inside its
+own savepoint, so one failure does not undo its neighbours). No batching timer:
+waiting for company halves throughput — drain what is queued, don't wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+WriteFn = Callable[[sqlite3.Connection], Any]
+_STOP = object()
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    if readonly:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+class Writer:
+    """Runs write functions on one connection in one thread, committing in groups."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tpbridge-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self.batches = 0
+        self.writes = 0
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout=10)
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, loop, fut))
+        return await fut
+
+    def submit_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """For the CLI and migrations: run one write and wait for it in this thread."""
+        done = threading.Event()
+        box: list[Any] = []
+
+        def wrapped(conn: sqlite3.Connection) -> None:
+            try:
+                box.append((True, fn(conn)))
+            except BaseException as exc:
+                box.append((False, exc))
+                raise
+            finally:
+                done.set()
+
+        self._queue.put((wrapped, None, None))
+        done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    def _run(self) -> None:
+        try:
+            self._conn = connect(self._path)
+            # checkpoints run from their own thread (see Checkpointer): a writer that
+            # checkpoints inside a commit puts the fsync of the whole WAL on one request.
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        except BaseException as exc:  # pragma: no cover - reported to start()
+            self._start_error = exc
+            self._started.set()
+            return
+        self._started.set()
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            stop = False
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(conn, batch)
+            if stop:
+                break
+        conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _loop, _fut in batch:
+                conn.execute("SAVEPOINT w")
+                try:
+                    value = fn(conn)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO w")
+                    conn.execute("RELEASE w")
+                    results.append((False, exc))
+                else:
+                    conn.execute("RELEASE w")
+                    results.append((True, value))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            log.error("store.commit_failed", error=str(exc), batch=len(batch))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            results = [(False, exc)] * len(batch)
+        self.batches += 1
+        self.writes += len(batch)
+        # Futures resolve only now: nothing is reported written before COMMIT returned.
+        for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
+            if loop is None:
+                continue
+            loop.call_soon_threadsafe(_resolve, fut, ok, value)
+
+
+def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.cancelled():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+class Readers:
+    """Read connections, one per worker thread, so reads never wait for the writer."""
+
+    def __init__(self, path: Path, workers: int = 4) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tpbridge-read")
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self._path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(self._conn()))
+
+    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return self._pool.submit(lambda: fn(self._conn())).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+
+class Checkpointer:
+    """Passive WAL checkpoints from their own thread, keeping the p99 tail off requests."""
+
+    def __init__(self, path: Path, interval: float = 1.0) -> None:
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tpbridge-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        conn = connect(self._path)
+        try:
+            while not self._stop.wait(self._interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # busy is fine: next round
+                    log.debug("store.checkpoint_skipped", error=str(exc))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()

@@ -1,0 +1,303 @@
+"""The REST API under /api/v1 (SPEC.md): conversations, messages, replies, contacts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from tpbridge.bridge.desk import Invalid
+from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Viewer
+from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
+from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
+from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json
+
+routes = web.RouteTableDef()
+
+
+def _viewer(request: web.Request) -> Viewer:
+    return request[VIEWER]
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        fail(400, "bad_request", f"{name} must be a number")
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        fail(415, "unsupported_media_type", "send application/json")
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        fail(400, "bad_json", "the body is not valid JSON")
+    if not isinstance(body, dict):
+        fail(400, "bad_json", "the body must be a JSON object")
+    return body
+
+
+async def visible_conversation(request: web.Request) -> Conversation:
+    """The conversation named in the path, or 404 — also when the viewer may not see it."""
+    conv_id = _int(request.match_info["id"], "id")
+    conv = await request.app[CORE].store.get_conversation(conv_id)
+    if conv is None or not _viewer(request).may_see(conv):
+        fail(404, "not_found", f"conversation {conv_id} not found")
+    return conv
+
+
+async def agents_by_id(request: web.Request) -> dict[int, Agent]:
+    return {a.id: a for a in await request.app[CORE].store.list_agents()}
+
+
+async def render_conversations(request: web.Request, convs: list[Conversation]) -> list[dict[str, Any]]:
+    store = request.app[CORE].store
+    contacts = await store.get_contacts([c.contact_id for c in convs])
+    agents = await agents_by_id(request)
+    return [conversation_json(c, contacts.get(c.contact_id), agents) for c in convs]
+
+
+@routes.get("/api/v1/conversations")
+async def list_conversations(request: web.Request) -> web.Response:
+    q = request.query
+    limit = _int(q.get("limit", "50"), "limit")
+    if not 1 <= limit <= 200:
+        fail(400, "bad_request", "limit must be between 1 and 200")
+    status = q.get("status") or None
+    if status not in (None, "open", "pending", "snoozed", "resolved", "all"):
+        fail(400, "bad_request", 'status must be "open", "pending", "snoozed", "resolved" or "all"')
+    flt = ConversationFilter(
+        status=status, inbox=q.get("inbox") or None, channel=q.get("channel") or None,
+        assignee=q.get("assignee") or None, team=q.get("team") or None, label=q.get("label") or None,
+        priority=_int(q["priority"], "priority") if q.get("priority") else None,
+        contact_id=_int(q["contact"], "contact") if q.get("contact") else None, q=q.get("q") or None,
+    )
+    if flt.assignee not in (None, "me", "unassigned", "all") and not flt.assignee.isdigit():
+        fail(400, "bad_request", 'assignee must be "me", "unassigned", "all" or an agent id')
+    try:
+        page = await request.app[CORE].store.list_conversations(_viewer(request), flt, limit, q.get("cursor"))
+    except (ValueError, TypeError):
+        fail(400, "bad_request", "cursor is not valid")
+    return web.json_response({"items": await render_conversations(request, page.items),
+                              "next_cursor": page.next_cursor})
+
+
+@routes.get("/api/v1/conversations/{id}")
+async def get_conversation(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    store = request.app[CORE].store
+    contact = await store.get_contact(conv.contact_id)
+    body = conversation_json(conv, contact, await agents_by_id(request))
+    return web.json_response(body)
+
+
+@routes.get("/api/v1/conversations/{id}/messages")
+async def list_messages(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    msgs = await request.app[CORE].store.list_messages(conv.id)
+    return web.json_response({"items": [message_json(m) for m in msgs], "next_cursor": None})
+
+
+async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
+    core = request.app[CORE]
+    limits = core.config.http
+    if request.content_type == "multipart/form-data":
+        body: dict[str, Any] = {}
+        atts: list[StoredAttachment] = []
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name in ("text", "private", "reply_to"):
+                body[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
+            elif part.filename:
+                data = await part.read(decode=False)
+                if len(data) > limits.max_attachment_bytes:
+                    fail(413, "too_large", f"attachment over {limits.max_attachment_bytes} bytes")
+                mime = part.headers.get("Content-Type", "application/octet-stream")
+                kind = "image" if mime.startswith("image/") else "file"
+                atts.append(core.files.put(data, kind=kind, mime=mime, filename=part.filename))
+        body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
+        return body, atts
+    return await _json(request), []
+
+
+@routes.post("/api/v1/conversations/{id}/messages")
+async def post_message(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    core = request.app[CORE]
+    body, atts = await _reply_input(request)
+    text = body.get("text", "")
+    if not isinstance(text, str):
+        fail(400, "bad_request", "text must be a string")
+    if len(text.encode()) > core.config.http.max_text_bytes:
+        fail(413, "too_large", f"text over {core.config.http.max_text_bytes} bytes")
+    private = body.get("private", False)
+    if not isinstance(private, bool):
+        fail(400, "bad_request", "private must be true or false")
+    reply_to = None
+    if body.get("reply_to") not in (None, ""):
+        target = await core.store.get_message(_int(str(body["reply_to"]), "reply_to"))
+        if target is None or target.conversation_id != conv.id:
+            fail(400, "bad_request", "reply_to must be a message of this conversation")
+        reply_to = target.external_id
+    agent: Agent = request[AGENT]
+    try:
+        msg = await core.desk.reply(conv.id, text, author=Author(AuthorKind.AGENT, agent.id, agent.name),
+                                    private=private, attachments=atts, reply_to=reply_to)
+    except Invalid as exc:
+        fail(422, "invalid", str(exc))
+    return web.json_response(message_json(msg), status=202)
+
+
+@routes.post("/api/v1/conversations/{id}/assign")
+async def assign(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    core = request.app[CORE]
+    body = await _json(request)
+    agent_id: Any = UNSET
+    if "agent" in body:
+        ref = body["agent"]
+        if ref is None:
+            agent_id = None
+        elif isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            agent_id = int(ref)
+        elif isinstance(ref, str):
+            found = await core.store.agent_by_email(ref)
+            if found is None:
+                fail(422, "invalid", f"agent: no agent {ref!r}")
+            agent_id = found[0].id
+        else:
+            fail(400, "bad_request", "agent must be an id, an email or null")
+    team: Any = body.get("team", UNSET)
+    if team is not UNSET and team is not None and not isinstance(team, str):
+        fail(400, "bad_request", "team must be a name or null")
+    try:
+        conv = await core.desk.assign(conv.id, agent_id=agent_id, team=team)
+    except Invalid as exc:
+        fail(422, "invalid", str(exc))
+    return web.json_response((await render_conversations(request, [conv]))[0])
+
+
+@routes.post("/api/v1/conversations/{id}/status")
+async def set_status(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    body = await _json(request)
+    until = None
+    if body.get("until"):
+        try:
+            until = datetime.fromisoformat(str(body["until"]).replace("Z", "+00:00"))
+        except ValueError:
+            fail(400, "bad_request", "until must be an ISO 8601 time")
+        if until.tzinfo is None:
+            fail(400, "bad_request", "until needs a time zone (e.g. a trailing Z)")
+    try:
+        conv = await request.app[CORE].desk.set_status(conv.id, str(body.get("status", "")), until=until)
+    except Invalid as exc:
+        fail(422, "invalid", str(exc))
+    return web.json_response((await render_conversations(request, [conv]))[0])
+
+
+@routes.post("/api/v1/conversations/{id}/labels")
+async def set_labels(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    body = await _json(request)
+    labels = body.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        fail(400, "bad_request", "labels must be a list of strings")
+    conv = await request.app[CORE].desk.set_labels(conv.id, labels)
+    return web.json_response((await render_conversations(request, [conv]))[0])
+
+
+@routes.post("/api/v1/conversations/{id}/read")
+async def mark_read(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    conv = await request.app[CORE].desk.mark_read(conv.id)
+    return web.json_response((await render_conversations(request, [conv]))[0])
+
+
+async def _visible_contact(request: web.Request) -> int:
+    contact_id = _int(request.match_info["id"], "id")
+    viewer = _viewer(request)
+    store = request.app[CORE].store
+    if await store.get_contact(contact_id) is None:
+        fail(404, "not_found", f"contact {contact_id} not found")
+    if not viewer.is_admin:
+        page = await store.list_conversations(viewer, ConversationFilter(status="all", contact_id=contact_id), 1, None)
+        if not page.items:
+            fail(404, "not_found", f"contact {contact_id} not found")
+    return contact_id
+
+
+@routes.get("/api/v1/contacts/{id}")
+async def get_contact(request: web.Request) -> web.Response:
+    contact_id = await _visible_contact(request)
+    contact = await request.app[CORE].store.get_contact(contact_id)
+    return web.json_response(contact_json(contact))
+
+
+def _admin(request: web.Request) -> None:
+    if not _viewer(request).is_admin:
+        fail(403, "forbidden", "only an admin may do this")
+
+
+@routes.get("/api/v1/contacts/{id}/export")
+async def export_contact(request: web.Request) -> web.Response:
+    _admin(request)
+    contact_id = _int(request.match_info["id"], "id")
+    data = await request.app[CORE].store.export_contact(contact_id)
+    if data is None:
+        fail(404, "not_found", f"contact {contact_id} not found")
+    return web.json_response(data)
+
+
+@routes.delete("/api/v1/contacts/{id}")
+async def forget_contact(request: web.Request) -> web.Response:
+    _admin(request)
+    core = request.app[CORE]
+    contact_id = _int(request.match_info["id"], "id")
+    if await core.store.get_contact(contact_id) is None:
+        fail(404, "not_found", f"contact {contact_id} not found")
+    for sha in await core.store.forget_contact(contact_id):
+        core.files.remove(sha)
+    return web.json_response({"deleted": contact_id})
+
+
+@routes.get("/api/v1/attachments/{id}")
+async def download_attachment(request: web.Request) -> web.StreamResponse:
+    core = request.app[CORE]
+    att_id = _int(request.match_info["id"], "id")
+    found = await core.store.attachment(att_id)
+    conv = await core.store.get_conversation(found[1]) if found else None
+    if found is None or conv is None or not _viewer(request).may_see(conv):
+        fail(404, "not_found", f"attachment {att_id} not found")
+    att = found[0]
+    path = core.files.path(att.sha256)
+    if not path.exists():
+        fail(404, "not_found", "the attachment's bytes are gone (erased)")
+    safe = (att.filename or "file").replace('"', "")
+    inline = att.mime.startswith("image/") and att.mime != "image/svg+xml"
+    return web.FileResponse(path, headers={
+        "Content-Type": att.mime if inline else "application/octet-stream",
+        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    })
+
+
+@routes.get("/api/v1/me")
+async def me(request: web.Request) -> web.Response:
+    agent: Agent = request[AGENT]
+    return web.json_response({
+        "id": agent.id, "email": agent.email, "name": agent.name, "role": agent.role.value,
+        "teams": list(agent.teams), "languages": list(agent.languages), "presence": agent.presence,
+    })
+
+
+@routes.get("/api/v1/quarantine")
+async def quarantine(request: web.Request) -> web.Response:
+    _admin(request)
+    items = await request.app[CORE].store.list_quarantine()
+    return web.json_response({"items": items, "next_cursor": None})
+

@@ -1,0 +1,64 @@
+"""The one aiohttp application: API, SSE, agent web app, web chat, channel webhooks, health."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from tpbridge.adapters.base import HasWebhooks
+from tpbridge.bridge.web import api, openapi, sse, views
+from tpbridge.bridge.web.auth import auth_middleware
+from tpbridge.bridge.web.errors import error_response
+from tpbridge.bridge.web.keys import CORE
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /api error is JSON; nothing unexpected escapes as a bare traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.content_type != "application/json" and exc.status >= 400:
+            code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
+            return error_response(exc.status, code, exc.reason)
+        raise
+    except Exception:
+        log.exception("http.unhandled", path=request.path, method=request.method)
+        return error_response(500, "internal", "internal error (logged)")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    return web.json_response({"status": "ok" if core.health.ok else "degraded",
+                              "channels": core.health.snapshot()})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    body = core.extras["metrics"].render(core.health)
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def build_app(core: object) -> web.Application:
+    from tpbridge.bridge.core import Core
+
+    assert isinstance(core, Core)
+    limit = core.config.http.max_attachment_bytes + 1024 * 1024
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=limit)
+    app[CORE] = core
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/openapi.json", openapi.serve)
+    app.router.add_get("/api/v1/events", sse.events)
+    app.add_routes(api.routes)
+    for name, adapter in core.adapters.items():
+        if isinstance(adapter, HasWebhooks):
+            app.add_routes(adapter.routes())
+            log.info("webhooks.mounted", inbox=name)
+    views.setup(app)
+    return app

@@ -1,0 +1,118 @@
+"""Who is asking: API bearer tokens, web session cookies, CSRF, argon2 passwords.
+
+Tokens and session ids are stored only as sha256 hashes: a copy of the store
+does not let anyone in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tpbridge.bridge.model import Agent
+from tpbridge.bridge.web.errors import error_response
+from tpbridge.bridge.web.keys import AGENT, CORE, CSRF, VIA_SESSION, VIEWER
+
+SESSION_COOKIE = "tpb_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+_hasher = PasswordHasher()
+# A hash to verify against when the email is unknown, so timing does not tell which emails exist.
+_DUMMY = _hasher.hash("tpbridge-dummy-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "tpb_" + secrets.token_urlsafe(32)
+
+
+async def check_login(request: web.Request, email: str, password: str) -> Agent | None:
+    found = await request.app[CORE].store.agent_by_email(email.strip())
+    if found is None:
+        verify_password(None, password)
+        return None
+    agent, pw_hash = found
+    if agent.disabled or not verify_password(pw_hash, password):
+        return None
+    return agent
+
+
+async def start_session(request: web.Request, response: web.StreamResponse, agent: Agent) -> str:
+    """Create a session for `agent`, set its cookie on `response`; returns the CSRF token."""
+    core = request.app[CORE]
+    sid = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    ttl = core.config.http.session_days * 86400
+    await core.store.add_session(digest(sid), agent.id, csrf, ttl)
+    response.set_cookie(
+        SESSION_COOKIE, sid, max_age=ttl, httponly=True, samesite="Lax", path="/",
+        secure=core.config.http.public_url.startswith("https://"),
+    )
+    return csrf
+
+
+async def end_session(request: web.Request, response: web.StreamResponse) -> None:
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        await request.app[CORE].store.drop_session(digest(sid))
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+async def _resolve(request: web.Request) -> None:
+    core = request.app[CORE]
+    header = request.headers.get("Authorization", "")
+    agent: Agent | None = None
+    if header.lower().startswith("bearer "):
+        agent = await core.store.agent_by_token(digest(header[7:].strip()))
+        request[VIA_SESSION] = False
+    elif (sid := request.cookies.get(SESSION_COOKIE)) is not None:
+        found = await core.store.session(digest(sid))
+        if found is not None:
+            agent, request[CSRF] = found
+            request[VIA_SESSION] = True
+    if agent is not None:
+        request[AGENT] = agent
+        request[VIEWER] = await core.store.viewer(agent)
+
+
+def csrf_ok(request: web.Request, form_token: str | None = None) -> bool:
+    expected = request.get(CSRF)
+    given = request.headers.get(CSRF_HEADER) or form_token
+    return bool(expected and given and hmac.compare_digest(expected, given))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Resolve the agent for every request; guard /api/v1 (401) and cookie-authenticated writes (CSRF)."""
+    await _resolve(request)
+    if request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.json":
+        if AGENT not in request:
+            return error_response(401, "unauthorized", "a valid API token or session is required",
+                                  **{"WWW-Authenticate": "Bearer"})
+        if request.method in UNSAFE and request.get(VIA_SESSION) and not csrf_ok(request):
+            return error_response(403, "csrf", f"missing or wrong {CSRF_HEADER} header")
+    return await handler(request)

@@ -1,0 +1,84 @@
+"""Model objects to the JSON shapes SPEC.md fixes (more fields welcome, these names fixed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, iso
+
+
+def attachment_json(att: Attachment, message_id: int) -> dict[str, Any]:
+    return {
+        "id": att.id, "kind": att.kind, "mime": att.mime, "filename": att.filename, "size": att.size,
+        "url": f"/api/v1/attachments/{att.id}",
+    }
+
+
+def message_json(msg: Message) -> dict[str, Any]:
+    return {
+        "id": msg.id,
+        "conversation_id": msg.conversation_id,
+        "inbox": msg.inbox,
+        "direction": msg.direction.value,
+        "author": {"kind": msg.author.kind.value, "id": msg.author.id, "name": msg.author.name},
+        "text": msg.text,
+        "html": msg.html,
+        "attachments": [attachment_json(a, msg.id) for a in msg.attachments],
+        "private": msg.private,
+        "external_id": msg.external_id,
+        "delivery": msg.delivery.value if msg.delivery else None,
+        "error": msg.error,
+        "created_at": iso(msg.created_at),
+        "edited_at": iso(msg.edited_at),
+        "language": msg.language,
+        "reply_to": msg.reply_to,
+        "auto": msg.auto,
+        "extra": msg.extra,
+    }
+
+
+def contact_json(contact: Contact | None) -> dict[str, Any] | None:
+    if contact is None:
+        return None
+    return {
+        "id": contact.id,
+        "name": contact.name,
+        "email": contact.email,
+        "language": contact.language,
+        "tier": contact.tier,
+        "anonymous": contact.anonymous,
+        "merged_into": contact.merged_into,
+        "identities": [
+            {"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id, "handle": i.handle,
+             "unreachable": i.unreachable}
+            for i in contact.identities
+        ],
+    }
+
+
+def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[int, Agent]) -> dict[str, Any]:
+    assignee = agents.get(conv.assignee_id) if conv.assignee_id is not None else None
+    return {
+        "id": conv.id,
+        "inbox": conv.inbox,
+        "channel": conv.channel,
+        "status": conv.status.value,
+        "subject": conv.subject,
+        "priority": conv.priority,
+        "category": conv.category,
+        "language": conv.language,
+        "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
+        "team": conv.team,
+        "labels": list(conv.labels),
+        "contact": contact_json(contact),
+        "last_message": {"text": conv.last_message_text, "at": iso(conv.last_message_at)}
+        if conv.last_message_at else None,
+        "unread": conv.unread,
+        "created_at": iso(conv.created_at),
+        "last_activity_at": iso(conv.last_activity_at),
+        "snoozed_until": iso(conv.snoozed_until),
+        "first_response_at": iso(conv.first_response_at),
+        "resolved_at": iso(conv.resolved_at),
+        "linked_conversation_id": conv.linked_conversation_id,
+        "attrs": conv.attrs,
+    }
