@@ -1,0 +1,6 @@
+"""The X channel: DMs and mentions of one account (API v2 through tweepy's AsyncClient)."""
+
+from .adapter import XAdapter
+from .settings import Settings
+
+__all__ = ["Settings", "XAdapter"]

@@ -1,0 +1,280 @@
+"""The X adapter at the wire: polling and replies against the fake X API v2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from tpbridge.adapters.base import (
+    AdapterContext,
+    BadCredentials,
+    Outbound,
+    OutboundAttachment,
+    Rejected,
+    Retry,
+)
+from tpbridge.adapters.x import XAdapter
+
+from tests.fakes.x_api import FakeXApi, weighted_length
+from tests.support.sink import RecordingSink
+
+DMS = "GET /2/dm_events"
+MENTIONS = "GET /2/users/{id}/mentions"
+ALICE, BOB = "2001", "2002"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeXApi]:
+    async with FakeXApi() as api:
+        api.add_user(ALICE, "alice", "Alice")
+        api.add_user(BOB, "bob", "Bob")
+        yield api
+
+
+def make_adapter(fake: FakeXApi, sink: RecordingSink, tmp_path: Path, **overrides: object) -> XAdapter:
+    settings = XAdapter.Settings(**fake.settings(poll_interval=0.05, **overrides))
+    return XAdapter("x.main", settings, AdapterContext(sink, "http://127.0.0.1:1", tmp_path))
+
+
+@asynccontextmanager
+async def polling(adapter: XAdapter, sink: RecordingSink) -> AsyncIterator[asyncio.Task[None]]:
+    async with adapter:
+        task = asyncio.create_task(adapter.run(sink))
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+async def test_polling_pages_dms_and_reads_mentions_since_the_checkpoint(fake: FakeXApi, tmp_path: Path) -> None:
+    for i in range(11):
+        fake.add_dm(ALICE if i % 2 else BOB, f"dm {i}")
+    fake.add_dm(fake.me_id, "our own answer", recipient_id=ALICE)  # echoed by GET /2/dm_events
+    root = fake.add_tweet(ALICE, "@acme_help my parcel is late")
+    sink = RecordingSink("x.main")
+    adapter = make_adapter(fake, sink, tmp_path, page_size=5, first_poll_dm_pages=10)
+    async with polling(adapter, sink):
+        await sink.wait_for(12)
+        assert [r.text for r in sink.records if r.external_id.startswith("dm:")] == [f"dm {i}" for i in range(11)]
+        first_poll = fake.calls(DMS)[:3]
+        assert [c.query.get("pagination_token") for c in first_poll] == [None, "5", "a"]
+        assert "since_id" not in fake.calls(MENTIONS)[0].query
+
+        newer = fake.add_dm(BOB, "one more")
+        reply = fake.add_tweet(ALICE, "@acme_help still waiting", in_reply_to=root["id"])
+        fake.add_tweet(fake.me_id, "@alice sorry, checking", in_reply_to=reply["id"])  # our own post
+        await sink.wait_for(14)
+        await fake.wait_for(lambda: len(fake.calls(MENTIONS)) >= 4)
+
+    texts = [r.text for r in sink.records]
+    assert "our own answer" not in texts and "@alice sorry, checking" not in texts
+    since = [c.query.get("since_id") for c in fake.calls(MENTIONS)[1:]]
+    assert since[0] == root["id"] and reply["id"] in since
+    checkpoint = json.loads(sink.checkpoint or "{}")
+    assert int(checkpoint["dm"]) >= int(newer["id"])
+    assert int(checkpoint["mention"]) >= int(reply["id"])
+    # Once a checkpoint exists a poll reads one DM page: the newest events reach it.
+    later = fake.calls(DMS)[3:]
+    assert later and all("pagination_token" not in c.query for c in later)
+
+
+async def test_records_carry_the_conversation_shape(fake: FakeXApi, tmp_path: Path) -> None:
+    dm = fake.add_dm(ALICE, "hi &amp; hello https://t.co/x")
+    root = fake.add_tweet(BOB, "@acme_help is the app down?")
+    reply = fake.add_tweet(BOB, "@acme_help hello?", in_reply_to=root["id"])
+    sink = RecordingSink("x.main")
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await sink.wait_for(3)
+    by_id = {r.external_id: r for r in sink.records}
+    direct = by_id[f"dm:{dm['id']}"]
+    assert direct.sender.external_id == ALICE and direct.sender.handle == "@alice" and direct.sender.name == "Alice"
+    assert direct.thread is not None and direct.thread.key == f"dm:{ALICE}"
+    assert direct.conversation_attrs == {"public": False}
+    public = by_id[f"tweet:{reply['id']}"]
+    assert public.thread is not None and public.thread.key == f"tweet:{root['id']}"
+    assert public.conversation_attrs == {"public": True, "tweet_conversation_id": root["id"]}
+    assert public.reply_to == f"tweet:{root['id']}"
+    assert by_id[f"tweet:{root['id']}"].thread.key == f"tweet:{root['id']}"  # type: ignore[union-attr]
+
+
+async def test_restart_resumes_from_the_checkpoint_without_duplicates(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.add_dm(ALICE, "first")
+    first = fake.add_tweet(BOB, "@acme_help one")
+    sink = RecordingSink("x.main")
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await sink.wait_for(2)
+    fake.requests.clear()
+    fake.add_dm(ALICE, "second")
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await sink.wait_for(3)
+        await fake.wait_for(lambda: len(fake.calls(MENTIONS)) >= 1)
+    assert [r.text for r in sink.records].count("first") == 1
+    assert fake.calls(MENTIONS)[0].query["since_id"] == first["id"]
+
+
+async def test_an_exhausted_window_waits_for_its_reset(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.add_dm(ALICE, "hello")
+    reset = time.time() + 1.5
+    fake.set_rate_limit(DMS, limit=2, remaining=1, reset=reset)
+    sink = RecordingSink("x.main")
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await fake.wait_for(lambda: len(fake.calls(DMS)) >= 2, timeout=6)
+    calls = fake.calls(DMS)
+    assert calls[1].at >= int(reset) - 0.01  # X's reset is whole seconds: the window opens then
+    assert all(r.status != 429 for r in fake.requests)
+    assert calls[1].at - calls[0].at > 0.5  # far longer than poll_interval
+
+
+@pytest.mark.parametrize("shape", ["problem", "errors"])
+async def test_a_429_while_polling_pauses_until_reset(fake: FakeXApi, tmp_path: Path, shape: str) -> None:
+    fake.too_many_shape = shape
+    fake.add_tweet(ALICE, "@acme_help ping")
+    reset = time.time() + 1
+    fake.set_rate_limit(MENTIONS, limit=5, remaining=0, reset=reset)
+    sink = RecordingSink("x.main")
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await sink.wait_for(1, timeout=6)
+    statuses = [c.status for c in fake.calls(MENTIONS)]
+    assert statuses[0] == 429 and statuses[1] == 200
+    assert fake.calls(MENTIONS)[1].at >= int(reset + 0.999) - 0.01
+
+
+def test_poll_spacing_follows_the_remaining_requests(tmp_path: Path) -> None:
+    from tpbridge.adapters.x.api import RateLimits
+
+    limits = RateLimits()
+    now = 1_000_000.0
+    limits.update(DMS, {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "10",
+                        "x-rate-limit-reset": str(int(now + 600))})
+    assert limits.spacing(DMS, 1, now) == pytest.approx(60.0)
+    assert limits.spacing(DMS, 2, now) == pytest.approx(120.0)
+    limits.update(DMS, {"x-rate-limit-limit": "15", "x-rate-limit-remaining": "0",
+                        "x-rate-limit-reset": str(int(now + 30))})
+    assert limits.spacing(DMS, 1, now) >= 30 and limits.exhausted_for(DMS, now) >= 30
+
+
+async def test_bad_credentials_fail_on_enter(fake: FakeXApi, tmp_path: Path) -> None:
+    sink = RecordingSink("x.main")
+    adapter = make_adapter(fake, sink, tmp_path, access_token_secret="wrong")
+    with pytest.raises(BadCredentials):
+        async with adapter:
+            pass
+    assert fake.requests[0].status == 401
+
+
+# ---------------------------------------------------------------- replies
+
+
+def outbound(text: str, *, public: bool, recipient: str = ALICE, reply_to: str | None = None,
+             attachments: tuple[OutboundAttachment, ...] = (), message_id: int = 7) -> Outbound:
+    attrs = {"public": True, "tweet_conversation_id": "1"} if public else {"public": False}
+    return Outbound(inbox="x.main", message_id=message_id, conversation_id=3, recipient=recipient, text=text,
+                    reply_to=reply_to, attachments=attachments, conversation_attrs=attrs)
+
+
+async def test_dm_reply_goes_to_the_participant(fake: FakeXApi, tmp_path: Path) -> None:
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        sent = await adapter.send(outbound("Your refund is on its way.", public=False))
+    (call,) = fake.calls("POST /2/dm_conversations/with/{id}/messages")
+    assert call.path == f"/2/dm_conversations/with/{ALICE}/messages"
+    assert call.json == {"text": "Your refund is on its way."}
+    event = fake.dm_events[-1]
+    assert sent.external_id == f"dm:{event['id']}" and event["sender_id"] == fake.me_id
+
+
+async def test_public_reply_is_a_thread_of_280_weighted_chars(fake: FakeXApi, tmp_path: Path) -> None:
+    user_tweet = fake.add_tweet(ALICE, "@acme_help 我的订单怎么还没到？")
+    text = "您好，感谢您的耐心等待。" * 30 + " Details: https://example.com/orders/" + "x" * 60
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        sent = await adapter.send(outbound(text, public=True, reply_to=f"tweet:{user_tweet['id']}"))
+    posts = fake.calls("POST /2/tweets")
+    assert len(posts) >= 3
+    assert all(weighted_length(p.json["text"]) <= 280 for p in posts)
+    assert all(p.status == 201 for p in posts)
+    chain = [user_tweet["id"]]
+    for post in posts:
+        assert post.json["reply"]["in_reply_to_tweet_id"] == chain[-1]
+        chain.append(next(t["id"] for t in fake.tweets.values() if t["text"] == post.json["text"]))
+    assert sent.external_id == f"tweet:{chain[1]}"
+    assert "".join(p.json["text"] for p in posts).replace(" ", "") == text.replace(" ", "")
+    assert "https://example.com/orders/" + "x" * 60 in posts[-1].json["text"]  # a URL is never cut
+
+
+async def test_images_are_uploaded_and_attached(fake: FakeXApi, tmp_path: Path) -> None:
+    user_tweet = fake.add_tweet(ALICE, "@acme_help screenshot please")
+    image = tmp_path / "shot.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\nfake-image")
+    att = OutboundAttachment(kind="image", mime="image/png", filename="shot.png", size=18, path=image)
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        await adapter.send(outbound("Here it is", public=True, reply_to=f"tweet:{user_tweet['id']}",
+                                    attachments=(att,)))
+        await adapter.send(outbound("And by DM", public=False, attachments=(att,), message_id=8))
+    uploads = fake.calls("POST /2/media/upload")
+    assert [u.json["media_category"] for u in uploads] == ["tweet_image", "dm_image"]
+    assert all(m["data"] == image.read_bytes() for m in fake.media.values())
+    (tweet_post,) = fake.calls("POST /2/tweets")
+    assert tweet_post.json["media"]["media_ids"] == [next(iter(fake.media))]
+    (dm_post,) = fake.calls("POST /2/dm_conversations/with/{id}/messages")
+    assert dm_post.json["attachments"] == [{"media_id": list(fake.media)[1]}]
+
+
+@pytest.mark.parametrize("shape", ["problem", "errors"])
+async def test_429_on_send_retries_after_the_reset(fake: FakeXApi, tmp_path: Path, shape: str) -> None:
+    fake.too_many_shape = shape
+    fake.set_rate_limit("POST /2/dm_conversations/with/{id}/messages", limit=5, remaining=0,
+                        reset=time.time() + 40)
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        with pytest.raises(Retry) as caught:
+            await adapter.send(outbound("hello", public=False))
+    assert caught.value.after is not None and 38 <= caught.value.after <= 41.5
+
+
+async def test_a_thread_interrupted_by_429_resumes_without_reposting(fake: FakeXApi, tmp_path: Path) -> None:
+    user_tweet = fake.add_tweet(ALICE, "@acme_help hi")
+    text = " ".join(f"word{i}" for i in range(100))  # ~3 parts
+    fake.set_rate_limit("POST /2/tweets", limit=5, remaining=1, reset=time.time() + 60)
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        out = outbound(text, public=True, reply_to=f"tweet:{user_tweet['id']}")
+        with pytest.raises(Retry):
+            await adapter.send(out)
+        assert len(fake.calls("POST /2/tweets")) == 1
+        fake.set_rate_limit("POST /2/tweets", limit=5, remaining=5, reset=time.time() + 60)
+        adapter.require_api().limits.windows.clear()
+        sent = await adapter.send(out)
+    posts = fake.calls("POST /2/tweets")
+    assert all(p.status == 201 for p in posts)
+    assert len({p.json["text"] for p in posts}) == len(posts) >= 3
+    first = next(t for t in fake.tweets.values() if t["text"] == posts[0].json["text"])
+    assert sent.external_id == f"tweet:{first['id']}"
+    assert posts[1].json["reply"]["in_reply_to_tweet_id"] == first["id"]
+
+
+async def test_403_closed_dms_is_a_permanent_failure_with_the_reason(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.dm_closed.add(ALICE)
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        with pytest.raises(Rejected) as caught:
+            await adapter.send(outbound("hello", public=False))
+    assert caught.value.reason == "You cannot send messages to this user."
+    assert caught.value.unreachable
+
+
+async def test_errors_array_reason_is_kept(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.fail("POST /2/tweets", 403, {"errors": [{"code": 187, "message": "Status is a duplicate."}]})
+    user_tweet = fake.add_tweet(ALICE, "@acme_help hi")
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        with pytest.raises(Rejected, match="Status is a duplicate"):
+            await adapter.send(outbound("hello", public=True, reply_to=f"tweet:{user_tweet['id']}"))
