@@ -65,8 +65,12 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 
 
 def reply_parameters(out: Outbound) -> ReplyParameters | None:
-    """`reply_to` is "<chat_id>:<message_id>" (see convert.external_id); other shapes are ignored."""
-    if not out.reply_to:
+    """`reply_to` is "<chat_id>:<message_id>" (see convert.external_id); other shapes are ignored.
+
+    Threaded only when the agent picked that message (`quote`): the core also fills
+    `reply_to` with the message being answered, and quoting every reply is noise.
+    """
+    if not out.reply_to or not getattr(out, "quote", True):
         return None
     chat, _, message = out.reply_to.partition(":")
     message = message.split(":", 1)[0]  # an edit's id still names the original message

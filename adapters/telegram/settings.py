@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from tpbridge.adapters.base import ChannelSettings, Secret
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 # Bot API: secret_token is 1-256 characters, only A-Z, a-z, 0-9, _ and - are allowed.
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _unresolved(info: ValidationInfo) -> bool:
+    """A disabled inbox is checked for shape only: its `env:`/`file:` secrets stay unresolved."""
+    return (info.context or {}).get("resolve_secrets") is False
 
 
 class TelegramSettings(ChannelSettings):
@@ -39,7 +44,9 @@ class TelegramSettings(ChannelSettings):
 
     @field_validator("token")
     @classmethod
-    def _token(cls, value: str) -> str:
+    def _token(cls, value: str, info: ValidationInfo) -> str:
+        if _unresolved(info):
+            return value
         if not _TOKEN.match(value):
             raise PydanticCustomError("token", 'must look like "123456:ABC-DEF..." as given by @BotFather')
         return value
@@ -53,8 +60,8 @@ class TelegramSettings(ChannelSettings):
 
     @field_validator("webhook_secret")
     @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None and not _WEBHOOK_SECRET.match(value):
+    def _secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not _unresolved(info) and not _WEBHOOK_SECRET.match(value):
             raise PydanticCustomError(
                 "webhook_secret", "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
             )

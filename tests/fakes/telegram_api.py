@@ -51,6 +51,7 @@ class Failure:
     status: int
     description: str
     retry_after: float | None = None
+    skip: int = 0  # calls that still succeed before this failure
 
 
 class FakeTelegram:
@@ -84,6 +85,7 @@ class FakeTelegram:
         self._deliverer: asyncio.Task[None] | None = None
         self._redeliver: deque[dict[str, Any]] = deque()
         self._wakers: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -102,6 +104,9 @@ class FakeTelegram:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing = True  # answer waiting long polls now, so the server stops at once
+        async with self._changed:
+            self._changed.notify_all()
         if self._deliverer is not None:
             self._deliverer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,10 +138,10 @@ class FakeTelegram:
         self._notify()
 
     def fail_next(self, method: str, status: int, description: str, *,
-                  retry_after: float | None = None, times: int = 1) -> None:
-        """The next `times` calls of `method` answer with this error envelope."""
-        for _ in range(times):
-            self._failures[method].append(Failure(status, description, retry_after))
+                  retry_after: float | None = None, times: int = 1, skip: int = 0) -> None:
+        """The next `times` calls of `method` (after `skip` that succeed) answer with this error."""
+        for i in range(times):
+            self._failures[method].append(Failure(status, description, retry_after, skip if i == 0 else 0))
 
     def add_file(self, file_id: str, data: bytes, file_path: str | None = None) -> None:
         self.files[file_id] = (file_path or f"documents/file_{len(self.files)}.bin", data)
@@ -148,7 +153,7 @@ class FakeTelegram:
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until `predicate()` holds, re-checked after every request the fake handles."""
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
@@ -210,7 +215,9 @@ class FakeTelegram:
             if handler is None:
                 return _fail(404, "Not Found")
             queue = self._failures.get(method)
-            if queue:
+            if queue and queue[0].skip > 0:
+                queue[0].skip -= 1
+            elif queue:
                 failure = queue.popleft()
                 return _fail(failure.status, failure.description, failure.retry_after)
             result = await handler(call)
@@ -253,12 +260,13 @@ class FakeTelegram:
             else:
                 self.pending = [u for u in self.pending if u["update_id"] >= offset]
                 self.confirmed_offset = max(self.confirmed_offset, offset)
+            self._notify()  # tests wait on confirmations while this poll goes on waiting
         self._poller += 1
         me = self._poller
         deadline = time.monotonic() + timeout
 
         def ready() -> bool:
-            return bool(self._matching(allowed)) or self._poller != me
+            return bool(self._matching(allowed)) or self._poller != me or self._closing
 
         async with self._changed:
             while not ready():
