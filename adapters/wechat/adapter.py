@@ -125,8 +125,15 @@ class WechatAdapter:
         except wire.BadRequest as exc:
             self.log.warning("webhook.rejected", reason=str(exc))
             return web.Response(status=400, text="bad request")
-        inbound, media = convert.to_inbound(self.name, fields, msg,
-                                            window_hours=self.settings.reply_window_hours)
+        if convert.ignored(fields):
+            self.log.info("webhook.ignored", wechat_event=fields.get("Event"))
+            return web.Response(text="success", content_type="text/plain")
+        try:
+            inbound, media = convert.to_inbound(self.name, fields, msg,
+                                                window_hours=self.settings.reply_window_hours)
+        except (ValueError, OverflowError, OSError) as exc:  # e.g. a CreateTime out of range
+            self.log.warning("webhook.rejected", reason=f"{type(exc).__name__}: {exc}")
+            return web.Response(status=400, text="bad request")
         mlog = self.log.bind(external_id=inbound.external_id, msg_type=fields.get("MsgType"))
         if media is not None and not await self.sink.known([inbound.external_id]):
             inbound = await self._attach(inbound, media, mlog)

@@ -22,6 +22,16 @@ MEDIA_KINDS = {"image": "image", "voice": "voice", "video": "video", "shortvideo
 WINDOW_EVENTS = {"subscribe", "scan", "click", "scancode_push", "scancode_waitmsg"}
 
 
+# Pushes that are not a person talking to support: delivery receipts of broadcasts and
+# template messages, and the periodic location report (every 5 s while enabled). Answered
+# `success` and logged, not stored, or they would open a conversation per follower.
+IGNORED_EVENTS = {"templatesendjobfinish", "masssendjobfinish", "location"}
+
+
+def ignored(fields: Mapping[str, Any]) -> bool:
+    return str(fields.get("MsgType", "")).lower() == "event" and str(fields.get("Event", "")).lower() in IGNORED_EVENTS
+
+
 @dataclass(frozen=True, slots=True)
 class MediaRef:
     """A media file to fetch with media/get (valid three days on WeChat's side)."""

@@ -334,6 +334,8 @@ BAD_BODIES = {
     "billion-laughs": BILLION_LAUGHS,
     "xxe": XXE,
     "wrong-root": "<message><MsgType>text</MsgType></message>",
+    "absurd-time": "<xml><MsgType>text</MsgType><FromUserName>oX</FromUserName>"
+    "<CreateTime>99999999999999999999</CreateTime><Content>x</Content><MsgId>1</MsgId></xml>",
     "no-sender": "<xml><MsgType>text</MsgType><CreateTime>1</CreateTime><Content>x</Content></xml>",
 }
 

@@ -209,3 +209,40 @@ async def test_events_become_system_notes(
         assert window == datetime.fromtimestamp(now, UTC).isoformat()  # closed: 43004 from now on
     else:
         assert window is None  # a VIEW click does not open the customer-service window
+
+
+@pytest.mark.parametrize("event", ["TEMPLATESENDJOBFINISH", "MASSSENDJOBFINISH", "LOCATION"])
+async def test_broadcast_receipts_and_location_reports_are_not_conversations(
+    fake: FakeWechatApi, tmp_path: Path, event: str
+) -> None:
+    xml = push_xml(
+        ToUserName="gh_1",
+        FromUserName=OPENID,
+        CreateTime=int(time.time()),
+        MsgType="event",
+        Event=event,
+        Status="success",
+        Latitude="23.1",
+        Longitude="113.3",
+        Precision="65.0",
+    )
+    async with webhook(fake, tmp_path) as hook:
+        assert await hook.post(xml) == (200, "success")
+    assert hook.sink.records == []
+
+
+async def test_unknown_message_type_is_kept_as_a_note(fake: FakeWechatApi, tmp_path: Path) -> None:
+    xml = push_xml(
+        ToUserName="gh_1",
+        FromUserName=OPENID,
+        CreateTime=int(time.time()),
+        MsgType="miniprogrampage",
+        Title="商品",
+        AppId="wxapp",
+        MsgId=123,
+    )
+    async with webhook(fake, tmp_path) as hook:
+        assert await hook.post(xml) == (200, "success")
+    [record] = hook.sink.records
+    assert record.system and "miniprogrampage" in record.text
+    assert record.external_id == f"{OPENID}:123"
