@@ -351,8 +351,10 @@ class FakeXApi:
     async def _mentions(self, request: web.Request) -> web.Response:
         user_id = request.match_info["id"]
         if user_id not in self.users:
-            return web.json_response({"errors": [{"value": user_id, "detail": f"Could not find user with id: [{user_id}].",
-                                                  "title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found"}]})
+            missing = {"value": user_id, "detail": f"Could not find user with id: [{user_id}].",
+                       "title": "Not Found Error", "resource_type": "user", "parameter": "id",
+                       "type": "https://api.twitter.com/2/problems/resource-not-found"}
+            return web.json_response({"errors": [missing]})
         q = request.query
         try:
             size = int(q.get("max_results", "10"))
