@@ -29,7 +29,7 @@ from tpbridge.adapters.base import (
     Sink,
 )
 
-from .api import ApiError, SendLimits, make_bot
+from .api import ApiError, BridgeBot, SendLimits, make_bot
 from .convert import UPDATE_KINDS, download, update_kind, update_to_inbound
 from .send import ReplyDelivery
 from .settings import TelegramSettings
@@ -51,7 +51,7 @@ class TelegramAdapter:
         self.settings = settings
         self.ctx = ctx
         self.path = f"/hooks/telegram/{name.partition('.')[2] or name}"
-        self._bot: Bot | None = None
+        self._bot: BridgeBot | None = None
         self._delivery: ReplyDelivery | None = None
         self._log = log.bind(inbox=name)
 
@@ -112,17 +112,15 @@ class TelegramAdapter:
             return
         await self._poll(self._bot, sink)
 
-    async def _poll(self, bot: Bot, sink: Sink) -> None:
+    async def _poll(self, bot: BridgeBot, sink: Sink) -> None:
         saved = await sink.last_checkpoint()
         offset = int(saved) if saved else None
+        timeout = 0  # the first poll is short, so health shows "connected" at once
         connected = False
         while True:
             try:
-                updates = await bot.get_updates(
-                    offset=offset,
-                    timeout=self.settings.poll_timeout,
-                    limit=100,
-                    allowed_updates=list(UPDATE_KINDS),
+                raw = await bot.get_raw_updates(
+                    offset, timeout, 100, list(UPDATE_KINDS), self.settings.request_timeout
                 )
             except ApiError as exc:
                 if exc.status in (401, 404):
@@ -138,14 +136,36 @@ class TelegramAdapter:
             if not connected:
                 sink.report(ChannelState.CONNECTED)
                 connected = True
-            if not updates:
+            timeout = self.settings.poll_timeout
+            if not raw:
                 continue
-            records = [r for u in updates if (r := await self._convert(bot, u)) is not None]
-            next_offset = updates[-1].update_id + 1
+            next_offset = max(int(u.get("update_id", 0)) for u in raw) + 1
+            records: list[Inbound] = []
+            for data in raw:
+                record = await self._receive(bot, sink, data)
+                if record is not None:
+                    records.append(record)
             # Stored with the batch in one transaction; Telegram hears of it only on the next poll.
             await sink.ingest(records, checkpoint=str(next_offset))
-            self._log.debug("updates.stored", count=len(updates), records=len(records), offset=next_offset)
+            self._log.debug("updates.stored", count=len(raw), records=len(records), offset=next_offset)
             offset = next_offset
+
+    async def _receive(self, bot: Bot, sink: Sink, data: object, raw: bytes | None = None) -> Inbound | None:
+        """One raw update -> its record; unreadable ones are quarantined, transient errors raise."""
+        raw = raw if raw is not None else json.dumps(data, ensure_ascii=False).encode()
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        try:
+            if not isinstance(update_id, int):
+                raise ValueError("not a Telegram Update object (no update_id)")
+            update = Update.de_json(data, bot)  # type: ignore[arg-type]
+            return await self._convert(bot, update)
+        except (NetworkError, ApiError):
+            raise  # a download failed for now: the update stays unconfirmed and comes again
+        except Exception as exc:
+            reason = f"unreadable Telegram update: {type(exc).__name__}: {exc}"
+            self._log.warning("update.quarantined", update_id=update_id, reason=reason)
+            await sink.quarantine(Quarantined(self.name, f"update:{update_id}", reason, raw))
+            return None
 
     async def _convert(self, bot: Bot, update: Update) -> Inbound | None:
         limit = self.settings.max_download_bytes
@@ -188,20 +208,13 @@ class TelegramAdapter:
                 raise ValueError("not a Telegram Update object")
         except ValueError as exc:
             return _error(400, f"malformed update: {exc}")
-        sink = self.ctx.sink
         try:
-            update = Update.de_json(data, bot)
-        except Exception as exc:  # a shape PTB cannot read: keep it for an admin, do not lose it
-            await sink.quarantine(Quarantined(self.name, f"update:{data['update_id']}",
-                                              f"unreadable Telegram update: {exc}", raw))
-            return web.Response(status=200)
-        try:
-            record = await self._convert(bot, update)
+            record = await self._receive(bot, self.ctx.sink, data, raw)
         except TelegramError as exc:  # a file download failed for now: Telegram will retry
-            self._log.warning("webhook.retry_later", update_id=update.update_id, error=str(exc))
+            self._log.warning("webhook.retry_later", update_id=data["update_id"], error=str(exc))
             return _error(503, "temporarily unable to fetch an attachment")
         if record is not None:
-            await sink.ingest([record])
+            await self.ctx.sink.ingest([record])
         return web.Response(status=200)
 
     # ------------------------------------------------------------ sending

@@ -79,7 +79,23 @@ class ApiRequest(HTTPXRequest):
         return status, payload
 
 
-def make_bot(settings: TelegramSettings) -> Bot:
+class BridgeBot(Bot):
+    """PTB's Bot plus getUpdates returning raw JSON, so one unreadable update can be
+    quarantined instead of failing the whole batch forever (PTB parses the batch at once)."""
+
+    async def get_raw_updates(self, offset: int | None, timeout: int, limit: int,
+                              allowed_updates: list[str], request_timeout: float) -> list[dict[str, Any]]:
+        result = await self._post(
+            "getUpdates",
+            {"offset": offset, "timeout": timeout, "limit": limit, "allowed_updates": allowed_updates},
+            read_timeout=request_timeout + timeout,  # a long poll legitimately takes `timeout`
+        )
+        if not isinstance(result, list):
+            raise ApiError(502, f"getUpdates returned {type(result).__name__}, not a list")
+        return result
+
+
+def make_bot(settings: TelegramSettings) -> BridgeBot:
     """A Bot that talks to `api_base_url` for every call, getFile downloads included."""
     timeout = settings.request_timeout
     kwargs: dict[str, Any] = {
@@ -92,7 +108,7 @@ def make_bot(settings: TelegramSettings) -> Bot:
         # loopback fakes and self-hosted servers must not be sent through HTTP(S)_PROXY.
         "httpx_kwargs": {"trust_env": False},
     }
-    return Bot(
+    return BridgeBot(
         settings.token,
         base_url=f"{settings.api_base_url}/bot",
         base_file_url=f"{settings.api_base_url}/file/bot",

@@ -285,3 +285,19 @@ async def test_downloads_go_through_api_base_url(tmp_path: Path) -> None:
         assert get_file.params["file_id"] == "DOC1"
     [att] = sink.records[0].attachments
     assert (att.data, att.filename, att.mime) == (b"hello file", "a.txt", "text/plain")
+
+
+async def test_unreadable_update_is_quarantined_and_the_rest_of_the_batch_stored(tmp_path: Path) -> None:
+    sink = RecordingSink("telegram.main")
+    async with FakeTelegram() as fake:
+        fake.push_update(message_update(1, text="before"))
+        broken = fake.push_update({"message": {"message_id": 2, "chat": {"id": 424242}}})  # no date, no type
+        fake.push_update(message_update(3, text="after"))
+        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+            await sink.wait_for(3)
+            await fake.wait_for(lambda: fake.pending == [])
+    assert [r.text for r in sink.records] == ["before", "after"]
+    [q] = sink.quarantined
+    assert q.external_id == f"update:{broken['update_id']}"
+    assert "unreadable Telegram update" in q.reason
+    assert b'"message_id": 2' in q.raw

@@ -131,3 +131,21 @@ async def test_attachment_fetch_failing_answers_non_2xx_so_telegram_retries(
 def test_webhook_mode_needs_a_secret() -> None:
     with pytest.raises(ValueError, match="webhook_secret is required"):
         Settings(token="1:x", mode="webhook")
+
+
+async def test_unreadable_update_by_webhook_is_quarantined_and_acknowledged(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    sink = RecordingSink("telegram.main")
+    adapter = webhook_adapter(fake, sink, tmp_path, "http://127.0.0.1:9")
+    server = await mounted(adapter)
+    url = str(server.make_url("/hooks/telegram/main"))
+    try:
+        async with adapter:
+            body = b'{"update_id": 12, "message": "not an object"}'
+            assert await post(url, body, {HEADER: SECRET}) == 200
+    finally:
+        await server.close()
+    assert sink.records == []
+    [q] = sink.quarantined
+    assert (q.external_id, q.raw) == ("update:12", body)
