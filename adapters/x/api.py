@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from yarl import URL
 from .settings import Settings
 
 TWEEPY_ORIGIN = "https://api.twitter.com"  # hard-coded in tweepy's AsyncBaseClient.request()
+# tweepy logs every request's headers (OAuth and bearer credentials included) at DEBUG.
+logging.getLogger("tweepy").setLevel(logging.INFO)
+
 _UNREACHABLE = ("cannot send messages", "not permitted to send", "blocked", "suspended")
 
 

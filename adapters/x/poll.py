@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tpbridge.adapters.base import ChannelState, Inbound, Retry, Sink
@@ -122,7 +122,9 @@ class Poller:
             for tweet in body.get("data") or []:
                 if str(tweet.get("author_id")) == self.me:
                     continue  # our own replies in a thread: already stored as outbound
-                records.append(tweet_from_v2(self.inbox, tweet, users))
+                record = tweet_from_v2(self.inbox, tweet, users)
+                # Without a checkpoint this is history from before tpbridge: no automatic answers.
+                records.append(record if since else replace(record, no_auto_reply=True))
             token = meta.get("next_token")
             if not token or since is None:
                 break
@@ -164,7 +166,7 @@ class Poller:
                     continue  # our own sent DM echoed back: never an inbound message
                 record = dm_event_from_v2(self.inbox, event, users)
                 if record is not None:
-                    records.append(record)
+                    records.append(record if last else replace(record, no_auto_reply=True))
             token = (body.get("meta") or {}).get("next_token")
             if reached or not token:
                 break

@@ -73,6 +73,9 @@ async def test_polling_pages_dms_and_reads_mentions_since_the_checkpoint(fake: F
         await sink.wait_for(14)
         await fake.wait_for(lambda: len(fake.calls(MENTIONS)) >= 4)
 
+    # The first poll imports history (no automatic answers); later messages are live.
+    assert all(r.no_auto_reply for r in sink.records[:12])
+    assert not any(r.no_auto_reply for r in sink.records[12:])
     texts = [r.text for r in sink.records]
     assert "our own answer" not in texts and "@alice sorry, checking" not in texts
     since = [c.query.get("since_id") for c in fake.calls(MENTIONS)[1:]]
