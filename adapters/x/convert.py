@@ -36,7 +36,12 @@ def expand_urls(text: str, entities: Mapping[str, Any] | None) -> str:
         short, expanded = url.get("url"), url.get("expanded_url")
         if short and expanded:
             text = text.replace(short, expanded)
-    return html.unescape(text)  # X escapes &, < and > in post and DM text
+    return text
+
+
+def post_text(text: str, entities: Mapping[str, Any] | None) -> str:
+    """A post's text as written: X escapes &, < and > in post text (not in DM text)."""
+    return html.unescape(expand_urls(text, entities))
 
 
 def _sender(user_id: str, user: Mapping[str, Any] | None) -> Sender:
@@ -119,7 +124,7 @@ def tweet_from_v2(inbox: str, tweet: Mapping[str, Any], users: Mapping[str, dict
     )
     return _mention(
         inbox, str(tweet["id"]), _sender(author, users.get(author)),
-        expand_urls(tweet.get("text") or "", tweet.get("entities")), _iso(tweet.get("created_at")),
+        post_text(tweet.get("text") or "", tweet.get("entities")), _iso(tweet.get("created_at")),
         tweet.get("conversation_id"), parent,
     )
 
@@ -157,7 +162,7 @@ def tweet_from_activity(
     )
     author = str(user.get("id_str") or user.get("id"))
     record = _mention(
-        inbox, tid, _sender(author, user), expand_urls(text, entities), sent_at,
+        inbox, tid, _sender(author, user), post_text(text, entities), sent_at,
         conversation_ids.get(tid), tweet.get("in_reply_to_status_id_str"),
     )
     return author, record

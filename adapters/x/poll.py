@@ -72,8 +72,9 @@ class Poller:
             try:
                 checkpoint = await self.poll_once(checkpoint, used)
             except Retry as exc:
-                if exc.after is None:
-                    raise  # X unreachable or failing: the supervisor backs off and restarts us
+                if exc.after is None:  # X unreachable or failing: the supervisor backs off and restarts us
+                    self.sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=exc.reason)
+                    raise
                 self.log.info("poll.rate_limited", wait=round(exc.after, 1))
                 await asyncio.sleep(exc.after)
                 continue

@@ -89,7 +89,11 @@ class Webhook:
             log.warning("webhook.quarantined", reason=repr(exc))
             return web.json_response({"ok": True})
         if records:
-            result = await sink.ingest(records)
+            try:
+                result = await sink.ingest(records)
+            except Exception as exc:  # not stored: X must redeliver, so never answer 200
+                log.error("webhook.store_failed", error=repr(exc), received=len(records))
+                return _error(503, "store_unavailable", "could not store the events; retry")
             log.info("webhook.stored", received=len(records),
                      stored=sum(1 for m in result.message_ids if m is not None))
         return web.json_response({"ok": True})

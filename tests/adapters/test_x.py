@@ -89,8 +89,8 @@ async def test_polling_pages_dms_and_reads_mentions_since_the_checkpoint(fake: F
 
 
 async def test_records_carry_the_conversation_shape(fake: FakeXApi, tmp_path: Path) -> None:
-    dm = fake.add_dm(ALICE, "hi &amp; hello https://t.co/x")
-    root = fake.add_tweet(BOB, "@acme_help is the app down?")
+    dm = fake.add_dm(ALICE, "hi & hello <3")
+    root = fake.add_tweet(BOB, "@acme_help is the app down? Q&A <here>")
     reply = fake.add_tweet(BOB, "@acme_help hello?", in_reply_to=root["id"])
     sink = RecordingSink("x.main")
     async with polling(make_adapter(fake, sink, tmp_path), sink):
@@ -100,6 +100,8 @@ async def test_records_carry_the_conversation_shape(fake: FakeXApi, tmp_path: Pa
     assert direct.sender.external_id == ALICE and direct.sender.handle == "@alice" and direct.sender.name == "Alice"
     assert direct.thread is not None and direct.thread.key == f"dm:{ALICE}"
     assert direct.conversation_attrs == {"public": False}
+    assert direct.text == "hi & hello <3"
+    assert by_id[f"tweet:{root['id']}"].text == "@acme_help is the app down? Q&A <here>"
     public = by_id[f"tweet:{reply['id']}"]
     assert public.thread is not None and public.thread.key == f"tweet:{root['id']}"
     assert public.conversation_attrs == {"public": True, "tweet_conversation_id": root["id"]}

@@ -371,7 +371,7 @@ class FakeXApi:
         body: dict[str, Any] = {}
         meta: dict[str, Any] = {"result_count": len(page)}
         if page:
-            body["data"] = [{k: v for k, v in t.items() if k in fields} for t in page]
+            body["data"] = [_public(t, fields) for t in page]
             if "author_id" in _csv(q.get("expansions")):
                 body["includes"] = {"users": self._users_include([t["author_id"] for t in page], request)}
             meta["newest_id"], meta["oldest_id"] = page[0]["id"], page[-1]["id"]
@@ -383,7 +383,7 @@ class FakeXApi:
     async def _get_tweets(self, request: web.Request) -> web.Response:
         ids = [i for i in request.query.get("ids", "").split(",") if i]
         fields = {"id", "text", "edit_history_tweet_ids", *_csv(request.query.get("tweet.fields"))}
-        found = [{k: v for k, v in self.tweets[i].items() if k in fields} for i in ids if i in self.tweets]
+        found = [_public(self.tweets[i], fields) for i in ids if i in self.tweets]
         body: dict[str, Any] = {}
         if found:
             body["data"] = found
@@ -494,7 +494,7 @@ class FakeXApi:
                 "created_at": datetime.now(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y"),
                 "id": int(tweet["id"]),
                 "id_str": tweet["id"],
-                "text": text,
+                "text": text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
                 "truncated": False,
                 "in_reply_to_status_id_str": in_reply_to,
                 "in_reply_to_user_id_str": tweet.get("in_reply_to_user_id"),
@@ -506,6 +506,14 @@ class FakeXApi:
     def _activity_user(self, user_id: str) -> dict:
         user = self.users[user_id]
         return {"id": int(user_id), "id_str": user_id, "name": user["name"], "screen_name": user["username"]}
+
+
+def _public(tweet: dict, fields: set[str]) -> dict:
+    """A post as API v2 shows it: the requested fields, text HTML-escaped (&, <, >) as X does."""
+    shown = {k: v for k, v in tweet.items() if k in fields}
+    if "text" in shown:
+        shown["text"] = shown["text"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return shown
 
 
 def _csv(value: str | None) -> set[str]:
