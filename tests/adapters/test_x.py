@@ -283,3 +283,13 @@ async def test_errors_array_reason_is_kept(fake: FakeXApi, tmp_path: Path) -> No
     async with make_adapter(fake, sink, tmp_path) as adapter:
         with pytest.raises(Rejected, match="Status is a duplicate"):
             await adapter.send(outbound("hello", public=True, reply_to=f"tweet:{user_tweet['id']}"))
+
+
+async def test_x_server_errors_end_run_for_the_supervisor(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.fail(MENTIONS, 503, {"title": "Service Unavailable", "status": 503, "type": "about:blank",
+                              "detail": "Service Unavailable"})
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        with pytest.raises(Retry):
+            await asyncio.wait_for(adapter.run(sink), 5)
+    assert sink.states[-1][0] == "transient_disconnect"

@@ -137,3 +137,18 @@ async def test_signed_garbage_is_quarantined(hook) -> None:
                                  headers={"x-twitter-webhooks-signature": activity_signature(body, "ss")})
     assert response.status == 400
     assert len(sink.quarantined) == 1 and sink.records == []
+
+
+class FailingSink(RecordingSink):
+    async def ingest(self, batch, *, checkpoint=None):  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+
+async def test_a_store_failure_is_not_acknowledged(fake: FakeXApi, tmp_path: Path) -> None:
+    sink = FailingSink("x.main")
+    adapter = XAdapter("x.main", XAdapter.Settings(**fake.settings(mode="webhook")),
+                       AdapterContext(sink, "http://127.0.0.1:1", tmp_path))
+    app = web.Application()
+    app.add_routes(adapter.routes())
+    async with TestClient(TestServer(app)) as client, adapter:
+        assert await post(client, fake.activity_dm(ALICE, "hello"), "ss") == 503
