@@ -120,8 +120,8 @@ class ReplyDelivery:
             done.append(message.message_id)
             if len(steps) > 1:
                 await self._sink.kv_set(key, json.dumps(done), ttl=7 * 86400)
-        self._log.info(
-            "reply.sent", conversation_id=out.conversation_id, parts=len(done), attempt=out.attempt
+        self._log.debug(
+            "telegram.sent", conversation_id=out.conversation_id, parts=len(done), attempt=out.attempt
         )
         return Sent(external_id=f"{out.recipient}:{done[0]}", extra={"message_ids": done})
 

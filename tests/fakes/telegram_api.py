@@ -52,6 +52,7 @@ class Failure:
     description: str
     retry_after: float | None = None
     skip: int = 0  # calls that still succeed before this failure
+    when: Callable[[Call], bool] | None = None  # only calls that match fail (e.g. one text)
 
 
 class FakeTelegram:
@@ -73,7 +74,7 @@ class FakeTelegram:
         # Called with the offset of each getUpdates before it is applied; return True to drop
         # the request unanswered and unapplied (as if the poller died before it reached us).
         self.on_get_updates: Callable[[int | None], Awaitable[bool]] | None = None
-        self._failures: dict[str, deque[Failure]] = defaultdict(deque)
+        self._failures: dict[str, list[Failure]] = defaultdict(list)
         self._ids = itertools.count(1)
         self._next_update_id = 700000001
         self._message_ids: dict[int, itertools.count[int]] = defaultdict(lambda: itertools.count(1000))
@@ -138,10 +139,26 @@ class FakeTelegram:
         self._notify()
 
     def fail_next(self, method: str, status: int, description: str, *,
-                  retry_after: float | None = None, times: int = 1, skip: int = 0) -> None:
-        """The next `times` calls of `method` (after `skip` that succeed) answer with this error."""
+                  retry_after: float | None = None, times: int = 1, skip: int = 0,
+                  when: Callable[[Call], bool] | None = None) -> None:
+        """The next `times` calls of `method` (after `skip` that succeed; only those matching
+        `when`) answer with this error envelope."""
         for i in range(times):
-            self._failures[method].append(Failure(status, description, retry_after, skip if i == 0 else 0))
+            self._failures[method].append(
+                Failure(status, description, retry_after, skip if i == 0 else 0, when)
+            )
+
+    def _take_failure(self, call: Call) -> Failure | None:
+        queue = self._failures.get(call.method)
+        for failure in list(queue or ()):
+            if failure.when is not None and not failure.when(call):
+                continue
+            if failure.skip > 0:
+                failure.skip -= 1
+                return None
+            queue.remove(failure)  # type: ignore[union-attr]
+            return failure
+        return None
 
     def add_file(self, file_id: str, data: bytes, file_path: str | None = None) -> None:
         self.files[file_id] = (file_path or f"documents/file_{len(self.files)}.bin", data)
@@ -214,11 +231,8 @@ class FakeTelegram:
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
                 return _fail(404, "Not Found")
-            queue = self._failures.get(method)
-            if queue and queue[0].skip > 0:
-                queue[0].skip -= 1
-            elif queue:
-                failure = queue.popleft()
+            failure = self._take_failure(call)
+            if failure is not None:
                 return _fail(failure.status, failure.description, failure.retry_after)
             result = await handler(call)
         except _ApiFailure as exc:
