@@ -23,6 +23,7 @@ from tpbridge.bridge.events import (
     EventBus,
 )
 from tpbridge.bridge.health import Health
+from tpbridge.bridge.model import Message
 from tpbridge.bridge.sanitize import clean_html
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store
 
@@ -122,3 +123,7 @@ class InboxSink:
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         self._health.report(self.inbox, state, reason)
+
+    async def history(self, sender_external_id: str, limit: int = 200) -> list[Message]:
+        """A person's own messages and the replies they were sent (web chat reloads)."""
+        return await self._pipeline.store.identity_messages(self.inbox, sender_external_id, limit)

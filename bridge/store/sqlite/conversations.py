@@ -157,6 +157,21 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
+    async def identity_messages(self, inbox: str, external_id: str, limit: int) -> list[Message]:
+        """What a channel may show the person themself (the web chat's history): no private notes."""
+
+        def run(c: sqlite3.Connection) -> list[Message]:
+            found = c.execute(
+                "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " JOIN identities i ON i.id = c.identity_id"
+                " WHERE i.inbox = ? AND i.external_id = ? AND m.private = 0"
+                " ORDER BY m.id DESC LIMIT ?", (inbox, external_id, limit)).fetchall()
+            found.reverse()
+            atts = rows.load_attachments(c, [r["id"] for r in found])
+            return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]
+
+        return await self._read(run)
+
     async def due_snoozes(self, now: float) -> list[int]:
         return await self._read(lambda c: [r[0] for r in c.execute(
             "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= ?", (now,))])

@@ -69,11 +69,10 @@ class DeliveryStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> list[OutboxItem]:
             # Only the oldest row of each conversation may go: order is kept even while it backs off.
-            marks = ",".join("?" * len(skip)) or "NULL"
+            not_in = f" AND o.id NOT IN ({','.join('?' * len(skip))})" if skip else ""
             return [
                 _item(r) for r in c.execute(
-                    "SELECT o.* FROM outbox o WHERE o.inbox = ? AND o.due_at <= ?"
-                    f" AND o.id NOT IN ({marks})"
+                    f"SELECT o.* FROM outbox o WHERE o.inbox = ? AND o.due_at <= ?{not_in}"
                     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
                     " AND p.id < o.id) ORDER BY o.due_at, o.id LIMIT ?",
                     (inbox, now, *skip, limit),

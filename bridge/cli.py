@@ -1,0 +1,193 @@
+"""The `tpbridge` command. Errors are one clear line naming the cause and the key, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from tpbridge.bridge import config as config_mod
+from tpbridge.bridge import logs
+from tpbridge.bridge.model import Role
+from tpbridge.bridge.store import open_store
+from tpbridge.bridge.store.protocol import Store
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """Exit 1 with this message."""
+
+
+def _load(args: argparse.Namespace) -> config_mod.Config:
+    return config_mod.load(args.config)
+
+
+def _with_store(cfg: config_mod.Config, fn: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = open_store(cfg.store.url, cfg.base_dir)
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    enabled = ", ".join(c.name for c in cfg.enabled_channels) or "none"
+    print(f"{cfg.path}: ok (inboxes enabled: {enabled})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    logs.setup(cfg.bridge.log_level, cfg.bridge.log_format)
+    from tpbridge.bridge.daemon import StartError, serve
+
+    try:
+        return asyncio.run(serve(cfg))
+    except StartError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password again: "):
+            raise CliError("the passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_agent_add(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from tpbridge.bridge.web.auth import hash_password
+
+    password = _read_password()
+    if len(password) < 8:
+        raise CliError("password: at least 8 characters")
+    teams = [t for group in args.team or [] for t in group.split(",") if t]
+    langs = [x.strip() for x in (args.lang or "").split(",") if x.strip()]
+
+    async def add(store: Store) -> Any:
+        if await store.agent_by_email(args.email) is not None:
+            raise CliError(f"agent {args.email} already exists")
+        return await store.add_agent(args.email, args.name, Role(args.role), hash_password(password), teams, langs)
+
+    agent = _with_store(cfg, add)
+    print(f"agent {agent.email} added (id {agent.id}, {agent.role.value}); log in at {cfg.http.public_url}/",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from tpbridge.bridge.web.auth import digest, new_token
+
+    token = new_token()
+
+    async def add(store: Store) -> None:
+        found = await store.agent_by_email(args.email)
+        if found is None:
+            raise CliError(f"no agent {args.email} (create one with: tpbridge agent add {args.email} --name ...)")
+        await store.add_token(found[0].id, digest(token), args.label)
+
+    _with_store(cfg, add)
+    print(token)
+    return 0
+
+
+def cmd_contact_export(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    data = _with_store(cfg, lambda s: s.export_contact(args.contact_id))
+    if data is None:
+        raise CliError(f"no contact {args.contact_id}")
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    print()
+    return 0
+
+
+def cmd_contact_forget(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from tpbridge.bridge.attachments import AttachmentFiles
+
+    async def forget(store: Store) -> list[str]:
+        if await store.get_contact(args.contact_id) is None:
+            raise CliError(f"no contact {args.contact_id}")
+        return await store.forget_contact(args.contact_id)
+
+    files = AttachmentFiles(cfg.data_dir)
+    for sha in _with_store(cfg, forget):
+        files.remove(sha)
+    print(f"contact {args.contact_id} erased", file=sys.stderr)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    _with_store(cfg, lambda s: s.backup(args.path))
+    print(f"backup written to {args.path}", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tpbridge", description="Multi-channel customer-support bridge")
+    p.add_argument("-c", "--config", default=None, help="config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT").set_defaults(fn=cmd_run)
+    sub.add_parser("check", help="validate the config").set_defaults(fn=cmd_check)
+    agent = sub.add_parser("agent", help="manage agents").add_subparsers(dest="agent_cmd", required=True)
+    add = agent.add_parser("add", help="create an agent (password from stdin when not a TTY)")
+    add.add_argument("email")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", choices=["admin", "agent"], default="agent")
+    add.add_argument("--team", action="append", help="team name (repeat, or comma-separated)")
+    add.add_argument("--lang", help="languages the agent answers in, e.g. zh,en")
+    add.set_defaults(fn=cmd_agent_add)
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_cmd", required=True)
+    create = token.add_parser("create", help="print a new API token for an agent (only its hash is stored)")
+    create.add_argument("email")
+    create.add_argument("--label", default=None)
+    create.set_defaults(fn=cmd_token_create)
+    contact = sub.add_parser("contact", help="a person's data").add_subparsers(dest="contact_cmd", required=True)
+    exp = contact.add_parser("export", help="print everything stored about a contact as JSON")
+    exp.add_argument("contact_id", type=int)
+    exp.set_defaults(fn=cmd_contact_export)
+    forget = contact.add_parser("forget", help="erase a contact everywhere")
+    forget.add_argument("contact_id", type=int)
+    forget.set_defaults(fn=cmd_contact_forget)
+    backup = sub.add_parser("backup", help="a consistent online copy of the store")
+    backup.add_argument("path")
+    backup.set_defaults(fn=cmd_backup)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command != "run":
+        logs.setup("warning", "console")
+    try:
+        return args.fn(args)
+    except config_mod.ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except CliError as exc:
+        print(f"tpbridge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: one line, not a traceback
+        print(f"tpbridge: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
