@@ -1,0 +1,183 @@
+"""The SQLite store: dedupe, threading, checkpoints with the batch, search, paging, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tpbridge.adapters.base import ThreadHint
+from tpbridge.bridge.model import Role, Viewer
+from tpbridge.bridge.store.protocol import ConversationFilter
+from tpbridge.bridge.store.sqlite import SqliteStore
+from tpbridge.bridge.store.sqlite.writer import connect
+from tests.support.core import inbound, running_core
+
+ADMIN = Viewer(0, Role.ADMIN, (), ())
+
+
+async def test_redelivery_is_stored_once_and_checkpoint_commits_with_the_batch(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        first = await core.pipeline.ingest("webchat.site", "webchat", [inbound("m1"), inbound("m2")], "cp-2")
+        again = await core.pipeline.ingest("webchat.site", "webchat", [inbound("m2"), inbound("m3")], "cp-3")
+        assert [i.message_id is not None for i in first] == [True, True]
+        assert [i.message_id is not None for i in again] == [False, True]
+        assert await core.store.checkpoint("webchat.site") == "cp-3"
+        msgs = await core.store.list_messages(first[0].conversation.id)  # type: ignore[union-attr]
+        assert [m.external_id for m in msgs] == ["m1", "m2", "m3"]
+
+
+async def test_failed_batch_leaves_neither_messages_nor_checkpoint(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        bad = inbound("x1", inbox="webchat.site")
+        try:
+            await core.store.ingest("webchat.site", "webchat", [  # a record whose text is NULL violates NOT NULL
+                core.pipeline._prepare(bad), core.pipeline._prepare(inbound("x2", text=None)),  # type: ignore[arg-type]
+            ], "cp-bad")
+        except Exception:
+            pass
+        assert await core.store.checkpoint("webchat.site") is None
+        assert await core.store.known("webchat.site", ["x1", "x2"]) == set()
+
+
+async def test_concurrent_writes_are_group_committed(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        await asyncio.gather(*(core.pipeline.ingest("webchat.site", "webchat", [inbound(f"g{i}", f"u{i % 7}")])
+                               for i in range(300)))
+        writer = core.store._writer  # type: ignore[attr-defined]
+        assert writer.writes >= 300
+        assert writer.batches < writer.writes  # several writes shared a commit
+        assert len(await core.store.known("webchat.site", [f"g{i}" for i in range(300)])) == 300
+
+
+async def test_threading_one_open_conversation_per_identity_new_after_resolve(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        a = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("a1", "alice")]))[0]
+        b = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("a2", "alice")]))[0]
+        other = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("b1", "bob")]))[0]
+        assert a.created and not b.created
+        assert a.conversation.id == b.conversation.id != other.conversation.id  # type: ignore[union-attr]
+        await core.desk.set_status(a.conversation.id, "resolved")  # type: ignore[union-attr]
+        c = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("a3", "alice")]))[0]
+        assert c.created and c.conversation.id != a.conversation.id  # type: ignore[union-attr]
+        assert c.conversation.contact_id == a.conversation.contact_id  # type: ignore[union-attr]
+
+
+async def test_references_join_only_a_participant_thread(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        hint = ThreadHint(per_thread=True)
+        first = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("<m1@x>", "c@x", thread=hint)]))[0]
+        reply = (await core.pipeline.ingest("webchat.site", "webchat", [
+            inbound("<m2@x>", "c@x", thread=ThreadHint(references=("<m1@x>",), per_thread=True))]))[0]
+        new_thread = (await core.pipeline.ingest("webchat.site", "webchat", [
+            inbound("<m3@x>", "c@x", thread=hint)]))[0]
+        stranger = (await core.pipeline.ingest("webchat.site", "webchat", [
+            inbound("<m4@x>", "eve@x", thread=ThreadHint(references=("<m1@x>",), per_thread=True))]))[0]
+        by_token = (await core.pipeline.ingest("webchat.site", "webchat", [
+            inbound("<m5@x>", "c@x", thread=ThreadHint(token=first.conversation.id, per_thread=True))]))[0]  # type: ignore[union-attr]
+        assert reply.conversation.id == first.conversation.id  # type: ignore[union-attr]
+        assert new_thread.created and new_thread.conversation.contact_id == first.conversation.contact_id  # type: ignore[union-attr]
+        assert stranger.created and stranger.conversation.linked_conversation_id == first.conversation.id  # type: ignore[union-attr]
+        assert by_token.conversation.id == first.conversation.id  # type: ignore[union-attr]
+
+
+async def test_thread_key_groups_a_public_thread(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        k = ThreadHint(key="tweet:1")
+        one = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("t1", "u1", thread=k)]))[0]
+        two = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("t2", "u2", thread=k)]))[0]
+        assert one.conversation.id == two.conversation.id  # type: ignore[union-attr]
+        assert one.conversation.thread_key == "tweet:1"  # type: ignore[union-attr]
+
+
+async def test_edit_keeps_the_earlier_version(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        orig = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("e1", text="helo")]))[0]
+        edit = inbound("e1:edit:1", text="hello", edit_of="e1")
+        items = await core.pipeline.ingest("webchat.site", "webchat", [edit, edit])
+        assert items[0].edited and items[1].message_id is None
+        msg = await core.store.get_message(orig.message_id)  # type: ignore[arg-type]
+        assert msg is not None and msg.text == "hello" and msg.edited_at is not None
+        conn = connect(core.store.path)  # type: ignore[attr-defined]
+        assert conn.execute("SELECT previous_text FROM message_edits").fetchall()[0][0] == "helo"
+        conn.close()
+
+
+async def test_chinese_and_english_search(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("s1", "u1", "我的提现还没到账")])
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("s2", "u2", "My deposit has not arrived")])
+        for q, expected in (("提现", 1), ("到账", 1), ("deposit", 1), ("depo", 1), ("提款", 0), ("arrived", 1)):
+            page = await core.store.list_conversations(ADMIN, ConversationFilter(q=q), 10, None)
+            assert len(page.items) == expected, q
+
+
+async def test_keyset_pagination_newest_first(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        for i in range(7):
+            await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"p{i}", f"user{i}")])
+        seen, cursor = [], None
+        while True:
+            page = await core.store.list_conversations(ADMIN, ConversationFilter(), 3, cursor)
+            seen.extend(c.id for c in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == sorted(seen, reverse=True) and len(seen) == 7
+
+
+async def test_agent_sees_only_team_and_owned_inbox_conversations(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        await core.store.ensure_team("a", ["webchat.site"])
+        await core.store.ensure_team("b", ["other.inbox"])
+        agent_a = await core.store.add_agent("a@x", "A", Role.AGENT, None, ["a"], [])
+        agent_b = await core.store.add_agent("b@x", "B", Role.AGENT, None, ["b"], [])
+        conv = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("v1")]))[0].conversation
+        va, vb = await core.store.viewer(agent_a), await core.store.viewer(agent_b)
+        listed = lambda v: core.store.list_conversations(v, ConversationFilter(), 10, None)  # noqa: E731
+        assert [c.id for c in (await listed(va)).items] == [conv.id]  # type: ignore[union-attr]
+        assert (await listed(vb)).items == []
+        conv = await core.desk.assign(conv.id, team="b")  # type: ignore[union-attr]
+        assert (await listed(va)).items == [] and len((await listed(vb)).items) == 1
+        assert vb.may_see(conv) and not va.may_see(conv)
+
+
+async def test_store_made_by_an_older_version_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = SqliteStore(path)
+    old.open_sync(upto=1)  # the schema of version 1, without the search index
+    conn = connect(path)
+    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
+    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    conn.execute("INSERT INTO conversations (id, inbox, channel, contact_id, identity_id, created_at, last_activity_at)"
+                 " VALUES (1, 'w.s', 'w', 1, 1, 0, 0)")
+    conn.execute("INSERT INTO messages (conversation_id, inbox, direction, author_kind, text, created_at, external_id)"
+                 " VALUES (1, 'w.s', 'in', 'contact', '我的提现还没到账', 0, 'e1')")
+    conn.close()
+    old.close_sync()
+    new = SqliteStore(path)
+    await new.open()
+    try:
+        versions = [r[0] for r in connect(path).execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions[:2] == [1, 2]
+        page = await new.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)
+        assert [c.id for c in page.items] == [1]  # the old message was indexed by the upgrade
+        assert (await new.get_contact(1)).name == "Li"  # type: ignore[union-attr]
+    finally:
+        await new.close()
+
+
+async def test_forget_erases_a_person_and_their_files(tmp_path: Path) -> None:
+    from tpbridge.adapters.base import InboundAttachment
+
+    async with running_core(tmp_path) as core:
+        att = InboundAttachment("file", "text/plain", b"secret bytes", "a.txt")
+        item = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("f1", attachments=(att,))]))[0]
+        contact_id = item.conversation.contact_id  # type: ignore[union-attr]
+        exported = await core.store.export_contact(contact_id)
+        assert exported["conversations"][0]["messages"][0]["attachments"][0]["filename"] == "a.txt"  # type: ignore[index]
+        sha = item.message.attachments[0].sha256  # type: ignore[union-attr]
+        for gone in await core.store.forget_contact(contact_id):
+            core.files.remove(gone)
+        assert await core.store.get_contact(contact_id) is None
+        assert await core.store.known("webchat.site", ["f1"]) == set()
+        assert not core.files.path(sha).exists()

@@ -1,0 +1,32 @@
+"""An in-process core on a temporary SQLite store, for tests below the daemon."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tpbridge.adapters.base import Inbound, Sender, ThreadHint
+from tpbridge.bridge.config import parse
+from tpbridge.bridge.core import Core
+
+
+@asynccontextmanager
+async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None) -> AsyncIterator[Core]:
+    raw = raw or {}
+    raw.setdefault("bridge", {})["data_dir"] = str(tmp_path / "data")
+    raw.setdefault("store", {})["url"] = f"sqlite:///{tmp_path}/data/tpbridge.db"
+    core = Core.build(parse(raw, tmp_path / "tpbridge.toml"))
+    await core.store.open()
+    try:
+        yield core
+    finally:
+        await core.store.close()
+
+
+def inbound(external_id: str, sender: str = "u1", text: str = "hello", *, inbox: str = "webchat.site",
+            thread: ThreadHint | None = None, **kw: Any) -> Inbound:
+    return Inbound(inbox=inbox, external_id=external_id, sender=Sender(sender, name=kw.pop("name", None)),
+                   text=text, sent_at=datetime.now(UTC), thread=thread, **kw)
