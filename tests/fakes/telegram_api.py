@@ -228,6 +228,7 @@ class FakeTelegram:
             params, files, ctype = await self._params(request)
             call = Call(method, params, files, ctype)
             self.calls.append(call)
+            self._notify()  # a test may wait for a call that is still long-polling
             handler = getattr(self, f"_m_{method}", None)
             if handler is None:
                 return _fail(404, "Not Found")
