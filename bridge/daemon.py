@@ -30,7 +30,8 @@ from tpbridge.bridge.web.app import build_app
 log = structlog.get_logger(__name__)
 
 STOP_TIMEOUT = 8.0  # SIGTERM to exit, well inside systemd's and the spec's 10 s
-HEALTHY_RUN = 60.0  # an adapter that ran this long starts its backoff from scratch
+HEALTHY_RUN = 60.0
+ADAPTER_START_WAIT = 15.0  # an adapter that ran this long starts its backoff from scratch
 
 
 class StartError(Exception):
@@ -54,8 +55,13 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *, inbox: str
         await asyncio.sleep(backoff(attempt, base=1.0, cap=60.0))
 
 
-async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink) -> None:
-    """One adapter's life: enter (credentials checked), run until the connection is lost, exit, again."""
+async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink,
+                      settled: asyncio.Event | None = None) -> None:
+    """One adapter's life: enter (credentials checked), run until the connection is lost, exit, again.
+
+    `settled` is set once the first attempt to enter finished, well or badly: READY waits for it.
+    """
+    settled = settled or asyncio.Event()
     attempt = 0
     lg = log.bind(inbox=inbox)
     while True:
@@ -67,6 +73,7 @@ async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink)
                 state = core.health.get(inbox)
                 if state is None or state.state is ChannelState.CONNECTING:
                     sink.report(ChannelState.CONNECTED)
+                settled.set()
                 await adapter.run(sink)
             lg.warning("adapter.disconnected")
             sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="connection closed")
@@ -78,6 +85,7 @@ async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink)
         except Exception as exc:
             lg.exception("adapter.crashed")
             sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=f"{type(exc).__name__}: {exc}")
+        settled.set()
         attempt = 1 if time.monotonic() - started > HEALTHY_RUN else attempt + 1
         await asyncio.sleep(backoff(attempt, base=1.0, cap=delay_cap))
 
@@ -147,8 +155,10 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
 
     receivers: list[asyncio.Task[None]] = []
     others: list[asyncio.Task[None]] = []
+    settled: list[asyncio.Event] = []
     for inbox, adapter in core.adapters.items():
-        receivers.append(asyncio.create_task(run_adapter(core, inbox, adapter, core.sinks[inbox]),
+        settled.append(asyncio.Event())
+        receivers.append(asyncio.create_task(run_adapter(core, inbox, adapter, core.sinks[inbox], settled[-1]),
                                              name=f"adapter-{inbox}"))
     for inbox, worker in core.outbox.workers.items():
         others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
@@ -158,7 +168,14 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
+    # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).
+    waits = [asyncio.create_task(e.wait()) for e in settled]
+    if waits:
+        _, pending = await asyncio.wait(waits, timeout=ADAPTER_START_WAIT)
+        for w in pending:
+            w.cancel()
     notifier.ready()
+    log.info("daemon.ready")
 
     await stop.wait()
     log.info("daemon.stopping")

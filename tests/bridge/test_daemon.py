@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ async def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         second.config_path.write_text(second.config_path.read_text().replace(str(second.port), str(first.port)))
         second.token = "unused"
         proc = await asyncio.create_subprocess_exec(
-            "python", "-m", "tpbridge.bridge", "-c", str(second.config_path), "run",
+            sys.executable, "-m", "tpbridge.bridge", "-c", str(second.config_path), "run",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
         assert proc.returncode == 1

@@ -34,6 +34,7 @@ class Daemon:
     def __init__(self, tmp_path: Path, channels_toml: str = "", env: dict[str, str] | None = None,
                  *, webchat: bool = True, extra_toml: str = "") -> None:
         self.dir = Path(tmp_path)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = self.dir / "data"
