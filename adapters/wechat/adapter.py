@@ -16,7 +16,6 @@ from tpbridge.adapters.base import (
     Inbound,
     InboundAttachment,
     Outbound,
-    Rejected,
     Retry,
     Sent,
     Sink,
@@ -143,10 +142,8 @@ class WechatAdapter:
             # Not stored, so not acknowledged: WeChat retries (the same external id) shortly.
             mlog.error("message.store_failed", error=f"{type(exc).__name__}: {exc}")
             return web.Response(status=503, text="try again")
-        if result.message_ids and result.message_ids[0] is None:
-            mlog.info("message.duplicate")
-        else:
-            mlog.info("message.stored", message_id=result.message_ids[0] if result.message_ids else None)
+        duplicate = bool(result.message_ids) and result.message_ids[0] is None
+        mlog.debug("webhook.stored", duplicate=duplicate)  # the core logs message.received
         return web.Response(text="success", content_type="text/plain")
 
     async def _read(self, request: web.Request) -> dict[str, Any]:
@@ -196,22 +193,15 @@ class WechatAdapter:
     # ------------------------------------------------------------ replies
 
     async def send(self, out: Outbound) -> Sent:
-        """Text (split at WeChat's 2048-byte limit), then images/voice via media/upload."""
-        slog = self.log.bind(conversation_id=out.conversation_id, message_id=out.message_id)
+        """Text (split at WeChat's 2048-byte limit), then images/voice via media/upload.
+
+        The outbox logs reply.sent / reply.retry / reply.failed; only the health change is ours.
+        """
         try:
-            sent = await deliver(self.api, self.sink, out)
-        except Rejected as exc:
-            slog.warning("reply.rejected", reason=exc.reason)
-            raise
+            return await deliver(self.api, self.sink, out)
         except BadCredentials as exc:
             self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            slog.warning("reply.bad_credentials", reason=str(exc))
             raise
-        except Retry as exc:
-            slog.info("reply.retry", reason=exc.reason, attempt=out.attempt)
-            raise
-        slog.info("reply.sent", external_id=sent.external_id, attempt=out.attempt)
-        return sent
 
 
 class _TooLarge(Exception):

@@ -116,7 +116,7 @@ async def test_push_lands_in_the_inbox_and_the_agent_reply_reaches_the_user(tmp_
 
         await daemon.wait_for(marked_sent)
         logs = daemon.logs()
-        assert "wechat.token_fetched" in logs and "message.stored" in logs
+        assert "wechat.token_fetched" in logs and "webhook.stored" in logs
         for secret in (fake.app_secret, AES_KEY, TOKEN, *fake.tokens):
             assert secret not in logs
 
