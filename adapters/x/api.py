@@ -20,8 +20,10 @@ from yarl import URL
 from .settings import Settings
 
 TWEEPY_ORIGIN = "https://api.twitter.com"  # hard-coded in tweepy's AsyncBaseClient.request()
-# tweepy logs every request's headers (OAuth and bearer credentials included) at DEBUG.
-logging.getLogger("tweepy").setLevel(logging.INFO)
+# At DEBUG tweepy logs every request's headers (the bearer token included) and oauthlib
+# its signature base strings (the access token included): keep both above DEBUG.
+for _noisy in ("tweepy", "oauthlib"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
 
 _UNREACHABLE = ("cannot send messages", "not permitted to send", "blocked", "suspended")
 

@@ -136,3 +136,38 @@ async def test_bad_signature_stores_nothing(fake: FakeXApi, tmp_path: Path) -> N
         async with aiohttp.ClientSession() as s, s.post(d.url + "/hooks/x/main", data=b"{}") as resp:
             assert resp.status == 403
         assert await conversations(d) == []
+
+
+async def inbound_texts(d: Daemon) -> list[str]:
+    texts: list[str] = []
+    for conv in await conversations(d):
+        _, body = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
+        texts += [m["text"] for m in body["items"] if m["direction"] == "in"]
+    return sorted(texts)
+
+
+async def test_polling_survives_a_crash_without_duplicates(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.add_user("2002", "bob", "Bob")
+    fake.add_dm(ALICE, "hello from a DM")
+    mention = fake.add_tweet("2002", "@acme_help hello in public")
+    toml = channel_toml(fake).replace('mode = "webhook"', 'mode = "polling"\npoll_interval = 0.2')
+    async with Daemon(tmp_path, toml, env={"TPB_TEST_X_SECRET": SECRET}) as d:
+        await started(d)
+        expected = ["@acme_help hello in public", "hello from a DM"]
+        await d.wait_for(lambda: _equals(inbound_texts(d), expected))
+        assert {c["inbox"] for c in await conversations(d)} == {"x.main"}
+        assert len(await conversations(d)) == 2  # a DM conversation and a public one
+
+        d.kill()
+        fake.add_dm(ALICE, "are you there?")
+        fake.requests.clear()
+        await d.start()
+        expected = ["@acme_help hello in public", "are you there?", "hello from a DM"]
+        await d.wait_for(lambda: _equals(inbound_texts(d), expected))
+        await fake.wait_for(lambda: bool(fake.calls("GET /2/users/{id}/mentions")))
+        assert fake.calls("GET /2/users/{id}/mentions")[0].query.get("since_id") == mention["id"]
+        assert await inbound_texts(d) == expected
+
+
+async def _equals(value: Any, expected: Any) -> bool:
+    return await value == expected
