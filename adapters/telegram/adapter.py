@@ -187,6 +187,9 @@ class TelegramAdapter:
     # ------------------------------------------------------------ webhook
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
+        """The webhook route, in webhook mode only: a polling bot exposes nothing."""
+        if self.settings.mode != "webhook":
+            return []
         return [web.post(self.path, self._webhook)]
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:

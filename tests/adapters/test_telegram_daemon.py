@@ -201,3 +201,30 @@ async def test_revoked_token_marks_only_the_telegram_inbox_unhealthy(tmp_path: P
     # The daemon keeps serving: the API still answers, other inboxes are untouched.
     assert status in (200, 503)
     assert all(v["state"] != "bad_credentials" for k, v in body["channels"].items() if k != "telegram.main")
+
+
+async def test_reply_to_a_user_who_blocked_the_bot_fails_with_telegrams_reason(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:
+        fake.push_update(message_update(1, user_id=888, text="hello"))
+        async with Daemon(tmp_path, channels(fake)) as d:
+
+            async def one_conversation() -> list[dict[str, Any]]:
+                return await conversations(d)
+
+            [conv] = await d.wait_for(one_conversation, timeout=20)
+            fake.blocked_chats.add(888)
+            status, body = await d.api("POST", f"/api/v1/conversations/{conv['id']}/messages",
+                                       json={"text": "Can you tell us more?"})
+            assert status == 202, body
+
+            async def failed() -> dict[str, Any] | None:
+                _, msgs = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
+                mine = [m for m in msgs["items"] if m["id"] == body["id"] and m["delivery"] == "failed"]
+                return mine[0] if mine else None
+
+            record = await d.wait_for(failed, timeout=20)
+            _, detail = await d.api("GET", f"/api/v1/conversations/{conv['id']}")
+    assert record["error"] == "Forbidden: bot was blocked by the user"
+    [identity] = detail["contact"]["identities"]
+    assert identity["external_id"] == "888"
+    assert identity["unreachable"]
