@@ -41,8 +41,9 @@ class AdminStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> Canned:
             try:
-                cur = c.execute("INSERT INTO canned_responses (shortcut, text, created_by, created_at) VALUES (?,?,?,?)",
-                                (shortcut, text, created_by, now))
+                cur = c.execute(
+                    "INSERT INTO canned_responses (shortcut, text, created_by, created_at) VALUES (?,?,?,?)",
+                    (shortcut, text, created_by, now))
             except sqlite3.IntegrityError:
                 raise Conflict(f"shortcut /{shortcut} already exists") from None
             return _canned(c.execute("SELECT * FROM canned_responses WHERE id = ?", (cur.lastrowid,)).fetchone())

@@ -1,0 +1,622 @@
+/* The agent inbox: list with filters and search, one conversation, live over /api/v1/events.
+ * Plain DOM, no build step. Untrusted text only ever goes through textContent; email HTML only
+ * into a sandboxed iframe (no allow-scripts, no allow-same-origin). */
+(function () {
+  "use strict";
+  var api = TPB.api;
+  var boot = JSON.parse(document.getElementById("boot").textContent);
+  var T = JSON.parse(document.getElementById("i18n").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+
+  var state = {
+    items: [], cursor: null, selected: boot.conversation_id, conv: null, messages: [],
+    agents: [], teams: [], canned: [], history: [], mode: "reply", hiddenUnread: 0,
+  };
+  var baseTitle = document.title;
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    return node;
+  }
+  function channelOf(inbox) { return (inbox || "").split(".")[0]; }
+  function badge(channel) { return el("span", "badge ch-" + channel, channel); }
+  function fmtTime(iso) {
+    if (!iso) { return ""; }
+    var d = new Date(iso), now = new Date();
+    var sameDay = d.toDateString() === now.toDateString();
+    return sameDay ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+                   : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
+  function contactName(c) {
+    if (!c) { return "?"; }
+    if (c.name) { return c.name; }
+    var ids = c.identities || [];
+    return ids.length ? (ids[0].handle || ids[0].external_id) : "#" + c.id;
+  }
+  function showError(err) {
+    var box = $("send-error");
+    box.textContent = T.error + ": " + (err && err.message ? err.message : err);
+    box.hidden = false;
+  }
+
+  /* ------------------------------------------------------------ filters and the list */
+  function filters() {
+    var p = new URLSearchParams();
+    p.set("status", $("f-status").value);
+    var assignee = $("f-assignee").value;
+    if (assignee !== "all") { p.set("assignee", assignee); }
+    [["channel", "f-channel"], ["inbox", "f-inbox"], ["team", "f-team"], ["priority", "f-priority"],
+     ["label", "f-label"], ["q", "q"]].forEach(function (pair) {
+      var v = $(pair[1]).value.trim();
+      if (v) { p.set(pair[0], v); }
+    });
+    return p;
+  }
+
+  function loadList(more) {
+    var p = filters();
+    p.set("limit", "50");
+    if (more && state.cursor) { p.set("cursor", state.cursor); }
+    return api("GET", "/api/v1/conversations?" + p.toString()).then(function (page) {
+      state.items = more ? state.items.concat(page.items) : page.items;
+      state.cursor = page.next_cursor;
+      renderList();
+    }).catch(showError);
+  }
+
+  function renderList() {
+    var list = $("conv-list");
+    list.textContent = "";
+    if (!state.items.length) { list.appendChild(el("li", "empty", T.no_conversations)); }
+    state.items.forEach(function (c) {
+      var li = el("li", "conv-item");
+      li.setAttribute("data-id", c.id);
+      if (c.id === state.selected) { li.classList.add("selected"); li.setAttribute("aria-current", "true"); }
+      if (c.unread > 0) { li.classList.add("has-unread"); }
+      var a = el("a");
+      a.href = "/conversations/" + c.id;
+      var top = el("div", "row1");
+      top.appendChild(badge(c.channel));
+      top.appendChild(el("span", "name", contactName(c.contact)));
+      if (c.priority >= 2) { top.appendChild(el("span", "prio p" + c.priority, T["priority_" + c.priority])); }
+      top.appendChild(el("time", "when", fmtTime(c.last_activity_at)));
+      a.appendChild(top);
+      var second = el("div", "row2");
+      second.appendChild(el("span", "preview", (c.subject ? c.subject + " — " : "") +
+        (c.last_message ? c.last_message.text || "" : "")));
+      if (c.unread > 0) {
+        var u = el("span", "unread", String(c.unread));
+        u.title = c.unread + " " + T.unread;
+        second.appendChild(u);
+      }
+      a.appendChild(second);
+      var third = el("div", "row3");
+      third.appendChild(el("span", "status st-" + c.status, T[c.status] || c.status));
+      if (c.assignee) { third.appendChild(el("span", "assignee", "@" + c.assignee.name)); }
+      if (c.team) { third.appendChild(el("span", "team", c.team)); }
+      (c.labels || []).forEach(function (l) { third.appendChild(el("span", "label", l)); });
+      a.appendChild(third);
+      a.addEventListener("click", function (ev) {
+        if (ev.ctrlKey || ev.metaKey || ev.shiftKey) { return; }
+        ev.preventDefault();
+        select(c.id, true);
+      });
+      li.appendChild(a);
+      list.appendChild(li);
+    });
+    $("load-more").hidden = !state.cursor;
+  }
+
+  /* ------------------------------------------------------------ one conversation */
+  function select(id, push) {
+    state.selected = id;
+    if (push) { history.pushState({ id: id }, "", "/conversations/" + id); }
+    document.body.classList.add("show-conv");
+    renderList();
+    return loadConversation(true);
+  }
+
+  function loadConversation(markRead) {
+    var id = state.selected;
+    if (!id) { return Promise.resolve(); }
+    return Promise.all([
+      api("GET", "/api/v1/conversations/" + id),
+      api("GET", "/api/v1/conversations/" + id + "/messages"),
+    ]).then(function (res) {
+      if (id !== state.selected) { return; }
+      state.conv = res[0];
+      state.messages = res[1].items;
+      renderConversation();
+      loadHistory();
+      if (markRead && state.conv.unread > 0) {
+        api("POST", "/api/v1/conversations/" + id + "/read").then(function (conv) { patchItem(conv); });
+      }
+    }).catch(function (err) {
+      $("conv").hidden = true; $("side-pane").hidden = true;
+      $("conv-empty").hidden = false;
+      $("conv-empty").textContent = err.status === 404 ? "404" : (T.error + ": " + err.message);
+    });
+  }
+
+  function patchItem(conv) {
+    state.items.forEach(function (c, i) { if (c.id === conv.id) { state.items[i] = conv; } });
+    renderList();
+  }
+
+  function renderConversation() {
+    var c = state.conv;
+    $("conv-empty").hidden = true;
+    $("conv").hidden = false;
+    $("side-pane").hidden = false;
+    var title = $("conv-title");
+    title.textContent = "";
+    title.appendChild(badge(c.channel));
+    title.appendChild(document.createTextNode(" " + contactName(c.contact) + (c.subject ? " — " + c.subject : "")));
+    $("conv-meta").textContent = "#" + c.id + " · " + c.inbox + " · " + (T[c.status] || c.status) +
+      (c.language ? " · " + c.language : "") + (c.category ? " · " + c.category : "");
+    $("resolve").textContent = c.status === "resolved" ? T.reopen : T.resolve;
+    renderWarnings(c);
+    renderTimeline();
+    renderSide(c);
+  }
+
+  function renderWarnings(c) {
+    var box = $("warnings");
+    box.textContent = "";
+    var attrs = c.attrs || {};
+    if (attrs["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
+    if (attrs.reply_window_ends_at) {
+      var ends = new Date(attrs.reply_window_ends_at);
+      var closed = ends.getTime() < Date.now();
+      box.appendChild(el("p", closed ? "warn window-closed" : "info window",
+        closed ? T.window_closed : T.window_ends + " " + ends.toLocaleString()));
+    }
+  }
+
+  function renderTimeline() {
+    var list = $("timeline");
+    var stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
+    list.textContent = "";
+    state.messages.forEach(function (m) { list.appendChild(renderMessage(m)); });
+    if (stick || true) { list.scrollTop = list.scrollHeight; }
+  }
+
+  function authorLabel(m) {
+    var a = m.author || {};
+    if (a.kind === "contact") { return a.name || contactName(state.conv && state.conv.contact); }
+    if (a.kind === "bot") { return T.bot; }
+    if (a.kind === "system") { return T.system; }
+    return a.name || T.you;
+  }
+
+  function renderMessage(m) {
+    var li = el("li", "msg " + (m.direction === "in" ? "in" : "out"));
+    li.setAttribute("data-id", m.id);
+    if (m.private) { li.classList.add("private"); }
+    if (m.author && m.author.kind === "system") { li.classList.add("system"); }
+    var head = el("div", "msg-head");
+    head.appendChild(badge(channelOf(m.inbox)));
+    head.appendChild(el("span", "author", authorLabel(m)));
+    head.appendChild(el("time", "when", fmtTime(m.created_at)));
+    if (m.private) { head.appendChild(el("span", "note-flag", T.private_note)); }
+    if (m.direction === "out" && !m.private && m.delivery) {
+      var d = el("span", "delivery d-" + m.delivery, T[m.delivery] || m.delivery);
+      d.setAttribute("data-delivery", m.delivery);
+      head.appendChild(d);
+    }
+    li.appendChild(head);
+    if (m.html) {
+      // Sanitised by the core (nh3), and still never trusted: no scripts, no same origin.
+      var frame = document.createElement("iframe");
+      frame.setAttribute("sandbox", "");
+      frame.setAttribute("referrerpolicy", "no-referrer");
+      frame.className = "email-html";
+      frame.title = "email";
+      frame.srcdoc = '<!doctype html><meta charset="utf-8"><base target="_blank">' +
+        '<style>body{font:14px system-ui,sans-serif;margin:8px;word-wrap:break-word}img{max-width:100%}</style>' + m.html;
+      li.appendChild(frame);
+    } else if (m.text) {
+      li.appendChild(el("div", "text", m.text));
+    }
+    if (m.attachments && m.attachments.length) {
+      var atts = el("div", "attachments");
+      m.attachments.forEach(function (a) {
+        var link = el("a", "attachment");
+        link.href = a.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        if (a.kind === "image" || (a.mime || "").indexOf("image/") === 0 && a.mime !== "image/svg+xml") {
+          var img = el("img");
+          img.src = a.url; img.alt = a.filename || "image"; img.loading = "lazy";
+          link.appendChild(img);
+        } else {
+          link.setAttribute("download", a.filename || "file");
+          link.textContent = "📎 " + (a.filename || "file") + " (" + Math.ceil((a.size || 0) / 1024) + " KB)";
+        }
+        atts.appendChild(link);
+      });
+      li.appendChild(atts);
+    }
+    if (m.delivery === "failed" && m.error) { li.appendChild(el("p", "delivery-error", m.error)); }
+    return li;
+  }
+
+  function option(value, text, selected) {
+    var o = el("option", null, text);
+    o.value = value;
+    if (selected) { o.selected = true; }
+    return o;
+  }
+
+  function renderSide(c) {
+    $("s-status").value = c.status;
+    $("snooze-row").hidden = c.status !== "snoozed" && $("s-status").value !== "snoozed";
+    var agentSel = $("s-agent");
+    agentSel.textContent = "";
+    agentSel.appendChild(option("", T.nobody, !c.assignee));
+    state.agents.forEach(function (a) {
+      agentSel.appendChild(option(String(a.id), a.name + (a.id === boot.me.id ? " (me)" : ""),
+        c.assignee && c.assignee.id === a.id));
+    });
+    var teamSel = $("s-team");
+    teamSel.textContent = "";
+    teamSel.appendChild(option("", T.nobody, !c.team));
+    state.teams.forEach(function (t) { teamSel.appendChild(option(t.name, t.name, c.team === t.name)); });
+    $("s-labels").value = (c.labels || []).join(", ");
+    var attrs = $("attrs");
+    attrs.textContent = "";
+    var keys = Object.keys(c.attrs || {});
+    if (keys.length) {
+      attrs.appendChild(el("h3", null, T.attributes));
+      var dl = el("dl", "attrs");
+      keys.forEach(function (k) {
+        dl.appendChild(el("dt", null, k));
+        var v = c.attrs[k];
+        dl.appendChild(el("dd", null, typeof v === "object" ? JSON.stringify(v) : String(v)));
+      });
+      attrs.appendChild(dl);
+    }
+    var contact = c.contact || {};
+    $("contact-name").textContent = contactName(contact) + " (#" + contact.id + ")";
+    if (contact.merged_into) {
+      $("contact-name").appendChild(el("span", "meta", " · " + T.merged_into + " #" + contact.merged_into));
+    }
+    var ids = $("identities");
+    ids.textContent = "";
+    (contact.identities || []).forEach(function (i) {
+      var li = el("li");
+      li.appendChild(badge(i.channel));
+      li.appendChild(document.createTextNode(" " + (i.handle || i.external_id) + " · " + i.inbox));
+      if (i.unreachable) { li.appendChild(el("span", "delivery-error", " " + i.unreachable)); }
+      ids.appendChild(li);
+    });
+  }
+
+  function mainContactId() {
+    var contact = (state.conv && state.conv.contact) || {};
+    return contact.merged_into || contact.id;
+  }
+
+  function loadHistory() {
+    var main = mainContactId();
+    if (!main) { return; }
+    api("GET", "/api/v1/contacts/" + main + "/conversations").then(function (page) {
+      state.history = page.items;
+      var list = $("history");
+      list.textContent = "";
+      var merged = {};
+      page.items.forEach(function (c) {
+        if (c.contact && c.contact.id !== main) { merged[c.contact.id] = c.contact; }
+        var li = el("li", c.id === state.selected ? "current" : "");
+        var a = el("a");
+        a.href = "/conversations/" + c.id;
+        a.appendChild(badge(c.channel));
+        a.appendChild(el("span", "status st-" + c.status, T[c.status] || c.status));
+        a.appendChild(el("span", "preview", " " + (c.last_message ? c.last_message.text || "" : "")));
+        a.appendChild(el("time", "when", fmtTime(c.last_activity_at)));
+        a.addEventListener("click", function (ev) { ev.preventDefault(); select(c.id, true); });
+        li.appendChild(a);
+        list.appendChild(li);
+      });
+      var box = $("merged-list");
+      box.textContent = "";
+      Object.keys(merged).forEach(function (cid) {
+        var row = el("div", "row merged");
+        row.appendChild(el("span", null, T.merged_from + ": " + contactName(merged[cid]) + " (#" + cid + ")"));
+        var undo = el("button", "small unmerge", T.unmerge);
+        undo.type = "button";
+        undo.setAttribute("data-contact", cid);
+        undo.addEventListener("click", function () {
+          api("POST", "/api/v1/contacts/" + cid + "/unmerge").then(function () { loadConversation(false); })
+            .catch(showError);
+        });
+        row.appendChild(undo);
+        box.appendChild(row);
+      });
+    }).catch(function () { /* the history is a bonus; the conversation itself is shown */ });
+  }
+
+  /* ------------------------------------------------------------ actions */
+  function act(path, body) {
+    return api("POST", "/api/v1/conversations/" + state.selected + path, body).then(function (conv) {
+      state.conv = conv;
+      renderConversation();
+      loadList(false);
+    }).catch(showError);
+  }
+
+  $("s-status").addEventListener("change", function () {
+    var v = $("s-status").value;
+    if (v === "snoozed") {
+      $("snooze-row").hidden = false;
+      if (!$("snooze-until").value) {
+        var d = new Date(Date.now() + 24 * 3600 * 1000);
+        d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+        $("snooze-until").value = d.toISOString().slice(0, 16);
+      }
+      return;
+    }
+    act("/status", { status: v });
+  });
+  $("snooze-save").addEventListener("click", function () {
+    var local = $("snooze-until").value;
+    if (!local) { return; }
+    act("/status", { status: "snoozed", until: new Date(local).toISOString() });
+  });
+  $("s-agent").addEventListener("change", function () {
+    var v = $("s-agent").value;
+    act("/assign", { agent: v ? Number(v) : null });
+  });
+  $("s-team").addEventListener("change", function () { act("/assign", { team: $("s-team").value || null }); });
+  $("labels-save").addEventListener("click", function () {
+    act("/labels", { labels: $("s-labels").value.split(",").map(function (s) { return s.trim(); }).filter(Boolean) });
+  });
+  function toggleResolve() {
+    if (!state.conv) { return; }
+    act("/status", { status: state.conv.status === "resolved" ? "open" : "resolved" });
+  }
+  $("resolve").addEventListener("click", toggleResolve);
+  $("merge-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var other = parseInt($("merge-id").value, 10);
+    if (!other) { return; }
+    api("POST", "/api/v1/contacts/" + mainContactId() + "/merge", { contact: other }).then(function () {
+      $("merge-id").value = "";
+      loadConversation(false);
+    }).catch(showError);
+  });
+  $("back").addEventListener("click", function () {
+    document.body.classList.remove("show-conv");
+    history.pushState({}, "", "/");
+  });
+  $("toggle-side").addEventListener("click", function () { document.body.classList.toggle("show-side"); });
+  $("load-more").addEventListener("click", function () { loadList(true); });
+
+  /* ------------------------------------------------------------ composer, canned responses */
+  function setMode(mode) {
+    state.mode = mode;
+    $("tab-reply").setAttribute("aria-selected", String(mode === "reply"));
+    $("tab-note").setAttribute("aria-selected", String(mode === "note"));
+    $("composer").classList.toggle("note-mode", mode === "note");
+    $("reply-text").placeholder = mode === "note" ? T.note_placeholder : T.reply_placeholder;
+    $("send").textContent = mode === "note" ? T.add_note : T.send;
+  }
+  $("tab-reply").addEventListener("click", function () { setMode("reply"); });
+  $("tab-note").addEventListener("click", function () { setMode("note"); });
+  $("reply-file").addEventListener("change", function () {
+    $("file-names").textContent = Array.prototype.map.call($("reply-file").files, function (f) { return f.name; }).join(", ");
+  });
+
+  function send() {
+    var text = $("reply-text").value;
+    var files = $("reply-file").files;
+    if (!text.trim() && !files.length) { return; }
+    $("send-error").hidden = true;
+    var body;
+    if (files.length) {
+      body = new FormData();
+      body.append("text", text);
+      body.append("private", state.mode === "note" ? "true" : "false");
+      Array.prototype.forEach.call(files, function (f) { body.append("file", f, f.name); });
+    } else {
+      body = { text: text, "private": state.mode === "note" };
+    }
+    $("send").disabled = true;
+    api("POST", "/api/v1/conversations/" + state.selected + "/messages", body).then(function (msg) {
+      $("reply-text").value = "";
+      $("reply-file").value = "";
+      $("file-names").textContent = "";
+      upsertMessage(msg);
+    }).catch(showError).then(function () { $("send").disabled = false; });
+  }
+  $("composer").addEventListener("submit", function (ev) { ev.preventDefault(); send(); });
+
+  var menu = $("canned-menu");
+  var menuIndex = 0;
+  function cannedToken() {
+    var ta = $("reply-text");
+    var before = ta.value.slice(0, ta.selectionStart);
+    var m = /(^|\s)\/([\w-]*)$/.exec(before);
+    return m ? { start: before.length - m[2].length - 1, word: m[2] } : null;
+  }
+  function cannedMatches() {
+    var tok = cannedToken();
+    if (!tok) { return []; }
+    return state.canned.filter(function (c) { return c.shortcut.toLowerCase().indexOf(tok.word.toLowerCase()) === 0; });
+  }
+  function renderMenu() {
+    var found = cannedMatches();
+    menu.textContent = "";
+    menu.hidden = !found.length;
+    if (menuIndex >= found.length) { menuIndex = 0; }
+    found.forEach(function (c, i) {
+      var li = el("li", i === menuIndex ? "active" : "");
+      li.setAttribute("role", "option");
+      li.setAttribute("data-shortcut", c.shortcut);
+      li.appendChild(el("b", null, "/" + c.shortcut));
+      li.appendChild(el("span", null, " " + c.text.slice(0, 80)));
+      li.addEventListener("mousedown", function (ev) { ev.preventDefault(); insertCanned(c); });
+      menu.appendChild(li);
+    });
+  }
+  function insertCanned(c) {
+    var ta = $("reply-text");
+    var tok = cannedToken();
+    if (!tok) { return; }
+    var end = ta.selectionStart;
+    ta.value = ta.value.slice(0, tok.start) + c.text + ta.value.slice(end);
+    var pos = tok.start + c.text.length;
+    ta.setSelectionRange(pos, pos);
+    menu.hidden = true;
+  }
+  $("reply-text").addEventListener("input", renderMenu);
+  $("reply-text").addEventListener("blur", function () { menu.hidden = true; });
+  $("reply-text").addEventListener("keydown", function (ev) {
+    if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter") { ev.preventDefault(); send(); return; }
+    if (menu.hidden) { return; }
+    var found = cannedMatches();
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      ev.preventDefault();
+      menuIndex = (menuIndex + (ev.key === "ArrowDown" ? 1 : found.length - 1)) % Math.max(found.length, 1);
+      renderMenu();
+    } else if ((ev.key === "Enter" || ev.key === "Tab") && found.length) {
+      ev.preventDefault();
+      insertCanned(found[menuIndex]);
+    } else if (ev.key === "Escape") {
+      menu.hidden = true;
+    }
+  });
+
+  function upsertMessage(msg) {
+    if (!state.conv || msg.conversation_id !== state.conv.id) { return; }
+    var found = false;
+    state.messages.forEach(function (m, i) { if (m.id === msg.id) { state.messages[i] = msg; found = true; } });
+    if (!found) { state.messages.push(msg); }
+    renderTimeline();
+  }
+
+  /* ------------------------------------------------------------ keyboard */
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target)) { return; }
+    if (ev.key === "j" || ev.key === "k") {
+      if (!state.items.length) { return; }
+      var idx = -1;
+      state.items.forEach(function (c, i) { if (c.id === state.selected) { idx = i; } });
+      idx = ev.key === "j" ? Math.min(idx + 1, state.items.length - 1) : Math.max(idx - 1, 0);
+      ev.preventDefault();
+      select(state.items[idx].id, true);
+      var node = document.querySelector('.conv-item[data-id="' + state.items[idx].id + '"]');
+      if (node) { node.scrollIntoView({ block: "nearest" }); }
+    } else if (ev.key === "r" && state.conv) {
+      ev.preventDefault();
+      $("reply-text").focus();
+    } else if (ev.key === "e" && state.conv) {
+      ev.preventDefault();
+      toggleResolve();
+    } else if (ev.key === "/") {
+      ev.preventDefault();
+      $("q").focus();
+    }
+  });
+
+  /* ------------------------------------------------------------ live: SSE, title badge, notifications */
+  var refreshTimer = null;
+  function refreshSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () { loadList(false); }, 250);
+  }
+  function updateTitle() {
+    document.title = (state.hiddenUnread ? "(" + state.hiddenUnread + ") " : "") + baseTitle;
+  }
+  function notify(ev) {
+    if (!document.hidden) { return; }
+    state.hiddenUnread += 1;
+    updateTitle();
+    if (window.Notification && Notification.permission === "granted" && ev.message) {
+      try {
+        var n = new Notification(T.new_message, { body: (ev.message.text || "").slice(0, 140), tag: "tpb-" + ev.conversation.id });
+        n.onclick = function () { window.focus(); select(ev.conversation.id, true); };
+      } catch (e) { /* some browsers only allow notifications from a service worker */ }
+    }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) { state.hiddenUnread = 0; updateTitle(); }
+  });
+  document.addEventListener("click", function askOnce() {
+    if (window.Notification && Notification.permission === "default") { Notification.requestPermission(); }
+    document.removeEventListener("click", askOnce);
+  });
+
+  function handle(ev) {
+    window.__tpbEvents = (window.__tpbEvents || 0) + 1;
+    refreshSoon();
+    var isCurrent = state.conv && ev.conversation && ev.conversation.id === state.conv.id;
+    if (ev.message) {
+      if (isCurrent) { upsertMessage(ev.message); }
+      if (ev.kind === "message.created" && ev.message.direction === "in") {
+        notify(ev);
+        if (isCurrent && !document.hidden) {
+          api("POST", "/api/v1/conversations/" + state.conv.id + "/read").catch(function () {});
+        }
+      }
+    } else if (isCurrent) {
+      loadConversation(false);
+    }
+  }
+
+  function connect() {
+    var source = new EventSource("/api/v1/events");
+    ["message.created", "message.updated", "conversation.created", "conversation.updated"].forEach(function (kind) {
+      source.addEventListener(kind, function (e) {
+        try { handle(JSON.parse(e.data)); } catch (err) { /* a malformed event must not stop the stream */ }
+      });
+    });
+    source.onopen = function () { $("live-off").hidden = true; document.body.setAttribute("data-live", "on"); };
+    source.onerror = function () { $("live-off").hidden = false; document.body.setAttribute("data-live", "off"); };
+  }
+
+  /* ------------------------------------------------------------ start */
+  ["f-status", "f-assignee", "f-channel", "f-inbox", "f-team", "f-priority"].forEach(function (id) {
+    $(id).addEventListener("change", function () { loadList(false); });
+  });
+  var typingTimer = null;
+  ["q", "f-label"].forEach(function (id) {
+    $(id).addEventListener("input", function () {
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(function () { loadList(false); }, 250);
+    });
+  });
+  var channels = {};
+  boot.inboxes.forEach(function (i) {
+    channels[i.channel] = true;
+    $("f-inbox").appendChild(option(i.name, i.name, false));
+  });
+  Object.keys(channels).sort().forEach(function (ch) { $("f-channel").appendChild(option(ch, ch, false)); });
+  window.addEventListener("popstate", function () {
+    var m = /^\/conversations\/(\d+)/.exec(location.pathname);
+    if (m) { select(Number(m[1]), false); }
+    else { document.body.classList.remove("show-conv"); }
+  });
+  setMode("reply");
+
+  Promise.all([
+    api("GET", "/api/v1/agents").then(function (r) { state.agents = r.items; }),
+    api("GET", "/api/v1/teams").then(function (r) {
+      state.teams = r.items;
+      r.items.forEach(function (t) { $("f-team").appendChild(option(t.name, t.name, false)); });
+    }),
+    api("GET", "/api/v1/canned_responses").then(function (r) { state.canned = r.items; }),
+  ]).catch(function () {}).then(function () {
+    connect();
+    return loadList(false);
+  }).then(function () {
+    if (state.selected) { select(state.selected, false); }
+    document.body.setAttribute("data-ready", "1");
+  });
+})();

@@ -1,0 +1,145 @@
+"""Signing in and out: argon2 check, session cookie, CSRF on the forms, backoff after failures."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from tpbridge.bridge.web import auth, i18n
+from tpbridge.bridge.web.keys import AGENT, CORE
+from tpbridge.bridge.web.views.render import render, safe_next, secure, signed_in
+
+log = structlog.get_logger(__name__)
+
+LOGIN_CSRF_COOKIE = "tpb_login_csrf"
+FREE_FAILURES = 5  # failures allowed before the backoff starts
+MAX_DELAY = 900.0  # seconds
+_FORGET_AFTER = 3600.0
+
+
+@dataclass(slots=True)
+class _Record:
+    failures: int
+    last: float
+
+
+class Throttle:
+    """Failed logins per email and per client address, in memory (per daemon).
+
+    After FREE_FAILURES failures the key is locked for 2, 4, 8 ... seconds (capped) after each
+    further failure; a successful login clears the email's record.
+    """
+
+    def __init__(self, clock: object = time.monotonic) -> None:
+        self._clock = clock
+        self._records: dict[str, _Record] = {}
+
+    def _now(self) -> float:
+        return self._clock()  # type: ignore[operator]
+
+    def wait(self, *keys: str) -> float:
+        """Seconds until these keys may try again (0: now)."""
+        now = self._now()
+        longest = 0.0
+        for key in keys:
+            rec = self._records.get(key)
+            if rec is None or rec.failures < FREE_FAILURES:
+                continue
+            delay = min(2.0 ** (rec.failures - FREE_FAILURES + 1), MAX_DELAY)
+            longest = max(longest, rec.last + delay - now)
+        return max(longest, 0.0)
+
+    def failed(self, *keys: str) -> None:
+        now = self._now()
+        if len(self._records) > 10_000:
+            self._records = {k: r for k, r in self._records.items() if now - r.last < _FORGET_AFTER}
+        for key in keys:
+            rec = self._records.get(key)
+            if rec is None or now - rec.last > _FORGET_AFTER:
+                rec = self._records[key] = _Record(0, now)
+            rec.failures += 1
+            rec.last = now
+
+    def succeeded(self, key: str) -> None:
+        self._records.pop(key, None)
+
+
+THROTTLE: web.AppKey[Throttle] = web.AppKey("tpb.login_throttle", Throttle)
+SECURE_COOKIES: web.AppKey[bool] = web.AppKey("tpb.secure_cookies", bool)
+
+
+def _keys(request: web.Request, email: str) -> tuple[str, str]:
+    return f"email:{email.strip().lower()}", f"ip:{request.remote or '?'}"
+
+
+def _form(request: web.Request, *, error: str | None = None, email: str = "", status: int = 200,
+          retry_after: float | None = None) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    resp = render(request, "login.html", {"error": error, "email": email, "login_csrf": token,
+                                          "next": safe_next(request.query.get("next"))}, status=status)
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                    secure=request.app[SECURE_COOKIES])
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(math.ceil(retry_after))
+    return resp
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if signed_in(request):
+        raise web.HTTPFound(safe_next(request.query.get("next")))
+    return _form(request)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    email = str(form.get("email", ""))[:320]
+    password = str(form.get("password", ""))[:1024]
+    t = i18n.strings(i18n.language(request, None))
+    # Login CSRF: a page elsewhere must not sign the browser in to an account of the attacker's.
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    given = str(form.get(auth.CSRF_FIELD, ""))
+    if not cookie or not hmac.compare_digest(cookie, given):
+        return _form(request, error=t["csrf_failed"], email=email, status=403)
+    throttle = request.app[THROTTLE]
+    keys = _keys(request, email)
+    wait = throttle.wait(*keys)
+    if wait > 0:
+        log.warning("login.throttled", wait=round(wait, 1))
+        return _form(request, error=t["login_throttled"].format(seconds=math.ceil(wait)), email=email,
+                     status=429, retry_after=wait)
+    agent = await auth.check_login(request, email, password)
+    if agent is None:
+        throttle.failed(*keys)
+        log.info("login.failed")
+        return _form(request, error=t["login_failed"], email=email, status=401)
+    throttle.succeeded(keys[0])
+    response = web.HTTPSeeOther(safe_next(str(form.get("next", "")) or None))
+    await auth.start_session(request, response, agent)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    log.info("login.succeeded", agent_id=agent.id)
+    raise secure(response)
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    if request.method == "GET":
+        raise web.HTTPFound("/")
+    form = await request.post()
+    if AGENT in request and not auth.csrf_ok(request, str(form.get(auth.CSRF_FIELD, "")) or None):
+        return web.Response(status=403, text="missing or wrong CSRF token")
+    response = web.HTTPSeeOther("/login")
+    await auth.end_session(request, response)
+    raise response
+
+
+def setup(app: web.Application) -> None:
+    app[THROTTLE] = Throttle()
+    app[SECURE_COOKIES] = app[CORE].config.http.public_url.startswith("https://")
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+    app.router.add_get("/logout", logout)
+    app.router.add_post("/logout", logout)
