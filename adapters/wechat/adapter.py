@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
@@ -13,8 +11,6 @@ from tpbridge.adapters.base import (
     AdapterContext,
     BadCredentials,
     ChannelState,
-    Inbound,
-    InboundAttachment,
     Outbound,
     Retry,
     Sent,
@@ -23,7 +19,8 @@ from tpbridge.adapters.base import (
 from wechatpy.crypto import WeChatCrypto
 
 from . import convert, wire
-from .api import Media, WechatApi
+from .api import WechatApi
+from .media import MediaFetcher
 from .send import deliver
 from .settings import Settings
 
@@ -50,6 +47,8 @@ class WechatAdapter:
             WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
             if settings.encoding_aes_key else None
         )
+        self.media = MediaFetcher(self.api, inline_timeout=settings.media_timeout,
+                                  later_timeout=settings.http_timeout, max_bytes=settings.media_max_bytes)
         self._entered = False
 
     @property
@@ -77,9 +76,9 @@ class WechatAdapter:
         await self.api.close()
 
     async def run(self, sink: Sink) -> None:
-        """Nothing to poll: WeChat pushes to the webhook. Report health and wait."""
+        """Nothing to poll (WeChat pushes to the webhook): fetch the media that was too slow."""
         sink.report(ChannelState.CONNECTED)
-        await asyncio.Event().wait()
+        await self.media.run(sink)
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.get(self.path, self.verify), web.post(self.path, self.receive)]
@@ -135,7 +134,7 @@ class WechatAdapter:
             return web.Response(status=400, text="bad request")
         mlog = self.log.bind(external_id=inbound.external_id, msg_type=fields.get("MsgType"))
         if media is not None and not await self.sink.known([inbound.external_id]):
-            inbound = await self._attach(inbound, media, mlog)
+            inbound = await self.media.attach(inbound, media, mlog)
         try:
             result = await self.sink.ingest([inbound])
         except Exception as exc:
@@ -174,21 +173,6 @@ class WechatAdapter:
             if len(body) > limit:
                 raise _TooLarge
         return bytes(body)
-
-    async def _attach(self, inbound: Inbound, media: convert.MediaRef, mlog: Any) -> Inbound:
-        """Download within `media_timeout`; on failure store the message without it (media_id kept)."""
-        try:
-            async with asyncio.timeout(self.settings.media_timeout):
-                got: Media = await self.api.download(media.media_id, max_bytes=self.settings.media_max_bytes)
-        except Exception as exc:  # best effort: the message itself must land whatever happens here
-            reason = "timeout" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-            mlog.warning("media.download_failed", media_id=media.media_id, reason=reason)
-            note = f"[{media.kind} not downloaded: {reason}; WeChat media_id {media.media_id}]"
-            text = f"{inbound.text}\n{note}" if inbound.text else note
-            return dataclasses.replace(inbound, text=text, extra={**inbound.extra, "media_error": reason})
-        attachment = InboundAttachment(kind=media.kind, mime=got.mime.split(";")[0].strip(), data=got.data,
-                                       filename=got.filename)
-        return dataclasses.replace(inbound, attachments=(attachment,))
 
     # ------------------------------------------------------------ replies
 

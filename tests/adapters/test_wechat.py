@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -78,7 +79,13 @@ async def webhook(
             yield Hook(client, adapter, sink, pusher, fake)
             return
         async with adapter:
-            yield Hook(client, adapter, sink, pusher, fake)
+            runner = asyncio.create_task(adapter.run(sink))  # as the daemon's supervisor does
+            try:
+                yield Hook(client, adapter, sink, pusher, fake)
+            finally:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
 
 
 def text_xml(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from tests.adapters.test_wechat import AES_KEY, OPENID, fake, text_xml, webhook
 from tests.fakes.wechat_api import FakeWechatApi, push_xml
@@ -95,9 +96,10 @@ async def test_video_follows_the_video_url(fake: FakeWechatApi, tmp_path: Path, 
 
 
 async def test_slow_media_download_does_not_delay_the_answer(fake: FakeWechatApi, tmp_path: Path) -> None:
-    """WeChat retries after 5 s: a slow media/get is cut at media_timeout, the message still lands."""
-    fake.add_media("media-slow", "image/png", b"\x89PNG....")
-    fake.delays["get"] = 5.0
+    """WeChat retries after 5 s: a slow media/get is cut at media_timeout, the file follows later."""
+    png = b"\x89PNG\r\n\x1a\n" + b"p" * 64
+    fake.add_media("media-slow", "image/png", png)
+    fake.slow_next("get", 2.0)
     xml = push_xml(
         ToUserName="gh_1",
         FromUserName=OPENID,
@@ -110,11 +112,17 @@ async def test_slow_media_download_does_not_delay_the_answer(fake: FakeWechatApi
     async with webhook(fake, tmp_path, media_timeout=0.3) as hook:
         started = time.monotonic()
         assert await hook.post(xml) == (200, "success")
-        assert time.monotonic() - started < 2.0
-    [record] = hook.sink.records
-    assert record.attachments == ()
-    assert "media_id media-slow" in record.text
-    assert record.extra["media_error"] == "timeout"
+        assert time.monotonic() - started < 1.5
+        first = hook.sink.records[0]  # stored before the answer
+        assert first.attachments == ()
+        assert "media_id media-slow" in first.text
+        assert first.extra["media_error"] == "timeout"
+        # run() fetches it again in the background and stores it as a follow-up
+        _, follow_up = await hook.sink.wait_for(2)
+    assert follow_up.external_id == f"{OPENID}:7005:media"
+    assert follow_up.reply_to == f"{OPENID}:7005"
+    assert [(a.kind, a.data) for a in follow_up.attachments] == [("image", png)]
+    assert follow_up.sender == first.sender
 
 
 async def test_missing_media_is_stored_with_the_reason(fake: FakeWechatApi, tmp_path: Path) -> None:
@@ -128,9 +136,12 @@ async def test_missing_media_is_stored_with_the_reason(fake: FakeWechatApi, tmp_
         MsgId=7006,
     )
     async with webhook(fake, tmp_path) as hook:
-        assert await hook.post(xml) == (200, "success")
+        with capture_logs() as logs:
+            assert await hook.post(xml) == (200, "success")
     [record] = hook.sink.records
     assert "invalid media_id (errcode 40007)" in record.text
+    assert [e["retry_later"] for e in logs if e["event"] == "media.download_failed"] == [False]
+    assert len(hook.sink.records) == 1  # a refused media_id is not retried
 
 
 async def test_location_and_link(fake: FakeWechatApi, tmp_path: Path) -> None:

@@ -102,6 +102,10 @@ class FakeWechatApi:
         queue = self.failures.setdefault(endpoint, [])
         queue.extend(Failure(errcode, status, delay, after if i == 0 else 0) for i in range(times))
 
+    def slow_next(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` calls to `endpoint` answer normally, but only after `seconds`."""
+        self.failures.setdefault(endpoint, []).extend(Failure(None, 200, seconds) for _ in range(times))
+
     def expire_tokens(self) -> None:
         """Every issued token is now past its expiry (next use: 42001)."""
         self.tokens = {t: 0.0 for t in self.tokens}
@@ -155,6 +159,8 @@ class FakeWechatApi:
             return None
         failure = queue.pop(0)
         await asyncio.sleep(failure.delay)
+        if failure.errcode is None and failure.status == 200:
+            return None  # only slow: answer normally after the delay
         if failure.errcode is None:
             return web.Response(
                 status=failure.status, text="<html>502 Bad Gateway</html>", content_type="text/html"
