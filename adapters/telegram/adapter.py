@@ -30,7 +30,7 @@ from tpbridge.adapters.base import (
 )
 
 from .api import ApiError, BridgeBot, SendLimits, make_bot
-from .convert import UPDATE_KINDS, download, update_kind, update_to_inbound
+from .convert import UPDATE_KINDS, FileUnavailable, download, update_kind, update_to_inbound
 from .send import ReplyDelivery
 from .settings import TelegramSettings
 
@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_WEBHOOK_BODY = 4 * 1024 * 1024
+FILE_ATTEMPTS = 3  # transient download failures of one file before the message is stored without it
 
 
 class TelegramAdapter:
@@ -54,6 +55,7 @@ class TelegramAdapter:
         self._bot: BridgeBot | None = None
         self._delivery: ReplyDelivery | None = None
         self._log = log.bind(inbox=name)
+        self._file_failures: dict[str, int] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -68,6 +70,7 @@ class TelegramAdapter:
                     url=self.ctx.public_url.rstrip("/") + self.path,
                     secret_token=self.settings.webhook_secret,
                     allowed_updates=list(UPDATE_KINDS),
+                    max_connections=self.settings.webhook_max_connections,
                 )
             else:
                 # getUpdates answers 409 while a webhook is set; pending updates are kept.
@@ -171,7 +174,18 @@ class TelegramAdapter:
         limit = self.settings.max_download_bytes
 
         async def fetch(file_id: str, size: int | None) -> bytes:
-            return await download(bot, file_id, size, limit)
+            try:
+                data = await download(bot, file_id, size, limit)
+            except (NetworkError, ApiError) as exc:
+                # Transient: the update is retried. But a file that keeps failing must not
+                # hold up every later message of the inbox: after a few tries, note it and go on.
+                failures = self._file_failures[file_id] = self._file_failures.get(file_id, 0) + 1
+                if failures < FILE_ATTEMPTS:
+                    raise
+                del self._file_failures[file_id]
+                raise FileUnavailable(f"download failed {failures} times: {exc}") from exc
+            self._file_failures.pop(file_id, None)
+            return data
 
         record = await update_to_inbound(
             update,

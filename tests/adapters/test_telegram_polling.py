@@ -301,3 +301,28 @@ async def test_unreadable_update_is_quarantined_and_the_rest_of_the_batch_stored
     assert q.external_id == f"update:{broken['update_id']}"
     assert "unreadable Telegram update" in q.reason
     assert b'"message_id": 2' in q.raw
+
+
+async def test_a_file_that_keeps_failing_does_not_hold_up_the_inbox(tmp_path: Path) -> None:
+    sink = RecordingSink("telegram.main")
+    doc = {"file_id": "D9", "file_unique_id": "uD9", "file_name": "x.pdf", "mime_type": "application/pdf"}
+    async with FakeTelegram() as fake:
+        fake.add_file("D9", b"%PDF")
+        fake.fail_next("getFile", 500, "Internal Server Error", times=10)
+        fake.push_update(message_update(1, document=doc, caption="my statement"))
+        fake.push_update(message_update(2, text="are you there?"))
+        adapter = make_adapter(fake, sink, tmp=tmp_path)
+        async with adapter:
+            for _ in range(2):  # the supervisor restarts run after each transient failure
+                with pytest.raises(Exception, match="Internal Server Error"):
+                    await asyncio.wait_for(adapter.run(sink), 5)
+                assert sink.records == []
+            task = asyncio.create_task(adapter.run(sink))
+            await sink.wait_for(2)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    first, second = sink.records
+    assert first.attachments == ()
+    assert first.text.startswith("my statement\n[document not downloaded: download failed 3 times")
+    assert second.text == "are you there?"

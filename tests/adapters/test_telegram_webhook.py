@@ -63,6 +63,7 @@ async def test_every_fixture_update_through_the_webhook_is_stored_once(
                 "secret_token": SECRET,
                 "allowed_updates": ["message", "edited_message", "channel_post", "edited_channel_post",
                                     "my_chat_member"],
+                "max_connections": 40,
             }
             for update in updates:
                 fake.push_update(update)

@@ -311,7 +311,8 @@ class FakeTelegram:
         if _truthy(call.params.get("drop_pending_updates")):
             self.pending.clear()
         self.webhook = {"url": url, "secret_token": secret,
-                        "allowed_updates": call.params.get("allowed_updates")}
+                        "allowed_updates": call.params.get("allowed_updates"),
+                        "max_connections": _int(call.params.get("max_connections")) or 40}
         return True
 
     async def _m_deleteWebhook(self, call: Call) -> Any:
@@ -321,8 +322,14 @@ class FakeTelegram:
         return True
 
     async def _m_getWebhookInfo(self, call: Call) -> Any:
-        return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,
+        hook = self.webhook or {}
+        info = {"url": hook.get("url", ""), "has_custom_certificate": False,
                 "pending_update_count": len(self.pending)}
+        if hook:
+            info["max_connections"] = hook["max_connections"]
+            if hook.get("allowed_updates"):
+                info["allowed_updates"] = hook["allowed_updates"]
+        return info
 
     async def _m_getFile(self, call: Call) -> Any:
         file_id = str(call.params.get("file_id", ""))
