@@ -149,3 +149,36 @@ async def test_reply_after_the_48_hour_window_fails_with_wechats_reason(tmp_path
         [msg] = await failed()
         assert msg["error"] == "response out of time limit or subscription is canceled (errcode 45015)"
         assert not any(m.get("text", {}).get("content") == "抱歉久等了" for m in fake.sent)
+
+
+async def test_forged_push_is_refused_and_an_image_lands_with_its_file(tmp_path: Path) -> None:
+    async with bridge(tmp_path) as (daemon, fake, pusher):
+        forger = WechatPusher("not-the-token", fake.app_id, AES_KEY)
+        assert (await push(daemon, forger, text_xml("伪造", 63001)))[0] == 403
+
+        jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 300
+        fake.add_media("media-e2e", "image/jpeg", jpeg)
+        image = push_xml(
+            ToUserName="gh_e2e",
+            FromUserName=OPENID,
+            CreateTime=int(time.time()),
+            MsgType="image",
+            PicUrl="http://mmbiz.qpic.cn/e2e",
+            MediaId="media-e2e",
+            MsgId=63002,
+        )
+        assert await push(daemon, pusher, image) == (200, "success")
+
+        async def arrived() -> dict[str, Any] | None:
+            return await conversation_of(daemon, OPENID)
+
+        conv = await daemon.wait_for(arrived)
+        [msg] = await messages(daemon, conv["id"])  # the forged push left nothing
+        assert msg["external_id"] == f"{OPENID}:63002"
+        [att] = msg["attachments"]
+        assert (att["kind"], att["mime"], att["size"]) == ("image", "image/jpeg", len(jpeg))
+        async with daemon.session.get(
+            daemon.url + att["url"], headers={"Authorization": f"Bearer {daemon.token}"}
+        ) as resp:
+            assert resp.status == 200
+            assert await resp.read() == jpeg
