@@ -131,9 +131,7 @@ class EmailAdapter:
             yield last
             await session.idle_once(s.idle_renew_seconds)
 
-    async def _import(
-        self, session: ImapSession, sink: Sink, validity: int, uids: list[int], *, imported: bool
-    ) -> int:
+    async def _import(self, session: ImapSession, sink: Sink, validity: int, uids: list[int], *, imported: bool) -> int:
         """Fetch, convert and store `uids` in batches; returns the last UID stored."""
         last = 0
         for start in range(0, len(uids), self.settings.fetch_batch):

@@ -13,9 +13,7 @@ from tpbridge.adapters.base import Outbound
 
 from .settings import Settings
 
-_PREFIX = re.compile(
-    r"^\s*((re|aw|sv|fw|fwd|wg|antw|答复|回复|转发)\s*(\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE
-)
+_PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg|antw|答复|回复|转发)\s*(\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE)
 _TOKEN = re.compile(r"\s*\[#\d+\]")
 _MSGID = re.compile(r"^<[^<>\s]+@[^<>\s]+>$")
 MAX_REFERENCES = 20  # RFC 5322 §3.6.4 allows trimming; keep the root and the newest ones
@@ -36,9 +34,7 @@ def outbound_message_id(out: Outbound, salt: str, domain: str) -> str:
 def threading_headers(out: Outbound) -> tuple[str | None, list[str]]:
     """(In-Reply-To, References) from the conversation's stored Message-IDs, oldest first."""
     refs = [r for r in out.thread_refs if _MSGID.match(r)]
-    in_reply_to = (
-        out.reply_to if out.reply_to and _MSGID.match(out.reply_to) else (refs[-1] if refs else None)
-    )
+    in_reply_to = out.reply_to if out.reply_to and _MSGID.match(out.reply_to) else (refs[-1] if refs else None)
     if in_reply_to and in_reply_to not in refs:
         refs.append(in_reply_to)
     if len(refs) > MAX_REFERENCES:
@@ -50,8 +46,7 @@ def text_to_html(text: str) -> str:
     """A minimal HTML rendering of plain text (paragraphs, line breaks, escaped)."""
     paragraphs = re.split(r"\n\s*\n", text.strip())
     body = "".join(
-        "<p>" + "<br>\n".join(htmllib.escape(line) for line in para.splitlines()) + "</p>\n"
-        for para in paragraphs
+        "<p>" + "<br>\n".join(htmllib.escape(line) for line in para.splitlines()) + "</p>\n" for para in paragraphs
     )
     return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{body}</body></html>\n'
 

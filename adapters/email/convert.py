@@ -77,9 +77,7 @@ def to_inbound(
             "to": list(mail.to),
             "cc": list(mail.cc),
             "reply_to_address": mail.reply_to_addr,
-            "no_auto_reply_reason": "imported history"
-            if imported and not no_reply_reason
-            else no_reply_reason,
+            "no_auto_reply_reason": "imported history" if imported and not no_reply_reason else no_reply_reason,
         },
         raw=mail.raw,
     )

@@ -13,6 +13,7 @@ import re
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from aioimaplib import aioimaplib
 from tpbridge.adapters.base import BadCredentials
@@ -26,6 +27,30 @@ _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+class _Protocol(aioimaplib.IMAP4ClientProtocol):
+    """Remembers an EXISTS that arrives outside IDLE (e.g. with a SEARCH response).
+
+    aioimaplib drops such untagged responses; without this, a mail delivered between our
+    catch-up SEARCH and the next IDLE would wait for the next IDLE renewal (up to 25 min).
+    """
+
+    exists_seen = False
+
+    def _untagged_response(self, line: bytes) -> aioimaplib.Command:
+        if b"EXISTS" in line:
+            self.exists_seen = True
+        return super()._untagged_response(line)
+
+
+class _Client(aioimaplib.IMAP4):
+    def create_client(self, host: str, port: int, loop: Any, conn_lost_cb: Any = None, ssl_context: Any = None) -> None:
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(local_loop, conn_lost_cb)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
 
 
 class ImapError(ConnectionError):
@@ -52,18 +77,18 @@ class ImapSession:
     def __init__(self, settings: Settings, tls: ssl.SSLContext) -> None:
         self._settings = settings
         self._tls = tls
-        self._client: aioimaplib.IMAP4 | None = None
+        self._client: _Client | None = None
         self.lost = asyncio.Event()
 
     @property
-    def client(self) -> aioimaplib.IMAP4:
+    def client(self) -> _Client:
         assert self._client is not None, "open() first"
         return self._client
 
     async def open(self) -> None:
         """Connect, secure, log in; BadCredentials when the server refuses the login."""
         s = self._settings
-        self._client = aioimaplib.IMAP4(
+        self._client = _Client(
             host=s.imap_host,
             port=s.imap_port,
             timeout=s.timeout,  # aioimaplib's default is 10 s per command
@@ -127,9 +152,15 @@ class ImapSession:
         if response.result != "OK":
             raise ImapError(f"UID SEARCH failed: {_text(response.lines)}")
         uids: set[int] = set()
-        for line in response.lines:
-            if isinstance(line, bytes | bytearray) and line.startswith(b"SEARCH"):
-                uids.update(int(x) for x in line.split()[1:] if x.isdigit())
+        # aioimaplib strips "* SEARCH" from the untagged line: what is left is the UID list;
+        # the last line is the tagged completion text.
+        for line in response.lines[:-1]:
+            if isinstance(line, bytes | bytearray):
+                words = line.split()
+                if words and words[0].upper() == b"SEARCH":
+                    words = words[1:]
+                if all(w.isdigit() for w in words):
+                    uids.update(int(w) for w in words)
         return sorted(uids)
 
     async def fetch(self, uids: list[int]) -> list[Fetched]:
@@ -172,6 +203,11 @@ class ImapSession:
         Raises ImapError when the connection is lost while idling.
         """
         client = self.client
+        protocol = client.protocol
+        assert isinstance(protocol, _Protocol)
+        if protocol.exists_seen:  # new mail announced while we were busy: catch up first
+            protocol.exists_seen = False
+            return True
         idle = await client.idle_start(timeout=renew)
         changed = False
         lost = asyncio.ensure_future(self.lost.wait())
@@ -204,7 +240,9 @@ class ImapSession:
         client, self._client = self._client, None
         try:
             if not self.lost.is_set() and client.get_state() != aioimaplib.LOGOUT:
-                await asyncio.wait_for(client.logout(), 5)
+                if client.has_pending_idle():
+                    client.idle_done()  # LOGOUT would otherwise wait behind the IDLE command
+                await asyncio.wait_for(client.logout(), 2)
         except (TimeoutError, aioimaplib.AioImapException, OSError):
             pass
         finally:

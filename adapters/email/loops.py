@@ -93,9 +93,7 @@ def _looks_like_plain_bounce(mail: ParsedMail) -> bool:
     from_daemon = bool(mail.from_addr and _DAEMON.match(mail.from_addr))
     null_sender = (raw_header(msg, "Return-Path") or raw_header(msg, "X-Envelope-From") or "").strip() == "<>"
     failed_rcpt = raw_header(msg, "X-Failed-Recipients") is not None
-    subject_says = bool(
-        _BOUNCE_SUBJECT.search(mail.subject or "") or _DELAY_SUBJECT.search(mail.subject or "")
-    )
+    subject_says = bool(_BOUNCE_SUBJECT.search(mail.subject or "") or _DELAY_SUBJECT.search(mail.subject or ""))
     return (failed_rcpt and (from_daemon or null_sender)) or ((from_daemon or null_sender) and subject_says)
 
 

@@ -62,7 +62,8 @@ class ParsedMail:
 
 def content_id(raw: bytes) -> str:
     """The dedupe key of a mail without a Message-ID: stable across UIDVALIDITY changes."""
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    # Line endings normalised: servers store LF or CRLF, and a migrated mailbox may differ.
+    return "sha256:" + hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def normalise_msgid(value: str | None) -> str | None:
@@ -211,9 +212,7 @@ def _collect(msg: Message) -> tuple[list[str], list[str], list[InboundAttachment
         if not isinstance(data, bytes) or not data:
             return
         attachments.append(
-            InboundAttachment(
-                kind=_kind(ctype), mime=ctype, data=data, filename=filename or _default_name(ctype)
-            )
+            InboundAttachment(kind=_kind(ctype), mime=ctype, data=data, filename=filename or _default_name(ctype))
         )
 
     visit(msg, 0)

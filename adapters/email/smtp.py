@@ -14,9 +14,7 @@ from .settings import Settings
 _BAD_ADDRESS = re.compile(r"\b5\.1\.(?:[0-3]|10)\b")  # RFC 3463: the mailbox/address does not exist
 
 
-async def deliver(
-    msg: EmailMessage, settings: Settings, tls: ssl.SSLContext, sender: str, recipient: str
-) -> None:
+async def deliver(msg: EmailMessage, settings: Settings, tls: ssl.SSLContext, sender: str, recipient: str) -> None:
     """Send `msg` to `recipient`; 4xx and network trouble -> Retry, 5xx -> Rejected(server text)."""
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host,

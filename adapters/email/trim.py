@@ -47,11 +47,7 @@ def trim_reply(text: str) -> str:
             cut = i
             break
         # "On Tue, 3 Jan 2023, Ann <a@b.c>" wrapped onto the next line before "wrote:"
-        if (
-            i + 1 < len(lines)
-            and stripped.lower().startswith("on ")
-            and lines[i + 1].strip().endswith("wrote:")
-        ):
+        if i + 1 < len(lines) and stripped.lower().startswith("on ") and lines[i + 1].strip().endswith("wrote:"):
             cut = i
             break
         if _OUTLOOK_FROM.match(stripped) and i + 1 < len(lines) and _OUTLOOK_NEXT.match(lines[i + 1]):
