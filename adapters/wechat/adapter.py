@@ -50,6 +50,7 @@ class WechatAdapter:
         self.media = MediaFetcher(self.api, inline_timeout=settings.media_timeout,
                                   later_timeout=settings.http_timeout, max_bytes=settings.media_max_bytes)
         self._entered = False
+        self._unhealthy = False
 
     @property
     def path(self) -> str:
@@ -182,10 +183,15 @@ class WechatAdapter:
         The outbox logs reply.sent / reply.retry / reply.failed; only the health change is ours.
         """
         try:
-            return await deliver(self.api, self.sink, out)
+            sent = await deliver(self.api, self.sink, out)
         except BadCredentials as exc:
+            self._unhealthy = True
             self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
             raise
+        if self._unhealthy:  # the operator fixed the app (secret, IP whitelist): healthy again
+            self._unhealthy = False
+            self.sink.report(ChannelState.CONNECTED)
+        return sent
 
 
 class _TooLarge(Exception):

@@ -280,3 +280,16 @@ async def test_unsupported_attachment_is_rejected_before_anything_is_sent(
         with pytest.raises(Rejected, match="application/pdf"):
             await adapter.send(reply("发票", attachments=(att,)))
     assert fake.sent == []
+
+
+async def test_ip_whitelist_error_on_send_marks_unhealthy_until_a_send_succeeds(
+    fake: FakeWechatApi, tmp_path: Path
+) -> None:
+    sink = RecordingSink("wechat.official")
+    async with entered(fake, tmp_path, sink) as adapter:
+        fake.fail_next("send", 40164)
+        with pytest.raises(BadCredentials, match="40164"):
+            await adapter.send(reply(message_id=1))
+        assert sink.states[-1][0] == ChannelState.BAD_CREDENTIALS
+        await adapter.send(reply(message_id=1))  # the outbox retries once the whitelist is fixed
+        assert sink.states[-1] == (ChannelState.CONNECTED, None)
