@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -182,3 +183,31 @@ async def test_forged_push_is_refused_and_an_image_lands_with_its_file(tmp_path:
         ) as resp:
             assert resp.status == 200
             assert await resp.read() == jpeg
+
+
+async def test_a_burst_with_retries_is_answered_in_time_and_stored_once(tmp_path: Path) -> None:
+    """300 pushes (20 users x 5 messages, each delivered 3 times) all answered well within 5 s."""
+    async with bridge(tmp_path) as (daemon, _fake, pusher):
+        users = [f"oBurst_user_{i:02d}_0123456789ab" for i in range(20)]
+        pushes = [text_xml(f"第{n}条消息", 64000 + n, sender=user) for user in users for n in range(5)] * 3
+        latencies: list[float] = []
+
+        async def timed(xml: str) -> tuple[int, str]:
+            started = time.monotonic()
+            result = await push(daemon, pusher, xml)
+            latencies.append(time.monotonic() - started)
+            return result
+
+        results = await asyncio.gather(*(timed(xml) for xml in pushes))
+        assert set(results) == {(200, "success")}
+        assert max(latencies) < 3.0  # WeChat's deadline is 5 s
+
+        async def all_stored() -> bool:
+            status, body = await daemon.api("GET", "/api/v1/conversations?inbox=wechat.official&limit=100")
+            return status == 200 and len(body["items"]) == 20
+
+        await daemon.wait_for(all_stored)
+        _, body = await daemon.api("GET", "/api/v1/conversations?inbox=wechat.official&limit=100")
+        for conv in body["items"]:
+            inbound = [m for m in await messages(daemon, conv["id"]) if m["direction"] == "in"]
+            assert sorted(m["text"] for m in inbound) == [f"第{n}条消息" for n in range(5)]
