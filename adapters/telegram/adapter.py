@@ -106,14 +106,47 @@ class TelegramAdapter:
     # ------------------------------------------------------------ receiving
 
     async def run(self, sink: Sink) -> None:
-        """Poll until cancelled; in webhook mode the route does the work and this just waits."""
+        """Poll until cancelled; in webhook mode the route receives and this watches the webhook."""
         if self._bot is None:
             raise RuntimeError("TelegramAdapter.run before __aenter__")
         if self.settings.mode == "webhook":
-            sink.report(ChannelState.CONNECTED)
-            await asyncio.Event().wait()
-            return
-        await self._poll(self._bot, sink)
+            await self._watch_webhook(self._bot, sink)
+        else:
+            await self._poll(self._bot, sink)
+
+    async def _watch_webhook(self, bot: BridgeBot, sink: Sink) -> None:
+        """getWebhookInfo now and then: a revoked token, a webhook removed by someone else,
+        or Telegram failing to reach us would otherwise go unnoticed until the next reply."""
+        url = self.ctx.public_url.rstrip("/") + self.path
+        sink.report(ChannelState.CONNECTED)
+        healthy = True
+        last_error = 0
+        while True:
+            await asyncio.sleep(self.settings.webhook_check_interval)
+            try:
+                info = await bot.get_webhook_info()
+                if info.url != url:
+                    self._log.warning("webhook.reset", found=info.url or None)
+                    await bot.set_webhook(
+                        url=url,
+                        secret_token=self.settings.webhook_secret,
+                        allowed_updates=list(UPDATE_KINDS),
+                        max_connections=self.settings.webhook_max_connections,
+                    )
+                    continue
+            except ApiError as exc:
+                if exc.status in (401, 404):
+                    raise self._bad_credentials(sink, exc) from exc
+                raise
+            stamp = int(info.last_error_date.timestamp()) if info.last_error_date else 0
+            if stamp > last_error:
+                last_error = stamp
+                healthy = False
+                reason = f"Telegram cannot deliver to the webhook: {info.last_error_message}"
+                sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=reason)
+            elif not healthy:
+                healthy = True
+                sink.report(ChannelState.CONNECTED)
 
     async def _poll(self, bot: BridgeBot, sink: Sink) -> None:
         saved = await sink.last_checkpoint()

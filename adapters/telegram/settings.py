@@ -28,6 +28,7 @@ class TelegramSettings(ChannelSettings):
     webhook_secret: Secret | None = None
     # 1 keeps Telegram's order strictly (an edit never overtakes its message); more is faster.
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    webhook_check_interval: float = Field(default=60.0, gt=0)  # seconds between getWebhookInfo checks
     allow_groups: bool = False  # group/supergroup messages become conversations (one per group)
     allow_channels: bool = False  # channel posts likewise
     poll_timeout: int = Field(default=30, ge=0, le=50)  # getUpdates long-poll seconds

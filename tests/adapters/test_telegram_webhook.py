@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
-from tpbridge.adapters.base import HasWebhooks
+from tpbridge.adapters.base import BadCredentials, ChannelState, HasWebhooks
 from tpbridge.adapters.telegram import Settings, TelegramAdapter
 
 from tests.adapters.telegram_support import SECRET, fixture_updates, make_adapter, serve_files
@@ -150,3 +152,32 @@ async def test_unreadable_update_by_webhook_is_quarantined_and_acknowledged(
     assert sink.records == []
     [q] = sink.quarantined
     assert (q.external_id, q.raw) == ("update:12", body)
+
+
+async def test_webhook_watch_notices_revoked_token_removed_webhook_and_delivery_errors(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    sink = RecordingSink("telegram.main")
+    adapter = make_adapter(fake, sink, tmp=tmp_path, public_url="http://127.0.0.1:9", mode="webhook",
+                           webhook_secret=SECRET, webhook_check_interval=0.05)
+    async with adapter:
+        task = asyncio.create_task(adapter.run(sink))
+        try:
+            # Someone pointed the bot elsewhere (or deleted the webhook): it is set again.
+            fake.webhook = None
+            await fake.wait_for(lambda: fake.webhook is not None)
+            assert fake.webhook["url"] == "http://127.0.0.1:9/hooks/telegram/main"
+            # Telegram cannot reach us (nothing listens on port 9): shown in health with its words.
+            fake.push_update(message_update(1, text="lost?"))
+            await fake.wait_for(lambda: fake.webhook_error is not None)
+            await fake.wait_for(lambda: len(fake.calls_of("getWebhookInfo")) >= 4)
+            assert (ChannelState.TRANSIENT_DISCONNECT,
+                    "Telegram cannot deliver to the webhook: Connection refused") in sink.states
+            fake.revoke_token()
+            with pytest.raises(BadCredentials):
+                await asyncio.wait_for(task, 5)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, BadCredentials):
+                await task
+    assert sink.states[-1][0] is ChannelState.BAD_CREDENTIALS

@@ -68,6 +68,7 @@ class FakeTelegram:
         self.confirmed_offset = 0
         self.webhook: dict[str, Any] | None = None  # {"url", "secret_token", "allowed_updates"}
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
+        self.webhook_error: tuple[int, str] | None = None  # getWebhookInfo's last_error_date/_message
         self.files: dict[str, tuple[str, bytes]] = {}  # file_id -> (file_path, bytes)
         self.known_chats: set[int] = set()
         self.blocked_chats: set[int] = set()
@@ -327,6 +328,8 @@ class FakeTelegram:
                 "pending_update_count": len(self.pending)}
         if hook:
             info["max_connections"] = hook["max_connections"]
+            if self.webhook_error:
+                info["last_error_date"], info["last_error_message"] = self.webhook_error
             if hook.get("allowed_updates"):
                 info["allowed_updates"] = hook["allowed_updates"]
         return info
@@ -433,6 +436,9 @@ class FakeTelegram:
                 status = 0
             self.webhook_deliveries.append((update["update_id"], status))
             self._notify()
+            if not 200 <= status <= 299:
+                self.webhook_error = (int(time.time()), f"Wrong response from the webhook: {status}"
+                                      if status else "Connection refused")
             if 200 <= status <= 299:
                 if again:
                     self._redeliver.popleft()
