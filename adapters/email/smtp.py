@@ -30,6 +30,8 @@ async def deliver(msg: EmailMessage, settings: Settings, tls: ssl.SSLContext, se
         await client.connect()
         user = settings.smtp_username or settings.username
         password = settings.smtp_password or settings.password
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()  # after STARTTLS the extensions are forgotten until the next EHLO
         if user and password and client.supports_extension("auth"):
             await client.login(user, password)
         await client.send_message(msg, sender=sender, recipients=[recipient])

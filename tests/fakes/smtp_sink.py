@@ -95,7 +95,9 @@ class SmtpSink:
                 # handled=False: without it aiosmtpd sends no reply on failure and the client hangs.
                 return AuthResult(success=ok, handled=False)
 
-            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=mode != "none")
+            # Implicit TLS is invisible to aiosmtpd (it only knows its own STARTTLS), so it must
+            # not insist on TLS before AUTH there.
+            kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=mode == "starttls")
         self.controller = Controller(
             _Handler(self),
             hostname="127.0.0.1",
