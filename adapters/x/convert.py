@@ -17,9 +17,11 @@ from tpbridge.adapters.base import Inbound, Sender, ThreadHint
 DM_FIELDS = ["id", "text", "event_type", "created_at", "sender_id", "dm_conversation_id", "attachments", "entities"]
 TWEET_FIELDS = [
     "id", "text", "author_id", "conversation_id", "created_at", "in_reply_to_user_id",
-    "referenced_tweets", "entities",
+    "referenced_tweets", "entities", "attachments",
 ]
 USER_FIELDS = ["id", "name", "username"]
+MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url"]
+MEDIA_EXPANSION = "attachments.media_keys"
 
 
 def dm_id(event_id: str) -> str:
@@ -71,7 +73,7 @@ def _dm(inbox: str, event_id: str, sender: Sender, text: str, sent_at: datetime,
 
 def _mention(
     inbox: str, tid: str, sender: Sender, text: str, sent_at: datetime,
-    conversation_id: str | None, parent: str | None,
+    conversation_id: str | None, parent: str | None, media: list[dict[str, Any]] | None = None,
 ) -> Inbound:
     handle = (sender.handle or "").lstrip("@") or "i"
     refs = (tweet_id(parent),) if parent else ()
@@ -90,7 +92,8 @@ def _mention(
                           references=refs, per_thread=True),
         reply_to=tweet_id(parent) if parent else None,
         conversation_attrs=attrs,
-        extra={"tweet_id": tid, "conversation_id": conversation_id, "url": f"https://x.com/{handle}/status/{tid}"},
+        extra={"tweet_id": tid, "conversation_id": conversation_id, "url": f"https://x.com/{handle}/status/{tid}",
+               **({"media": media} if media else {})},
     )
 
 
@@ -101,31 +104,54 @@ def users_by_id(body: Mapping[str, Any]) -> dict[str, dict]:
     return {u["id"]: u for u in (body.get("includes") or {}).get("users") or []}
 
 
-def dm_event_from_v2(inbox: str, event: Mapping[str, Any], users: Mapping[str, dict]) -> Inbound | None:
+def media_by_key(body: Mapping[str, Any]) -> dict[str, dict]:
+    return {m["media_key"]: m for m in (body.get("includes") or {}).get("media") or []}
+
+
+def _media_refs(keys: list[str], media: Mapping[str, dict], *, signed: bool) -> list[dict[str, Any]]:
+    """What to download for `attachments.media_keys`: a photo, or a video's preview image.
+
+    DM media (ton.twitter.com) is only served to OAuth 1.0a-signed requests; post media is public.
+    """
+    refs = []
+    for key in keys:
+        item = media.get(key) or {}
+        url = item.get("url") or item.get("preview_image_url")
+        if url:
+            refs.append({"url": url, "type": item.get("type", "photo"), "signed": signed})
+    return refs
+
+
+def dm_event_from_v2(
+    inbox: str, event: Mapping[str, Any], users: Mapping[str, dict], media: Mapping[str, dict] | None = None,
+) -> Inbound | None:
     """A `MessageCreate` DM event; None for the other event types (joins, leaves)."""
     if event.get("event_type", "MessageCreate") != "MessageCreate":
         return None
     sender_id = str(event["sender_id"])
     extra: dict[str, Any] = {"dm_conversation_id": event.get("dm_conversation_id")}
-    media = (event.get("attachments") or {}).get("media_keys")
-    if media:
-        extra["media_keys"] = list(media)
+    keys = list((event.get("attachments") or {}).get("media_keys") or [])
+    if keys:
+        extra["media"] = _media_refs(keys, media or {}, signed=True)
     return _dm(
         inbox, str(event["id"]), _sender(sender_id, users.get(sender_id)),
         expand_urls(event.get("text") or "", event.get("entities")), _iso(event.get("created_at")), extra,
     )
 
 
-def tweet_from_v2(inbox: str, tweet: Mapping[str, Any], users: Mapping[str, dict]) -> Inbound:
+def tweet_from_v2(
+    inbox: str, tweet: Mapping[str, Any], users: Mapping[str, dict], media: Mapping[str, dict] | None = None,
+) -> Inbound:
     """A post that mentions us (GET /2/users/:id/mentions)."""
     author = str(tweet["author_id"])
     parent = next(
         (str(r["id"]) for r in tweet.get("referenced_tweets") or [] if r.get("type") == "replied_to"), None
     )
+    keys = list((tweet.get("attachments") or {}).get("media_keys") or [])
     return _mention(
         inbox, str(tweet["id"]), _sender(author, users.get(author)),
         post_text(tweet.get("text") or "", tweet.get("entities")), _iso(tweet.get("created_at")),
-        tweet.get("conversation_id"), parent,
+        tweet.get("conversation_id"), parent, _media_refs(keys, media or {}, signed=False),
     )
 
 
@@ -142,7 +168,10 @@ def dm_event_from_activity(
     sender_id = str(create["sender_id"])
     data = create.get("message_data") or {}
     sent_at = datetime.fromtimestamp(int(event["created_timestamp"]) / 1000, UTC)
-    extra = {"recipient_id": str((create.get("target") or {}).get("recipient_id", ""))}
+    extra: dict[str, Any] = {"recipient_id": str((create.get("target") or {}).get("recipient_id", ""))}
+    attached = (data.get("attachment") or {}).get("media") or {}
+    if attached.get("media_url_https"):
+        extra["media"] = [{"url": attached["media_url_https"], "type": attached.get("type", "photo"), "signed": True}]
     text = expand_urls(data.get("text") or "", data.get("entities"))
     return sender_id, _dm(inbox, str(event["id"]), _sender(sender_id, users.get(sender_id)), text, sent_at, extra)
 
@@ -161,8 +190,11 @@ def tweet_from_activity(
         if tweet.get("created_at") else datetime.now(UTC)
     )
     author = str(user.get("id_str") or user.get("id"))
+    media_entities = (extended.get("extended_entities") or tweet.get("extended_entities") or {}).get("media") or []
+    media = [{"url": m["media_url_https"], "type": m.get("type", "photo"), "signed": False}
+             for m in media_entities if m.get("media_url_https")]
     record = _mention(
         inbox, tid, _sender(author, user), post_text(text, entities), sent_at,
-        conversation_ids.get(tid), tweet.get("in_reply_to_status_id_str"),
+        conversation_ids.get(tid), tweet.get("in_reply_to_status_id_str"), media,
     )
     return author, record

@@ -16,7 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from tpbridge.adapters.base import ChannelState, Inbound, Retry, Sink
 
-from .convert import DM_FIELDS, TWEET_FIELDS, USER_FIELDS, dm_event_from_v2, dm_id, tweet_from_v2, users_by_id
+from .convert import (
+    DM_FIELDS,
+    MEDIA_EXPANSION,
+    MEDIA_FIELDS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    dm_event_from_v2,
+    dm_id,
+    media_by_key,
+    tweet_from_v2,
+    users_by_id,
+)
+from .media import attach_media
 
 if TYPE_CHECKING:
     from .adapter import XAdapter
@@ -24,6 +36,7 @@ if TYPE_CHECKING:
 MENTIONS = "GET /2/users/{id}/mentions"
 DM_EVENTS = "GET /2/dm_events"
 MAX_PAGES = 20  # per endpoint and poll; the rest comes on the next poll
+MEDIA_DEADLINE = 60.0  # seconds to fetch the pictures of one poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,7 @@ class Poller:
         mentions, newest_mention = await self._mentions(checkpoint.mention, used)
         dms, newest_dm = await self._dm_events(checkpoint.dm, used)
         batch = sorted(dms + mentions, key=lambda r: r.sent_at)
+        batch = await attach_media(self.api, batch, self.log, deadline=MEDIA_DEADLINE)
         after = Checkpoint(mention=_newer(checkpoint.mention, newest_mention), dm=_newer(checkpoint.dm, newest_dm))
         if batch or after != checkpoint:
             result = await self.sink.ingest(batch, checkpoint=after.dumps())
@@ -115,15 +129,16 @@ class Poller:
                 MENTIONS, used, client.get_users_mentions, self.me,
                 user_auth=not self.adapter.settings.bearer_token,
                 since_id=since, pagination_token=token, max_results=self.adapter.settings.page_size,
-                tweet_fields=TWEET_FIELDS, expansions=["author_id"], user_fields=USER_FIELDS,
+                tweet_fields=TWEET_FIELDS, expansions=["author_id", MEDIA_EXPANSION], user_fields=USER_FIELDS,
+                media_fields=MEDIA_FIELDS,
             )
             meta = body.get("meta") or {}
             newest = _newer(newest, meta.get("newest_id"))
-            users = users_by_id(body)
+            users, media = users_by_id(body), media_by_key(body)
             for tweet in body.get("data") or []:
                 if str(tweet.get("author_id")) == self.me:
                     continue  # our own replies in a thread: already stored as outbound
-                record = tweet_from_v2(self.inbox, tweet, users)
+                record = tweet_from_v2(self.inbox, tweet, users, media)
                 # Without a checkpoint this is history from before tpbridge: no automatic answers.
                 records.append(record if since else replace(record, no_auto_reply=True))
             token = meta.get("next_token")
@@ -145,11 +160,12 @@ class Poller:
         for _ in range(pages):
             body = await self._call(
                 DM_EVENTS, used, client.get_direct_message_events,
-                dm_event_fields=DM_FIELDS, event_types=["MessageCreate"], expansions=["sender_id"],
-                user_fields=USER_FIELDS, max_results=self.adapter.settings.page_size, pagination_token=token,
+                dm_event_fields=DM_FIELDS, event_types=["MessageCreate"], expansions=["sender_id", MEDIA_EXPANSION],
+                user_fields=USER_FIELDS, media_fields=MEDIA_FIELDS, max_results=self.adapter.settings.page_size,
+                pagination_token=token,
             )
             events = body.get("data") or []
-            users = users_by_id(body)
+            users, media = users_by_id(body), media_by_key(body)
             known = await self.sink.known([dm_id(str(e["id"])) for e in events])
             reached = False
             for event in events:
@@ -165,7 +181,7 @@ class Poller:
                     continue
                 if str(event.get("sender_id")) == self.me:
                     continue  # our own sent DM echoed back: never an inbound message
-                record = dm_event_from_v2(self.inbox, event, users)
+                record = dm_event_from_v2(self.inbox, event, users, media)
                 if record is not None:
                     records.append(record if last else replace(record, no_auto_reply=True))
             token = (body.get("meta") or {}).get("next_token")

@@ -19,11 +19,13 @@ from aiohttp import web
 from tpbridge.adapters.base import AdapterError, Inbound, Quarantined
 
 from .convert import dm_event_from_activity, tweet_from_activity
+from .media import attach_media
 
 if TYPE_CHECKING:
     from .adapter import XAdapter
 
 LOOKUP_TIMEOUT = 2.0  # X expects a quick answer; the conversation id is a nicety, not a must
+MEDIA_DEADLINE = 5.0  # pictures not fetched by then are noted on the message, not waited for
 
 
 def _hmac(secret: str, data: bytes) -> str:
@@ -115,7 +117,7 @@ class Webhook:
         if tweets:
             conversation_ids = await self._conversation_ids([str(t["id_str"]) for t in tweets])
             records.extend(tweet_from_activity(adapter.name, t, conversation_ids)[1] for t in tweets)
-        return records
+        return await attach_media(adapter.require_api(), records, adapter.log, deadline=MEDIA_DEADLINE)
 
     async def _conversation_ids(self, ids: list[str]) -> dict[str, str]:
         """v1.1 post objects lack `conversation_id`: ask API v2, or do without it."""

@@ -293,3 +293,25 @@ async def test_x_server_errors_end_run_for_the_supervisor(fake: FakeXApi, tmp_pa
         with pytest.raises(Retry):
             await asyncio.wait_for(adapter.run(sink), 5)
     assert sink.states[-1][0] == "transient_disconnect"
+
+
+async def test_pictures_in_dms_and_mentions_are_fetched(fake: FakeXApi, tmp_path: Path) -> None:
+    dm_key = fake.add_media(b"dm-picture", "image/png", dm=True)
+    post_key = fake.add_media(b"post-picture", "image/png", dm=False)
+    fake.add_dm(ALICE, "see the error", media_keys=(dm_key,))
+    fake.add_tweet(BOB, "@acme_help look", media_keys=(post_key,))
+    gone = fake.add_media(b"", "image/png", dm=False)
+    fake.media[gone.removeprefix("3_")]["url"] += "-missing"
+    fake.add_tweet(BOB, "@acme_help and this", media_keys=(gone,))
+    sink = RecordingSink("x.main")
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await sink.wait_for(3)
+    by_text = {r.text: r for r in sink.records}
+    (dm_pic,) = by_text["see the error"].attachments
+    assert (dm_pic.kind, dm_pic.mime, dm_pic.data) == ("image", "image/png", b"dm-picture")
+    (post_pic,) = by_text["@acme_help look"].attachments
+    assert post_pic.data == b"post-picture"
+    missing = by_text["@acme_help and this"]
+    assert missing.attachments == () and missing.extra["media_failed"]  # stored anyway, the loss noted
+    ton = [r for r in fake.requests if "/ton/" in r.path]
+    assert ton and ton[0].status == 200 and ton[0].headers["Authorization"].startswith("OAuth ")

@@ -152,3 +152,15 @@ async def test_a_store_failure_is_not_acknowledged(fake: FakeXApi, tmp_path: Pat
     app.add_routes(adapter.routes())
     async with TestClient(TestServer(app)) as client, adapter:
         assert await post(client, fake.activity_dm(ALICE, "hello"), "ss") == 503
+
+
+async def test_pictures_in_webhook_deliveries_are_fetched(hook, fake: FakeXApi) -> None:
+    adapter, sink, client = hook
+    await adapter.__aenter__()
+    dm_key = fake.add_media(b"dm-picture", "image/png", dm=True)
+    assert await post(client, fake.activity_dm(ALICE, "screenshot", media_key=dm_key), "ss") == 200
+    post_key = fake.add_media(b"post-picture", "image/png", dm=False)
+    assert await post(client, fake.activity_tweet(ALICE, "@acme_help this", media_key=post_key), "ss") == 200
+    dm, mention = sink.records
+    assert [a.data for a in dm.attachments] == [b"dm-picture"]
+    assert [a.data for a in mention.attachments] == [b"post-picture"]

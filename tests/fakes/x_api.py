@@ -147,6 +147,8 @@ class FakeXApi:
             web.post("/2/tweets", self._post_tweet),
             web.post("/2/dm_conversations/with/{id}/messages", self._post_dm),
             web.post("/2/media/upload", self._upload),
+            web.get("/media/{key}.png", self._media_file),  # pbs.twimg.com: public
+            web.get("/1.1/ton/data/dm/{id}/{key}.png", self._media_file),  # ton.twitter.com: OAuth 1.0a
         ])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -179,7 +181,21 @@ class FakeXApi:
         self.users[user_id] = {"id": user_id, "name": name or username, "username": username}
         return self.users[user_id]
 
-    def add_dm(self, sender_id: str, text: str, *, recipient_id: str | None = None) -> dict:
+    def add_media(self, data: bytes, mime: str, *, dm: bool) -> str:
+        """Media someone attached; DM media is served only to signed requests (ton.twitter.com)."""
+        media_id = self.new_id()
+        key = f"3_{media_id}"
+        path = f"/1.1/ton/data/dm/{media_id}/{key}.png" if dm else f"/media/{key}.png"
+        self.media[media_id] = {"media_key": key, "data": data, "mime": mime, "category": None,
+                                "url": self.base_url + path, "type": "photo"}
+        return key
+
+    def media_object(self, key: str) -> dict:
+        item = next(m for m in self.media.values() if m["media_key"] == key)
+        return {"media_key": key, "type": item["type"], "url": item.get("url")}
+
+    def add_dm(self, sender_id: str, text: str, *, recipient_id: str | None = None,
+               media_keys: tuple[str, ...] = ()) -> dict:
         """A DM between `sender_id` and `recipient_id` (us by default) as GET /2/dm_events shows it."""
         other = recipient_id or self.me_id
         a, b = sorted((sender_id, other), key=int)
@@ -192,10 +208,13 @@ class FakeXApi:
             "created_at": _now_iso(),
             "participant_ids": [a, b],
         }
+        if media_keys:
+            event["attachments"] = {"media_keys": list(media_keys)}
         self.dm_events.append(event)
         return event
 
-    def add_tweet(self, author_id: str, text: str, *, in_reply_to: str | None = None) -> dict:
+    def add_tweet(self, author_id: str, text: str, *, in_reply_to: str | None = None,
+                  media_keys: tuple[str, ...] = ()) -> dict:
         tid = self.new_id()
         tweet: dict[str, Any] = {
             "id": tid,
@@ -210,6 +229,8 @@ class FakeXApi:
             tweet["conversation_id"] = parent["conversation_id"]
             tweet["in_reply_to_user_id"] = parent["author_id"]
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": in_reply_to}]
+        if media_keys:
+            tweet["attachments"] = {"media_keys": list(media_keys)}
         self.tweets[tid] = tweet
         return tweet
 
@@ -267,6 +288,8 @@ class FakeXApi:
         if not request.match_info.route.resource:
             return web.json_response({"title": "Not Found Error", "status": 404, "type": "about:blank",
                                       "detail": "Sorry, that page does not exist."}, status=404)
+        if route == "GET /media/{key}.png":
+            return await handler(request)  # public, no rate-limit window
         user_only = route not in ("GET /2/users/{id}/mentions", "GET /2/tweets")
         if not self._authorized(request, user_only=user_only):
             return web.json_response(UNAUTHORIZED, status=401)
@@ -292,7 +315,8 @@ class FakeXApi:
         if params.get("oauth_consumer_key") != ck or params.get("oauth_token") != at:
             return False
         # The signature covers the URL the client meant: scheme https, the Host it sent.
-        uri = f"https://{request.host}{request.rel_url.raw_path}"
+        scheme = "https" if request.host == "api.twitter.com" else request.scheme  # rebased, or fetched as is
+        uri = f"{scheme}://{request.host}{request.rel_url.raw_path}"
         signed = oauthlib.common.Request(uri, request.method, headers={"Authorization": auth})
         signed.params = oauth_signature.collect_parameters(
             uri_query=request.rel_url.raw_query_string, headers={"Authorization": auth},
@@ -314,6 +338,26 @@ class FakeXApi:
                 seen[uid] = {k: v for k, v in self.users[uid].items() if k in fields}
         return list(seen.values())
 
+    def _includes(self, items: list[dict], request: web.Request, *, user_key: str) -> dict[str, list]:
+        expansions = _csv(request.query.get("expansions"))
+        includes: dict[str, list] = {}
+        if user_key in expansions:
+            includes["users"] = self._users_include([i[user_key] for i in items], request)
+        if "attachments.media_keys" in expansions:
+            fields = {"media_key", "type", *_csv(request.query.get("media.fields"))}
+            keys = [k for i in items for k in (i.get("attachments") or {}).get("media_keys", [])]
+            media = [{k: v for k, v in self.media_object(key).items() if k in fields} for key in keys]
+            if media:
+                includes["media"] = media
+        return includes
+
+    async def _media_file(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        item = next((m for m in self.media.values() if m["media_key"] == key and m.get("url")), None)
+        if item is None or (("/ton/" in request.path) != ("/ton/" in item["url"])):
+            return web.Response(status=404)
+        return web.Response(body=item["data"], content_type=item["mime"])
+
     async def _dm_events(self, request: web.Request) -> web.Response:
         q = request.query
         types = _csv(q.get("event_types")) or {"MessageCreate", "ParticipantsJoin", "ParticipantsLeave"}
@@ -331,8 +375,9 @@ class FakeXApi:
         body: dict[str, Any] = {}
         if page:
             body["data"] = [{k: v for k, v in e.items() if k in fields} for e in page]
-            if "sender_id" in _csv(q.get("expansions")):
-                body["includes"] = {"users": self._users_include([e["sender_id"] for e in page], request)}
+            includes = self._includes(page, request, user_key="sender_id")
+            if includes:
+                body["includes"] = includes
         meta: dict[str, Any] = {"result_count": len(page)}
         if offset + size < len(events):
             meta["next_token"] = format(offset + size, "x")
@@ -372,8 +417,9 @@ class FakeXApi:
         meta: dict[str, Any] = {"result_count": len(page)}
         if page:
             body["data"] = [_public(t, fields) for t in page]
-            if "author_id" in _csv(q.get("expansions")):
-                body["includes"] = {"users": self._users_include([t["author_id"] for t in page], request)}
+            includes = self._includes(page, request, user_key="author_id")
+            if includes:
+                body["includes"] = includes
             meta["newest_id"], meta["oldest_id"] = page[0]["id"], page[-1]["id"]
         if offset + size < len(tweets):
             meta["next_token"] = format(offset + size, "x")
@@ -463,11 +509,21 @@ class FakeXApi:
 
     # ------------------------------------------------------------ Account Activity (X -> us)
 
-    def activity_dm(self, sender_id: str, text: str, *, recipient_id: str | None = None) -> dict:
+    def activity_dm(self, sender_id: str, text: str, *, recipient_id: str | None = None,
+                    media_key: str | None = None) -> dict:
         """A webhook payload carrying one DM, in the Account Activity (v1.1 object) shape."""
         recipient = recipient_id or self.me_id
-        event = self.add_dm(sender_id, text, recipient_id=recipient if sender_id == self.me_id else None)
+        event = self.add_dm(sender_id, text, recipient_id=recipient if sender_id == self.me_id else None,
+                            media_keys=(media_key,) if media_key else ())
         users = {u: self._activity_user(u) for u in {sender_id, recipient} if u in self.users}
+        message_data: dict[str, Any] = {
+            "text": text, "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
+        }
+        if media_key:
+            media = self.media_object(media_key)
+            message_data["attachment"] = {"type": "media", "media": {
+                "id_str": media_key.split("_", 1)[1], "media_url_https": media["url"], "type": "photo",
+            }}
         return {
             "for_user_id": self.me_id,
             "direct_message_events": [{
@@ -477,17 +533,23 @@ class FakeXApi:
                 "message_create": {
                     "target": {"recipient_id": recipient},
                     "sender_id": sender_id,
-                    "message_data": {"text": text, "entities": {"hashtags": [], "symbols": [],
-                                                                "user_mentions": [], "urls": []}},
+                    "message_data": message_data,
                 },
             }],
             "users": users,
         }
 
-    def activity_tweet(self, author_id: str, text: str, *, in_reply_to: str | None = None) -> dict:
+    def activity_tweet(self, author_id: str, text: str, *, in_reply_to: str | None = None,
+                       media_key: str | None = None) -> dict:
         """A webhook payload carrying one post (a mention or a reply), v1.1 object shape."""
-        tweet = self.add_tweet(author_id, text, in_reply_to=in_reply_to)
+        tweet = self.add_tweet(author_id, text, in_reply_to=in_reply_to, media_keys=(media_key,) if media_key else ())
         user = self._activity_user(author_id)
+        extra: dict[str, Any] = {}
+        if media_key:
+            media = self.media_object(media_key)
+            extra["extended_entities"] = {"media": [{
+                "id_str": media_key.split("_", 1)[1], "media_url_https": media["url"], "type": "photo",
+            }]}
         return {
             "for_user_id": self.me_id,
             "tweet_create_events": [{
@@ -500,6 +562,7 @@ class FakeXApi:
                 "in_reply_to_user_id_str": tweet.get("in_reply_to_user_id"),
                 "user": user,
                 "entities": {"hashtags": [], "urls": [], "user_mentions": []},
+                **extra,
             }],
         }
 
