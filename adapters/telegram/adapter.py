@@ -25,6 +25,7 @@ from tpbridge.adapters.base import (
     Inbound,
     Outbound,
     Quarantined,
+    Retry,
     Sent,
     Sink,
 )
@@ -175,7 +176,8 @@ class TelegramAdapter:
             timeout = self.settings.poll_timeout
             if not raw:
                 continue
-            next_offset = max(int(u.get("update_id", 0)) for u in raw) + 1
+            ids = [u["update_id"] for u in raw if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+            next_offset = max(ids, default=(offset or 0) - 1) + 1
             records: list[Inbound] = []
             for data in raw:
                 record = await self._receive(bot, sink, data)
@@ -270,8 +272,8 @@ class TelegramAdapter:
     # ------------------------------------------------------------ sending
 
     async def send(self, out: Outbound) -> Sent:
-        if self._delivery is None:
-            raise RuntimeError("TelegramAdapter.send before __aenter__")
+        if self._delivery is None:  # between the supervisor's restarts: try again soon
+            raise Retry("the Telegram inbox is reconnecting", after=5.0)
         return await self._delivery.send(out)
 
 
