@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tpbridge.adapters.base import ChannelState, Inbound, Retry, Sink
+from tpbridge.adapters.base import ChannelState, Inbound, Rejected, Retry, Sink
 
 from .convert import (
     DM_FIELDS,
@@ -120,6 +120,17 @@ class Poller:
 
     async def _mentions(self, since: str | None, used: dict[str, int]) -> tuple[list[Inbound], str | None]:
         """Posts mentioning us newer than `since` (only the newest page on a first run)."""
+        try:
+            return await self._mentions_since(since, used)
+        except Rejected as exc:
+            if since is None:
+                raise
+            # X refuses a since_id too far back (the timeline holds the last 800 posts):
+            # start over from the newest page rather than fail on every poll.
+            self.log.warning("poll.since_rejected", since_id=since, reason=exc.reason)
+            return await self._mentions_since(None, used)
+
+    async def _mentions_since(self, since: str | None, used: dict[str, int]) -> tuple[list[Inbound], str | None]:
         client = self.api.client
         records: list[Inbound] = []
         newest: str | None = None

@@ -315,3 +315,19 @@ async def test_pictures_in_dms_and_mentions_are_fetched(fake: FakeXApi, tmp_path
     assert missing.attachments == () and missing.extra["media_failed"]  # stored anyway, the loss noted
     ton = [r for r in fake.requests if "/ton/" in r.path]
     assert ton and ton[0].status == 200 and ton[0].headers["Authorization"].startswith("OAuth ")
+
+
+async def test_a_refused_since_id_restarts_from_the_newest_mentions(fake: FakeXApi, tmp_path: Path) -> None:
+    fresh = fake.add_tweet(ALICE, "@acme_help new one")
+    fake.fail(MENTIONS, 400, {
+        "errors": [{"parameters": {"since_id": ["1"]}, "message": "Invalid 'since_id': too old"}],
+        "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    })
+    sink = RecordingSink("x.main")
+    sink.checkpoint = json.dumps({"mention": "1", "dm": None})
+    async with polling(make_adapter(fake, sink, tmp_path), sink):
+        await sink.wait_for(1)
+    assert sink.records[0].external_id == f"tweet:{fresh['id']}"
+    first, second = fake.calls(MENTIONS)[:2]
+    assert first.query["since_id"] == "1" and first.status == 400 and "since_id" not in second.query
