@@ -96,7 +96,9 @@ class Desk:
             fields["reopened_at"] = now
         return await self.update(conversation_id, **fields)
 
-    async def assign(self, conversation_id: int, *, agent_id: int | None = UNSET, team: str | None = UNSET) -> Conversation:
+    async def assign(
+        self, conversation_id: int, *, agent_id: int | None = UNSET, team: str | None = UNSET
+    ) -> Conversation:
         fields: dict[str, Any] = {}
         if agent_id is not UNSET:
             if agent_id is not None and await self.store.get_agent(agent_id) is None:

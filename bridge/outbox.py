@@ -104,7 +104,8 @@ class InboxWorker:
         conv = await self.store.get_conversation(item.conversation_id)
         assert conv is not None
         contact = await self.store.get_contact(conv.contact_id)
-        recipient = next((i.external_id for i in (contact.identities if contact else ()) if i.id == conv.identity_id), "")
+        identities = contact.identities if contact else ()
+        recipient = next((i.external_id for i in identities if i.id == conv.identity_id), "")
         refs, last_in = await self.store.thread_refs(conv.id)
         return Outbound(
             inbox=self.inbox, message_id=msg.id, conversation_id=conv.id, recipient=recipient, text=msg.text,

@@ -181,7 +181,9 @@ class WebchatAdapter:
                 })
         return web.json_response({"items": items})
 
-    async def _read_message(self, request: web.Request) -> tuple[dict[str, Any], list[InboundAttachment]] | web.Response:
+    async def _read_message(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any], list[InboundAttachment]] | web.Response:
         s = self.settings
         if request.content_type == "application/json":
             raw = await request.read()

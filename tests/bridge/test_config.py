@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tpbridge.bridge.config import ConfigError, load
 
 REPO = Path(__file__).resolve().parents[2]

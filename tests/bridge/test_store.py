@@ -10,6 +10,7 @@ from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite import SqliteStore
 from tpbridge.bridge.store.sqlite.writer import connect
+
 from tests.support.core import inbound, running_core
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())

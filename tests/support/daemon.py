@@ -85,8 +85,8 @@ class Daemon:
         sock.bind(sock_path)
         sock.setblocking(False)
         env = {**self.env, "NOTIFY_SOCKET": sock_path}
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - starting a process does not block; waiting is awaited below
             [sys.executable, "-m", "tpbridge.bridge", "-c", str(self.config_path), "run"],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )

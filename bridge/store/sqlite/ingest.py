@@ -209,7 +209,9 @@ def ingest_tx(
             "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
             (message_id, index_text(rec.text), target.conversation_id),
         )
-        preview = rec.text[:200] if rec.text else (prep.attachments[0].filename or "attachment" if prep.attachments else "")
+        preview = rec.text[:200]
+        if not preview and prep.attachments:
+            preview = prep.attachments[0].filename or "attachment"
         attrs_sql, attrs_args = "", ()
         if rec.conversation_attrs:
             attrs_sql = ", attrs = json_patch(attrs, ?)"

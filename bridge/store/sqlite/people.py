@@ -90,9 +90,11 @@ class PeopleStore(SqliteBase):
             convs = [r[0] for r in c.execute(f"SELECT id FROM conversations WHERE contact_id IN ({marks})", family)]
             hashes: set[str] = set()
             for conv_id in convs:
-                msg_ids = [r[0] for r in c.execute("SELECT id FROM messages WHERE conversation_id = ?", (conv_id,))]
+                msg_ids = [r[0] for r in c.execute("SELECT id FROM messages WHERE conversation_id = ?",
+                                                   (conv_id,))]
                 for mid in msg_ids:
-                    hashes.update(r[0] for r in c.execute("SELECT sha256 FROM attachments WHERE message_id = ?", (mid,)))
+                    found = c.execute("SELECT sha256 FROM attachments WHERE message_id = ?", (mid,))
+                    hashes.update(r[0] for r in found)
                     c.execute("DELETE FROM attachments WHERE message_id = ?", (mid,))
                     c.execute("DELETE FROM message_search WHERE rowid = ?", (mid,))
                     c.execute("DELETE FROM message_edits WHERE message_id = ?", (mid,))
@@ -105,7 +107,8 @@ class PeopleStore(SqliteBase):
             c.execute(f"DELETE FROM identities WHERE contact_id IN ({marks})", family)
             c.execute(f"UPDATE contacts SET merged_into = NULL WHERE merged_into IN ({marks})", family)
             c.execute(f"DELETE FROM contacts WHERE id IN ({marks})", family)
-            return [h for h in hashes if c.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (h,)).fetchone() is None]
+            unused = "SELECT 1 FROM attachments WHERE sha256 = ?"
+            return [h for h in hashes if c.execute(unused, (h,)).fetchone() is None]
 
         return await self._write(run)
 
@@ -122,7 +125,8 @@ class PeopleStore(SqliteBase):
             )
             for team in teams:
                 team_id = _ensure_team(c, team, (), now)
-                c.execute("INSERT OR IGNORE INTO agent_teams (agent_id, team_id) VALUES (?,?)", (cur.lastrowid, team_id))
+                c.execute("INSERT OR IGNORE INTO agent_teams (agent_id, team_id) VALUES (?,?)",
+                          (cur.lastrowid, team_id))
             return _agent(c, c.execute("SELECT * FROM agents WHERE id = ?", (cur.lastrowid,)).fetchone())
 
         return await self._write(run)

@@ -13,12 +13,11 @@ from typing import Any, ClassVar, Self
 
 import aiohttp
 from aiohttp import web
-
 from tpbridge.adapters.base import (
     AdapterContext,
     ChannelSettings,
-    Outbound,
     Inbound,
+    Outbound,
     Rejected,
     Retry,
     Sender,
