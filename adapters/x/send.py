@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Retry, Sent
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 POST_TWEET = "POST /2/tweets"
 POST_DM = "POST /2/dm_conversations/with/{id}/messages"
 DM_MAX_CHARS = 10_000
-MAX_TWEET_MEDIA = 4
+MAX_TWEET_MEDIA = 4  # images per post
 PROGRESS_TTL = 7 * 86400.0
 
 
@@ -41,6 +42,26 @@ def _category(att: OutboundAttachment, prefix: str) -> str:
     if att.mime.startswith("image/"):
         return f"{prefix}_image"
     raise Rejected(f"X cannot carry a {att.mime} attachment ({att.filename})")
+
+
+PostPart = Callable[["Part", str | None], Awaitable[str]]  # (part, id it answers) -> id of the new post/DM
+
+
+def _media_groups(media: tuple[OutboundAttachment, ...]) -> list[tuple[OutboundAttachment, ...]]:
+    """What X lets one post carry: up to 4 images, or a single GIF or video."""
+    groups: list[tuple[OutboundAttachment, ...]] = []
+    images: list[OutboundAttachment] = []
+    for att in media:
+        if _category(att, "tweet") == "tweet_image":
+            images.append(att)
+            if len(images) == MAX_TWEET_MEDIA:
+                groups.append(tuple(images))
+                images = []
+        else:
+            groups.append((att,))
+    if images:
+        groups.append(tuple(images))
+    return groups
 
 
 def _chunks(text: str, size: int) -> list[str]:
@@ -98,15 +119,13 @@ class Replier:
         target = reply_target(out)
         if target is None:
             raise Rejected("no post to reply to in this conversation")
-        media = out.attachments[:MAX_TWEET_MEDIA]
-        for att in media:
-            _category(att, "tweet")
         texts = split_thread(out.text)
-        parts = [Part(t) for t in texts] or [Part(None)]
-        if media:
-            parts[0] = Part(parts[0].text, media)
-        elif not texts:
+        groups = _media_groups(out.attachments)
+        if not texts and not groups:
             raise Rejected("empty reply")
+        # Media rides on the first parts; more media than parts makes media-only posts at the end.
+        parts = [Part(texts[i] if i < len(texts) else None, groups[i] if i < len(groups) else ())
+                 for i in range(max(len(texts), len(groups)))]
         client = self.adapter.require_api().client
 
         async def post(part: Part, previous: str | None) -> str:
@@ -118,10 +137,12 @@ class Replier:
         ids = await self._deliver(out, parts, post, first_previous=target)
         return Sent(external_id=tweet_id(ids[0]), extra={"ids": [tweet_id(i) for i in ids]})
 
-    async def _deliver(self, out: Outbound, parts: list[Part], post, *, first_previous: str | None) -> list[str]:
+    async def _deliver(
+        self, out: Outbound, parts: list[Part], post: PostPart, *, first_previous: str | None
+    ) -> list[str]:
         """Post the parts in order, resuming after the ones a previous attempt already posted."""
         sink = self.adapter.ctx.sink
-        key = f"x:progress:{self.adapter.name}:{out.message_id}"
+        key = f"x:progress:{out.message_id}"  # the core's kv is per inbox already
         raw = await sink.kv_get(key)
         done: list[str] = json.loads(raw) if raw else []
         for part in parts[len(done):]:
@@ -132,13 +153,13 @@ class Replier:
 
     async def _upload(self, media: tuple[OutboundAttachment, ...], prefix: str) -> list[str]:
         api = self.adapter.require_api()
-        ids = []
+        ids: list[str] = []
         for att in media:
             data = await asyncio.to_thread(att.path.read_bytes)
             ids.append(await api.upload_media(data, att.mime, _category(att, prefix)))
         return ids
 
-    async def _call(self, key: str, fn, /, **kwargs) -> dict:
+    async def _call(self, key: str, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> dict:
         api = self.adapter.require_api()
         wait = api.limits.exhausted_for(key)
         if wait > 0:  # X would answer 429: let the outbox worker come back at the reset

@@ -331,3 +331,20 @@ async def test_a_refused_since_id_restarts_from_the_newest_mentions(fake: FakeXA
     assert sink.records[0].external_id == f"tweet:{fresh['id']}"
     first, second = fake.calls(MENTIONS)[:2]
     assert first.query["since_id"] == "1" and first.status == 400 and "since_id" not in second.query
+
+
+async def test_more_than_four_images_spread_over_the_thread(fake: FakeXApi, tmp_path: Path) -> None:
+    user_tweet = fake.add_tweet(ALICE, "@acme_help pictures?")
+    atts = []
+    for i in range(6):
+        path = tmp_path / f"p{i}.png"
+        path.write_bytes(f"image {i}".encode())
+        atts.append(OutboundAttachment(kind="image", mime="image/png", filename=path.name, size=7, path=path))
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        await adapter.send(outbound("Here they are", public=True, reply_to=f"tweet:{user_tweet['id']}",
+                                    attachments=tuple(atts)))
+    first, second = fake.calls("POST /2/tweets")
+    assert first.json["text"] == "Here they are" and len(first.json["media"]["media_ids"]) == 4
+    assert "text" not in second.json and len(second.json["media"]["media_ids"]) == 2
+    assert second.json["reply"]["in_reply_to_tweet_id"] != user_tweet["id"]
