@@ -84,3 +84,17 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load(tmp_path / "nope.toml")
     assert "no such config file" in err.value.problems[0]
+
+
+def test_enabling_a_channel_without_its_secrets_names_key_and_variable(tmp_path: Path) -> None:
+    text = (REPO / "tpbridge.toml").read_text()
+    cfg = tmp_path / "tpbridge.toml"
+    cfg.write_text(text.replace("enabled = false", "enabled = true").replace('mode = "polling"', 'mode = "poll"', 1))
+    proc = check(cfg)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2
+    assert 'channels.telegram.main.mode: must be "polling" or "webhook"' in lines
+    assert "channels.telegram.main.token: environment variable TPB_TELEGRAM_TOKEN is not set" in lines
+    assert "channels.email.support.password: environment variable TPB_EMAIL_PASSWORD is not set" in lines
+    assert "channels.wechat.official.app_secret: environment variable TPB_WECHAT_SECRET is not set" in lines
+    assert "channels.x.main.bearer_token: environment variable TPB_X_BEARER is not set" in lines
