@@ -1,19 +1,162 @@
 """Support automation: FAQ bot, language, classification, routing, queue, hours, surveys, reports.
 
 Automation consumes events and acts through the Desk like an agent; it sends nothing itself.
+Its state per conversation lives in `conversation.attrs["automation"]`:
+stage (None -> "bot" -> "human"), what the bot tried, the acknowledgement given,
+the survey asked.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from tpbridge.bridge.automation.classify import Classifier, RuleClassifier
+from tpbridge.bridge.automation.faq import KnowledgeBase
+from tpbridge.bridge.automation.hours import Hours
+from tpbridge.bridge.automation.language import LanguageDetector
+from tpbridge.bridge.automation.templates import Templates
+from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
+from tpbridge.bridge.model import AuthorKind, Conversation, Direction, Status
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
 
+log = structlog.get_logger(__name__)
+
+
+class AutomationMetrics:
+    """Counters and histograms on the daemon's registry, so /metrics shows them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.bot_answers = Counter("tpbridge_bot_answers", "FAQ answers sent by the bot", ["inbox", "entry"],
+                                   registry=registry)
+        self.bot_resolved = Counter("tpbridge_bot_resolved", "Conversations the bot resolved (deflected)",
+                                    ["inbox"], registry=registry)
+        self.handoffs = Counter("tpbridge_handoffs", "Conversations handed to humans", ["inbox", "reason"],
+                                registry=registry)
+        self.classified = Counter("tpbridge_conversations_classified", "Handoffs by category", ["category"],
+                                  registry=registry)
+        self.surveys = Counter("tpbridge_survey_answers", "Satisfaction answers by score", ["score"],
+                               registry=registry)
+        self.queue = Gauge("tpbridge_queue_length", "Conversations waiting for an agent", ["team"],
+                           registry=registry)
+        self.first_response = Histogram(
+            "tpbridge_first_response_seconds", "Handoff or reopen to the first human reply, in business hours",
+            ["team"], registry=registry,
+            buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400))
+
+
+def _registry(core: Core) -> CollectorRegistry:
+    metrics = core.extras.get("metrics")
+    registry = getattr(metrics, "registry", None)
+    return registry if isinstance(registry, CollectorRegistry) else CollectorRegistry()
+
 
 class Automation:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, *, classifier: Classifier | None = None) -> None:
         self.core = core
+        self.settings = core.config.automation
+        self.teams = core.config.teams
+        base = core.config.config_dir
+        self.kb = KnowledgeBase.load(base / self.settings.faq_dir)
+        self.templates = Templates.load(base / self.settings.templates_dir, self.settings.default_language)
+        self.classifier: Classifier = classifier or RuleClassifier.from_toml(base / self.settings.classify_rules)
+        self.detector = LanguageDetector(self.settings.languages, short_text_letters=self.settings.short_text_letters)
+        self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
+        self.metrics = AutomationMetrics(_registry(core))
+        self.store: Any = core.store  # the Store protocol plus the AutomationStore queries
+        self.desk = core.desk
+        self._kick = asyncio.Event()
+        self.handled = 0  # events handled: lets tests wait for the automation to catch up
+        core.extras["automation"] = self
+
+    # ------------------------------------------------------------------ helpers for the flows
+    def team_hours(self, team: str | None) -> Hours:
+        return self.hours.get(team or "", Hours.of(None))
+
+    def language(self, conv: Conversation) -> str:
+        return conv.language or self.settings.default_language
+
+    @staticmethod
+    def state(conv: Conversation) -> dict[str, Any]:
+        found = conv.attrs.get("automation")
+        return dict(found) if isinstance(found, dict) else {}
+
+    async def set_state(self, conv_id: int, **fields: Any) -> Conversation:
+        return await self.desk.update(conv_id, attrs={"automation": fields})
+
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    def kick(self) -> None:
+        """Look at the queues now (an agent freed up, a conversation was queued)."""
+        self._kick.set()
+
+    # ------------------------------------------------------------------ the loop
+    async def prepare(self) -> None:
+        for name, team in self.teams.items():
+            await self.store.ensure_team(name, team.inboxes)
+            if team.lead:
+                await self.store.set_team_lead(name, team.lead)
 
     async def run(self) -> None:
         """Consume the event bus until cancelled (run under the daemon's supervisor)."""
+        if not self.settings.enabled:
+            log.info("automation.disabled", hint="set [automation] enabled = true in tpbridge.toml")
+            await asyncio.Event().wait()
+        await self.prepare()
+        log.info("automation.started", faq_entries=len(self.kb.entries), languages=self.settings.languages,
+                 teams=sorted(self.teams))
+        with self.core.bus.subscribe() as sub:
+            sweeper = asyncio.create_task(self._sweep_forever(), name="automation-sweep")
+            try:
+                async for event in sub:
+                    await self.handle(event)
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+
+    async def handle(self, event: Event) -> None:
+        """One event; a failure is logged with its conversation and never stops the loop."""
+        from tpbridge.bridge.automation import bot, survey_flow
+
+        try:
+            msg = event.message
+            if event.kind == MESSAGE_CREATED and msg is not None:
+                if msg.direction is Direction.IN and msg.author.kind is AuthorKind.CONTACT:
+                    await bot.on_customer_message(self, event.conversation_id, msg)
+                elif msg.author.kind is AuthorKind.AGENT and not msg.private:
+                    await bot.on_agent_reply(self, event.conversation_id, msg)
+            elif event.kind == CONVERSATION_UPDATED:
+                if "status" in event.changes and event.conversation.status is Status.RESOLVED:
+                    await survey_flow.on_resolved(self, event.conversation_id)
+                if {"status", "assignee_id"} & set(event.changes):
+                    self.kick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("automation.failed", kind=event.kind, inbox=event.inbox,
+                          conversation_id=event.conversation_id)
+        finally:
+            self.handled += 1
+
+    async def _sweep_forever(self) -> None:
+        from tpbridge.bridge.automation import handoff
+
+        while True:
+            try:
+                await handoff.sweep(self)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("automation.sweep_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=self.settings.sweep_seconds)
+            self._kick.clear()

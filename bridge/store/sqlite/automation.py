@@ -1,9 +1,175 @@
-"""Queries for support automation (bot state, queue, surveys, reports): owned by bridge/automation."""
+"""Queries for support automation (bot sessions, queue, cycles, surveys, reports): owned by bridge/automation."""
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from tpbridge.bridge.store.sqlite import people
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+
+WAITING = "status = 'open' AND assignee_id IS NULL AND handoff_at IS NOT NULL"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    conversation_id: int
+    priority: int
+    handoff_at: float
+    language: str | None
+
+
+def _forget(c: sqlite3.Connection, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """A forgotten person leaves no survey answer, bot session or cycle behind."""
+    for conv_id in conversation_ids:
+        for table in ("automation_cycles", "automation_bot", "automation_surveys"):
+            c.execute(f"DELETE FROM {table} WHERE conversation_id = ?", (conv_id,))
+    for contact_id in contact_ids:
+        c.execute("DELETE FROM automation_surveys WHERE contact_id = ?", (contact_id,))
+
+
+if _forget not in people.FORGET_HOOKS:
+    people.FORGET_HOOKS.append(_forget)
 
 
 class AutomationStore(SqliteBase):
-    pass
+    # ------------------------------------------------------------ language
+    async def set_message_language(self, message_id: int, language: str | None) -> None:
+        await self._write(lambda c: c.execute("UPDATE messages SET language = ? WHERE id = ?", (language, message_id)))
+
+    async def set_contact_language(self, contact_id: int, language: str) -> None:
+        now = self.now()
+        await self._write(lambda c: c.execute(
+            "UPDATE contacts SET language = ?, updated_at = ? WHERE id = ?", (language, now, contact_id)))
+
+    # ------------------------------------------------------------ queue and load
+    async def agent_loads(self) -> dict[int, int]:
+        """Open (not resolved) conversations per assigned agent: what balancing counts."""
+        return await self._read(lambda c: {r[0]: r[1] for r in c.execute(
+            "SELECT assignee_id, COUNT(*) FROM conversations WHERE assignee_id IS NOT NULL AND status != 'resolved'"
+            " GROUP BY assignee_id")})
+
+    async def waiting(self, team: str | None) -> list[Waiting]:
+        """A team's queue, in order: priority first, then who waited longest."""
+        return await self._read(lambda c: [Waiting(r[0], r[1], r[2], r[3]) for r in c.execute(
+            f"SELECT id, priority, handoff_at, language FROM conversations WHERE team IS ? AND {WAITING}"
+            " ORDER BY priority DESC, handoff_at, id", (team,))])
+
+    async def waiting_teams(self) -> list[str | None]:
+        return await self._read(lambda c: [r[0] for r in c.execute(
+            f"SELECT DISTINCT team FROM conversations WHERE {WAITING}")])
+
+    async def set_team_lead(self, team: str, email: str) -> int | None:
+        def run(c: sqlite3.Connection) -> int | None:
+            row = c.execute("SELECT id FROM agents WHERE email = ?", (email.lower(),)).fetchone()
+            lead = row[0] if row else None
+            c.execute("UPDATE teams SET lead_id = ? WHERE name = ?", (lead, team))
+            return lead
+
+        return await self._write(run)
+
+    # ------------------------------------------------------------ cycles (first response, resolution)
+    async def start_cycle(self, conversation_id: int, inbox: str, channel: str, team: str | None,
+                          category: str | None, language: str | None, priority: int, reason: str,
+                          position: int, at: float) -> None:
+        def run(c: sqlite3.Connection) -> None:
+            # An unanswered earlier cycle is superseded: one clock per conversation at a time.
+            c.execute("UPDATE automation_cycles SET resolved_at = ? WHERE conversation_id = ? AND resolved_at IS NULL"
+                      " AND first_human_at IS NOT NULL", (at, conversation_id))
+            c.execute("DELETE FROM automation_cycles WHERE conversation_id = ? AND first_human_at IS NULL"
+                      " AND resolved_at IS NULL", (conversation_id,))
+            c.execute(
+                "INSERT INTO automation_cycles (conversation_id, inbox, channel, team, category, language, priority,"
+                " reason, started_at, position) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (conversation_id, inbox, channel, team, category, language, priority, reason, at, position))
+
+        await self._write(run)
+
+    async def cycle_assigned(self, conversation_id: int, at: float) -> None:
+        await self._write(lambda c: c.execute(
+            "UPDATE automation_cycles SET assigned_at = ? WHERE id = (SELECT MAX(id) FROM automation_cycles"
+            " WHERE conversation_id = ?) AND assigned_at IS NULL", (at, conversation_id)))
+
+    async def cycle_first_human(self, conversation_id: int, at: float) -> dict[str, Any] | None:
+        """Record the first human reply of the open cycle; returns the cycle when this reply was that first one."""
+
+        def run(c: sqlite3.Connection) -> dict[str, Any] | None:
+            row = c.execute(
+                "SELECT * FROM automation_cycles WHERE conversation_id = ? AND first_human_at IS NULL"
+                " AND resolved_at IS NULL ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchone()
+            if row is None:
+                return None
+            c.execute("UPDATE automation_cycles SET first_human_at = ? WHERE id = ?", (at, row["id"]))
+            return dict(row)
+
+        return await self._write(run)
+
+    async def cycle_resolved(self, conversation_id: int, at: float) -> None:
+        await self._write(lambda c: c.execute(
+            "UPDATE automation_cycles SET resolved_at = ? WHERE conversation_id = ? AND resolved_at IS NULL",
+            (at, conversation_id)))
+
+    async def team_wait(self, team: str | None) -> tuple[float | None, int]:
+        def run(c: sqlite3.Connection) -> tuple[float | None, int]:
+            row = c.execute("SELECT per_place, samples FROM automation_team_waits WHERE team = ?",
+                            (team or "",)).fetchone()
+            return (None, 0) if row is None else (row[0], row[1])
+
+        return await self._read(run)
+
+    async def add_team_wait(self, team: str | None, per_place: float, alpha: float) -> float:
+        """Fold one measured wait (seconds per place in the queue) into the team's EWMA."""
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> float:
+            row = c.execute("SELECT per_place FROM automation_team_waits WHERE team = ?", (team or "",)).fetchone()
+            value = per_place if row is None else alpha * per_place + (1 - alpha) * row[0]
+            c.execute(
+                "INSERT INTO automation_team_waits (team, per_place, samples, updated_at) VALUES (?,?,1,?)"
+                " ON CONFLICT(team) DO UPDATE SET per_place = ?, samples = samples + 1, updated_at = ?",
+                (team or "", value, now, value, now))
+            return value
+
+        return await self._write(run)
+
+    # ------------------------------------------------------------ bot sessions and surveys
+    async def bot_event(self, conversation_id: int, inbox: str, channel: str, language: str | None,
+                        *, answered: bool = False, handed_off: bool = False, resolved: bool = False) -> None:
+        now = self.now()
+        await self._write(lambda c: c.execute(
+            "INSERT INTO automation_bot (conversation_id, inbox, channel, language, started_at, answers, handed_off,"
+            " resolved) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(conversation_id) DO UPDATE SET"
+            " answers = answers + excluded.answers, handed_off = MAX(handed_off, excluded.handed_off),"
+            " resolved = MAX(resolved, excluded.resolved), language = COALESCE(excluded.language, language)",
+            (conversation_id, inbox, channel, language, now, int(answered), int(handed_off), int(resolved))))
+
+    async def add_survey(self, conversation_id: int, contact_id: int, inbox: str, channel: str, team: str | None,
+                         language: str | None, score: int, text: str) -> None:
+        now = self.now()
+        await self._write(lambda c: c.execute(
+            "INSERT INTO automation_surveys (conversation_id, contact_id, inbox, channel, team, language, score, text,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], now)))
+
+    # ------------------------------------------------------------ reports
+    async def report_rows(self, since: float, until: float) -> dict[str, list[dict[str, Any]]]:
+        """The raw rows of a period; bridge/automation/reports.py turns them into numbers."""
+
+        def run(c: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
+            def q(sql: str) -> list[dict[str, Any]]:
+                return [dict(r) for r in c.execute(sql, (since, until))]
+
+            return {
+                "conversations": q(
+                    "SELECT id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
+                    " FROM conversations WHERE created_at >= ? AND created_at < ?"),
+                "cycles": q("SELECT * FROM automation_cycles WHERE started_at >= ? AND started_at < ?"),
+                "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"),
+                "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"),
+                "inbound": q(
+                    "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
+                    " AND created_at >= ? AND created_at < ?"),
+            }
+
+        return await self._read(run)

@@ -1,0 +1,123 @@
+"""The FAQ bot, handoff, routing and queue, in process (Chinese and English)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tpbridge.bridge.model import Priority
+
+from tests.automation.harness import harness
+
+TEAMS = {"support": {"languages": ["zh", "en"]}}
+
+
+async def test_deposit_question_in_chinese_gets_the_deposit_answer_in_chinese(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        conv = await h.say("充值不到账怎么办")
+        texts = await h.bot_texts(conv.id)
+        assert len(texts) == 1
+        assert "充值未到账" in texts[0] and "解决您的问题" in texts[0]
+        assert conv.language == "zh" and conv.status.value == "pending"
+        assert conv.attrs["automation"]["tried"][0]["entry"] == "deposit-not-arrived"
+        msgs = await h.messages(conv.id)
+        assert msgs[0].language == "zh"
+        contact = await h.core.store.get_contact(conv.contact_id)
+        assert contact is not None and contact.language == "zh"
+
+
+async def test_english_question_gets_the_english_answer(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        conv = await h.say("My deposit did not arrive yet")
+        texts = await h.bot_texts(conv.id)
+        assert conv.language == "en"
+        assert texts and "deposit has not arrived" in texts[0] and "Did this answer" in texts[0]
+
+
+async def test_transfer_to_human_hands_over_with_a_note(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        await h.say("充值不到账怎么办")
+        conv = await h.say("转人工")
+        assert conv.status.value == "open" and conv.handoff_at is not None and conv.team == "support"
+        notes = await h.notes(conv.id)
+        assert len(notes) == 1
+        assert "充值不到账怎么办" in notes[0] and "转人工" in notes[0]
+        assert "deposit-not-arrived" in notes[0] and "asked for a person" in notes[0]
+        texts = await h.bot_texts(conv.id)
+        assert "排在第 1 位" in texts[-1]
+
+
+async def test_no_that_did_not_help_hands_over_in_english(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        await h.say("how much is the withdrawal fee")
+        conv = await h.say("no, that did not help")
+        assert conv.attrs["automation"]["stage"] == "human"
+        assert "did not help" in conv.attrs["automation"]["handoff_reason"]
+        notes = await h.notes(conv.id)
+        assert "FAQ fees" in notes[0] and "the customer said it did not help" in notes[0]
+        assert "number 1 in the queue" in (await h.bot_texts(conv.id))[-1]
+
+
+async def test_yes_resolves_and_counts_as_deflected(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        await h.say("I forgot my password")
+        conv = await h.say("yes, thanks")
+        assert conv.status.value == "resolved"
+        texts = await h.bot_texts(conv.id)
+        assert "Glad I could help" in texts[-1]
+        assert not any("rate" in t for t in texts)  # no survey after the bot by default
+
+
+async def test_unknown_question_goes_to_humans_with_what_the_bot_tried(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        conv = await h.say("Can I get an invoice for my corporate account for last quarter?")
+        assert conv.attrs["automation"]["stage"] == "human"
+        notes = await h.notes(conv.id)
+        assert "no confident FAQ answer" in notes[0] or "below the threshold" in notes[0]
+        assert conv.category == "account"
+
+
+async def test_stolen_money_is_security_high_priority_and_jumps_the_queue(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        first = await h.say("转人工", "a")
+        second = await h.say("human please", "b")
+        urgent = await h.say("我的钱被盗了", "c")
+        assert urgent.category == "security" and urgent.priority == Priority.HIGH
+        queue = await h.core.store.waiting("support")
+        assert [w.conversation_id for w in queue] == [urgent.id, first.id, second.id]
+        assert "排在第 1 位" in (await h.bot_texts(urgent.id))[-1]
+        note = (await h.notes(urgent.id))[0]
+        assert "security" in note and "high" in note
+
+
+async def test_vip_contact_gets_high_priority(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        conv = await h.say("I forgot my password")
+        await h.core.store._write(lambda c: c.execute("UPDATE contacts SET tier = 'vip' WHERE id = ?",
+                                                      (conv.contact_id,)))
+        conv = await h.say("agent please")
+        assert conv.priority == Priority.HIGH
+        assert "vip contact" in (await h.notes(conv.id))[0]
+
+
+async def test_acknowledgement_once_per_conversation(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        await h.say("转人工")
+        await h.say("还在吗？")
+        conv = await h.say("请快点")
+        acks = [m for m in await h.messages(conv.id) if m.extra.get("automation") == "ack"]
+        assert len(acks) == 1
+
+
+async def test_no_auto_reply_messages_are_never_answered(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        conv = await h.say("充值不到账怎么办", no_auto_reply=True)
+        assert await h.bot_texts(conv.id) == []
+        assert conv.language == "zh"
+
+
+async def test_bot_off_for_inbox_goes_straight_to_humans(tmp_path: Path) -> None:
+    async with harness(tmp_path, {"inboxes": {"webchat.site": {"bot": "off"}}}, teams=TEAMS) as h:
+        conv = await h.say("充值不到账怎么办")
+        assert conv.attrs["automation"]["stage"] == "human"
+        assert conv.category == "transaction"
+        assert "deposit-not-arrived" not in "".join(await h.bot_texts(conv.id))
