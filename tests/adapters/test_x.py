@@ -20,7 +20,7 @@ from tpbridge.adapters.base import (
 )
 from tpbridge.adapters.x import XAdapter
 
-from tests.fakes.x_api import FakeXApi, weighted_length
+from tests.fakes.x_api import UNAUTHORIZED, FakeXApi, weighted_length
 from tests.support.sink import RecordingSink
 
 DMS = "GET /2/dm_events"
@@ -348,3 +348,11 @@ async def test_more_than_four_images_spread_over_the_thread(fake: FakeXApi, tmp_
     assert first.json["text"] == "Here they are" and len(first.json["media"]["media_ids"]) == 4
     assert "text" not in second.json and len(second.json["media"]["media_ids"]) == 2
     assert second.json["reply"]["in_reply_to_tweet_id"] != user_tweet["id"]
+
+
+async def test_401_on_send_is_bad_credentials(fake: FakeXApi, tmp_path: Path) -> None:
+    fake.fail("POST /2/dm_conversations/with/{id}/messages", 401, UNAUTHORIZED)
+    sink = RecordingSink("x.main")
+    async with make_adapter(fake, sink, tmp_path) as adapter:
+        with pytest.raises(BadCredentials):
+            await adapter.send(outbound("hello", public=False))
