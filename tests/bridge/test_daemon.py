@@ -156,3 +156,24 @@ async def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         assert proc.returncode == 1
         assert f"http.listen: 127.0.0.1:{first.port} is already in use" in err.decode()
         assert "Traceback" not in err.decode()
+
+
+async def test_a_crashing_adapter_is_restarted_and_never_takes_the_others_down(
+    tmp_path: Path, plugin_env: dict[str, str]
+) -> None:
+    toml = '[channels.testchannel.broken]\napi_base_url = "http://127.0.0.1:9"\ncrash = true\n'
+    async with Daemon(tmp_path, toml, env=plugin_env) as d:
+        async def crashed_twice() -> bool:
+            return d.logs().count('"event": "adapter.crashed"') >= 2
+
+        await d.wait_for(crashed_twice, timeout=15)
+        crash = next(json.loads(line) for line in d.logs().splitlines() if '"adapter.crashed"' in line)
+        assert crash["inbox"] == "testchannel.broken"
+        assert "RuntimeError: the test channel crashed on purpose" in crash["exception"]  # the traceback
+        async with d.session.get(d.url + "/healthz") as resp:
+            health = await resp.json()
+        assert health["channels"]["testchannel.broken"]["state"] in ("transient_disconnect", "connecting")
+        assert health["channels"]["webchat.site"]["state"] == "connected"
+        v = await Visitor(d).start()
+        status, _ = await v.say("still working?")
+        assert status == 201

@@ -28,6 +28,7 @@ from tpbridge.adapters.base import (
 
 class Settings(ChannelSettings):
     api_base_url: str
+    crash: bool = False  # run() raises at once: for the supervisor's restart test
 
 
 class TestChannelAdapter:
@@ -61,6 +62,8 @@ class TestChannelAdapter:
     async def run(self, sink: Sink) -> None:
         import asyncio
 
+        if self.settings.crash:
+            raise RuntimeError("the test channel crashed on purpose")
         await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
