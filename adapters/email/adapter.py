@@ -195,7 +195,7 @@ class EmailAdapter:
         await deliver(msg, self.settings, self.tls, sender=self.settings.from_email, recipient=out.recipient)
         blog.info("reply.sent", external_id=message_id, attempt=out.attempt)
         if self.settings.sent_folder:
-            await self._save_copy(msg.as_bytes(), blog)
+            await self._save_copy(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), blog)  # IMAP wants CRLF
         return Sent(external_id=message_id, extra={"subject": str(msg["Subject"])})
 
     async def _save_copy(self, raw: bytes, blog: Any) -> None:
@@ -215,9 +215,9 @@ class EmailAdapter:
         if self._salt is None:
             async with self._send_lock:
                 sink = self.ctx.sink
-                salt = await sink.kv_get(f"{self.name}:msgid-salt")
+                salt = await sink.kv_get("msgid-salt")
                 if salt is None:
                     salt = secrets.token_hex(16)
-                    await sink.kv_set(f"{self.name}:msgid-salt", salt)
+                    await sink.kv_set("msgid-salt", salt)
                 self._salt = salt
         return self._salt
