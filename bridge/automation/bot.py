@@ -55,6 +55,8 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
         lg.info("automation.skipped", reason="no_auto_reply")
         return
     state = a.state(conv)
+    if not state and await survey_flow.answer_in_new_conversation(a, conv, msg):
+        return
     if state.get("resolved"):
         # The person wrote after the conversation was resolved: a survey answer, or the matter is back.
         if await survey_flow.maybe_answer(a, conv, msg, state):

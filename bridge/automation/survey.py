@@ -52,6 +52,8 @@ def parse_score(text: str) -> int | None:
         if phrase.isascii():
             if re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", low):
                 return score
+        elif len(phrase) == 1 and low != phrase:
+            continue  # "好" alone is an answer; "你好" is a greeting
         elif phrase in low and len(phrase) >= 0.4 * len(low.replace(" ", "")):
             # Chinese has no spaces: the phrase must be most of the reply ("你好，我充值没到账" is no "好").
             return score

@@ -29,7 +29,8 @@ async def on_resolved(a: Automation, conv_id: int) -> None:
     survey = state.get("survey") or {}
     cycle = int(state.get("cycle", 0))
     fields: dict[str, Any] = {"resolved": True}
-    ask = (a.settings.survey.enabled and (state.get("stage") == "human" or a.settings.survey.after_bot)
+    stage = state.get("stage")
+    ask = (a.settings.survey.enabled and (stage == "human" or (a.settings.survey.after_bot and stage != "survey"))
            and not (survey.get("cycle") == cycle and survey.get("state") in ("asked", "answered")))
     if ask and await _may_write(a, conv):
         lang = a.language(conv)
@@ -45,6 +46,23 @@ async def _may_write(a: Automation, conv: Conversation) -> bool:
     msgs = await a.store.list_messages(conv.id, include_private=False)
     last_in = next((m for m in reversed(msgs) if m.direction.value == "in"), None)
     return last_in is not None and not last_in.extra.get("no_auto_reply")
+
+
+async def answer_in_new_conversation(a: Automation, conv: Conversation, msg: Message) -> bool:
+    """Channels without threads start a new conversation after a resolve: the answer belongs to the old one.
+
+    The new conversation (holding only the score) is linked to the surveyed one and resolved at once.
+    """
+    if not a.settings.survey.enabled:
+        return False
+    prev_id = await a.store.last_resolved(conv.identity_id, conv.id)
+    prev = await a.store.get_conversation(prev_id) if prev_id else None
+    if prev is None or not await maybe_answer(a, prev, msg, a.state(prev)):
+        return False
+    await a.desk.update(conv.id, linked_conversation_id=prev.id, attrs={"automation": {"stage": "survey"}})
+    await a.desk.note(conv.id, f"Satisfaction answer for conversation #{prev.id}.", author=BOT)
+    await a.desk.set_status(conv.id, Status.RESOLVED.value)
+    return True
 
 
 async def maybe_answer(a: Automation, conv: Conversation, msg: Message, state: dict[str, Any]) -> bool:
@@ -84,9 +102,10 @@ async def complaint(a: Automation, conv: Conversation, msg: Message, score: int)
     now = a.now()
     state = a.state(conv)
     cycle = int(state.get("cycle", 0)) + 1
+    if conv.status is Status.RESOLVED:
+        await a.desk.set_status(conv.id, Status.OPEN.value)
     conv = await a.desk.update(
-        conv.id, category="complaint", priority=int(max(conv.priority, Priority.HIGH)), status=Status.OPEN.value,
-        handoff_at=now, attrs={"automation": {"stage": "human", "resolved": False, "cycle": cycle,
+        conv.id, category="complaint", priority=int(max(conv.priority, Priority.HIGH)), handoff_at=now, attrs={"automation": {"stage": "human", "resolved": False, "cycle": cycle,
                                               "survey": {"state": "answered", "score": score}}})
     if lead_id is not None:
         await a.desk.assign(conv.id, agent_id=lead_id)

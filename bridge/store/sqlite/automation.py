@@ -43,6 +43,12 @@ class AutomationStore(SqliteBase):
         await self._write(lambda c: c.execute(
             "UPDATE contacts SET language = ?, updated_at = ? WHERE id = ?", (language, now, contact_id)))
 
+    async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
+        """The person's most recently resolved conversation: where a survey answer in a new one belongs."""
+        return await self._read(lambda c: next((r[0] for r in c.execute(
+            "SELECT id FROM conversations WHERE identity_id = ? AND id != ? AND status = 'resolved'"
+            " ORDER BY resolved_at DESC, id DESC LIMIT 1", (identity_id, exclude))), None))
+
     # ------------------------------------------------------------ queue and load
     async def agent_loads(self) -> dict[int, int]:
         """Open (not resolved) conversations per assigned agent: what balancing counts."""
