@@ -24,7 +24,15 @@
   var fileInput = document.getElementById("file");
   var statusEl = document.getElementById("status");
   var seen = {};
-  var token = localStorage.getItem(KEY);
+  // Some browsers deny storage to third-party frames (the widget on another site): keep the
+  // conversation in memory then, rather than failing.
+  var memory = {};
+  var store = {
+    get: function (k) { try { return localStorage.getItem(k); } catch (e) { return memory[k] || null; } },
+    set: function (k, v) { try { localStorage.setItem(k, v); } catch (e) { memory[k] = v; } },
+    del: function (k) { try { localStorage.removeItem(k); } catch (e) { delete memory[k]; } }
+  };
+  var token = store.get(KEY);
 
   function render(m, pending) {
     if (m.id && seen[m.id]) { return seen[m.id]; }
@@ -48,7 +56,7 @@
     opts.headers = opts.headers || {};
     if (token) { opts.headers.Authorization = "Bearer " + token; }
     return fetch(BASE + path, opts).then(function (r) {
-      if (r.status === 401 && path !== "/api/visitor") { localStorage.removeItem(KEY); token = null; }
+      if (r.status === 401 && path !== "/api/visitor") { store.del(KEY); token = null; }
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       return r.json();
     });
@@ -57,7 +65,7 @@
   function ensureVisitor() {
     if (token) { return Promise.resolve(token); }
     return api("/api/visitor", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"})
-      .then(function (v) { token = v.token; localStorage.setItem(KEY, token); return token; });
+      .then(function (v) { token = v.token; store.set(KEY, token); return token; });
   }
 
   var source = null;

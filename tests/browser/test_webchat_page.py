@@ -1,0 +1,64 @@
+"""The customer's side in a real browser: /chat writes, survives a reload, shows replies live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, expect
+
+from tests.support.daemon import Daemon, free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+async def test_visitor_page_round_trip_in_chinese(tmp_path: Path, browser: Browser) -> None:
+    async with Daemon(tmp_path) as d:
+        page = await browser.new_page(locale="zh-CN")
+        await page.goto(d.url + "/chat")
+        await expect(page.locator("#text")).to_have_attribute("placeholder", "请输入您的问题…")
+        await page.fill("#text", "充值不到账怎么办")
+        await page.press("#text", "Enter")
+        await expect(page.locator("#messages li.in")).to_have_text("充值不到账怎么办")
+        await expect(page.locator("#messages li.in.pending")).to_have_count(0)  # acknowledged = stored
+
+        _, listed = await d.api("GET", "/api/v1/conversations")
+        conv = listed["items"][0]
+        assert conv["contact"]["anonymous"] is True and conv["last_message"]["text"] == "充值不到账怎么办"
+        status, _ = await d.api("POST", f"/api/v1/conversations/{conv['id']}/messages",
+                                {"text": "您好，我们正在核查您的充值。"})
+        assert status == 202
+        await expect(page.locator("#messages li.out")).to_have_text("您好，我们正在核查您的充值。")  # live, no reload
+
+        await page.reload()
+        await expect(page.locator("#messages li")).to_have_count(2)
+        await expect(page.locator("#messages li.out")).to_have_text("您好，我们正在核查您的充值。")
+        await page.fill("#text", "谢谢")
+        await page.press("#text", "Enter")
+        await expect(page.locator("#messages li.in")).to_have_count(2)
+        _, msgs = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
+        assert [m["text"] for m in msgs["items"]][-1] == "谢谢"  # the same conversation after the reload
+
+
+async def test_embed_snippet_opens_the_chat_on_another_site(tmp_path: Path, browser: Browser) -> None:
+    async with Daemon(tmp_path) as d:
+        shop = web.Application()
+        html = f'<html><body><h1>Shop</h1><script src="{d.url}/chat/widget.js" async></script></body></html>'
+        shop.router.add_get("/", lambda _: web.Response(text=html, content_type="text/html"))
+        runner = web.AppRunner(shop)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", free_port())
+        await site.start()
+        page = await browser.new_page(locale="en-US")
+        await page.goto(site.name)
+        await page.click("button[aria-label='Chat with support']")
+        frame = page.frame_locator("iframe[title='Support chat']")
+        await expect(frame.locator("#send")).to_have_text("Send")
+        await frame.locator("#text").fill("Hello from the shop")
+        await frame.locator("#send").click()
+        await expect(frame.locator("#messages li.in")).to_have_text("Hello from the shop")
+        await expect(frame.locator("#messages li.in.pending")).to_have_count(0)
+        _, listed = await d.api("GET", "/api/v1/conversations")
+        assert listed["items"][0]["last_message"]["text"] == "Hello from the shop"
+        await runner.cleanup()
