@@ -62,16 +62,37 @@ class EmailAdapter:
         self._tls: ssl.SSLContext | None = None
         self._own = frozenset({settings.from_email, settings.username.lower()})
         self._salt: str | None = None
+        self._session: ImapSession | None = None
         self._send_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
-        # No network here: an unreachable mail server must not stop the daemon from starting;
-        # run() reports the state and reconnects, send() answers Retry.
+        """Log in to IMAP once, so that wrong credentials show up at start (BadCredentials).
+
+        An unreachable server is not fatal here: the inbox is reported as disconnected and
+        run() keeps reconnecting, so one mail server's outage never stops the daemon.
+        """
         self._tls = self.settings.ssl_context()
+        session = ImapSession(self.settings, self._tls)
+        try:
+            await session.open()
+        except BadCredentials as exc:
+            await session.close()
+            self.ctx.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
+            self.log.error("imap.login_refused", reason=str(exc))
+            raise
+        except _NETWORK_ERRORS as exc:
+            await session.close()
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            self.ctx.sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=reason)
+            self.log.warning("imap.unreachable", reason=reason)
+        else:
+            self._session = session
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        return None
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     @property
     def tls(self) -> ssl.SSLContext:
@@ -84,11 +105,13 @@ class EmailAdapter:
     async def run(self, sink: Sink) -> None:
         """Catch up, then IDLE; on a lost connection reconnect with capped, jittered backoff."""
         attempt = 0
+        session, self._session = self._session, None  # the one __aenter__ logged in with, if any
         while True:
-            sink.report(ChannelState.CONNECTING)
-            session = ImapSession(self.settings, self.tls)
             try:
-                await session.open()
+                if session is None:
+                    sink.report(ChannelState.CONNECTING)
+                    session = ImapSession(self.settings, self.tls)
+                    await session.open()
                 async for _ in self._receive(session, sink):
                     attempt = 0  # a successful sync resets the backoff
             except BadCredentials as exc:
@@ -98,12 +121,14 @@ class EmailAdapter:
             except _NETWORK_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}"[:300]
                 sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=reason)
-                delay = min(self.settings.reconnect_max_seconds, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
-                attempt = min(attempt + 1, 16)
-                self.log.warning("imap.disconnected", reason=reason, retry_in=round(delay, 2))
-                await asyncio.sleep(delay)
+                self.log.warning("imap.disconnected", reason=reason)
             finally:
-                await session.close()
+                if session is not None:
+                    await session.close()
+                    session = None
+            delay = min(self.settings.reconnect_max_seconds, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
+            attempt = min(attempt + 1, 16)
+            await asyncio.sleep(delay)
 
     async def _receive(self, session: ImapSession, sink: Sink) -> Any:
         """Yields after every completed sync; returns only by raising."""

@@ -12,7 +12,7 @@ import pytest
 from tpbridge.adapters.base import BadCredentials, ChannelState
 
 from tests.adapters.email_support import FLANKER, OWN, make_adapter, running, settings_for, wait_until
-from tests.fakes.dovecot import Dovecot, Mailbox, available
+from tests.fakes.dovecot import Dovecot, Mailbox, available, free_port
 from tests.support.sink import RecordingSink
 
 pytestmark = [pytest.mark.imap, pytest.mark.skipif(not available(), reason="needs Debian dovecot-imapd")]
@@ -44,9 +44,7 @@ def mail(n: int, *, subject: str = "Help", sender: str = "alice@example.org", ex
     ).encode()
 
 
-async def test_new_mail_arrives_through_idle_within_two_seconds(
-    dovecot: Dovecot, box: Mailbox, tmp_path: Path
-):
+async def test_new_mail_arrives_through_idle_within_two_seconds(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box), sink, tmp_path)
     async with running(adapter, sink):
@@ -70,9 +68,7 @@ async def test_new_mail_arrives_through_idle_within_two_seconds(
     assert b"\\Seen" in flags  # flagged only after the sink stored it; nothing deleted or moved
 
 
-async def test_first_sync_imports_only_the_window_without_auto_replies(
-    dovecot: Dovecot, box: Mailbox, tmp_path: Path
-):
+async def test_first_sync_imports_only_the_window_without_auto_replies(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     now = time.time()
     dovecot.append(box, mail(1, subject="Old"), when=now - 30 * 86400)
     dovecot.append(box, mail(2, subject="Recent"), when=now - 2 * 86400)
@@ -91,9 +87,7 @@ async def test_first_sync_imports_only_the_window_without_auto_replies(
     assert b"\\Seen" not in old_flags  # mail outside the window is left untouched
 
 
-async def test_restart_resumes_from_the_checkpoint_without_duplicates(
-    dovecot: Dovecot, box: Mailbox, tmp_path
-):
+async def test_restart_resumes_from_the_checkpoint_without_duplicates(dovecot: Dovecot, box: Mailbox, tmp_path):
     sink = RecordingSink("email.support")
     settings = settings_for(dovecot, box, mark_seen=False)
     dovecot.append_many(box, [mail(1), mail(2)])
@@ -153,10 +147,22 @@ async def test_starttls_and_implicit_tls_logins(dovecot: Dovecot, box: Mailbox, 
 async def test_wrong_password_reports_bad_credentials(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, password="wrong"), sink, tmp_path)
-    async with adapter:
-        with pytest.raises(BadCredentials):
-            await asyncio.wait_for(adapter.run(sink), 15)
+    with pytest.raises(BadCredentials, match="AUTHENTICATIONFAILED"):
+        async with adapter:  # credentials are checked when the adapter is entered, as the contract says
+            pass
     assert sink.states[-1][0] == ChannelState.BAD_CREDENTIALS
+
+
+async def test_unreachable_server_at_start_is_not_fatal_and_run_keeps_trying(tmp_path: Path):
+    dovecot = Dovecot.shared()
+    box = dovecot.new_mailbox()
+    closed_port = free_port()
+    sink = RecordingSink("email.support")
+    adapter = make_adapter(settings_for(dovecot, box, imap_port=closed_port), sink, tmp_path)
+    async with running(adapter, sink) as task:
+        await wait_until(lambda: sum(s == ChannelState.TRANSIENT_DISCONNECT for s, _ in sink.states) >= 2)
+        assert not task.done()
+    assert "ConnectionRefusedError" in (sink.states[0][1] or "")
 
 
 async def test_idle_is_renewed_and_keeps_receiving(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
@@ -181,9 +187,7 @@ async def test_every_real_world_fixture_goes_through_imap(dovecot: Dovecot, box:
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, import_window_days=1), sink, tmp_path)
     async with running(adapter, sink):
-        await wait_until(
-            lambda: sink.checkpoint is not None and sink.checkpoint.endswith(f":{len(raws)}"), 60
-        )
+        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(f":{len(raws)}"), 60)
     # Several fixtures share a Message-ID (the enclosed-*.eml family): those are one mail to the core.
     expected = {_key(raw) for raw in raws}
     assert {r.external_id for r in sink.records} | {q.external_id for q in sink.quarantined} == expected

@@ -26,7 +26,7 @@ HERE = Path(__file__).parent / "dovecot"
 LDA = "/usr/lib/dovecot/dovecot-lda"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -47,8 +47,8 @@ class Dovecot:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="tpb-dovecot-"))
-        self.imap_port = _free_port()
-        self.imaps_port = _free_port()
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
         self._users = itertools.count(1)
         env = dict(os.environ, TPB_IMAP_USER="support@example.com", TPB_IMAP_PASS="imap-pw")
         self.proc = subprocess.Popen(
