@@ -105,8 +105,9 @@ async def complaint(a: Automation, conv: Conversation, msg: Message, score: int)
     if conv.status is Status.RESOLVED:
         await a.desk.set_status(conv.id, Status.OPEN.value)
     conv = await a.desk.update(
-        conv.id, category="complaint", priority=int(max(conv.priority, Priority.HIGH)), handoff_at=now, attrs={"automation": {"stage": "human", "resolved": False, "cycle": cycle,
-                                              "survey": {"state": "answered", "score": score}}})
+        conv.id, category="complaint", priority=int(max(conv.priority, Priority.HIGH)), handoff_at=now,
+        attrs={"automation": {"stage": "human", "resolved": False, "cycle": cycle,
+                              "survey": {"state": "answered", "score": score}}})
     if lead_id is not None:
         await a.desk.assign(conv.id, agent_id=lead_id)
     await a.store.start_cycle(conv.id, conv.inbox, conv.channel, conv.team, "complaint", conv.language,

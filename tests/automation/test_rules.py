@@ -136,7 +136,8 @@ def test_bad_rule_pattern_names_its_key(tmp_path: Path) -> None:
     ("5", 5), ("1", 1), ("４", 4), ("3分", 3), ("4/5", 4), ("五星", 5), ("⭐⭐⭐⭐", 4), ("★★", 2),
     ("很满意", 5), ("满意", 4), ("一般", 3), ("不满意", 2), ("很不满意", 1),
     ("excellent!", 5), ("good", 4), ("ok", 3), ("not good", 2), ("terrible", 1),
-    ("我的提现还没到账，帮我查一下", None), ("你好", None), ("6", None), ("my deposit is still missing, any news?", None),
+    ("我的提现还没到账，帮我查一下", None), ("你好", None), ("6", None),
+    ("my deposit is still missing, any news?", None),
 ])
 def test_survey_answers(text: str, score: int | None) -> None:
     assert parse_score(text) == score

@@ -80,9 +80,7 @@ class AutomationStore(SqliteBase):
                           category: str | None, language: str | None, priority: int, reason: str,
                           position: int, at: float) -> None:
         def run(c: sqlite3.Connection) -> None:
-            # An unanswered earlier cycle is superseded: one clock per conversation at a time.
-            c.execute("UPDATE automation_cycles SET resolved_at = ? WHERE conversation_id = ? AND resolved_at IS NULL"
-                      " AND first_human_at IS NOT NULL", (at, conversation_id))
+            # An earlier cycle nobody answered is superseded: one clock per conversation at a time.
             c.execute("DELETE FROM automation_cycles WHERE conversation_id = ? AND first_human_at IS NULL"
                       " AND resolved_at IS NULL", (conversation_id,))
             c.execute(
@@ -169,7 +167,9 @@ class AutomationStore(SqliteBase):
             return {
                 "conversations": q(
                     "SELECT id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
-                    " FROM conversations WHERE created_at >= ? AND created_at < ?"),
+                    " FROM conversations WHERE created_at >= ? AND created_at < ?"
+                    # a conversation holding only a survey answer is part of the one it answers
+                    " AND json_extract(attrs, '$.automation.stage') IS NOT 'survey'"),
                 "cycles": q("SELECT * FROM automation_cycles WHERE started_at >= ? AND started_at < ?"),
                 "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"),
                 "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"),
