@@ -59,11 +59,13 @@ async def test_report_numbers_from_a_story(tmp_path: Path) -> None:
         await _story(h)
         rows = await h.core.store.report_rows(0, 2e9)
         r = compute(rows, lambda t: Hours.of(None), since=0, until=2e9)
-        assert r["bot"]["answered"] == 2 and r["bot"]["deflected"] == 2 and r["bot"]["resolved_by_bot"] == 1
+        assert r["bot"]["answered"] == 2 and r["bot"]["deflected"] == 2
+        assert r["bot"]["resolved_by_bot"] == 1
         assert r["csat"]["distribution"]["1"] == 1 and r["csat"]["satisfied_rate"] == 0
         assert r["reopen_rate"]["reopened"] == 1 and r["reopen_rate"]["rate"] == 0.5
         assert r["first_response"]["count"] == 1 and r["first_response"]["unanswered"] == 1  # the complaint
-        assert r["volumes"]["by_language"]["zh"] >= 2 and r["volumes"]["by_channel"] == {"webchat": 3}  # not the survey answer's
+        assert r["volumes"]["by_language"]["zh"] >= 2
+        assert r["volumes"]["by_channel"] == {"webchat": 3}  # the survey answer's carrier is not counted
 
 
 async def test_reports_api_page_and_metrics(tmp_path: Path) -> None:
