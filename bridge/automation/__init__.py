@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from tpbridge.bridge.automation.classify import Classifier, RuleClassifier
-from tpbridge.bridge.automation.faq import KnowledgeBase
+from tpbridge.bridge.automation.classify import Classifier, RuleClassifier, RulesError
+from tpbridge.bridge.automation.faq import FaqError, KnowledgeBase
 from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.language import LanguageDetector
-from tpbridge.bridge.automation.templates import Templates
+from tpbridge.bridge.automation.templates import TemplateError, Templates
 from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
 from tpbridge.bridge.model import AuthorKind, Conversation, Direction, Status
 
@@ -63,9 +63,18 @@ class Automation:
         self.settings = core.config.automation
         self.teams = core.config.teams
         base = core.config.config_dir
-        self.kb = KnowledgeBase.load(base / self.settings.faq_dir)
-        self.templates = Templates.load(base / self.settings.templates_dir, self.settings.default_language)
-        self.classifier: Classifier = classifier or RuleClassifier.from_toml(base / self.settings.classify_rules)
+        self.kb = KnowledgeBase([])
+        self.templates = Templates({}, self.settings.default_language)
+        self.classifier: Classifier = classifier or RuleClassifier([])
+        self.load_error: str | None = None
+        try:
+            # Paths are relative to [bridge].config_dir (an absolute path stays as it is).
+            self.kb = KnowledgeBase.load(base / self.settings.faq_dir)
+            self.templates = Templates.load(base / self.settings.templates_dir, self.settings.default_language)
+            if classifier is None:
+                self.classifier = RuleClassifier.from_toml(base / self.settings.classify_rules)
+        except (FaqError, TemplateError, RulesError) as exc:
+            self.load_error = str(exc)
         self.detector = LanguageDetector(self.settings.languages, short_text_letters=self.settings.short_text_letters)
         self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
         self.metrics = AutomationMetrics(_registry(core))
@@ -110,7 +119,16 @@ class Automation:
         if not self.settings.enabled:
             log.info("automation.disabled", hint="set [automation] enabled = true in tpbridge.toml")
             await asyncio.Event().wait()
+        if self.load_error is not None:
+            # A broken knowledge base must not answer people with half a bot: stay off, say why, once.
+            log.error("automation.config_invalid", problem=self.load_error)
+            await asyncio.Event().wait()
         await self.prepare()
+        if not self.kb.entries:
+            log.warning("automation.no_faq", path=str(self.core.config.config_dir / self.settings.faq_dir))
+        if not self.templates.by_language:
+            log.warning("automation.no_templates",
+                        path=str(self.core.config.config_dir / self.settings.templates_dir))
         log.info("automation.started", faq_entries=len(self.kb.entries), languages=self.settings.languages,
                  teams=sorted(self.teams))
         with self.core.bus.subscribe() as sub:
