@@ -57,7 +57,7 @@ async def connected(daemon: Daemon) -> bool:
 
 
 async def conversations(daemon: Daemon) -> list[dict[str, Any]]:
-    status, body = await daemon.api("GET", f"/api/v1/conversations?inbox={INBOX}")
+    status, body = await daemon.api("GET", f"/api/v1/conversations?inbox={INBOX}&limit=200")
     assert status == 200, body
     return body["items"]
 
@@ -186,3 +186,19 @@ async def test_foreign_reply_opens_a_linked_conversation_and_a_bounce_marks_the_
 async def _at_least(daemon: Daemon, n: int) -> list[dict[str, Any]] | None:
     convs = await conversations(daemon)
     return convs if len(convs) >= n else None
+
+
+async def test_killed_mid_import_restarts_from_the_checkpoint_and_stores_each_mail_once(tmp_path: Path) -> None:
+    async with bridge(tmp_path) as (daemon, dovecot, box, _smtp):
+        raws = [customer_mail(f"<bulk{i}@mail.example.org>", f"Question {i}", f"body {i}") for i in range(60)]
+        dovecot.append_many(box, raws)
+        await daemon.wait_for(lambda: _at_least(daemon, 1), timeout=10)
+        daemon.kill()  # SIGKILL somewhere in the middle of fetching and storing
+        dovecot.append_many(box, [customer_mail("<late@mail.example.org>", "While down", "hello?")])
+        await daemon.start()
+        convs = await daemon.wait_for(lambda: _at_least(daemon, 61), timeout=20)
+        assert sorted(c["subject"] for c in convs) == sorted([f"Question {i}" for i in range(60)] + ["While down"])
+        # and nothing more trickles in later
+        status, health = await daemon.api("GET", "/healthz")
+        assert status == 200 and health["channels"][INBOX]["state"] == "connected"
+        assert len(await conversations(daemon)) == 61
