@@ -155,6 +155,9 @@ class Automation:
             elif event.kind == CONVERSATION_UPDATED:
                 if "status" in event.changes and event.conversation.status is Status.RESOLVED:
                     await survey_flow.on_resolved(self, event.conversation_id)
+                if "assignee_id" in event.changes and event.conversation.assignee_id is not None:
+                    # assigned by hand (or by us): the wait in the queue ends here
+                    await self.store.cycle_assigned(event.conversation_id, self.now().timestamp())
                 if {"status", "assignee_id"} & set(event.changes):
                     self.kick()
         except asyncio.CancelledError:

@@ -75,21 +75,35 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
         await handoff.hand_over(a, conv, msg, "the bot is off for this inbox at this time")
         return
     if mentions(text, a.settings.handoff_words):
-        await handoff.hand_over(a, conv, msg, "asked for a person")
+        if not await bot_only(a, conv, "asked for a person"):
+            await handoff.hand_over(a, conv, msg, "asked for a person")
         return
     cls = a.classifier.classify(text, conv.language)
-    if cls.category in a.settings.high_priority_categories:
+    if cls.category in a.settings.high_priority_categories and a.settings.inbox(conv.inbox).bot != "only":
         await handoff.hand_over(a, conv, msg, f"{cls.category} matter: straight to a person")
         return
     lang = a.language(conv)
     if stage == "bot" and state.get("awaiting") == "feedback":
         if says(text, a.templates.words("no", lang)):
-            await handoff.hand_over(a, conv, msg, "said the answer did not help", feedback="no")
+            if not await bot_only(a, conv, "said the answer did not help"):
+                await handoff.hand_over(a, conv, msg, "said the answer did not help", feedback="no")
             return
         if says(text, a.templates.words("yes", lang)):
             await resolved_by_bot(a, conv)
             return
     await try_answer(a, conv, msg, state)
+
+
+async def bot_only(a: Automation, conv: Conversation, reason: str) -> bool:
+    """A bot-only inbox has no humans behind it: say so (pointing to the FAQ) instead of queueing."""
+    if a.settings.inbox(conv.inbox).bot != "only":
+        return False
+    lang = a.language(conv)
+    topics = ", ".join(e.title.get(lang) or e.title.get("en") or e.id for e in a.kb.entries)
+    await a.desk.reply(conv.id, a.templates.render("bot_only", lang, faq_topics=topics), author=BOT, auto=True)
+    await a.set_state(conv.id, stage="bot", awaiting=None)
+    log.info("bot.no_humans", inbox=conv.inbox, conversation_id=conv.id, reason=reason)
+    return True
 
 
 async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dict[str, Any]) -> None:
@@ -98,13 +112,14 @@ async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dic
     turns = int(state.get("turns", 0))
     matches = a.kb.search(text) if text.strip() else []
     best = matches[0] if matches else None
-    if turns >= a.settings.bot_turns:
+    if turns >= a.settings.bot_turns and a.settings.inbox(conv.inbox).bot != "only":
         await handoff.hand_over(a, conv, msg, f"the bot already answered {turns} times")
         return
     if best is None or best.confidence < a.settings.faq_threshold:
         why = "no confident FAQ answer" if best is None else (
             f"best FAQ match below the threshold {a.settings.faq_threshold:g}: {best.explain()}")
-        await handoff.hand_over(a, conv, msg, why)
+        if not await bot_only(a, conv, why):
+            await handoff.hand_over(a, conv, msg, why)
         return
     answer = best.entry.answer(lang, a.settings.default_language)
     body = f"{answer}\n\n{a.templates.render('faq_followup', lang)}"

@@ -78,9 +78,10 @@ class InboxAutomation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # "always": the bot answers first around the clock (bot-only hours included);
-    # "off_hours": only while the team is closed; "off": straight to humans.
-    bot: Literal["always", "off_hours", "off"] = "always"
+    # "always": the bot answers first, around the clock, and hands over to humans;
+    # "off_hours": the bot answers only while the team is closed; "off": straight to humans;
+    # "only": a bot-only inbox around the clock: it never queues for humans (no staff on it).
+    bot: Literal["always", "off_hours", "off", "only"] = "always"
     team: str | None = None
 
 

@@ -121,3 +121,21 @@ async def test_bot_off_for_inbox_goes_straight_to_humans(tmp_path: Path) -> None
         assert conv.attrs["automation"]["stage"] == "human"
         assert conv.category == "transaction"
         assert "deposit-not-arrived" not in "".join(await h.bot_texts(conv.id))
+
+
+async def test_bot_only_inbox_never_queues_for_humans(tmp_path: Path) -> None:
+    async with harness(tmp_path, {"inboxes": {"webchat.site": {"bot": "only"}}}, teams=TEAMS) as h:
+        conv = await h.say("转人工")
+        assert conv.handoff_at is None and conv.attrs["automation"]["stage"] == "bot"
+        assert "仅由智能客服服务" in (await h.bot_texts(conv.id))[-1]
+        conv = await h.say("充值不到账怎么办")
+        assert "充值未到账" in (await h.bot_texts(conv.id))[-1]
+
+
+async def test_short_reply_keeps_the_contacts_language(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        await h.say("提现被冻结了怎么办")
+        conv = await h.say("ok")
+        assert conv.language == "zh"
+        msgs = [m for m in await h.messages(conv.id) if m.direction.value == "in"]
+        assert [m.language for m in msgs] == ["zh", "zh"]
