@@ -83,4 +83,5 @@ async def web_app(tmp_path: Path, raw: dict[str, Any] | None = None) -> AsyncIte
         try:
             yield WebApp(core, client)
         finally:
+            core.bus.close()  # ends open event streams, so the server stops at once
             await client.close()

@@ -110,8 +110,10 @@
   }
 
   /* ------------------------------------------------------------ one conversation */
+  var labelsDirty = false;
   function select(id, push) {
     state.selected = id;
+    labelsDirty = false;
     if (push) { history.pushState({ id: id }, "", "/conversations/" + id); }
     document.body.classList.add("show-conv");
     renderList();
@@ -129,6 +131,7 @@
       state.conv = res[0];
       state.messages = res[1].items;
       renderConversation();
+      renderTimeline();
       loadHistory();
       if (markRead && state.conv.unread > 0) {
         api("POST", "/api/v1/conversations/" + id + "/read").then(function (conv) { patchItem(conv); });
@@ -158,8 +161,17 @@
       (c.language ? " · " + c.language : "") + (c.category ? " · " + c.category : "");
     $("resolve").textContent = c.status === "resolved" ? T.reopen : T.resolve;
     renderWarnings(c);
-    renderTimeline();
     renderSide(c);
+  }
+
+  /* Only the conversation's fields changed (status, assignee, ...): the timeline stays as it is. */
+  function refreshConversationMeta() {
+    var id = state.selected;
+    return api("GET", "/api/v1/conversations/" + id).then(function (conv) {
+      if (id !== state.selected) { return; }
+      state.conv = conv;
+      renderConversation();
+    }).catch(function () { loadConversation(false); });
   }
 
   function renderWarnings(c) {
@@ -177,10 +189,9 @@
 
   function renderTimeline() {
     var list = $("timeline");
-    var stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 40;
     list.textContent = "";
     state.messages.forEach(function (m) { list.appendChild(renderMessage(m)); });
-    if (stick || true) { list.scrollTop = list.scrollHeight; }
+    list.scrollTop = list.scrollHeight;
   }
 
   function authorLabel(m) {
@@ -233,7 +244,7 @@
           link.appendChild(img);
         } else {
           link.setAttribute("download", a.filename || "file");
-          link.textContent = "📎 " + (a.filename || "file") + " (" + Math.ceil((a.size || 0) / 1024) + " KB)";
+          link.textContent = "⤓ " + (a.filename || "file") + " (" + Math.ceil((a.size || 0) / 1024) + " KB)";
         }
         atts.appendChild(link);
       });
@@ -264,7 +275,8 @@
     teamSel.textContent = "";
     teamSel.appendChild(option("", T.nobody, !c.team));
     state.teams.forEach(function (t) { teamSel.appendChild(option(t.name, t.name, c.team === t.name)); });
-    $("s-labels").value = (c.labels || []).join(", ");
+    // Keep what the agent is typing: a response to an earlier change must not overwrite it.
+    if (!labelsDirty) { $("s-labels").value = (c.labels || []).join(", "); }
     var attrs = $("attrs");
     attrs.textContent = "";
     var keys = Object.keys(c.attrs || {});
@@ -370,7 +382,9 @@
     act("/assign", { agent: v ? Number(v) : null });
   });
   $("s-team").addEventListener("change", function () { act("/assign", { team: $("s-team").value || null }); });
+  $("s-labels").addEventListener("input", function () { labelsDirty = true; });
   $("labels-save").addEventListener("click", function () {
+    labelsDirty = false;
     act("/labels", { labels: $("s-labels").value.split(",").map(function (s) { return s.trim(); }).filter(Boolean) });
   });
   function toggleResolve() {
@@ -392,6 +406,7 @@
     history.pushState({}, "", "/");
   });
   $("toggle-side").addEventListener("click", function () { document.body.classList.toggle("show-side"); });
+  $("close-side").addEventListener("click", function () { document.body.classList.remove("show-side"); });
   $("load-more").addEventListener("click", function () { loadList(true); });
 
   /* ------------------------------------------------------------ composer, canned responses */
@@ -489,12 +504,18 @@
     }
   });
 
+  /* One message new or changed (delivery state): touch only its node, so images are not reloaded. */
   function upsertMessage(msg) {
     if (!state.conv || msg.conversation_id !== state.conv.id) { return; }
+    var list = $("timeline");
+    var stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 60;
     var found = false;
     state.messages.forEach(function (m, i) { if (m.id === msg.id) { state.messages[i] = msg; found = true; } });
-    if (!found) { state.messages.push(msg); }
-    renderTimeline();
+    var node = renderMessage(msg);
+    var old = list.querySelector('.msg[data-id="' + msg.id + '"]');
+    if (found && old) { list.replaceChild(node, old); }
+    else if (!found) { state.messages.push(msg); list.appendChild(node); }
+    if (stick || msg.direction === "out") { list.scrollTop = list.scrollHeight; }
   }
 
   /* ------------------------------------------------------------ keyboard */
@@ -566,7 +587,7 @@
         }
       }
     } else if (isCurrent) {
-      loadConversation(false);
+      refreshConversationMeta();
     }
   }
 
@@ -592,12 +613,8 @@
       typingTimer = setTimeout(function () { loadList(false); }, 250);
     });
   });
-  var channels = {};
-  boot.inboxes.forEach(function (i) {
-    channels[i.channel] = true;
-    $("f-inbox").appendChild(option(i.name, i.name, false));
-  });
-  Object.keys(channels).sort().forEach(function (ch) { $("f-channel").appendChild(option(ch, ch, false)); });
+  boot.inboxes.forEach(function (i) { $("f-inbox").appendChild(option(i.name, i.name, false)); });
+  boot.channels.forEach(function (ch) { $("f-channel").appendChild(option(ch, ch, false)); });
   window.addEventListener("popstate", function () {
     var m = /^\/conversations\/(\d+)/.exec(location.pathname);
     if (m) { select(Number(m[1]), false); }
