@@ -21,7 +21,7 @@ from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.language import LanguageDetector
 from tpbridge.bridge.automation.templates import TemplateError, Templates
 from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
-from tpbridge.bridge.model import AuthorKind, Conversation, Direction, Status
+from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Status
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
@@ -95,6 +95,20 @@ class Automation:
     def state(conv: Conversation) -> dict[str, Any]:
         found = conv.attrs.get("automation")
         return dict(found) if isinstance(found, dict) else {}
+
+    async def say(self, conv: Conversation, text: str, *, extra: dict[str, Any] | None = None) -> bool:
+        """An automatic reply, through the outbox like an agent's; False when the loop breaker held it back.
+
+        Whatever the channel flags, a conversation never gets more than
+        `max_auto_replies_per_hour` automatic messages: two bots answering each other stop here.
+        """
+        since = self.now().timestamp() - 3600
+        if await self.store.auto_replies_since(conv.id, since) >= self.settings.max_auto_replies_per_hour:
+            log.warning("automation.reply_suppressed", inbox=conv.inbox, conversation_id=conv.id,
+                        reason="max_auto_replies_per_hour")
+            return False
+        await self.desk.reply(conv.id, text, author=BOT, auto=True, extra=extra)
+        return True
 
     async def set_state(self, conv_id: int, **fields: Any) -> Conversation:
         return await self.desk.update(conv_id, attrs={"automation": fields})

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from tpbridge.bridge.automation import handoff, survey_flow
 from tpbridge.bridge.automation.templates import mentions, says
-from tpbridge.bridge.model import BOT, Conversation, Message, Status
+from tpbridge.bridge.model import Conversation, Message, Status
 
 if TYPE_CHECKING:
     from tpbridge.bridge.automation import Automation
@@ -100,7 +100,7 @@ async def bot_only(a: Automation, conv: Conversation, reason: str) -> bool:
         return False
     lang = a.language(conv)
     topics = ", ".join(e.title.get(lang) or e.title.get("en") or e.id for e in a.kb.entries)
-    await a.desk.reply(conv.id, a.templates.render("bot_only", lang, faq_topics=topics), author=BOT, auto=True)
+    await a.say(conv, a.templates.render("bot_only", lang, faq_topics=topics))
     await a.set_state(conv.id, stage="bot", awaiting=None)
     log.info("bot.no_humans", inbox=conv.inbox, conversation_id=conv.id, reason=reason)
     return True
@@ -123,7 +123,7 @@ async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dic
         return
     answer = best.entry.answer(lang, a.settings.default_language)
     body = f"{answer}\n\n{a.templates.render('faq_followup', lang)}"
-    await a.desk.reply(conv.id, body, author=BOT, auto=True, extra={"faq": best.entry.id})
+    await a.say(conv, body, extra={"faq": best.entry.id})
     tried = [*state.get("tried", []), {
         "question": text[:300], "entry": best.entry.id, "confidence": round(best.confidence, 3),
         "matched": list(best.matched),
@@ -143,7 +143,7 @@ async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dic
 
 async def resolved_by_bot(a: Automation, conv: Conversation) -> None:
     lang = a.language(conv)
-    await a.desk.reply(conv.id, a.templates.render("bot_resolved", lang), author=BOT, auto=True)
+    await a.say(conv, a.templates.render("bot_resolved", lang))
     await a.store.bot_event(conv.id, conv.inbox, conv.channel, conv.language, resolved=True)
     a.metrics.bot_resolved.labels(conv.inbox).inc()
     log.info("bot.resolved", inbox=conv.inbox, conversation_id=conv.id)

@@ -122,7 +122,7 @@ async def acknowledge(a: Automation, conv: Conversation, msg: Message, position:
         text = a.templates.render("ack_assigned", lang, agent=agent.name)
     else:
         text = a.templates.render("ack_queue", lang, position=position, wait=a.templates.duration(wait, lang))
-    await a.desk.reply(conv.id, text, author=BOT, auto=True, extra={"automation": "ack"})
+    await a.say(conv, text, extra={"automation": "ack"})
     await a.set_state(conv.id, ack={"position": position, "at": now.timestamp(), "closed": closed})
 
 
@@ -185,7 +185,6 @@ async def sweep(a: Automation) -> None:
                 continue
             lang = a.language(conv)
             wait, _ = await wait_for(a, team, position)
-            await a.desk.reply(conv.id, a.templates.render("queue_update", lang, position=position,
-                                                           wait=a.templates.duration(wait, lang)),
-                               author=BOT, auto=True, extra={"automation": "queue_update"})
+            text = a.templates.render("queue_update", lang, position=position, wait=a.templates.duration(wait, lang))
+            await a.say(conv, text, extra={"automation": "queue_update"})
             await a.set_state(conv.id, ack={"position": position, "at": a.now().timestamp(), "closed": False})

@@ -118,6 +118,7 @@ class AutomationSettings(BaseModel):
     position_step: int = Field(3, ge=1)  # tell the position again when it moved this much (or halved)
     default_wait_minutes: float = Field(10, gt=0)  # per place in the queue, before any wait was measured
     ewma_alpha: float = Field(0.3, gt=0, le=1)
+    max_auto_replies_per_hour: int = Field(8, ge=1)  # per conversation: breaks loops with other bots
     sweep_seconds: float = Field(5, gt=0)  # how often waiting conversations are offered to free agents
     reports_timezone: str = "UTC"
     survey: SurveySettings = SurveySettings()

@@ -34,7 +34,7 @@ async def on_resolved(a: Automation, conv_id: int) -> None:
            and not (survey.get("cycle") == cycle and survey.get("state") in ("asked", "answered")))
     if ask and await _may_write(a, conv):
         lang = a.language(conv)
-        await a.desk.reply(conv.id, a.templates.render("survey", lang), author=BOT, auto=True,
+        await a.say(conv, a.templates.render("survey", lang),
                            extra={"automation": "survey"})
         fields["survey"] = {"state": "asked", "cycle": cycle, "asked_at": now.timestamp()}
         log.info("survey.asked", inbox=conv.inbox, conversation_id=conv.id, language=lang)
@@ -82,11 +82,11 @@ async def maybe_answer(a: Automation, conv: Conversation, msg: Message, state: d
     lg = log.bind(inbox=conv.inbox, conversation_id=conv.id, score=score)
     if score <= a.settings.survey.low_score:
         await complaint(a, conv, msg, score)
-        await a.desk.reply(conv.id, a.templates.render("survey_low", lang), author=BOT, auto=True)
+        await a.say(conv, a.templates.render("survey_low", lang))
         lg.info("survey.low_score")
         return True
     await a.set_state(conv.id, survey={"state": "answered", "score": score}, resolved=True)
-    await a.desk.reply(conv.id, a.templates.render("survey_thanks", lang), author=BOT, auto=True)
+    await a.say(conv, a.templates.render("survey_thanks", lang))
     if conv.status is not Status.RESOLVED:
         await a.desk.set_status(conv.id, Status.RESOLVED.value)  # the answer reopened it; nothing is wrong
     lg.info("survey.answered")

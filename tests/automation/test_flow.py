@@ -139,3 +139,10 @@ async def test_short_reply_keeps_the_contacts_language(tmp_path: Path) -> None:
         assert conv.language == "zh"
         msgs = [m for m in await h.messages(conv.id) if m.direction.value == "in"]
         assert [m.language for m in msgs] == ["zh", "zh"]
+
+
+async def test_loop_breaker_caps_automatic_replies_per_conversation(tmp_path: Path) -> None:
+    async with harness(tmp_path, {"max_auto_replies_per_hour": 2, "bot_turns": 10}, teams=TEAMS) as h:
+        for question in ("forgot password", "withdrawal fee", "supported chains", "deposit not received"):
+            conv = await h.say(question)
+        assert len(await h.bot_texts(conv.id)) == 2

@@ -49,6 +49,11 @@ class AutomationStore(SqliteBase):
             "SELECT id FROM conversations WHERE identity_id = ? AND id != ? AND status = 'resolved'"
             " ORDER BY resolved_at DESC, id DESC LIMIT 1", (identity_id, exclude))), None))
 
+    async def auto_replies_since(self, conversation_id: int, since: float) -> int:
+        return await self._read(lambda c: c.execute(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND auto = 1 AND created_at >= ?",
+            (conversation_id, since)).fetchone()[0])
+
     # ------------------------------------------------------------ queue and load
     async def agent_loads(self) -> dict[int, int]:
         """Open (not resolved) conversations per assigned agent: what balancing counts."""
