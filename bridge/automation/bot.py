@@ -68,6 +68,9 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
             await handoff.reopened(a, conv)
             return
     stage = state.get("stage")
+    if stage is None and (conv.assignee_id is not None or conv.first_response_at is not None):
+        await a.set_state(conv.id, stage="human")  # a person took it before the bot saw it
+        return
     if stage == "human":
         return  # humans have it; the acknowledgement was given once
     text = msg.text or ""

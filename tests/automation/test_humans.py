@@ -10,6 +10,7 @@ from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Author, AuthorKind, Priority
 
 from tests.automation.harness import harness
+from tests.support.core import inbound
 
 TEAMS = {"support": {"languages": ["zh", "en"], "lead": "lead@example.com"}}
 
@@ -149,3 +150,32 @@ async def test_forgetting_a_contact_erases_survey_and_cycles(tmp_path: Path) -> 
         await h.core.store.forget_contact(conv.contact_id)
         rows = await h.core.store.report_rows(0, 2e9)
         assert rows["surveys"] == [] and rows["cycles"] == [] and rows["bot"] == []
+
+
+async def test_survey_answer_in_the_same_thread_resolves_it_again(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        agent = await h.agent("a@example.com", teams=("support",))
+        conv = await h.say("human please")
+        await h.core.desk.reply(conv.id, "Done", author=Author(AuthorKind.AGENT, agent, "a"))
+        await h.core.desk.set_status(conv.id, "resolved")
+        await h.settle()
+        first = (await h.messages(conv.id))[0]
+        again = await h.say("⭐⭐⭐⭐⭐", thread=ThreadHint(references=(first.external_id,)))
+        assert again.id == conv.id and again.status.value == "resolved"
+        texts = await h.bot_texts(conv.id)
+        assert texts[-1] == "Thank you for your feedback!" and sum("rate" in t for t in texts) == 1
+        rows = await h.core.store.report_rows(0, 2e9)
+        assert [s["score"] for s in rows["surveys"]] == [5] and rows["cycles"][0]["resolved_at"]
+
+
+async def test_bot_stays_out_of_a_conversation_a_person_already_took(tmp_path: Path) -> None:
+    async with harness(tmp_path, teams=TEAMS) as h:
+        agent = await h.agent("a@example.com", teams=("support",))
+        items = await h.core.pipeline.ingest("webchat.site", "webchat", [inbound("x1", "u9", "hello")])
+        conv_id = items[0].conversation.id  # type: ignore[union-attr]
+        await h.core.desk.assign(conv_id, agent_id=agent)
+        h.sub.queue.get_nowait()  # the automation did not see the first message (it was off)
+        while not h.sub.queue.empty():
+            h.sub.queue.get_nowait()
+        conv = await h.say("充值不到账怎么办", "u9")
+        assert await h.bot_texts(conv.id) == [] and conv.attrs["automation"]["stage"] == "human"
