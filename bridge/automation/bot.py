@@ -91,7 +91,7 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
             if not await bot_only(a, conv, "said the answer did not help"):
                 await handoff.hand_over(a, conv, msg, "said the answer did not help", feedback="no")
             return
-        if says(text, a.templates.words("yes", lang)):
+        if says(text, a.templates.words("yes", lang), extra_words=2):
             await resolved_by_bot(a, conv)
             return
     await try_answer(a, conv, msg, state)

@@ -82,8 +82,12 @@ class Templates:
 _PUNCT = re.compile(r"[\s!?.,。，！？~、…]+")
 
 
-def says(text: str, phrases: list[str]) -> bool:
-    """True when a short reply is one of the phrases (or begins with one): "no, that did not help"."""
+def says(text: str, phrases: list[str], *, extra_words: int = 6) -> bool:
+    """True when a short reply is one of the phrases, or begins with one and adds little.
+
+    "no, that did not help" is a no; "thanks, but my withdrawal is still stuck" is not a yes
+    when `extra_words` is small — the caller decides how much may follow.
+    """
     clean = _PUNCT.sub(" ", text.lower()).strip()
     if not clean:
         return False
@@ -92,9 +96,9 @@ def says(text: str, phrases: list[str]) -> bool:
         if clean == p:
             return True
         if p.isascii():
-            if re.match(rf"{re.escape(p)}(?![a-z])", clean) and len(clean.split()) <= 8:
+            if re.match(rf"{re.escape(p)}(?![a-z])", clean) and len(clean.split()) - len(p.split()) <= extra_words:
                 return True
-        elif clean.startswith(p) and len(clean) <= len(p) + 12:
+        elif clean.startswith(p) and len(clean.replace(" ", "")) - len(p) <= extra_words * 2:
             return True
     return False
 

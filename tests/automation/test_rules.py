@@ -148,7 +148,9 @@ def test_yes_no_and_handoff_words() -> None:
     t = Templates.load(CONFIG / "templates")
     assert says("no, that did not help", t.words("no", "en"))
     assert says("没用", t.words("no", "zh"))
-    assert says("是的，解决了", t.words("yes", "zh"))
+    assert says("是的，解决了", t.words("yes", "zh"), extra_words=2)
+    assert says("yes thank you", t.words("yes", "en"), extra_words=2)
+    assert not says("thanks but my withdrawal is still stuck since monday", t.words("yes", "en"), extra_words=2)
     assert not says("not sure where my withdrawal went, can you look at the chain", t.words("no", "en"))
     handoff = AutomationSettings().handoff_words
     assert mentions("转人工", handoff) and mentions("I want a human please", handoff)
