@@ -8,6 +8,7 @@ import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
 from tpbridge.bridge.web import api, openapi, sse, views
+from tpbridge.bridge.web.reports import setup_reports
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -61,4 +62,5 @@ def build_app(core: object) -> web.Application:
             app.add_routes(adapter.routes())
             log.info("webhooks.mounted", inbox=name)
     views.setup(app)
+    setup_reports(app)
     return app
