@@ -7,7 +7,6 @@ import sqlite3
 from collections.abc import Sequence
 
 from tpbridge.bridge.model import AuthorKind, Conversation, Message
-from tpbridge.bridge.search import index_text
 from tpbridge.bridge.store.protocol import NewReply, OutboxItem
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -38,15 +37,7 @@ class DeliveryStore(SqliteBase):
                  json.dumps(reply.extra)),
             )
             message_id: int = cur.lastrowid  # type: ignore[assignment]
-            for att in reply.attachments:
-                c.execute(
-                    "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
-                    (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
-                )
-            c.execute(
-                "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-                (message_id, index_text(reply.text), conv.id),
-            )
+            rows.insert_parts(c, message_id, conv.id, reply.text, reply.attachments)
             if not reply.private:
                 c.execute(
                     "INSERT INTO outbox (message_id, inbox, conversation_id, due_at, created_at) VALUES (?,?,?,?,?)",

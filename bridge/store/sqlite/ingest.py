@@ -200,15 +200,7 @@ def ingest_tx(
              rec.text, prep.html, rec.external_id, now, sent_at, rec.reply_to, json.dumps(extra, default=str)),
         )
         message_id: int = cur.lastrowid  # type: ignore[assignment]
-        for att in prep.attachments:
-            conn.execute(
-                "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
-                (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
-            )
-        conn.execute(
-            "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-            (message_id, index_text(rec.text), target.conversation_id),
-        )
+        rows.insert_parts(conn, message_id, target.conversation_id, rec.text, prep.attachments)
         preview = rec.text[:200]
         if not preview and prep.attachments:
             preview = prep.attachments[0].filename or "attachment"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from tpbridge.bridge.model import (
     Agent,
@@ -21,6 +23,7 @@ from tpbridge.bridge.model import (
     Status,
     Team,
 )
+from tpbridge.bridge.search import index_text
 
 
 def ts(value: float | None) -> datetime | None:
@@ -102,6 +105,21 @@ def load_attachments(conn: sqlite3.Connection, message_ids: list[int]) -> dict[i
     for row in conn.execute(f"SELECT * FROM attachments WHERE message_id IN ({marks}) ORDER BY id", message_ids):
         found.setdefault(row["message_id"], []).append(attachment(row))
     return found
+
+
+def insert_parts(
+    conn: sqlite3.Connection, message_id: int, conversation_id: int, text: str, attachments: Sequence[Any]
+) -> None:
+    """A new message's attachment rows and search terms, written in the message's transaction."""
+    for att in attachments:
+        conn.execute(
+            "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
+            (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
+        )
+    conn.execute(
+        "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
+        (message_id, index_text(text), conversation_id),
+    )
 
 
 def load_message(conn: sqlite3.Connection, message_id: int) -> Message:
