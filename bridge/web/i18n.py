@@ -70,6 +70,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "contact": {"en": "Contact", "zh": "联系人"},
     "identities": {"en": "On channels", "zh": "渠道身份"},
     "history": {"en": "History on all channels", "zh": "所有渠道的历史"},
+    "all_channels": {"en": "Whole history", "zh": "全部历史"},
     "merge": {"en": "Merge another contact in", "zh": "合并其他联系人"},
     "merge_id": {"en": "Contact id", "zh": "联系人编号"},
     "merge_do": {"en": "Merge", "zh": "合并"},

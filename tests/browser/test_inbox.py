@@ -267,3 +267,82 @@ async def test_chinese_ui_from_accept_language_and_from_the_agent_setting(browse
         await page.wait_for_load_state("load")
         await expect(page.locator(".topnav")).to_contain_text("Inbox")
         assert (await w.core.store.agent_by_email("ann@example.com"))[0].ui_language == "en"
+
+
+async def test_whole_history_across_channels_in_one_timeline_and_file_upload(browser: Browser, tmp_path: Path) -> None:
+    async with web_app(tmp_path) as w:
+        ids = await seed(w)
+        await w.core.store.merge_contacts(ids["tg_contact"], ids["mail_contact"])  # type: ignore[attr-defined]
+        page = await signed_in(browser, w.url, "root@example.com")
+        await page.click(f".conv-item[data-id='{ids['tg']}'] a")
+        await expect(page.locator("#all-channels-box")).to_be_visible()
+        await expect(page.locator("#timeline .msg.other-conv")).to_have_count(0)
+        await page.check("#all-channels")
+        other = page.locator("#timeline .msg.other-conv")
+        await expect(other).to_have_count(1)
+        await expect(other.locator(".badge")).to_have_text("email")
+        await expect(other.locator("iframe.email-html")).to_have_count(1)
+        # A file sent with the reply goes to the API as multipart and comes back as a download link.
+        await page.set_input_files("#reply-file", files=[{"name": "terms.pdf", "mimeType": "application/pdf",
+                                                         "buffer": b"%PDF-1.4 tiny"}])
+        await page.fill("#reply-text", "See the attached terms.")
+        await page.click("#send")
+        link = page.locator("#timeline .msg.out .attachment", has_text="terms.pdf")
+        await expect(link).to_have_count(1)
+        href = await link.get_attribute("href")
+        body = await page.evaluate(f"fetch('{href}').then(r => r.text())")
+        assert body == "%PDF-1.4 tiny"
+        # Presence is the agent's own setting.
+        async with page.expect_response(lambda r: r.url.endswith("/api/v1/me")) as answered:
+            await page.select_option("#presence", "online")
+        assert (await answered.value).status == 200
+        assert (await w.core.store.get_agent(1)).presence == "online"
+
+
+async def test_admins_manage_canned_responses_agents_and_teams_in_the_admin_pages(browser: Browser,
+                                                                                 tmp_path: Path) -> None:
+    async with web_app(tmp_path) as w:
+        await seed(w)
+        await w.core.store.quarantine("email.support", "uid-77", "broken MIME: no boundary", "q/1.eml", 1234, None)
+        page = await signed_in(browser, w.url, "root@example.com")
+        await page.click(".topnav >> text=Admin")
+        await expect(page).to_have_url(w.url + "/admin/agents")
+        await page.fill("#add-agent input[name=name]", "Bob")
+        await page.fill("#add-agent input[name=email]", "bob@example.com")
+        await page.fill("#add-agent input[name=password]", "a long password")
+        await page.fill("#add-agent input[name=teams]", "support, billing")
+        await page.click("#add-agent button")
+        await expect(page.locator("#agents")).to_contain_text("bob@example.com")
+        bob = (await w.core.store.agent_by_email("bob@example.com"))[0]
+        assert bob.teams == ("billing", "support")
+        await page.goto(w.url + "/admin/canned")
+        await page.fill("#add-canned input[name=shortcut]", "bye")
+        await page.fill("#add-canned textarea[name=text]", "Have a nice day!")
+        await page.click("#add-canned button")
+        await expect(page.locator("#canned")).to_contain_text("Have a nice day!")
+        await page.fill("#add-canned input[name=shortcut]", "bye")
+        await page.fill("#add-canned textarea[name=text]", "again")
+        await page.click("#add-canned button")
+        await expect(page.locator("#admin-error")).to_contain_text("already exists")
+        await page.goto(w.url + "/admin/teams")
+        await page.fill("#add-team input[name=name]", "vip")
+        await page.fill("#add-team input[name=inboxes]", "telegram.main, email.support")
+        await page.click("#add-team button")
+        await expect(page.locator("#teams")).to_contain_text("vip")
+        assert {t.name: t.inboxes for t in await w.core.store.list_teams()}["vip"] == ("email.support",
+                                                                                        "telegram.main")
+        await page.goto(w.url + "/admin/quarantine")
+        await expect(page.locator("#quarantine")).to_contain_text("broken MIME: no boundary")
+        # An agent gets the page refused, and the new canned response in the reply box.
+        ann = await signed_in(browser, w.url, "ann@example.com")
+        resp = await ann.goto(w.url + "/admin/canned")
+        assert resp is not None and resp.status == 403
+        await ann.goto(w.url + "/")
+        await ann.wait_for_selector("body[data-ready='1']")
+        await ann.click(".conv-item a >> nth=0")
+        await ann.fill("#reply-text", "/by")
+        await ann.locator("#reply-text").press("End")
+        await ann.keyboard.type("e")
+        await expect(ann.locator("#canned-menu li")).to_have_count(1)
+        await ann.keyboard.press("Tab")
+        await expect(ann.locator("#reply-text")).to_have_value("Have a nice day!")

@@ -28,6 +28,11 @@
 
   window.TPB = { api: api, csrf: csrf };
 
+  var presence = document.getElementById("presence");
+  if (presence) {
+    presence.addEventListener("change", function () { api("PATCH", "/api/v1/me", { presence: presence.value }); });
+  }
+
   var pick = document.getElementById("ui-language");
   if (pick) {
     pick.addEventListener("change", function () {

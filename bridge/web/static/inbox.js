@@ -10,7 +10,7 @@
 
   var state = {
     items: [], cursor: null, selected: boot.conversation_id, conv: null, messages: [],
-    agents: [], teams: [], canned: [], history: [], mode: "reply", hiddenUnread: 0,
+    agents: [], teams: [], canned: [], history: [], historyMessages: [], mode: "reply", hiddenUnread: 0,
   };
   var baseTitle = document.title;
 
@@ -55,11 +55,14 @@
     return p;
   }
 
+  var listSeq = 0;
   function loadList(more) {
     var p = filters();
     p.set("limit", "50");
     if (more && state.cursor) { p.set("cursor", state.cursor); }
+    var seq = ++listSeq;
     return api("GET", "/api/v1/conversations?" + p.toString()).then(function (page) {
+      if (seq !== listSeq) { return; }  // an answer to filters the agent has since changed
       state.items = more ? state.items.concat(page.items) : page.items;
       state.cursor = page.next_cursor;
       renderList();
@@ -190,8 +193,37 @@
   function renderTimeline() {
     var list = $("timeline");
     list.textContent = "";
-    state.messages.forEach(function (m) { list.appendChild(renderMessage(m)); });
+    var shown = state.messages;
+    if ($("all-channels").checked && state.historyMessages.length) {
+      shown = state.historyMessages.concat(state.messages).sort(function (a, b) {
+        return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id - b.id;
+      });
+    }
+    shown.forEach(function (m) {
+      var node = renderMessage(m);
+      if (m.conversation_id !== state.selected) {
+        node.classList.add("other-conv");
+        var link = el("a", "conv-link", "#" + m.conversation_id);
+        link.href = "/conversations/" + m.conversation_id;
+        link.addEventListener("click", function (ev) { ev.preventDefault(); select(m.conversation_id, true); });
+        node.querySelector(".msg-head").appendChild(link);
+      }
+      list.appendChild(node);
+    });
     list.scrollTop = list.scrollHeight;
+  }
+
+  /* The person's other conversations (every channel, merged contacts included), shown in one timeline. */
+  function loadHistoryMessages() {
+    var others = state.history.filter(function (c) { return c.id !== state.selected; }).slice(0, 20);
+    var id = state.selected;
+    return Promise.all(others.map(function (c) {
+      return api("GET", "/api/v1/conversations/" + c.id + "/messages").then(function (r) { return r.items; });
+    })).then(function (lists) {
+      if (id !== state.selected) { return; }
+      state.historyMessages = [].concat.apply([], lists);
+      renderTimeline();
+    }).catch(function () {});
   }
 
   function authorLabel(m) {
@@ -316,6 +348,9 @@
     if (!main) { return; }
     api("GET", "/api/v1/contacts/" + main + "/conversations").then(function (page) {
       state.history = page.items;
+      state.historyMessages = [];
+      $("all-channels-box").hidden = page.items.length < 2;
+      if ($("all-channels").checked && page.items.length > 1) { loadHistoryMessages(); }
       var list = $("history");
       list.textContent = "";
       var merged = {};
@@ -404,6 +439,9 @@
   $("back").addEventListener("click", function () {
     document.body.classList.remove("show-conv");
     history.pushState({}, "", "/");
+  });
+  $("all-channels").addEventListener("change", function () {
+    if ($("all-channels").checked) { loadHistoryMessages(); } else { renderTimeline(); }
   });
   $("toggle-side").addEventListener("click", function () { document.body.classList.toggle("show-side"); });
   $("close-side").addEventListener("click", function () { document.body.classList.remove("show-side"); });
@@ -509,8 +547,15 @@
     if (!state.conv || msg.conversation_id !== state.conv.id) { return; }
     var list = $("timeline");
     var stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 60;
-    var found = false;
-    state.messages.forEach(function (m, i) { if (m.id === msg.id) { state.messages[i] = msg; found = true; } });
+    var found = false, stale = false;
+    state.messages.forEach(function (m, i) {
+      if (m.id !== msg.id) { return; }
+      found = true;
+      // The POST's answer ("queued") can arrive after the stream said "sent": never go back.
+      if (msg.delivery === "queued" && m.delivery && m.delivery !== "queued") { stale = true; return; }
+      state.messages[i] = msg;
+    });
+    if (stale) { return; }
     var node = renderMessage(msg);
     var old = list.querySelector('.msg[data-id="' + msg.id + '"]');
     if (found && old) { list.replaceChild(node, old); }
