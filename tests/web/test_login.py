@@ -144,3 +144,20 @@ async def test_ui_language_follows_the_agent_setting_else_accept_language(tmp_pa
         page = await w.client.get("/", headers={"Accept-Language": "en"})
         text = await page.text()
         assert 'lang="zh-CN"' in text and "收件箱" in text
+
+
+async def test_login_returns_to_the_deep_link_even_after_a_typo(tmp_path: Path) -> None:
+    async with web_app(tmp_path) as w:
+        await w.agent("ann@example.com", "Ann")
+        page = await w.client.get("/login?next=/conversations/5")
+        text = await page.text()
+        token = text.split('name="csrf_token" value="')[1].split('"')[0]
+        failed = await w.client.post("/login", data={"email": "ann@example.com", "password": "typo",
+                                                     "csrf_token": token, "next": "/conversations/5"})
+        text = await failed.text()
+        assert 'name="next" value="/conversations/5"' in text
+        token = text.split('name="csrf_token" value="')[1].split('"')[0]
+        ok = await w.client.post("/login", data={"email": "ann@example.com", "password": PASSWORD,
+                                                 "csrf_token": token, "next": "/conversations/5"},
+                                 allow_redirects=False)
+        assert ok.status == 303 and ok.headers["Location"] == "/conversations/5"

@@ -78,10 +78,11 @@ def _keys(request: web.Request, email: str) -> tuple[str, str]:
 
 
 def _form(request: web.Request, *, error: str | None = None, email: str = "", status: int = 200,
-          retry_after: float | None = None) -> web.Response:
+          retry_after: float | None = None, next_: str | None = None) -> web.Response:
     token = secrets.token_urlsafe(24)
-    resp = render(request, "login.html", {"error": error, "email": email, "login_csrf": token,
-                                          "next": safe_next(request.query.get("next"))}, status=status)
+    target = safe_next(next_ or request.query.get("next"))
+    resp = render(request, "login.html", {"error": error, "email": email, "login_csrf": token, "next": target},
+                  status=status)
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
                     secure=request.app[SECURE_COOKIES])
     if retry_after is not None:
@@ -100,25 +101,26 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     email = str(form.get("email", ""))[:320]
     password = str(form.get("password", ""))[:1024]
     t = i18n.strings(i18n.language(request, None))
+    next_ = str(form.get("next", "")) or None
     # Login CSRF: a page elsewhere must not sign the browser in to an account of the attacker's.
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     given = str(form.get(auth.CSRF_FIELD, ""))
     if not cookie or not hmac.compare_digest(cookie, given):
-        return _form(request, error=t["csrf_failed"], email=email, status=403)
+        return _form(request, error=t["csrf_failed"], email=email, status=403, next_=next_)
     throttle = request.app[THROTTLE]
     keys = _keys(request, email)
     wait = throttle.wait(*keys)
     if wait > 0:
         log.warning("login.throttled", wait=round(wait, 1))
         return _form(request, error=t["login_throttled"].format(seconds=math.ceil(wait)), email=email,
-                     status=429, retry_after=wait)
+                     status=429, retry_after=wait, next_=next_)
     agent = await auth.check_login(request, email, password)
     if agent is None:
         throttle.failed(*keys)
         log.info("login.failed")
-        return _form(request, error=t["login_failed"], email=email, status=401)
+        return _form(request, error=t["login_failed"], email=email, status=401, next_=next_)
     throttle.succeeded(keys[0])
-    response = web.HTTPSeeOther(safe_next(str(form.get("next", "")) or None))
+    response = web.HTTPSeeOther(safe_next(next_))
     await auth.start_session(request, response, agent)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     log.info("login.succeeded", agent_id=agent.id)
