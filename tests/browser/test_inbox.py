@@ -346,3 +346,14 @@ async def test_admins_manage_canned_responses_agents_and_teams_in_the_admin_page
         await expect(ann.locator("#canned-menu li")).to_have_count(1)
         await ann.keyboard.press("Tab")
         await expect(ann.locator("#reply-text")).to_have_value("Have a nice day!")
+
+
+async def test_list_catches_up_after_the_event_stream_drops(browser: Browser, tmp_path: Path) -> None:
+    async with web_app(tmp_path) as w:
+        await w.agent("root@example.com", "Root", Role.ADMIN)
+        page = await signed_in(browser, w.url, "root@example.com")
+        w.core.bus.close()  # the server ends every open stream (as a restart would)
+        await page.wait_for_selector("body[data-live='off']")
+        conv = await w.say("w1", "v1", "said while the stream was down")  # no subscriber: no event for it
+        await page.wait_for_selector("body[data-live='on']", timeout=15000)
+        await expect(page.locator(f".conv-item[data-id='{conv.id}']")).to_be_visible()

@@ -643,8 +643,25 @@
         try { handle(JSON.parse(e.data)); } catch (err) { /* a malformed event must not stop the stream */ }
       });
     });
-    source.onopen = function () { $("live-off").hidden = true; document.body.setAttribute("data-live", "on"); };
-    source.onerror = function () { $("live-off").hidden = false; document.body.setAttribute("data-live", "off"); };
+    var wasDown = false;
+    source.onopen = function () {
+      $("live-off").hidden = true;
+      document.body.setAttribute("data-live", "on");
+      if (wasDown) {  // catch up on what happened while the stream was down
+        wasDown = false;
+        loadList(false);
+        if (state.selected) { loadConversation(false); }
+      }
+    };
+    source.onerror = function () {
+      wasDown = true;
+      $("live-off").hidden = false;
+      document.body.setAttribute("data-live", "off");
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gives up on a non-200 answer (a session that expired): find out why, retry later.
+        api("GET", "/api/v1/me").then(function () { setTimeout(connect, 5000); }, function () {});
+      }
+    };
   }
 
   /* ------------------------------------------------------------ start */
