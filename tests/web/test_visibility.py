@@ -114,3 +114,20 @@ async def test_filters_combine_and_the_newest_activity_comes_first(tmp_path: Pat
         assert await ids("priority=3") == [third.id]
         _, page = await w.api("GET", "/api/v1/conversations", "root@example.com")
         assert all(c["unread"] == 1 for c in page["items"])
+
+
+async def test_attachments_download_only_for_agents_who_may_see_the_conversation(tmp_path: Path) -> None:
+    from tpbridge.adapters.base import InboundAttachment
+
+    async with web_app(tmp_path) as w:
+        await _teams(w)
+        conv = await w.say("e1", "x@example.com", "invoice attached", inbox="email.support",
+                           attachments=(InboundAttachment("file", "application/pdf", b"%PDF-1.4 x", "invoice.pdf"),))
+        _, msgs = await w.api("GET", f"/api/v1/conversations/{conv.id}/messages", "bea@example.com")
+        url = msgs["items"][0]["attachments"][0]["url"]
+        ok = await w.client.get(url, headers={"Authorization": f"Bearer {w.tokens['bea@example.com']}"})
+        assert ok.status == 200 and await ok.read() == b"%PDF-1.4 x"
+        assert ok.headers["Content-Disposition"].startswith("attachment")
+        denied = await w.client.get(url, headers={"Authorization": f"Bearer {w.tokens['ann@example.com']}"})
+        assert denied.status == 404
+        assert (await w.client.get(url)).status == 401
