@@ -14,7 +14,7 @@ from tpbridge.bridge.model import Agent, Role
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite.admin import Canned, Conflict
 from tpbridge.bridge.web import openapi
-from tpbridge.bridge.web.api import _int, _json, render_conversations
+from tpbridge.bridge.web.api import parse_int, read_json, render_conversations
 from tpbridge.bridge.web.auth import hash_password
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.i18n import LANGUAGES
@@ -51,7 +51,7 @@ def agent_json(a: Agent, *, full: bool = True) -> dict[str, Any]:
 # ---------------------------------------------------------------- canned responses
 @routes.get("/api/v1/canned_responses")
 async def list_canned(request: web.Request) -> web.Response:
-    items = await request.app[CORE].store.list_canned()  # type: ignore[attr-defined]
+    items = await request.app[CORE].store.list_canned()
     return web.json_response({"items": [canned_json(c) for c in items], "next_cursor": None})
 
 
@@ -70,9 +70,9 @@ def _canned_input(body: dict[str, Any], *, partial: bool) -> tuple[str | None, s
 @routes.post("/api/v1/canned_responses")
 async def add_canned(request: web.Request) -> web.Response:
     _admin(request)
-    shortcut, text = _canned_input(await _json(request), partial=False)
+    shortcut, text = _canned_input(await read_json(request), partial=False)
     try:
-        canned = await request.app[CORE].store.add_canned(shortcut, text, request[AGENT].id)  # type: ignore[attr-defined]
+        canned = await request.app[CORE].store.add_canned(shortcut, text, request[AGENT].id)
     except Conflict as exc:
         fail(409, "conflict", str(exc))
     return web.json_response(canned_json(canned), status=201)
@@ -81,10 +81,10 @@ async def add_canned(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/canned_responses/{id}")
 async def update_canned(request: web.Request) -> web.Response:
     _admin(request)
-    canned_id = _int(request.match_info["id"], "id")
-    shortcut, text = _canned_input(await _json(request), partial=True)
+    canned_id = parse_int(request.match_info["id"], "id")
+    shortcut, text = _canned_input(await read_json(request), partial=True)
     try:
-        canned = await request.app[CORE].store.update_canned(canned_id, shortcut, text)  # type: ignore[attr-defined]
+        canned = await request.app[CORE].store.update_canned(canned_id, shortcut, text)
     except Conflict as exc:
         fail(409, "conflict", str(exc))
     if canned is None:
@@ -95,8 +95,8 @@ async def update_canned(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/canned_responses/{id}")
 async def delete_canned(request: web.Request) -> web.Response:
     _admin(request)
-    canned_id = _int(request.match_info["id"], "id")
-    if not await request.app[CORE].store.delete_canned(canned_id):  # type: ignore[attr-defined]
+    canned_id = parse_int(request.match_info["id"], "id")
+    if not await request.app[CORE].store.delete_canned(canned_id):
         fail(404, "not_found", f"canned response {canned_id} not found")
     return web.json_response({"deleted": canned_id})
 
@@ -107,7 +107,7 @@ async def visible_contact(request: web.Request, contact_id: int) -> list[int]:
     store = request.app[CORE].store
     if await store.get_contact(contact_id) is None:
         fail(404, "not_found", f"contact {contact_id} not found")
-    family = await store.contact_family(contact_id)  # type: ignore[attr-defined]
+    family = await store.contact_family(contact_id)
     viewer = request[VIEWER]
     if not viewer.is_admin:
         for member in family:
@@ -122,7 +122,7 @@ async def visible_contact(request: web.Request, contact_id: int) -> list[int]:
 @routes.get("/api/v1/contacts/{id}/conversations")
 async def contact_conversations(request: web.Request) -> web.Response:
     """The person's whole history across channels (merged contacts included), newest first."""
-    contact_id = _int(request.match_info["id"], "id")
+    contact_id = parse_int(request.match_info["id"], "id")
     family = await visible_contact(request, contact_id)
     store = request.app[CORE].store
     convs = []
@@ -137,8 +137,8 @@ async def contact_conversations(request: web.Request) -> web.Response:
 @routes.post("/api/v1/contacts/{id}/merge")
 async def merge_contacts(request: web.Request) -> web.Response:
     """`{"contact": other_id}`: the other contact becomes part of this one (undo: .../unmerge)."""
-    target = _int(request.match_info["id"], "id")
-    body = await _json(request)
+    target = parse_int(request.match_info["id"], "id")
+    body = await read_json(request)
     source = body.get("contact")
     if not isinstance(source, int) or isinstance(source, bool):
         fail(400, "bad_request", "contact must be the id of the contact to merge in")
@@ -150,14 +150,14 @@ async def merge_contacts(request: web.Request) -> web.Response:
     tgt = await store.get_contact(target)
     if tgt is not None and tgt.merged_into is not None:
         fail(422, "invalid", f"contact {target} is itself merged into {tgt.merged_into}; merge into that one")
-    await store.merge_contacts(target, source)  # type: ignore[attr-defined]
+    await store.merge_contacts(target, source)
     return web.json_response(contact_json(await store.get_contact(target)))
 
 
 @routes.post("/api/v1/contacts/{id}/unmerge")
 async def unmerge_contact(request: web.Request) -> web.Response:
     """Undo a merge: this contact stands on its own again."""
-    contact_id = _int(request.match_info["id"], "id")
+    contact_id = parse_int(request.match_info["id"], "id")
     store = request.app[CORE].store
     contact = await store.get_contact(contact_id)
     if contact is None:
@@ -165,7 +165,7 @@ async def unmerge_contact(request: web.Request) -> web.Response:
     if contact.merged_into is None:
         fail(422, "invalid", f"contact {contact_id} is not merged")
     await visible_contact(request, contact.merged_into)
-    await store.unmerge_contact(contact_id)  # type: ignore[attr-defined]
+    await store.unmerge_contact(contact_id)
     return web.json_response(contact_json(await store.get_contact(contact_id)))
 
 
@@ -200,7 +200,7 @@ def _role(body: dict[str, Any]) -> Role | None:
 @routes.post("/api/v1/agents")
 async def add_agent(request: web.Request) -> web.Response:
     _admin(request)
-    body = await _json(request)
+    body = await read_json(request)
     email, name, password = body.get("email"), body.get("name"), body.get("password")
     if not isinstance(email, str) or "@" not in email:
         fail(422, "invalid", "email: must be an email address")
@@ -219,11 +219,11 @@ async def add_agent(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/agents/{id}")
 async def update_agent(request: web.Request) -> web.Response:
     _admin(request)
-    agent_id = _int(request.match_info["id"], "id")
+    agent_id = parse_int(request.match_info["id"], "id")
     store = request.app[CORE].store
     if await store.get_agent(agent_id) is None:
         fail(404, "not_found", f"agent {agent_id} not found")
-    body = await _json(request)
+    body = await read_json(request)
     fields: dict[str, Any] = {}
     if isinstance(body.get("name"), str) and body["name"].strip():
         fields["name"] = body["name"].strip()
@@ -260,14 +260,14 @@ async def list_teams(request: web.Request) -> web.Response:
 async def add_team(request: web.Request) -> web.Response:
     """`{"name", "inboxes": [...]}`: create a team, or set the inboxes of an existing one."""
     _admin(request)
-    body = await _json(request)
+    body = await read_json(request)
     name = body.get("name")
     if not isinstance(name, str) or not re.match(r"^[\w.-]{1,40}$", name):
         fail(422, "invalid", "name: 1-40 letters, digits, _, . or -")
     inboxes = _str_list(body, "inboxes") or []
     store = request.app[CORE].store
     await store.ensure_team(name)
-    team = await store.set_team_inboxes(name, inboxes)  # type: ignore[attr-defined]
+    team = await store.set_team_inboxes(name, inboxes)
     return web.json_response({"id": team.id, "name": team.name, "inboxes": list(team.inboxes)}, status=201)
 
 
@@ -275,7 +275,7 @@ async def add_team(request: web.Request) -> web.Response:
 async def delete_team(request: web.Request) -> web.Response:
     _admin(request)
     name = request.match_info["name"]
-    if not await request.app[CORE].store.delete_team(name):  # type: ignore[attr-defined]
+    if not await request.app[CORE].store.delete_team(name):
         fail(404, "not_found", f"team {name} not found")
     return web.json_response({"deleted": name})
 
@@ -293,7 +293,7 @@ async def list_inboxes(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/me")
 async def update_me(request: web.Request) -> web.Response:
     """An agent's own settings: `ui_language` ("zh" | "en" | null = browser) and `presence`."""
-    body = await _json(request)
+    body = await read_json(request)
     fields: dict[str, Any] = {}
     if "ui_language" in body:
         if body["ui_language"] not in (None, *LANGUAGES):

@@ -21,14 +21,14 @@ def _viewer(request: web.Request) -> Viewer:
     return request[VIEWER]
 
 
-def _int(value: str, name: str) -> int:
+def parse_int(value: str, name: str) -> int:
     try:
         return int(value)
     except ValueError:
         fail(400, "bad_request", f"{name} must be a number")
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         fail(415, "unsupported_media_type", "send application/json")
     try:
@@ -42,7 +42,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 async def visible_conversation(request: web.Request) -> Conversation:
     """The conversation named in the path, or 404 — also when the viewer may not see it."""
-    conv_id = _int(request.match_info["id"], "id")
+    conv_id = parse_int(request.match_info["id"], "id")
     conv = await request.app[CORE].store.get_conversation(conv_id)
     if conv is None or not _viewer(request).may_see(conv):
         fail(404, "not_found", f"conversation {conv_id} not found")
@@ -63,7 +63,7 @@ async def render_conversations(request: web.Request, convs: list[Conversation]) 
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
     q = request.query
-    limit = _int(q.get("limit", "50"), "limit")
+    limit = parse_int(q.get("limit", "50"), "limit")
     if not 1 <= limit <= 200:
         fail(400, "bad_request", "limit must be between 1 and 200")
     status = q.get("status") or None
@@ -72,8 +72,8 @@ async def list_conversations(request: web.Request) -> web.Response:
     flt = ConversationFilter(
         status=status, inbox=q.get("inbox") or None, channel=q.get("channel") or None,
         assignee=q.get("assignee") or None, team=q.get("team") or None, label=q.get("label") or None,
-        priority=_int(q["priority"], "priority") if q.get("priority") else None,
-        contact_id=_int(q["contact"], "contact") if q.get("contact") else None, q=q.get("q") or None,
+        priority=parse_int(q["priority"], "priority") if q.get("priority") else None,
+        contact_id=parse_int(q["contact"], "contact") if q.get("contact") else None, q=q.get("q") or None,
     )
     if flt.assignee not in (None, "me", "unassigned", "all") and not flt.assignee.isdigit():
         fail(400, "bad_request", 'assignee must be "me", "unassigned", "all" or an agent id')
@@ -120,7 +120,7 @@ async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[Store
                 atts.append(core.files.put(data, kind=kind, mime=mime, filename=part.filename))
         body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
         return body, atts
-    return await _json(request), []
+    return await read_json(request), []
 
 
 @routes.post("/api/v1/conversations/{id}/messages")
@@ -138,7 +138,7 @@ async def post_message(request: web.Request) -> web.Response:
         fail(400, "bad_request", "private must be true or false")
     reply_to = None
     if body.get("reply_to") not in (None, ""):
-        target = await core.store.get_message(_int(str(body["reply_to"]), "reply_to"))
+        target = await core.store.get_message(parse_int(str(body["reply_to"]), "reply_to"))
         if target is None or target.conversation_id != conv.id:
             fail(400, "bad_request", "reply_to must be a message of this conversation")
         reply_to = target.external_id
@@ -155,7 +155,7 @@ async def post_message(request: web.Request) -> web.Response:
 async def assign(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
     core = request.app[CORE]
-    body = await _json(request)
+    body = await read_json(request)
     agent_id: Any = UNSET
     if "agent" in body:
         ref = body["agent"]
@@ -183,7 +183,7 @@ async def assign(request: web.Request) -> web.Response:
 @routes.post("/api/v1/conversations/{id}/status")
 async def set_status(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
-    body = await _json(request)
+    body = await read_json(request)
     until = None
     if body.get("until"):
         try:
@@ -202,7 +202,7 @@ async def set_status(request: web.Request) -> web.Response:
 @routes.post("/api/v1/conversations/{id}/labels")
 async def set_labels(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
-    body = await _json(request)
+    body = await read_json(request)
     labels = body.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         fail(400, "bad_request", "labels must be a list of strings")
@@ -218,7 +218,7 @@ async def mark_read(request: web.Request) -> web.Response:
 
 
 async def _visible_contact(request: web.Request) -> int:
-    contact_id = _int(request.match_info["id"], "id")
+    contact_id = parse_int(request.match_info["id"], "id")
     viewer = _viewer(request)
     store = request.app[CORE].store
     if await store.get_contact(contact_id) is None:
@@ -245,7 +245,7 @@ def _admin(request: web.Request) -> None:
 @routes.get("/api/v1/contacts/{id}/export")
 async def export_contact(request: web.Request) -> web.Response:
     _admin(request)
-    contact_id = _int(request.match_info["id"], "id")
+    contact_id = parse_int(request.match_info["id"], "id")
     data = await request.app[CORE].store.export_contact(contact_id)
     if data is None:
         fail(404, "not_found", f"contact {contact_id} not found")
@@ -256,7 +256,7 @@ async def export_contact(request: web.Request) -> web.Response:
 async def forget_contact(request: web.Request) -> web.Response:
     _admin(request)
     core = request.app[CORE]
-    contact_id = _int(request.match_info["id"], "id")
+    contact_id = parse_int(request.match_info["id"], "id")
     if await core.store.get_contact(contact_id) is None:
         fail(404, "not_found", f"contact {contact_id} not found")
     for sha in await core.store.forget_contact(contact_id):
@@ -267,7 +267,7 @@ async def forget_contact(request: web.Request) -> web.Response:
 @routes.get("/api/v1/attachments/{id}")
 async def download_attachment(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE]
-    att_id = _int(request.match_info["id"], "id")
+    att_id = parse_int(request.match_info["id"], "id")
     found = await core.store.attachment(att_id)
     conv = await core.store.get_conversation(found[1]) if found else None
     if found is None or conv is None or not _viewer(request).may_see(conv):

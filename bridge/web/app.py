@@ -8,10 +8,10 @@ import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
 from tpbridge.bridge.web import api, openapi, sse, views
-from tpbridge.bridge.web.reports import setup_reports
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
+from tpbridge.bridge.web.reports import setup_reports
 
 log = structlog.get_logger(__name__)
 

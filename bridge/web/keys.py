@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from tpbridge.bridge.model import Agent, Viewer
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
 
 CORE: web.AppKey[Core] = web.AppKey("core")
-AGENT = "tpb.agent"  # request[AGENT]: the authenticated Agent, or absent
-VIEWER = "tpb.viewer"  # request[VIEWER]: the Viewer deciding visibility
-VIA_SESSION = "tpb.via_session"  # True when authenticated by the web session cookie
-CSRF = "tpb.csrf"  # the session's CSRF token (for templates)
+AGENT: web.RequestKey[Agent] = web.RequestKey("tpb.agent", Agent)  # the authenticated agent, or absent
+VIEWER: web.RequestKey[Viewer] = web.RequestKey("tpb.viewer", Viewer)  # decides visibility
+VIA_SESSION: web.RequestKey[bool] = web.RequestKey("tpb.via_session", bool)  # authenticated by the cookie
+CSRF: web.RequestKey[str] = web.RequestKey("tpb.csrf", str)  # the session's CSRF token (for templates)

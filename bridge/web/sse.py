@@ -43,6 +43,10 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
                 event = await asyncio.wait_for(anext(it), HEARTBEAT)
             except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
+                fresh = await _refresh(request, viewer)
+                if fresh is None:
+                    break
+                viewer = fresh
                 continue
             except StopAsyncIteration:
                 break
@@ -51,6 +55,15 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
             data = json.dumps(event_json(event), ensure_ascii=False)
             await resp.write(f"event: {event.kind}\ndata: {data}\n\n".encode())
     return resp
+
+
+async def _refresh(request: web.Request, viewer: Viewer) -> Viewer | None:
+    """Teams and roles change: a long-lived stream re-reads who is watching on each heartbeat."""
+    store = request.app[CORE].store
+    agent = await store.get_agent(viewer.agent_id)
+    if agent is None or agent.disabled:
+        return None  # the agent was removed or disabled: end the stream
+    return await store.viewer(agent)
 
 
 async def events(request: web.Request) -> web.StreamResponse:

@@ -45,7 +45,10 @@ async def test_embed_snippet_opens_the_chat_on_another_site(tmp_path: Path, brow
     async with Daemon(tmp_path) as d:
         shop = web.Application()
         html = f'<html><body><h1>Shop</h1><script src="{d.url}/chat/widget.js" async></script></body></html>'
-        shop.router.add_get("/", lambda _: web.Response(text=html, content_type="text/html"))
+        async def home(_: web.Request) -> web.Response:
+            return web.Response(text=html, content_type="text/html")
+
+        shop.router.add_get("/", home)
         runner = web.AppRunner(shop)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", free_port())
