@@ -29,7 +29,7 @@ from tpbridge.adapters.base import (
 
 from .compose import build_reply, outbound_message_id
 from .convert import bounce_note, convert
-from .imap import ImapError, ImapSession
+from .imap import ImapError, ImapSession, raise_if_cancelling
 from .settings import Settings
 from .smtp import deliver
 
@@ -126,6 +126,7 @@ class EmailAdapter:
                 if session is not None:
                     await session.close()
                     session = None
+            raise_if_cancelling()
             delay = min(self.settings.reconnect_max_seconds, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
             attempt = min(attempt + 1, 16)
             await asyncio.sleep(delay)
@@ -160,6 +161,7 @@ class EmailAdapter:
         """Fetch, convert and store `uids` in batches; returns the last UID stored."""
         last = 0
         for start in range(0, len(uids), self.settings.fetch_batch):
+            raise_if_cancelling()
             chunk = uids[start : start + self.settings.fetch_batch]
             fetched = await session.fetch(chunk)
             batch: list[Inbound] = []
