@@ -220,7 +220,7 @@ class EmailAdapter:
         except OSError as exc:
             raise Rejected(f"attachment unreadable: {exc.strerror or exc}") from None
         await deliver(msg, self.settings, self.tls, sender=self.settings.from_email, recipient=out.recipient)
-        blog.info("reply.sent", external_id=message_id, attempt=out.attempt)
+        blog.info("mail.sent", external_id=message_id, attempt=out.attempt)
         if self.settings.sent_folder:
             await self._save_copy(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")), blog)  # IMAP wants CRLF
         return Sent(external_id=message_id, extra={"subject": str(msg["Subject"])})

@@ -22,6 +22,13 @@ pytestmark = [
 ]
 
 INBOX = "email.support"
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+AUTOMATION = f"""[automation]
+enabled = true
+faq_dir = "{CONFIG / "faq"}"
+templates_dir = "{CONFIG / "templates"}"
+classify_rules = "{CONFIG / "classify.toml"}"
+"""
 
 
 @asynccontextmanager
@@ -202,3 +209,54 @@ async def test_killed_mid_import_restarts_from_the_checkpoint_and_stores_each_ma
         status, health = await daemon.api("GET", "/healthz")
         assert status == 200 and health["channels"][INBOX]["state"] == "connected"
         assert len(await conversations(daemon)) == 61
+
+
+async def test_imported_history_and_automatic_mail_get_no_automatic_reply(tmp_path: Path) -> None:
+    dovecot = Dovecot.shared()
+    box = dovecot.new_mailbox()
+    # In the mailbox before the daemon ever ran: imported as history.
+    dovecot.append(
+        box, customer_mail("<old@mail.example.org>", "Old question", "How do refunds work?"), when=time.time() - 3600
+    )
+    smtp = SmtpSink(mode="none")
+    channels = f"""
+[channels.email.support]
+imap_host = "127.0.0.1"
+imap_port = {dovecot.imap_port}
+imap_tls = "none"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+smtp_tls = "none"
+username = "{box.user}"
+password = "{box.password}"
+from_address = "Example Support <{box.user}>"
+"""
+    try:
+        async with Daemon(tmp_path, channels, extra_toml=AUTOMATION) as daemon:
+            await daemon.wait_for(lambda: connected(daemon), timeout=15)
+            await daemon.wait_for(lambda: _at_least(daemon, 1), timeout=5)
+            ooo = customer_mail(
+                "<ooo@mail.example.org>",
+                "Out of office",
+                "I am away until Monday.",
+                sender="carol@example.org",
+                extra="Auto-Submitted: auto-replied\r\n",
+            )
+            live = customer_mail(
+                "<live@mail.example.org>", "How do refunds work?", "How do refunds work?", sender="dave@example.org"
+            )
+            dovecot.deliver(box, ooo)
+            dovecot.deliver(box, live)
+            await daemon.wait_for(lambda: _at_least(daemon, 3), timeout=5)
+
+            async def automation_done() -> bool:
+                return any(r.rcpt_tos == ["dave@example.org"] for r in smtp.received)
+
+            await daemon.wait_for(automation_done, timeout=5)  # the bot hands over and says so
+        recipients = {rcpt for r in smtp.received for rcpt in r.rcpt_tos}
+        assert "bob@example.org" not in recipients  # imported history
+        assert "carol@example.org" not in recipients  # an auto-reply is never answered
+        for r in smtp.received:  # what automation sent is marked, so other robots stay quiet too
+            assert r.message["Auto-Submitted"] == "auto-replied"
+    finally:
+        smtp.stop()
