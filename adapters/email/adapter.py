@@ -28,7 +28,7 @@ from tpbridge.adapters.base import (
 )
 
 from .compose import build_reply, outbound_message_id
-from .convert import bounce_note, convert
+from .convert import Converted, bounce_note, convert
 from .imap import ImapError, ImapSession, raise_if_cancelling
 from .settings import Settings
 from .smtp import deliver
@@ -166,31 +166,43 @@ class EmailAdapter:
             fetched = await session.fetch(chunk)
             batch: list[Inbound] = []
             for item in fetched:
-                record = await self._convert_one(sink, item.raw, item.internaldate, imported=imported)
-                if record is not None:
-                    batch.append(record)
-            checkpoint = f"{validity}:{chunk[-1]}"
+                done = await asyncio.to_thread(
+                    convert,
+                    self.name,
+                    item.raw,
+                    own_addresses=self._own,
+                    internaldate=item.internaldate,
+                    imported=imported,
+                )
+                if done.quarantined is not None:
+                    # Stored with its own checkpoint (after what came before it), so a crash
+                    # here never quarantines the same mail twice nor skips the ones before it.
+                    if batch:
+                        await self._store(sink, batch, f"{validity}:{last}")
+                        batch = []
+                    await sink.quarantine(done.quarantined, checkpoint=f"{validity}:{item.uid}")
+                    self.log.warning(
+                        "mail.quarantined", external_id=done.quarantined.external_id, reason=done.quarantined.reason
+                    )
+                else:
+                    record = await self._record(sink, done, item.internaldate)
+                    if record is not None:
+                        batch.append(record)
+                last = item.uid
             # The checkpoint is committed with the batch: only then is the mail "acknowledged".
-            result = await sink.ingest(batch, checkpoint=checkpoint)
-            new = sum(1 for m in result.message_ids if m is not None)
-            self.log.info("mail.ingested", count=len(batch), new=new, checkpoint=checkpoint)
+            await self._store(sink, batch, f"{validity}:{chunk[-1]}")
             if self.settings.mark_seen:
                 await session.mark_seen([f.uid for f in fetched])
             last = chunk[-1]
         return last
 
-    async def _convert_one(
-        self, sink: Sink, raw: bytes, internaldate: datetime | None, *, imported: bool
-    ) -> Inbound | None:
-        done = await asyncio.to_thread(
-            convert, self.name, raw, own_addresses=self._own, internaldate=internaldate, imported=imported
-        )
-        if done.quarantined is not None:
-            await sink.quarantine(done.quarantined)
-            self.log.warning(
-                "mail.quarantined", external_id=done.quarantined.external_id, reason=done.quarantined.reason
-            )
-            return None
+    async def _store(self, sink: Sink, batch: list[Inbound], checkpoint: str) -> None:
+        result = await sink.ingest(batch, checkpoint=checkpoint)
+        new = sum(1 for m in result.message_ids if m is not None)
+        self.log.info("mail.ingested", count=len(batch), new=new, checkpoint=checkpoint)
+
+    async def _record(self, sink: Sink, done: Converted, internaldate: datetime | None) -> Inbound | None:
+        """The record to store for a converted mail; None when it is a matched bounce or our own echo."""
         if done.bounce is not None and done.mail is not None:
             if done.bounce.failed:
                 for original in done.bounce.original_ids:

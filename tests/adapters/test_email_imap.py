@@ -210,3 +210,20 @@ async def test_every_real_world_fixture_goes_through_imap(dovecot: Dovecot, box:
     # unmatched bounces are system notes that are never answered
     notes = [r for r in sink.records if r.system]
     assert len(notes) >= 8 and all(r.no_auto_reply for r in notes)
+
+
+async def test_unparseable_mail_is_quarantined_once_and_does_not_block_the_next(
+    dovecot: Dovecot, box: Mailbox, tmp_path: Path
+):
+    sink = RecordingSink("email.support")
+    settings = settings_for(dovecot, box)
+    dovecot.append_many(box, [mail(1), b"Subject: nobody sent this\r\n\r\nwho am I?\r\n", mail(3)])
+    async with running(make_adapter(settings, sink, tmp_path), sink):
+        await sink.wait_for(3)
+        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(":3"))
+    dovecot.append_many(box, [mail(4)])
+    async with running(make_adapter(settings, sink, tmp_path), sink):  # a restart re-reads nothing
+        await sink.wait_for(4)
+    assert [r.subject for r in sink.records] == ["Help 1", "Help 3", "Help 4"]
+    (kept,) = sink.quarantined
+    assert "no sender address" in kept.reason and b"who am I?" in kept.raw
