@@ -9,6 +9,7 @@ re-read the capabilities, which change after TLS.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import ssl
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ class ImapSession:
         await asyncio.wait_for(protocol.capability(), self._settings.timeout)
 
     async def select(self, mailbox: str) -> MailboxState:
-        response = await self.client.select(aioimaplib.quoted(mailbox))
+        response = await self.client.select(mailbox_name(mailbox))
         if response.result != "OK":
             raise ImapError(f"SELECT {mailbox} failed: {_text(response.lines)}")
         validity = uidnext = None
@@ -192,7 +193,7 @@ class ImapSession:
                 raise ImapError(f"UID STORE failed: {_text(response.lines)}")
 
     async def append(self, mailbox: str, raw: bytes, flags: str = r"(\Seen)") -> None:
-        response = await self.client.append(raw, mailbox=aioimaplib.quoted(mailbox), flags=flags)
+        response = await self.client.append(raw, mailbox=mailbox_name(mailbox), flags=flags)
         if response.result != "OK":
             raise ImapError(f"APPEND to {mailbox} failed: {_text(response.lines)}")
 
@@ -209,6 +210,14 @@ class ImapSession:
         if protocol.exists_seen:  # new mail announced while we were busy: catch up first
             protocol.exists_seen = False
             return True
+        if not client.has_capability("IDLE"):
+            # A server without IDLE (rare): poll. NOOP lets the server report news, then we search.
+            try:
+                await asyncio.wait_for(self.lost.wait(), self._settings.poll_seconds)
+            except TimeoutError:
+                await client.noop()
+                return True
+            raise ImapError("IMAP connection lost")
         idle = await client.idle_start(timeout=renew)
         changed = False
         lost = asyncio.ensure_future(self.lost.wait())
@@ -252,6 +261,30 @@ class ImapSession:
             transport = client.protocol.transport
             if transport is not None:
                 transport.close()
+
+
+def mailbox_name(name: str) -> str:
+    """A mailbox name as IMAP wants it: modified UTF-7 (RFC 3501 §5.1.3), quoted.
+
+    Chinese providers name folders like "已发送" (163.com's Sent); on the wire that is "&XfJT0ZAB-".
+    """
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(data).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for ch in name:
+        if " " <= ch <= "~":
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return aioimaplib.quoted("".join(out))
 
 
 def raise_if_cancelling() -> None:

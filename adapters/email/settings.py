@@ -35,6 +35,7 @@ class Settings(ChannelSettings):
     tls_verify: bool = True
     timeout: float = Field(30.0, gt=0)  # per IMAP command / SMTP operation
     idle_renew_seconds: float = Field(25 * 60, gt=0, lt=29 * 60)  # RFC 2177: re-issue IDLE before 29 min
+    poll_seconds: float = Field(30.0, gt=0)  # only for servers without IDLE: how often to look
     fetch_batch: int = Field(20, ge=1, le=500)  # mails per UID FETCH (and per ingest batch)
     reconnect_max_seconds: float = Field(60.0, gt=0)  # cap of the jittered reconnect backoff
 

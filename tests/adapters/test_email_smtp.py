@@ -223,3 +223,14 @@ async def test_bounce_of_our_reply_marks_it_failed_instead_of_opening_a_conversa
         await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(":1"))
     assert sink.failed[sent.external_id] == "5.1.1 smtp; 550 5.1.1 user unknown (nobody@example.net)"
     assert sink.records == []
+
+
+async def test_sent_folder_with_a_chinese_name(dovecot: Dovecot, box: Mailbox, smtp: SmtpSink, tmp_path: Path):
+    dovecot.doveadm("mailbox", "create", "-u", box.user, "已发送")  # 163.com's Sent folder
+    adapter = make_adapter(
+        settings_for(dovecot, box, smtp_port=smtp.port, sent_folder="已发送"), RecordingSink(INBOX), tmp_path
+    )
+    async with adapter:
+        sent = await adapter.send(outbound())
+    ((_, _, raw),) = dovecot.messages(box, "&XfJT0ZAB-")  # modified UTF-7 on the wire (RFC 3501 §5.1.3)
+    assert f"Message-ID: {sent.external_id}".encode() in raw
