@@ -11,6 +11,7 @@ import asyncio
 import random
 import secrets
 import ssl
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 
@@ -38,14 +39,25 @@ log = structlog.get_logger(__name__)
 _NETWORK_ERRORS = (ImapError, OSError, TimeoutError, aioimaplib.AioImapException, ssl.SSLError)
 
 
-def parse_checkpoint(value: str | None) -> tuple[int, int] | None:
-    """ "uidvalidity:uid" -> (uidvalidity, uid); anything else means "no checkpoint"."""
-    if not value:
-        return None
-    validity, sep, uid = value.partition(":")
-    if not sep or not validity.isdigit() or not uid.isdigit():
-        return None
-    return int(validity), int(uid)
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where reading stopped: "<uidvalidity>:<uid>", plus ":<target>" while the initial import runs.
+
+    The target (the last UID that existed when the import began) lets a restart finish an
+    interrupted import as imported history instead of answering old mail automatically.
+    """
+
+    uidvalidity: int
+    uid: int
+    importing_until: int | None = None
+
+    @classmethod
+    def parse(cls, value: str | None) -> Checkpoint | None:
+        parts = (value or "").split(":")
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+            return None
+        numbers = [int(p) for p in parts]
+        return cls(numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None)
 
 
 class EmailAdapter:
@@ -136,29 +148,48 @@ class EmailAdapter:
         s = self.settings
         state = await session.select(s.mailbox)
         sink.report(ChannelState.CONNECTED)
-        stored = parse_checkpoint(await sink.last_checkpoint())
-        window_start = (datetime.now(UTC) - timedelta(days=s.import_window_days)).date()
-        if stored is None or stored[0] != state.uidvalidity:
-            # First sync, or the server renumbered the mailbox (UIDVALIDITY changed): import the
-            # window again; the core drops what it already has (Message-ID / content hash).
-            if stored is not None:
-                self.log.warning("imap.uidvalidity_changed", old=stored[0], new=state.uidvalidity)
-            uids = await session.uids_since(window_start)
-            last = await self._import(session, sink, state.uidvalidity, uids, imported=True)
-            floor = (state.uidnext - 1) if state.uidnext else last
-            last = max(last, floor)
-            await sink.ingest([], checkpoint=f"{state.uidvalidity}:{last}")
-            self.log.info("imap.initial_sync", imported=len(uids), uidvalidity=state.uidvalidity, uid=last)
+        stored = Checkpoint.parse(await sink.last_checkpoint())
+        v = state.uidvalidity
+        if stored is None or stored.uidvalidity != v or stored.importing_until is not None:
+            # First sync, or the server renumbered the mailbox (UIDVALIDITY changed), or such an
+            # import was interrupted: import the window as history (no automatic replies); the
+            # core drops what it already has (Message-ID / content hash).
+            resuming = stored is not None and stored.uidvalidity == v and stored.importing_until is not None
+            if stored is not None and stored.uidvalidity != v:
+                self.log.warning("imap.uidvalidity_changed", old=stored.uidvalidity, new=v)
+            window_start = (datetime.now(UTC) - timedelta(days=s.import_window_days)).date()
+            in_window = await session.uids_since(window_start)
+            if resuming:
+                assert stored is not None and stored.importing_until is not None
+                after, target = stored.uid, stored.importing_until
+            else:
+                after = 0
+                target = (state.uidnext - 1) if state.uidnext else max(in_window, default=0)
+            uids = [u for u in in_window if after < u <= target]
+            await self._import(session, sink, v, uids, imported=True, importing_until=target)
+            await sink.ingest([], checkpoint=f"{v}:{target}")
+            self.log.info("imap.initial_sync", imported=len(uids), uidvalidity=v, uid=target, resumed=resuming)
+            last = target
         else:
-            last = stored[1]
+            last = stored.uid
         while True:
             uids = await session.uids_after(last)
             last = max(last, await self._import(session, sink, state.uidvalidity, uids, imported=False))
             yield last
             await session.idle_once(s.idle_renew_seconds)
 
-    async def _import(self, session: ImapSession, sink: Sink, validity: int, uids: list[int], *, imported: bool) -> int:
+    async def _import(
+        self,
+        session: ImapSession,
+        sink: Sink,
+        validity: int,
+        uids: list[int],
+        *,
+        imported: bool,
+        importing_until: int | None = None,
+    ) -> int:
         """Fetch, convert and store `uids` in batches; returns the last UID stored."""
+        tag = f":{importing_until}" if importing_until is not None else ""
         last = 0
         for start in range(0, len(uids), self.settings.fetch_batch):
             raise_if_cancelling()
@@ -178,9 +209,9 @@ class EmailAdapter:
                     # Stored with its own checkpoint (after what came before it), so a crash
                     # here never quarantines the same mail twice nor skips the ones before it.
                     if batch:
-                        await self._store(sink, batch, f"{validity}:{last}")
+                        await self._store(sink, batch, f"{validity}:{last}{tag}")
                         batch = []
-                    await sink.quarantine(done.quarantined, checkpoint=f"{validity}:{item.uid}")
+                    await sink.quarantine(done.quarantined, checkpoint=f"{validity}:{item.uid}{tag}")
                     self.log.warning(
                         "mail.quarantined", external_id=done.quarantined.external_id, reason=done.quarantined.reason
                     )
@@ -190,7 +221,7 @@ class EmailAdapter:
                         batch.append(record)
                 last = item.uid
             # The checkpoint is committed with the batch: only then is the mail "acknowledged".
-            await self._store(sink, batch, f"{validity}:{chunk[-1]}")
+            await self._store(sink, batch, f"{validity}:{chunk[-1]}{tag}")
             if self.settings.mark_seen:
                 await session.mark_seen([f.uid for f in fetched])
             last = chunk[-1]

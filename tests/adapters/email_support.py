@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,8 @@ async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():  # noqa: ASYNC110 - server-side state has no event to await
             await asyncio.sleep(0.05)
+
+
+def synced_to(sink: RecordingSink, uid: int) -> bool:
+    """The checkpoint says every mail up to `uid` is stored and no initial import is pending."""
+    return sink.checkpoint is not None and re.fullmatch(rf"\d+:{uid}", sink.checkpoint) is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tpbridge.adapters.base import BadCredentials, ChannelState
 
-from tests.adapters.email_support import FLANKER, OWN, make_adapter, running, settings_for, wait_until
+from tests.adapters.email_support import FLANKER, OWN, make_adapter, running, settings_for, synced_to, wait_until
 from tests.fakes.dovecot import Dovecot, Mailbox, available, free_port
 from tests.support.sink import RecordingSink
 
@@ -63,7 +63,7 @@ async def test_new_mail_arrives_through_idle_within_two_seconds(dovecot: Dovecot
     assert inbound.thread.references == ("<tpb.7.42.abc@example.com>", "<first-1@mail.example.org>")
     assert not inbound.no_auto_reply  # live mail, not imported history
     assert inbound.raw is not None and b"Message-ID: <reply-1@mail.example.org>" in inbound.raw
-    assert sink.checkpoint is not None and sink.checkpoint.endswith(":1")
+    assert synced_to(sink, 1)
     ((_uid, flags, _),) = dovecot.messages(box)
     assert b"\\Seen" in flags  # flagged only after the sink stored it; nothing deleted or moved
 
@@ -76,7 +76,7 @@ async def test_first_sync_imports_only_the_window_without_auto_replies(dovecot: 
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, import_window_days=7), sink, tmp_path)
     async with running(adapter, sink):
-        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(":3"))
+        await wait_until(lambda: synced_to(sink, 3))
         assert [r.subject for r in sink.records] == ["Recent 2", "Today 3"]
         assert all(r.no_auto_reply for r in sink.records)
         # after the first sync, new mail is live again
@@ -96,7 +96,7 @@ async def test_restart_resumes_from_the_checkpoint_without_duplicates(dovecot: D
     dovecot.append_many(box, [mail(3)])
     async with running(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(3)
-        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(":3"))
+        await wait_until(lambda: synced_to(sink, 3))
     assert [r.subject for r in sink.records] == ["Help 1", "Help 2", "Help 3"]
     assert not sink.records[2].no_auto_reply
     assert all(b"\\Seen" not in flags for _, flags, _ in dovecot.messages(box))  # mark_seen = false
@@ -187,7 +187,7 @@ async def test_every_real_world_fixture_goes_through_imap(dovecot: Dovecot, box:
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, import_window_days=1), sink, tmp_path)
     async with running(adapter, sink):
-        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(f":{len(raws)}"), 60)
+        await wait_until(lambda: synced_to(sink, len(raws)), 60)
     # Several fixtures share a Message-ID (the enclosed-*.eml family): those are one mail to the core.
     expected = {_key(raw) for raw in raws}
     assert {r.external_id for r in sink.records} | {q.external_id for q in sink.quarantined} == expected
@@ -220,10 +220,27 @@ async def test_unparseable_mail_is_quarantined_once_and_does_not_block_the_next(
     dovecot.append_many(box, [mail(1), b"Subject: nobody sent this\r\n\r\nwho am I?\r\n", mail(3)])
     async with running(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(3)
-        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(":3"))
+        await wait_until(lambda: synced_to(sink, 3))
     dovecot.append_many(box, [mail(4)])
     async with running(make_adapter(settings, sink, tmp_path), sink):  # a restart re-reads nothing
         await sink.wait_for(4)
     assert [r.subject for r in sink.records] == ["Help 1", "Help 3", "Help 4"]
     (kept,) = sink.quarantined
     assert "no sender address" in kept.reason and b"who am I?" in kept.raw
+
+
+async def test_interrupted_first_import_resumes_as_history(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
+    dovecot.append_many(box, [mail(1), mail(2), mail(3)])
+    status = dovecot.doveadm("mailbox", "status", "-u", box.user, "uidvalidity", "INBOX")
+    validity = int(status.split("uidvalidity=")[1].split()[0])
+    sink = RecordingSink("email.support")
+    sink.checkpoint = f"{validity}:1:3"  # killed after storing UID 1 of an import that was to end at 3
+    dovecot.append_many(box, [mail(4)])  # arrived later: a live mail
+    async with running(make_adapter(settings_for(dovecot, box), sink, tmp_path), sink):
+        await sink.wait_for(3)
+        await wait_until(lambda: synced_to(sink, 4))
+    assert [(r.subject, r.no_auto_reply) for r in sink.records] == [
+        ("Help 2", True),
+        ("Help 3", True),
+        ("Help 4", False),
+    ]

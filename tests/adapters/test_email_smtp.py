@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tpbridge.adapters.base import BadCredentials, Outbound, OutboundAttachment, Rejected, Retry
 
-from tests.adapters.email_support import INBOX, OWN, make_adapter, running, settings_for, wait_until
+from tests.adapters.email_support import INBOX, OWN, make_adapter, running, settings_for, synced_to, wait_until
 from tests.fakes.dovecot import Dovecot, Mailbox, available
 from tests.fakes.smtp_sink import SmtpSink
 from tests.support.sink import RecordingSink
@@ -220,7 +220,7 @@ async def test_bounce_of_our_reply_marks_it_failed_instead_of_opening_a_conversa
         dsn = (OWN / "dsn-template.eml").read_bytes().replace(b"@@MSGID@@", sent.external_id.encode())
         dovecot.deliver(box, dsn)
         await wait_until(lambda: sent.external_id in sink.failed)
-        await wait_until(lambda: sink.checkpoint is not None and sink.checkpoint.endswith(":1"))
+        await wait_until(lambda: synced_to(sink, 1))
     assert sink.failed[sent.external_id] == "5.1.1 smtp; 550 5.1.1 user unknown (nobody@example.net)"
     assert sink.records == []
 
