@@ -238,6 +238,23 @@ def _enclosed(part: Message) -> InboundAttachment:
 
 
 def _filename(part: Message) -> str | None:
+    """The attachment's name: RFC 2231 via the parser; RFC 2047 and raw 8-bit names from the raw header.
+
+    Outlook and Foxmail send `filename="=?GB2312?B?...?="` (RFC 2047 inside a parameter, not
+    allowed but universal) and old clients send raw GBK bytes; the parser decodes both with
+    the label's codec or as UTF-8, so they are taken from the header as sent instead.
+    """
+    for header, key in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        raw = raw_header(part, header)
+        if raw is None or re.search(rf"{key}\*", raw, re.IGNORECASE):
+            continue  # absent, or RFC 2231 (`name*=`): the parser's decoding below is right
+        found = _PARAM[key].search(raw)
+        if found is None:
+            continue
+        value = found.group(1) if found.group(1) is not None else found.group(2)
+        value = value.replace('\\"', '"')
+        if "=?" in value or any("\udc80" <= ch <= "\udcff" for ch in value):
+            return _safe_filename(decode_header_value(value, part.get_content_charset()))
     try:
         name = part.get_filename()  # RFC 2231 (filename*=) is decoded by the parser
     except Exception:
@@ -251,9 +268,13 @@ def _filename(part: Message) -> str | None:
             name = decode_bytes(name[2].encode("latin-1", "replace"), name[0])
     if not name or not isinstance(name, str):
         return None
-    if "=?" in name or any("\udc80" <= ch <= "\udcff" for ch in name):
-        name = decode_header_value(name)  # RFC 2047 inside a parameter: wrong, but what clients send
     return _safe_filename(name)
+
+
+_PARAM = {
+    key: re.compile(rf'(?:^|;)\s*{key}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))', re.IGNORECASE)
+    for key in ("filename", "name")
+}
 
 
 def _safe_filename(name: str) -> str:

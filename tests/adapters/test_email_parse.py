@@ -86,6 +86,13 @@ def test_attachments_with_rfc2231_names_and_inline_images():
     assert mail.attachments[1].data == b"%PDF-1.4 fake"
 
 
+def test_attachment_names_in_rfc2047_and_raw_gbk_as_foxmail_and_outlook_send_them():
+    mail = load(OWN / "gbk-attachment-names.eml")
+    assert mail.text == "附件是发票，请查收。"
+    assert [a.filename for a in mail.attachments] == ["王堃的发票.pdf", "李四的合同.doc"]
+    assert mail.attachments[0].data == b"%PDF-1.4"
+
+
 def test_html_only_mail_becomes_readable_text_and_keeps_the_raw_html():
     mail = load(OWN / "html-only.eml")
     assert mail.text == "Hello,\n\nmy order #4711 is late.\n\n  * ordered Monday\n  * paid\n\ntracking"
