@@ -205,6 +205,7 @@ async def test_every_real_world_fixture_goes_through_imap(dovecot: Dovecot, box:
         "Rechnung März 发票.pdf",
         "中文的说明.txt",
     ]
+    assert [a.filename for a in by_subject["发票"].attachments] == ["王堃的发票.pdf", "李四的合同.doc"]
     assert by_subject["Mailgun rocks!"].attachments[0].kind == "image"
     assert by_subject["My order is late"].text.startswith("Hello,\n\nmy order #4711 is late.")
     # unmatched bounces are system notes that are never answered
