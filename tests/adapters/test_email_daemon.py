@@ -142,6 +142,13 @@ async def test_mail_in_agent_reply_out_threaded_and_the_answer_joins(tmp_path: P
         await daemon.wait_for(joined, timeout=5)
         assert len(await conversations(daemon)) == 1
 
+        # A new thread from the same address (same subject, no references) is a new conversation
+        # of the same contact: subject text alone never threads.
+        dovecot.deliver(box, customer_mail("<q3@mail.example.org>", "Refund for order 4711", "Another order?"))
+        convs = await daemon.wait_for(lambda: _at_least(daemon, 2), timeout=5)
+        new = next(c for c in convs if c["id"] != conv["id"])
+        assert new["contact"]["id"] == conv["contact"]["id"]
+
 
 async def test_foreign_reply_opens_a_linked_conversation_and_a_bounce_marks_the_reply_failed(
     tmp_path: Path,
