@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from email.headerregistry import Address
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -45,6 +46,13 @@ class Settings(ChannelSettings):
         _, addr = parseaddr(value)
         if "@" not in addr:
             raise ValueError("from_address needs an email address, e.g. 'Support <support@example.com>'")
+        return value
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
         return value
 
     @property

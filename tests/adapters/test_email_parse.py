@@ -337,3 +337,5 @@ def test_settings_resolve_secrets_and_refuse_bad_values(monkeypatch: pytest.Monk
         Settings(**base, password="x", idle_renew_seconds=30 * 60)
     with pytest.raises(ValidationError):
         Settings(**base, password="x", unknown_key=1)
+    with pytest.raises(ValidationError, match="no such file"):
+        Settings(**base, password="x", tls_ca_file="/nonexistent/ca.pem")
