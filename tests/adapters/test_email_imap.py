@@ -245,3 +245,13 @@ async def test_interrupted_first_import_resumes_as_history(dovecot: Dovecot, box
         ("Help 3", True),
         ("Help 4", False),
     ]
+
+
+async def test_untrusted_certificate_is_reported_with_the_reason(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
+    sink = RecordingSink("email.support")
+    settings = settings_for(dovecot, box, imap_tls="implicit", imap_port=dovecot.imaps_port, tls_ca_file=None)
+    async with running(make_adapter(settings, sink, tmp_path), sink):
+        await wait_until(lambda: any(s == ChannelState.TRANSIENT_DISCONNECT for s, _ in sink.states))
+    reason = next(r for s, r in sink.states if s == ChannelState.TRANSIENT_DISCONNECT)
+    assert reason is not None and "CERTIFICATE_VERIFY_FAILED" in reason
+    assert sink.records == []
