@@ -344,7 +344,7 @@ def report(base: Target, daemon: Target, args: argparse.Namespace) -> tuple[list
         "=" * 78,
         f"tpbridge ingest benchmark: {os.cpu_count()} cores; wrk -t{args.wrk_threads} -c{args.connections}"
         f" {args.duration:g}s x {args.rounds} rounds; {args.visitors} visitors;",
-        f"paced {args.rate:g} msg/s for {args.latency_duration:g}s. Throughput figures: the median round.",
+        f"paced {args.rate:g} msg/s for {args.latency_duration:g}s. Throughput: median round (lower middle if even).",
         "-" * 78,
         f"{'':30}{'daemon':>16}{'baseline':>16}{'ratio':>10}",
         f"{'messages/s (wrk)':30}{pair('msgs_per_s', ',.0f')}{ratio:>10.2f}",
@@ -393,7 +393,7 @@ async def measure(args: argparse.Namespace, workdir: Path, targets: list[Target]
 async def main() -> int:
     ap = argparse.ArgumentParser(description="tpbridge web chat ingest benchmark against a bare baseline")
     ap.add_argument("--duration", type=float, default=8, help="seconds of wrk load per server and round (8)")
-    ap.add_argument("--rounds", type=int, default=2, help="wrk rounds per server, interleaved; median reported (2)")
+    ap.add_argument("--rounds", type=int, default=3, help="wrk rounds per server, interleaved; median reported (3)")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of wrk warm-up per server (2)")
     ap.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (1)")
