@@ -201,6 +201,12 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
                 problems.extend(describe(e, ("channels", kind, name)) for e in exc.errors())
                 continue
             channels.append(ChannelConfig(kind, f"{kind}.{name}", settings, cls))
+    if root is not None and root.automation.enabled:
+        base = root.bridge.config_dir if root.bridge.config_dir.is_absolute() else path.parent / root.bridge.config_dir
+        for key in ("faq_dir", "templates_dir"):
+            folder = base / getattr(root.automation, key)
+            if not folder.is_dir() or not any(folder.glob("*.toml")):
+                problems.append(f"automation.{key}: no *.toml files in {folder} (see [bridge].config_dir)")
     if problems or root is None:
         raise ConfigError(problems)
     return Config(

@@ -34,6 +34,8 @@ class Templates:
                 found[path.stem.lower()] = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise TemplateError(f"{path}: {exc}") from None
+        if not found:
+            raise TemplateError(f"{folder}: no reply templates (*.toml) found")
         return cls(found, default)
 
     @property

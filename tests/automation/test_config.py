@@ -18,7 +18,7 @@ def test_shipped_example_is_valid(tmp_path: Path) -> None:
     import tomllib
 
     example = Path(__file__).resolve().parents[2] / "config" / "automation.example.toml"
-    cfg = parse(tomllib.loads(example.read_text(encoding="utf-8")), tmp_path / "tpbridge.toml")
+    cfg = parse(tomllib.loads(example.read_text(encoding="utf-8")), example.parents[1] / "tpbridge.toml")
     assert cfg.automation.enabled and "support-zh" in cfg.teams
     assert cfg.teams["support-zh"].timezone == "Asia/Shanghai"
 

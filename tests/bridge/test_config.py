@@ -98,3 +98,11 @@ def test_enabling_a_channel_without_its_secrets_names_key_and_variable(tmp_path:
     assert "channels.email.support.password: environment variable TPB_EMAIL_PASSWORD is not set" in lines
     assert "channels.wechat.official.app_secret: environment variable TPB_WECHAT_SECRET is not set" in lines
     assert "channels.x.main.bearer_token: environment variable TPB_X_BEARER is not set" in lines
+
+
+def test_automation_without_its_files_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "tpbridge.toml"
+    cfg.write_text('[automation]\nenabled = true\n')  # config_dir "config" does not exist beside it
+    proc = check(cfg)
+    assert proc.returncode == 2
+    assert any(line.startswith("automation.templates_dir: no *.toml files in") for line in proc.stderr.splitlines())

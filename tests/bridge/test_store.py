@@ -182,3 +182,15 @@ async def test_forget_erases_a_person_and_their_files(tmp_path: Path) -> None:
         assert await core.store.get_contact(contact_id) is None
         assert await core.store.known("webchat.site", ["f1"]) == set()
         assert not core.files.path(sha).exists()
+
+
+async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: Path) -> None:
+    from tpbridge.adapters.base import Quarantined
+
+    async with running_core(tmp_path) as core:
+        bad = Quarantined("webchat.site", "sha256:abc", "no From header", b"garbage")
+        await core.pipeline.quarantine("webchat.site", bad, "cp-1")
+        await core.pipeline.quarantine("webchat.site", bad, "cp-2")
+        items = await core.store.list_quarantine()
+        assert [(q["external_id"], q["reason"]) for q in items] == [("sha256:abc", "no From header")]
+        assert await core.store.checkpoint("webchat.site") == "cp-2"

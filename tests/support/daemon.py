@@ -20,6 +20,7 @@ from typing import Any, Self
 
 import aiohttp
 
+REPO = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 
@@ -47,7 +48,8 @@ class Daemon:
         self._session: aiohttp.ClientSession | None = None
         webchat_toml = "[channels.webchat.site]\nenabled = true\n" if webchat else ""
         self.config_path.write_text(
-            f'[bridge]\ndata_dir = "{self.data_dir}"\nlog_level = "debug"\nlog_format = "json"\n\n'
+            f'[bridge]\ndata_dir = "{self.data_dir}"\nconfig_dir = "{REPO / "config"}"\n'
+            'log_level = "debug"\nlog_format = "json"\n\n'
             f'[store]\nurl = "sqlite:///{self.data_dir}/tpbridge.db"\n\n'
             f'[http]\nlisten = "127.0.0.1:{self.port}"\npublic_url = "{self.url}"\n\n'
             f"{extra_toml}\n{webchat_toml}\n{channels_toml}\n",

@@ -32,7 +32,8 @@ class ChannelStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT INTO quarantine (inbox, external_id, reason, path, size, created_at) VALUES (?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO quarantine (inbox, external_id, reason, path, size, created_at)"
+                " VALUES (?,?,?,?,?,?)",
                 (inbox, external_id, reason, path, size, now),
             )
             if checkpoint is not None:

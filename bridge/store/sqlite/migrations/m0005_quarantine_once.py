@@ -1,0 +1,15 @@
+"""A redelivered unparseable message is quarantined once, like any message is stored once."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+VERSION = 5
+DESCRIPTION = "quarantine unique per (inbox, external_id)"
+
+
+def up(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "DELETE FROM quarantine WHERE id NOT IN (SELECT MIN(id) FROM quarantine GROUP BY inbox, external_id)"
+    )
+    db["quarantine"].create_index(["inbox", "external_id"], unique=True)
