@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +43,6 @@ def settings_for(
 def make_adapter(settings: Settings, sink: RecordingSink, tmp_path: Path) -> EmailAdapter:
     ctx = AdapterContext(sink=sink, public_url="http://127.0.0.1:8080", data_dir=tmp_path)
     return EmailAdapter(INBOX, settings, ctx)
-
-
-@contextlib.asynccontextmanager
-async def running(adapter: EmailAdapter, sink: RecordingSink) -> AsyncIterator[asyncio.Task[None]]:
-    """The adapter entered and receiving, as the core's supervisor runs it; cancelled at the end."""
-    async with adapter:
-        task = asyncio.create_task(adapter.run(sink))
-        try:
-            yield task
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def wait_until(predicate: Any, timeout: float = 10.0) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from tpbridge.adapters.base import BadCredentials, ChannelState
 
-from tests.adapters.email_support import FLANKER, OWN, make_adapter, running, settings_for, synced_to, wait_until
+from tests.adapters.email_support import FLANKER, OWN, make_adapter, settings_for, synced_to, wait_until
 from tests.fakes.dovecot import Dovecot, Mailbox, available, free_port
-from tests.support.sink import RecordingSink
+from tests.support.sink import RecordingSink, receiving
 
 pytestmark = [pytest.mark.imap, pytest.mark.skipif(not available(), reason="needs Debian dovecot-imapd")]
 
@@ -47,7 +47,7 @@ def mail(n: int, *, subject: str = "Help", sender: str = "alice@example.org", ex
 async def test_new_mail_arrives_through_idle_within_two_seconds(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box), sink, tmp_path)
-    async with running(adapter, sink):
+    async with receiving(adapter, sink):
         await wait_until(lambda: sink.checkpoint is not None)  # initial sync done, now idling
         started = time.monotonic()
         await asyncio.to_thread(dovecot.deliver, box, (OWN / "reply-with-quote.eml").read_bytes())
@@ -75,7 +75,7 @@ async def test_first_sync_imports_only_the_window_without_auto_replies(dovecot: 
     dovecot.append(box, mail(3, subject="Today"), when=now)
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, import_window_days=7), sink, tmp_path)
-    async with running(adapter, sink):
+    async with receiving(adapter, sink):
         await wait_until(lambda: synced_to(sink, 3))
         assert [r.subject for r in sink.records] == ["Recent 2", "Today 3"]
         assert all(r.no_auto_reply for r in sink.records)
@@ -91,10 +91,10 @@ async def test_restart_resumes_from_the_checkpoint_without_duplicates(dovecot: D
     sink = RecordingSink("email.support")
     settings = settings_for(dovecot, box, mark_seen=False)
     dovecot.append_many(box, [mail(1), mail(2)])
-    async with running(make_adapter(settings, sink, tmp_path), sink):
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(2)
     dovecot.append_many(box, [mail(3)])
-    async with running(make_adapter(settings, sink, tmp_path), sink):
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(3)
         await wait_until(lambda: synced_to(sink, 3))
     assert [r.subject for r in sink.records] == ["Help 1", "Help 2", "Help 3"]
@@ -107,13 +107,13 @@ async def test_uidvalidity_change_resyncs_without_duplicates(dovecot: Dovecot, b
     settings = settings_for(dovecot, box)
     no_id = b"From: carol@example.org\r\nSubject: no message id\r\n\r\nhello\r\n"
     dovecot.append_many(box, [mail(1), no_id])
-    async with running(make_adapter(settings, sink, tmp_path), sink):
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(2)
     assert sink.records[1].external_id.startswith("sha256:")
     old_validity = sink.checkpoint.split(":")[0] if sink.checkpoint else ""
     dovecot.set_uidvalidity(box, int(old_validity) + 1000)
     dovecot.append_many(box, [mail(3)])
-    async with running(make_adapter(settings, sink, tmp_path), sink):
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(3)
         await wait_until(lambda: sink.checkpoint == f"{int(old_validity) + 1000}:3")
     assert len(sink.records) == 3  # the two known mails were deduplicated (Message-ID, content hash)
@@ -123,7 +123,7 @@ async def test_uidvalidity_change_resyncs_without_duplicates(dovecot: Dovecot, b
 async def test_dropped_connection_reconnects_and_catches_up(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box), sink, tmp_path)
-    async with running(adapter, sink) as task:
+    async with receiving(adapter, sink) as task:
         await wait_until(lambda: sink.checkpoint is not None)
         dovecot.kick(box)
         dovecot.deliver(box, mail(1))  # arrives while we are disconnected
@@ -139,7 +139,7 @@ async def test_starttls_and_implicit_tls_logins(dovecot: Dovecot, box: Mailbox, 
     for tls, port in (("starttls", dovecot.imap_port), ("implicit", dovecot.imaps_port)):
         sink = RecordingSink("email.support")
         settings = settings_for(dovecot, box, imap_tls=tls, imap_port=port)
-        async with running(make_adapter(settings, sink, tmp_path), sink):
+        async with receiving(make_adapter(settings, sink, tmp_path), sink):
             records = await sink.wait_for(1)
         assert records[0].subject == "Help 1", tls
 
@@ -159,7 +159,7 @@ async def test_unreachable_server_at_start_is_not_fatal_and_run_keeps_trying(tmp
     closed_port = free_port()
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, imap_port=closed_port), sink, tmp_path)
-    async with running(adapter, sink) as task:
+    async with receiving(adapter, sink) as task:
         await wait_until(lambda: sum(s == ChannelState.TRANSIENT_DISCONNECT for s, _ in sink.states) >= 2)
         assert not task.done()
     assert "ConnectionRefusedError" in (sink.states[0][1] or "")
@@ -168,7 +168,7 @@ async def test_unreachable_server_at_start_is_not_fatal_and_run_keeps_trying(tmp
 async def test_idle_is_renewed_and_keeps_receiving(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, idle_renew_seconds=0.3), sink, tmp_path)
-    async with running(adapter, sink) as task:
+    async with receiving(adapter, sink) as task:
         await wait_until(lambda: sink.checkpoint is not None)
         await asyncio.sleep(1.0)  # several IDLE renewals
         dovecot.deliver(box, mail(1))
@@ -186,7 +186,7 @@ async def test_every_real_world_fixture_goes_through_imap(dovecot: Dovecot, box:
     dovecot.append_many(box, raws)
     sink = RecordingSink("email.support")
     adapter = make_adapter(settings_for(dovecot, box, import_window_days=1), sink, tmp_path)
-    async with running(adapter, sink):
+    async with receiving(adapter, sink):
         await wait_until(lambda: synced_to(sink, len(raws)), 60)
     # Several fixtures share a Message-ID (the enclosed-*.eml family): those are one mail to the core.
     expected = {_key(raw) for raw in raws}
@@ -219,11 +219,11 @@ async def test_unparseable_mail_is_quarantined_once_and_does_not_block_the_next(
     sink = RecordingSink("email.support")
     settings = settings_for(dovecot, box)
     dovecot.append_many(box, [mail(1), b"Subject: nobody sent this\r\n\r\nwho am I?\r\n", mail(3)])
-    async with running(make_adapter(settings, sink, tmp_path), sink):
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):
         await sink.wait_for(3)
         await wait_until(lambda: synced_to(sink, 3))
     dovecot.append_many(box, [mail(4)])
-    async with running(make_adapter(settings, sink, tmp_path), sink):  # a restart re-reads nothing
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):  # a restart re-reads nothing
         await sink.wait_for(4)
     assert [r.subject for r in sink.records] == ["Help 1", "Help 3", "Help 4"]
     (kept,) = sink.quarantined
@@ -237,7 +237,7 @@ async def test_interrupted_first_import_resumes_as_history(dovecot: Dovecot, box
     sink = RecordingSink("email.support")
     sink.checkpoint = f"{validity}:1:3"  # killed after storing UID 1 of an import that was to end at 3
     dovecot.append_many(box, [mail(4)])  # arrived later: a live mail
-    async with running(make_adapter(settings_for(dovecot, box), sink, tmp_path), sink):
+    async with receiving(make_adapter(settings_for(dovecot, box), sink, tmp_path), sink):
         await sink.wait_for(3)
         await wait_until(lambda: synced_to(sink, 4))
     assert [(r.subject, r.no_auto_reply) for r in sink.records] == [
@@ -250,7 +250,7 @@ async def test_interrupted_first_import_resumes_as_history(dovecot: Dovecot, box
 async def test_untrusted_certificate_is_reported_with_the_reason(dovecot: Dovecot, box: Mailbox, tmp_path: Path):
     sink = RecordingSink("email.support")
     settings = settings_for(dovecot, box, imap_tls="implicit", imap_port=dovecot.imaps_port, tls_ca_file=None)
-    async with running(make_adapter(settings, sink, tmp_path), sink):
+    async with receiving(make_adapter(settings, sink, tmp_path), sink):
         await wait_until(lambda: any(s == ChannelState.TRANSIENT_DISCONNECT for s, _ in sink.states))
     reason = next(r for s, r in sink.states if s == ChannelState.TRANSIENT_DISCONNECT)
     assert reason is not None and "CERTIFICATE_VERIFY_FAILED" in reason

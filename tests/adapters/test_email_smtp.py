@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from tpbridge.adapters.base import BadCredentials, Outbound, OutboundAttachment, Rejected, Retry
 
-from tests.adapters.email_support import INBOX, OWN, make_adapter, running, settings_for, synced_to, wait_until
+from tests.adapters.email_support import INBOX, OWN, make_adapter, settings_for, synced_to, wait_until
 from tests.fakes.dovecot import Dovecot, Mailbox, available
 from tests.fakes.smtp_sink import SmtpSink
-from tests.support.sink import RecordingSink
+from tests.support.sink import RecordingSink, receiving
 
 pytestmark = [pytest.mark.imap, pytest.mark.skipif(not available(), reason="needs Debian dovecot-imapd")]
 
@@ -56,7 +56,7 @@ async def test_reply_threads_under_the_customers_mail_and_the_answer_threads_bac
         b"From: Bob Customer <Bob@Example.org>\r\nTo: support@example.com\r\nSubject: My order is late\r\n"
         b"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <first-1@mail.example.org>\r\n\r\nWhere is it?\r\n"
     )
-    async with running(adapter, sink):
+    async with receiving(adapter, sink):
         await wait_until(lambda: sink.checkpoint is not None)
         dovecot.deliver(box, customer)
         (first,) = await sink.wait_for(1)
@@ -213,7 +213,7 @@ async def test_bounce_of_our_reply_marks_it_failed_instead_of_opening_a_conversa
 ):
     sink = RecordingSink(INBOX)
     adapter = make_adapter(settings_for(dovecot, box, smtp_port=smtp.port), sink, tmp_path)
-    async with running(adapter, sink):
+    async with receiving(adapter, sink):
         await wait_until(lambda: sink.checkpoint is not None)
         sent = await adapter.send(outbound(recipient="nobody@example.net"))
         sink.outbound_ids.add(sent.external_id)  # the core stored it as our message's external id

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from tpbridge.adapters.base import BadCredentials, ChannelState, Inbound, IngestResult
-from tpbridge.adapters.telegram import TelegramAdapter
 
 from tests.adapters.telegram_support import (
     file_bytes,
@@ -18,19 +17,7 @@ from tests.adapters.telegram_support import (
     serve_files,
 )
 from tests.fakes.telegram_api import FakeTelegram, message_update
-from tests.support.sink import RecordingSink
-
-
-@contextlib.asynccontextmanager
-async def running(adapter: TelegramAdapter, sink: RecordingSink) -> AsyncIterator[asyncio.Task[None]]:
-    async with adapter:
-        task = asyncio.create_task(adapter.run(sink))
-        try:
-            yield task
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+from tests.support.sink import RecordingSink, receiving
 
 
 def by_id(records: Sequence[Inbound]) -> dict[str, Inbound]:
@@ -45,7 +32,7 @@ async def test_every_fixture_update_comes_out_right(tmp_path: Path) -> None:
         for update in updates:
             fake.push_update(update)
         last = updates[-1]["update_id"]
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             # Telegram hears the offset only on the poll after the batch was stored.
             await fake.wait_for(lambda: fake.confirmed_offset == last + 1)
         assert sink.checkpoint == str(last + 1)
@@ -126,7 +113,7 @@ async def test_ignored_group_post_still_advances_the_checkpoint(tmp_path: Path) 
     sink = RecordingSink("telegram.main")
     async with FakeTelegram() as fake:
         fake.push_update(group)
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await fake.wait_for(lambda: fake.confirmed_offset == group["update_id"] + 1)
     assert sink.records == []
     assert sink.checkpoint == str(group["update_id"] + 1)
@@ -137,7 +124,7 @@ async def test_groups_are_conversations_when_the_inbox_allows_them(tmp_path: Pat
     sink = RecordingSink("telegram.main")
     async with FakeTelegram() as fake:
         fake.push_update(group)
-        async with running(make_adapter(fake, sink, tmp=tmp_path, allow_groups=True), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path, allow_groups=True), sink):
             await sink.wait_for(1)
     [record] = sink.records
     assert record.external_id == "-1001234567890:77"
@@ -167,7 +154,7 @@ async def test_offset_is_confirmed_only_after_the_batch_is_stored(tmp_path: Path
     sink = GatedSink("telegram.main")
     async with FakeTelegram() as fake:
         first = fake.push_update(message_update(1, text="hello"))
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await asyncio.wait_for(sink.entered.wait(), 5)
             polls = len(fake.calls_of("getUpdates"))
             await asyncio.sleep(0.3)  # give a wrong implementation the chance to poll on
@@ -208,7 +195,7 @@ async def test_restart_resumes_from_the_stored_checkpoint(tmp_path: Path) -> Non
     async with FakeTelegram() as fake:
         fake.push_update(message_update(1, text="already stored", update_id=700000004))
         fake.push_update(message_update(2, text="new", update_id=700000005))
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await sink.wait_for(1)
         first_poll = fake.calls_of("getUpdates")[0]
     assert int(first_poll.params["offset"]) == 700000005
@@ -254,7 +241,7 @@ async def test_polling_removes_a_webhook_left_behind(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
         fake.webhook = {"url": "https://old.example.com/hook", "secret_token": None, "allowed_updates": None}
         fake.push_update(message_update(1, text="hi"))
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await sink.wait_for(1)
         assert fake.webhook is None
 
@@ -265,7 +252,7 @@ async def test_too_big_file_keeps_the_message_with_a_note(tmp_path: Path) -> Non
              "file_size": 30 * 1024 * 1024}
     async with FakeTelegram() as fake:
         fake.push_update(message_update(1, video=video, caption="see video"))
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await sink.wait_for(1)
         assert fake.calls_of("getFile") == []  # not even asked: over the Bot API's 20 MB
     [record] = sink.records
@@ -279,7 +266,7 @@ async def test_downloads_go_through_api_base_url(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
         fake.add_file("DOC1", b"hello file", "documents/file_7.txt")
         fake.push_update(message_update(1, document=doc))
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await sink.wait_for(1)
         [get_file] = fake.calls_of("getFile")
         assert get_file.params["file_id"] == "DOC1"
@@ -293,7 +280,7 @@ async def test_unreadable_update_is_quarantined_and_the_rest_of_the_batch_stored
         fake.push_update(message_update(1, text="before"))
         broken = fake.push_update({"message": {"message_id": 2, "chat": {"id": 424242}}})  # no date, no type
         fake.push_update(message_update(3, text="after"))
-        async with running(make_adapter(fake, sink, tmp=tmp_path), sink):
+        async with receiving(make_adapter(fake, sink, tmp=tmp_path), sink):
             await sink.wait_for(3)
             await fake.wait_for(lambda: fake.pending == [])
     assert [r.text for r in sink.records] == ["before", "after"]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from tpbridge.adapters.base import (
 from tpbridge.adapters.x import XAdapter
 
 from tests.fakes.x_api import UNAUTHORIZED, FakeXApi, weighted_length
-from tests.support.sink import RecordingSink
+from tests.support.sink import RecordingSink, receiving
 
 DMS = "GET /2/dm_events"
 MENTIONS = "GET /2/users/{id}/mentions"
@@ -41,18 +40,6 @@ def make_adapter(fake: FakeXApi, sink: RecordingSink, tmp_path: Path, **override
     return XAdapter("x.main", settings, AdapterContext(sink, "http://127.0.0.1:1", tmp_path))
 
 
-@asynccontextmanager
-async def polling(adapter: XAdapter, sink: RecordingSink) -> AsyncIterator[asyncio.Task[None]]:
-    async with adapter:
-        task = asyncio.create_task(adapter.run(sink))
-        try:
-            yield task
-        finally:
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-
 async def test_polling_pages_dms_and_reads_mentions_since_the_checkpoint(fake: FakeXApi, tmp_path: Path) -> None:
     for i in range(11):
         fake.add_dm(ALICE if i % 2 else BOB, f"dm {i}")
@@ -60,7 +47,7 @@ async def test_polling_pages_dms_and_reads_mentions_since_the_checkpoint(fake: F
     root = fake.add_tweet(ALICE, "@acme_help my parcel is late")
     sink = RecordingSink("x.main")
     adapter = make_adapter(fake, sink, tmp_path, page_size=5, first_poll_dm_pages=10)
-    async with polling(adapter, sink):
+    async with receiving(adapter, sink):
         await sink.wait_for(12)
         assert [r.text for r in sink.records if r.external_id.startswith("dm:")] == [f"dm {i}" for i in range(11)]
         first_poll = fake.calls(DMS)[:3]
@@ -93,7 +80,7 @@ async def test_records_carry_the_conversation_shape(fake: FakeXApi, tmp_path: Pa
     root = fake.add_tweet(BOB, "@acme_help is the app down? Q&A <here>")
     reply = fake.add_tweet(BOB, "@acme_help hello?", in_reply_to=root["id"])
     sink = RecordingSink("x.main")
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await sink.wait_for(3)
     by_id = {r.external_id: r for r in sink.records}
     direct = by_id[f"dm:{dm['id']}"]
@@ -113,11 +100,11 @@ async def test_restart_resumes_from_the_checkpoint_without_duplicates(fake: Fake
     fake.add_dm(ALICE, "first")
     first = fake.add_tweet(BOB, "@acme_help one")
     sink = RecordingSink("x.main")
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await sink.wait_for(2)
     fake.requests.clear()
     fake.add_dm(ALICE, "second")
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await sink.wait_for(3)
         await fake.wait_for(lambda: len(fake.calls(MENTIONS)) >= 1)
     assert [r.text for r in sink.records].count("first") == 1
@@ -129,7 +116,7 @@ async def test_an_exhausted_window_waits_for_its_reset(fake: FakeXApi, tmp_path:
     reset = time.time() + 1.5
     fake.set_rate_limit(DMS, limit=2, remaining=1, reset=reset)
     sink = RecordingSink("x.main")
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await fake.wait_for(lambda: len(fake.calls(DMS)) >= 2, timeout=6)
     calls = fake.calls(DMS)
     assert calls[1].at >= int(reset) - 0.01  # X's reset is whole seconds: the window opens then
@@ -144,7 +131,7 @@ async def test_a_429_while_polling_pauses_until_reset(fake: FakeXApi, tmp_path: 
     reset = time.time() + 1
     fake.set_rate_limit(MENTIONS, limit=5, remaining=0, reset=reset)
     sink = RecordingSink("x.main")
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await sink.wait_for(1, timeout=6)
     statuses = [c.status for c in fake.calls(MENTIONS)]
     assert statuses[0] == 429 and statuses[1] == 200
@@ -304,7 +291,7 @@ async def test_pictures_in_dms_and_mentions_are_fetched(fake: FakeXApi, tmp_path
     fake.media[gone.removeprefix("3_")]["url"] += "-missing"
     fake.add_tweet(BOB, "@acme_help and this", media_keys=(gone,))
     sink = RecordingSink("x.main")
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await sink.wait_for(3)
     by_text = {r.text: r for r in sink.records}
     (dm_pic,) = by_text["see the error"].attachments
@@ -326,7 +313,7 @@ async def test_a_refused_since_id_restarts_from_the_newest_mentions(fake: FakeXA
     })
     sink = RecordingSink("x.main")
     sink.checkpoint = json.dumps({"mention": "1", "dm": None})
-    async with polling(make_adapter(fake, sink, tmp_path), sink):
+    async with receiving(make_adapter(fake, sink, tmp_path), sink):
         await sink.wait_for(1)
     assert sink.records[0].external_id == f"tweet:{fresh['id']}"
     first, second = fake.calls(MENTIONS)[:2]

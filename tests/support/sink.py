@@ -9,8 +9,10 @@ this on the other. End-to-end behaviour is proven with the real daemon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, Quarantined
 
@@ -82,3 +84,19 @@ class RecordingSink:
                 timeout,
             )
         return self.records
+
+
+@contextlib.asynccontextmanager
+async def receiving(adapter: Any, sink: RecordingSink) -> AsyncIterator[asyncio.Task[None]]:
+    """The adapter entered and receiving, as the core's supervisor runs it; cancelled at the end.
+
+    If `run` died on its own meanwhile, its exception surfaces here and fails the test.
+    """
+    async with adapter:
+        task = asyncio.create_task(adapter.run(sink))
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
