@@ -34,10 +34,12 @@ def setup(level: str = "info", fmt: str = "auto") -> None:
     ]
     renderer: Any = (structlog.processors.JSONRenderer(ensure_ascii=False) if as_json
                      else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty()))
+    # Our own lines go straight to stdout (no trip through stdlib logging: it is on the hot path
+    # of every message); libraries' stdlib records get the same processors and renderer below.
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info if as_json else structlog.dev.set_exc_info,
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+                    renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from tpbridge.bridge.events import MESSAGE_CREATED, MESSAGE_UPDATED, EventBus
 from tpbridge.bridge.health import Health
@@ -35,7 +33,6 @@ class Metrics:
                         self.replies.labels(event.inbox, msg.author.kind.value).inc()
                 elif event.kind == MESSAGE_UPDATED and msg.delivery in (Delivery.SENT, Delivery.FAILED):
                     self.delivered.labels(event.inbox, msg.delivery.value).inc()
-                await asyncio.sleep(0)
 
     def render(self, health: Health) -> bytes:
         self.channel_up.clear()

@@ -51,8 +51,12 @@ class Pipeline:
         for rec in batch:
             if rec.inbox != inbox:
                 raise ValueError(f"record for inbox {rec.inbox!r} handed to {inbox!r}")
-        # Sanitising and writing attachment files is blocking work: off the loop.
-        prepared = await asyncio.to_thread(lambda: [self._prepare(r) for r in batch])
+        # Sanitising and writing attachment files is blocking work: off the loop. Plain text
+        # needs neither, and a thread hop per chat message would cost more than the work.
+        if any(r.attachments or r.html for r in batch):
+            prepared = await asyncio.to_thread(lambda: [self._prepare(r) for r in batch])
+        else:
+            prepared = [PreparedInbound(r, None) for r in batch]
         items = await self.store.ingest(inbox, channel, prepared, checkpoint)
         for rec, item in zip(batch, items, strict=True):
             if item.message is None or item.conversation is None:

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from tpbridge.adapters.base import Inbound, ThreadHint
-from tpbridge.bridge.model import Conversation, Message
+from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
 from tpbridge.bridge.search import index_text
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
@@ -191,13 +191,14 @@ def ingest_tx(
         extra = dict(rec.extra)
         if rec.no_auto_reply:
             extra["no_auto_reply"] = True
+        extra_json = json.dumps(extra, default=str)
         cur = conn.execute(
             "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text,"
             " html, private, external_id, created_at, sent_at, reply_to, extra)"
             " VALUES (?,?, 'in', ?,?,?,?,?, 0, ?,?,?,?,?)",
             (target.conversation_id, inbox, "system" if rec.system else "contact",
              None if rec.system else contact_id, None if rec.system else rec.sender.name,
-             rec.text, prep.html, rec.external_id, now, sent_at, rec.reply_to, json.dumps(extra, default=str)),
+             rec.text, prep.html, rec.external_id, now, sent_at, rec.reply_to, extra_json),
         )
         message_id: int = cur.lastrowid  # type: ignore[assignment]
         rows.insert_parts(conn, message_id, target.conversation_id, rec.text, prep.attachments)
@@ -213,7 +214,16 @@ def ingest_tx(
             f" updated_at = ?, unread = unread + ?{attrs_sql} WHERE id = ?",
             (preview, now, now, now, 0 if rec.system else 1, *attrs_args, target.conversation_id),
         )
-        msg: Message = rows.load_message(conn, message_id)
+        if prep.attachments:
+            msg: Message = rows.load_message(conn, message_id)
+        else:  # what was just written, without reading it back (the hot path of every chat message)
+            msg = Message(
+                id=message_id, conversation_id=target.conversation_id, inbox=inbox, direction=Direction.IN,
+                author=Author(AuthorKind.SYSTEM, None, None) if rec.system
+                else Author(AuthorKind.CONTACT, contact_id, rec.sender.name),
+                text=rec.text, html=prep.html, private=False, external_id=rec.external_id, delivery=None,
+                error=None, created_at=rows.ts(now), reply_to=rec.reply_to, extra=json.loads(extra_json),  # type: ignore[arg-type]
+            )
         conv: Conversation | None = rows.load_conversation(conn, target.conversation_id)
         out.append(IngestedItem(message_id, message=msg, conversation=conv,
                                 created=target.created, reopened=target.reopened))

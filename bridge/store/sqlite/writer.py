@@ -148,19 +148,23 @@ class Writer:
         self.batches += 1
         self.writes += len(batch)
         # Futures resolve only now: nothing is reported written before COMMIT returned.
+        # One wake-up per event loop per batch, not one per write.
+        by_loop: dict[Any, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
-            if loop is None:
-                continue
-            loop.call_soon_threadsafe(_resolve, fut, ok, value)
+            if loop is not None:
+                by_loop.setdefault(loop, []).append((fut, ok, value))
+        for loop, done in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, done)
 
 
-def _resolve(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.cancelled():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _resolve_all(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in done:
+        if fut.cancelled():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 class Readers:
