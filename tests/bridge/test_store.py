@@ -194,3 +194,21 @@ async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: P
         items = await core.store.list_quarantine()
         assert [(q["external_id"], q["reason"]) for q in items] == [("sha256:abc", "no From header")]
         assert await core.store.checkpoint("webchat.site") == "cp-2"
+
+
+async def test_one_failing_write_does_not_undo_its_neighbours_in_the_same_commit(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        writer = core.store._writer  # type: ignore[attr-defined]
+
+        def good(n: int):
+            return lambda c: c.execute("INSERT INTO kv (key, value) VALUES (?, 'x')", (f"k{n}",)).rowcount
+
+        def bad(c):
+            c.execute("INSERT INTO kv (key, value) VALUES ('half', 'x')")
+            raise RuntimeError("this write fails after a partial change")
+
+        results = await asyncio.gather(writer.submit(good(1)), writer.submit(bad), writer.submit(good(2)),
+                                       return_exceptions=True)
+        assert results[0] == 1 and results[2] == 1 and isinstance(results[1], RuntimeError)
+        keys = {r[0] for r in connect(core.store.path).execute("SELECT key FROM kv")}  # type: ignore[attr-defined]
+        assert keys == {"k1", "k2"}  # the failed write left nothing behind

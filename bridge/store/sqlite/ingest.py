@@ -38,13 +38,14 @@ def root_contact(conn: sqlite3.Connection, contact_id: int) -> int:
 def _identity(conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, now: float) -> tuple[int, int]:
     sender = rec.sender
     row = conn.execute(
-        "SELECT id, contact_id, handle FROM identities WHERE inbox = ? AND external_id = ?",
+        "SELECT i.id, i.contact_id, i.handle, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id"
+        " WHERE i.inbox = ? AND i.external_id = ?",
         (inbox, sender.external_id),
     ).fetchone()
     if row is not None:
         if sender.handle and sender.handle != row["handle"]:
             conn.execute("UPDATE identities SET handle = ? WHERE id = ?", (sender.handle, row["id"]))
-        if sender.name:
+        if sender.name and row["name"] is None:
             conn.execute(
                 "UPDATE contacts SET name = ?, anonymous = 0, updated_at = ? WHERE id = ? AND name IS NULL",
                 (sender.name, now, row["contact_id"]),
@@ -77,15 +78,16 @@ def _new_conversation(
     return _Target(cur.lastrowid, created=True)  # type: ignore[arg-type]
 
 
-def _join(conn: sqlite3.Connection, conversation_id: int, now: float) -> _Target:
-    row = conn.execute("SELECT status FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-    if row["status"] == "resolved":
+def _join(conn: sqlite3.Connection, conversation_id: int, now: float, status: str | None = None) -> _Target:
+    if status is None:
+        status = conn.execute("SELECT status FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
+    if status == "resolved":
         conn.execute(
             "UPDATE conversations SET status = 'open', resolved_at = NULL, reopened_at = ? WHERE id = ?",
             (now, conversation_id),
         )
         return _Target(conversation_id, reopened=True)
-    if row["status"] == "snoozed":
+    if status == "snoozed":
         # A customer writing again ends the snooze, as in Chatwoot.
         conn.execute(
             "UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = ?", (conversation_id,)
@@ -138,11 +140,12 @@ def _pick(
     if hint.per_thread:
         return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now)
     row = conn.execute(
-        "SELECT id FROM conversations WHERE identity_id = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1",
+        "SELECT id, status FROM conversations WHERE identity_id = ? AND status != 'resolved'"
+        " ORDER BY id DESC LIMIT 1",
         (identity_id,),
     ).fetchone()
     if row is not None:
-        return _join(conn, row[0], now)
+        return _join(conn, row[0], now, row[1])
     return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now)
 
 

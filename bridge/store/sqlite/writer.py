@@ -10,6 +10,8 @@ waiting for company halves throughput — drain what is queued, don't wait.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -70,25 +72,10 @@ class Writer:
         return await fut
 
     def submit_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """For the CLI and migrations: run one write and wait for it in this thread."""
-        done = threading.Event()
-        box: list[Any] = []
-
-        def wrapped(conn: sqlite3.Connection) -> None:
-            try:
-                box.append((True, fn(conn)))
-            except BaseException as exc:
-                box.append((False, exc))
-                raise
-            finally:
-                done.set()
-
-        self._queue.put((wrapped, None, None))
-        done.wait()
-        ok, value = box[0]
-        if not ok:
-            raise value
-        return value
+        """For callers outside an event loop: run one write and wait for its commit."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put((fn, None, fut))
+        return fut.result()
 
     def _run(self) -> None:
         try:
@@ -123,28 +110,12 @@ class Writer:
         conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
-        results: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, _loop, _fut in batch:
-                conn.execute("SAVEPOINT w")
-                try:
-                    value = fn(conn)
-                except BaseException as exc:
-                    conn.execute("ROLLBACK TO w")
-                    conn.execute("RELEASE w")
-                    results.append((False, exc))
-                else:
-                    conn.execute("RELEASE w")
-                    results.append((True, value))
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            log.error("store.commit_failed", error=str(exc), batch=len(batch))
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            results = [(False, exc)] * len(batch)
+        # Fast path: the whole batch in one transaction. If one write fails, the batch is
+        # rolled back and each write runs again in a transaction of its own, so one bad
+        # write never undoes its neighbours (cheaper than a savepoint around every write).
+        results = self._together(conn, batch)
+        if results is None:
+            results = [self._alone(conn, fn) for fn, _loop, _fut in batch]
         self.batches += 1
         self.writes += len(batch)
         # Futures resolve only now: nothing is reported written before COMMIT returned.
@@ -155,6 +126,48 @@ class Writer:
                 by_loop.setdefault(loop, []).append((fut, ok, value))
         for loop, done in by_loop.items():
             loop.call_soon_threadsafe(_resolve_all, done)
+        for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
+            if loop is None and fut is not None:
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
+
+    def _together(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]] | None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _loop, _fut in batch:
+                try:
+                    results.append((True, fn(conn)))
+                except BaseException as exc:
+                    results.append((False, exc))  # kept only when the batch is this one write
+                    raise _Failed from exc
+            conn.execute("COMMIT")
+            return results
+        except _Failed:
+            conn.execute("ROLLBACK")
+            return results if len(batch) == 1 else None
+        except BaseException as exc:
+            log.error("store.commit_failed", error=str(exc), batch=len(batch))
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return [(False, exc)] * len(batch)
+
+    def _alone(self, conn: sqlite3.Connection, fn: WriteFn) -> tuple[bool, Any]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            value = fn(conn)
+            conn.execute("COMMIT")
+            return True, value
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return False, exc
+
+
+class _Failed(Exception):
+    pass
 
 
 def _resolve_all(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
