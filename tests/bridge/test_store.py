@@ -212,3 +212,58 @@ async def test_one_failing_write_does_not_undo_its_neighbours_in_the_same_commit
         assert results[0] == 1 and results[2] == 1 and isinstance(results[1], RuntimeError)
         keys = {r[0] for r in connect(core.store.path).execute("SELECT key FROM kv")}  # type: ignore[attr-defined]
         assert keys == {"k1", "k2"}  # the failed write left nothing behind
+
+
+def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path: Path) -> None:
+    from tpbridge.bridge.store.protocol import PreparedInbound
+    from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite
+
+    def burst() -> list[IngestWrite]:
+        p = lambda *a, **k: [PreparedInbound(inbound(*a, **k), None)]  # noqa: E731
+        return [
+            IngestWrite("webchat.site", "webchat", p("b1", "old", "again"), None, 10.0),
+            IngestWrite("webchat.site", "webchat", p("b2", "new1", "hi", name="Ann"), "cp-a", 11.0),
+            IngestWrite("webchat.site", "webchat", p("b2", "new1", "hi"), None, 12.0),  # a redelivery
+            IngestWrite("webchat.site", "webchat", p("b3", "snoozer", "back"), None, 13.0),
+            IngestWrite("webchat.site", "webchat", p("b4", "old", "x", thread=ThreadHint(per_thread=True)), None, 14.0),
+            IngestWrite("webchat.site", "webchat", p("b5", "new1", "more"), "cp-b", 15.0),
+            IngestWrite("webchat.site", "webchat", p("a0", "old", "dup of a stored one"), None, 16.0),
+            IngestWrite("webchat.site", "webchat", p("b6", "done", "after resolve"), None, 17.0),
+        ]
+
+    def dump(path: Path, one_pass: bool) -> tuple[object, ...]:
+        store = SqliteStore(path)
+        store.open_sync()
+        store.close_sync()
+        conn = connect(path)
+        seed = [IngestWrite("webchat.site", "webchat", [PreparedInbound(inbound(e, s), None)], None, 1.0)
+                for e, s in (("a0", "old"), ("a1", "snoozer"), ("a2", "done"))]
+        for w in seed:
+            conn.execute("BEGIN")
+            w(conn)
+            conn.execute("COMMIT")
+        conn.execute("UPDATE conversations SET status = 'snoozed' WHERE identity_id = 2")
+        conn.execute("UPDATE conversations SET status = 'resolved' WHERE identity_id = 3")
+        conn.execute("BEGIN")
+        writes = burst()
+        out = IngestWrite.run_many(conn, writes) if one_pass else [w(conn) for w in writes]  # type: ignore[arg-type]
+        conn.execute("COMMIT")
+        results = [[(i.message_id, i.created, i.conversation.id if i.conversation else None,
+                     i.conversation.status if i.conversation else None) for i in r] for r in out]  # type: ignore[union-attr]
+        q = lambda sql: [tuple(r) for r in conn.execute(sql)]  # noqa: E731
+        return (
+            results,
+            q("SELECT id, conversation_id, external_id, text, author_id, author_name FROM messages ORDER BY id"),
+            q("SELECT id, identity_id, status, unread, last_message_text, last_activity_at FROM conversations"
+              " ORDER BY id"),
+            q("SELECT id, contact_id, external_id FROM identities ORDER BY id"),
+            q("SELECT rowid, terms, conversation_id FROM message_search ORDER BY rowid"),
+            q("SELECT inbox, value FROM checkpoints"),
+        )
+
+    one_pass = dump(tmp_path / "a.db", True)
+    one_by_one = dump(tmp_path / "b.db", False)
+    for got, want in zip(one_pass[1:], one_by_one[1:], strict=True):
+        assert got == want
+    # Per message the same ids and conversations; the conversation in the event is its latest state.
+    assert [[r[:3] for r in w] for w in one_pass[0]] == [[r[:3] for r in w] for w in one_by_one[0]]  # type: ignore[union-attr]

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite.base import SqliteBase
-from tpbridge.bridge.store.sqlite.ingest import ingest_tx, save_checkpoint
+from tpbridge.bridge.store.sqlite.ingest import save_checkpoint
+from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite
 
 
 class ChannelStore(SqliteBase):
@@ -16,7 +17,7 @@ class ChannelStore(SqliteBase):
     ) -> list[IngestedItem]:
         items = list(batch)
         now = self.now()
-        return await self._write(lambda c: ingest_tx(c, inbox, channel, items, checkpoint, now))
+        return await self._write(IngestWrite(inbox, channel, items, checkpoint, now))
 
     async def checkpoint(self, inbox: str) -> str | None:
         def run(c: sqlite3.Connection) -> str | None:

@@ -41,6 +41,20 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+class Batchable:
+    """A write that can also run together with queued writes of its kind, in one pass.
+
+    Calling it runs it alone; `run_many` must give the same results as calling each in turn.
+    """
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def run_many(cls, conn: sqlite3.Connection, writes: list[Batchable]) -> list[Any]:
+        return [w(conn) for w in writes]
+
+
 class Writer:
     """Runs write functions on one connection in one thread, committing in groups."""
 
@@ -137,12 +151,22 @@ class Writer:
         results: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _loop, _fut in batch:
+            i = 0
+            while i < len(batch):
+                fn = batch[i][0]
+                j = i + 1
+                if isinstance(fn, Batchable):  # a run of writes of one kind goes in one pass
+                    while j < len(batch) and type(batch[j][0]) is type(fn):
+                        j += 1
                 try:
-                    results.append((True, fn(conn)))
+                    if j - i > 1:
+                        results.extend((True, v) for v in type(fn).run_many(conn, [b[0] for b in batch[i:j]]))
+                    else:
+                        results.append((True, fn(conn)))
                 except BaseException as exc:
                     results.append((False, exc))  # kept only when the batch is this one write
                     raise _Failed from exc
+                i = j
             conn.execute("COMMIT")
             return results
         except _Failed:
