@@ -62,7 +62,7 @@ class Pipeline:
             if item.message is None or item.conversation is None:
                 log.debug("message.duplicate", inbox=inbox, external_id=rec.external_id)
                 continue
-            log.info("message.received", inbox=inbox, conversation_id=item.conversation.id,
+            log.debug("message.received", inbox=inbox, conversation_id=item.conversation.id,
                      message_id=item.message_id, edited=item.edited)
             if item.created:
                 self.bus.publish(Event(CONVERSATION_CREATED, item.conversation))
