@@ -18,16 +18,6 @@ from tests.support.sink import RecordingSink, receiving
 pytestmark = [pytest.mark.imap, pytest.mark.skipif(not available(), reason="needs Debian dovecot-imapd")]
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Dovecot:
-    return Dovecot.shared()
-
-
-@pytest.fixture
-def box(dovecot: Dovecot) -> Mailbox:
-    return dovecot.new_mailbox()
-
-
 def _key(raw: bytes) -> str:
     """The dedupe key, computed independently of the adapter: Message-ID, else sha256 of the bytes."""
     found = re.search(rb"^Message-ID:\s*<([^>]+)>", raw, re.IGNORECASE | re.MULTILINE)

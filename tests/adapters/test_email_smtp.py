@@ -17,16 +17,6 @@ from tests.support.sink import RecordingSink, receiving
 pytestmark = [pytest.mark.imap, pytest.mark.skipif(not available(), reason="needs Debian dovecot-imapd")]
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Dovecot:
-    return Dovecot.shared()
-
-
-@pytest.fixture
-def box(dovecot: Dovecot) -> Mailbox:
-    return dovecot.new_mailbox()
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     server = SmtpSink(mode="none")

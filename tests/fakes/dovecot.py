@@ -220,5 +220,8 @@ class Dovecot:
 
 
 def available() -> bool:
-    """Whether Dovecot is installed here (Debian `dovecot-imapd`)."""
+    """Whether to run the Dovecot tests: always in CI (where a missing server must fail them,
+    not skip them), elsewhere when Debian's `dovecot-imapd` is installed."""
+    if os.environ.get("CI"):
+        return True
     return shutil.which("dovecot") is not None or Path("/usr/sbin/dovecot").exists()
