@@ -40,7 +40,8 @@ class Core:
         health = Health()
         pipeline = Pipeline(store, bus, files, data_dir)
         core = cls(config, store, bus, files, health, pipeline, Desk(store, bus, files))
-        core.desk._wake = lambda inbox: core.outbox.wake(inbox)
+        # The outbox is built later (it needs the adapters); the desk reaches it through the core.
+        core.desk.wake_outbox = lambda inbox: core.outbox.wake(inbox)
         return core
 
     def inbox_channel(self, inbox: str) -> str:

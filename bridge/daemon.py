@@ -184,14 +184,16 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     # 1. stop receiving: adapters first (their acknowledged work is committed), then HTTP.
     for task in receivers:
         task.cancel()
-    await asyncio.wait(receivers, timeout=2.0) if receivers else None
+    if receivers:
+        await asyncio.wait(receivers, timeout=2.0)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(site.stop(), timeout=2.0)
     # 2. drain in-flight sends: each is recorded before we go.
     await core.outbox.drain(max(0.5, deadline - time.monotonic() - 1.5))
     for task in others:
         task.cancel()
-    await asyncio.wait(others, timeout=1.0) if others else None
+    if others:
+        await asyncio.wait(others, timeout=1.0)
     core.bus.close()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(runner.cleanup(), timeout=max(0.2, deadline - time.monotonic() - 0.5))

@@ -34,7 +34,7 @@ class Desk:
         self.store = store
         self.bus = bus
         self.files = files
-        self._wake = wake_outbox
+        self.wake_outbox = wake_outbox
 
     async def conversation(self, conversation_id: int) -> Conversation:
         conv = await self.store.get_conversation(conversation_id)
@@ -61,7 +61,7 @@ class Desk:
                  message_id=msg.id, author=author.kind.value, auto=auto)
         self.bus.publish(Event(MESSAGE_CREATED, conv, msg))
         if not private:
-            self._wake(conv.inbox)
+            self.wake_outbox(conv.inbox)
         return msg
 
     async def note(self, conversation_id: int, text: str, *, author: Author = SYSTEM) -> Message:
