@@ -171,6 +171,30 @@ def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> Ing
     return IngestedItem(row["id"], message=msg, conversation=conv, edited=True)
 
 
+def message_extra(rec: Inbound) -> str:
+    """A message's `extra` as stored: the channel's mapping plus the never-answer-automatically flag."""
+    extra = dict(rec.extra)
+    if rec.no_auto_reply:
+        extra["no_auto_reply"] = True
+    return json.dumps(extra, default=str)
+
+
+def written_message(
+    message_id: int, conversation_id: int, inbox: str, contact_id: int, prep: PreparedInbound, now: float,
+    extra_json: str,
+) -> Message:
+    """The message just inserted, built from its values instead of read back (every chat message's path)."""
+    rec = prep.record
+    return Message(
+        id=message_id, conversation_id=conversation_id, inbox=inbox, direction=Direction.IN,
+        author=Author(AuthorKind.SYSTEM, None, None) if rec.system
+        else Author(AuthorKind.CONTACT, contact_id, rec.sender.name),
+        text=rec.text, html=prep.html, private=False, external_id=rec.external_id, delivery=None, error=None,
+        created_at=rows.ts(now), reply_to=rec.reply_to,  # type: ignore[arg-type]
+        extra=json.loads(extra_json) if extra_json != "{}" else {},
+    )
+
+
 def ingest_tx(
     conn: sqlite3.Connection, inbox: str, channel: str, batch: list[PreparedInbound], checkpoint: str | None,
     now: float,
@@ -191,10 +215,7 @@ def ingest_tx(
         identity_id, contact_id = _identity(conn, inbox, channel, rec, now)
         target = _pick(conn, inbox, channel, rec, identity_id, contact_id, now)
         sent_at = rec.sent_at.timestamp()
-        extra = dict(rec.extra)
-        if rec.no_auto_reply:
-            extra["no_auto_reply"] = True
-        extra_json = json.dumps(extra, default=str)
+        extra_json = message_extra(rec)
         cur = conn.execute(
             "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text,"
             " html, private, external_id, created_at, sent_at, reply_to, extra)"
@@ -219,14 +240,8 @@ def ingest_tx(
         )
         if prep.attachments:
             msg: Message = rows.load_message(conn, message_id)
-        else:  # what was just written, without reading it back (the hot path of every chat message)
-            msg = Message(
-                id=message_id, conversation_id=target.conversation_id, inbox=inbox, direction=Direction.IN,
-                author=Author(AuthorKind.SYSTEM, None, None) if rec.system
-                else Author(AuthorKind.CONTACT, contact_id, rec.sender.name),
-                text=rec.text, html=prep.html, private=False, external_id=rec.external_id, delivery=None,
-                error=None, created_at=rows.ts(now), reply_to=rec.reply_to, extra=json.loads(extra_json),  # type: ignore[arg-type]
-            )
+        else:
+            msg = written_message(message_id, target.conversation_id, inbox, contact_id, prep, now, extra_json)
         conv: Conversation | None = rows.load_conversation(conn, target.conversation_id)
         out.append(IngestedItem(message_id, message=msg, conversation=conv,
                                 created=target.created, reopened=target.reopened))

@@ -10,16 +10,22 @@ way (tests/bridge/test_store.py compares them).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tpbridge.bridge.model import Author, AuthorKind, Direction, Message
 from tpbridge.bridge.search import index_text
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
-from tpbridge.bridge.store.sqlite.ingest import _identity, _join, _new_conversation, ingest_tx, save_checkpoint
+from tpbridge.bridge.store.sqlite.ingest import (
+    _identity,
+    _join,
+    _new_conversation,
+    ingest_tx,
+    message_extra,
+    save_checkpoint,
+    written_message,
+)
 from tpbridge.bridge.store.sqlite.writer import Batchable
 
 CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
@@ -137,12 +143,9 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
     params, extras = [], []
     for w, prep, conv_id, contact_id, _created in todo:
         rec = prep.record
-        extra = dict(rec.extra)
-        if rec.no_auto_reply:
-            extra["no_auto_reply"] = True
-        extras.append(extra)
+        extras.append(message_extra(rec))
         params.append((conv_id, w.inbox, contact_id, rec.sender.name, rec.text, prep.html, rec.external_id, w.now,
-                       rec.sent_at.timestamp(), rec.reply_to, json.dumps(extra, default=str)))
+                       rec.sent_at.timestamp(), rec.reply_to, extras[-1]))
     conn.executemany(
         "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text, html,"
         " private, external_id, created_at, sent_at, reply_to, extra)"
@@ -179,14 +182,7 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
             items[id(w)].append(IngestedItem(None))
             continue
         _w, _p, conv_id, contact_id, created = plan
-        rec = prep.record
-        msg = Message(
-            id=first + n, conversation_id=conv_id, inbox=w.inbox, direction=Direction.IN,
-            author=Author(AuthorKind.CONTACT, contact_id, rec.sender.name), text=rec.text, html=prep.html,
-            private=False, external_id=rec.external_id, delivery=None, error=None,
-            created_at=rows.ts(w.now),  # type: ignore[arg-type]
-            reply_to=rec.reply_to, extra=json.loads(json.dumps(extras[n], default=str)) if extras[n] else {},
-        )
+        msg = written_message(first + n, conv_id, w.inbox, contact_id, prep, w.now, extras[n])
         items[id(w)].append(IngestedItem(first + n, message=msg, conversation=convs[conv_id], created=created))
         n += 1
     for i, w in writes:
