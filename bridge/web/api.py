@@ -60,6 +60,11 @@ async def render_conversations(request: web.Request, convs: list[Conversation]) 
     return [conversation_json(c, contacts.get(c.contact_id), agents) for c in convs]
 
 
+async def conversation_response(request: web.Request, conv: Conversation) -> web.Response:
+    """One conversation in the list's shape, with its contact and assignee."""
+    return web.json_response((await render_conversations(request, [conv]))[0])
+
+
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
     q = request.query
@@ -87,11 +92,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations/{id}")
 async def get_conversation(request: web.Request) -> web.Response:
-    conv = await visible_conversation(request)
-    store = request.app[CORE].store
-    contact = await store.get_contact(conv.contact_id)
-    body = conversation_json(conv, contact, await agents_by_id(request))
-    return web.json_response(body)
+    return await conversation_response(request, await visible_conversation(request))
 
 
 @routes.get("/api/v1/conversations/{id}/messages")
@@ -177,7 +178,7 @@ async def assign(request: web.Request) -> web.Response:
         conv = await core.desk.assign(conv.id, agent_id=agent_id, team=team)
     except Invalid as exc:
         fail(422, "invalid", str(exc))
-    return web.json_response((await render_conversations(request, [conv]))[0])
+    return await conversation_response(request, conv)
 
 
 @routes.post("/api/v1/conversations/{id}/status")
@@ -196,7 +197,7 @@ async def set_status(request: web.Request) -> web.Response:
         conv = await request.app[CORE].desk.set_status(conv.id, str(body.get("status", "")), until=until)
     except Invalid as exc:
         fail(422, "invalid", str(exc))
-    return web.json_response((await render_conversations(request, [conv]))[0])
+    return await conversation_response(request, conv)
 
 
 @routes.post("/api/v1/conversations/{id}/labels")
@@ -207,14 +208,14 @@ async def set_labels(request: web.Request) -> web.Response:
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         fail(400, "bad_request", "labels must be a list of strings")
     conv = await request.app[CORE].desk.set_labels(conv.id, labels)
-    return web.json_response((await render_conversations(request, [conv]))[0])
+    return await conversation_response(request, conv)
 
 
 @routes.post("/api/v1/conversations/{id}/read")
 async def mark_read(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
     conv = await request.app[CORE].desk.mark_read(conv.id)
-    return web.json_response((await render_conversations(request, [conv]))[0])
+    return await conversation_response(request, conv)
 
 
 async def _visible_contact(request: web.Request) -> int:

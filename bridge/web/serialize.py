@@ -7,7 +7,7 @@ from typing import Any
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, iso
 
 
-def attachment_json(att: Attachment, message_id: int) -> dict[str, Any]:
+def attachment_json(att: Attachment) -> dict[str, Any]:
     return {
         "id": att.id, "kind": att.kind, "mime": att.mime, "filename": att.filename, "size": att.size,
         "url": f"/api/v1/attachments/{att.id}",
@@ -23,7 +23,7 @@ def message_json(msg: Message) -> dict[str, Any]:
         "author": {"kind": msg.author.kind.value, "id": msg.author.id, "name": msg.author.name},
         "text": msg.text,
         "html": msg.html,
-        "attachments": [attachment_json(a, msg.id) for a in msg.attachments],
+        "attachments": [attachment_json(a) for a in msg.attachments],
         "private": msg.private,
         "external_id": msg.external_id,
         "delivery": msg.delivery.value if msg.delivery else None,
