@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
-from tpbridge.adapters.base import AdapterContext, HasWebhooks
+from tpbridge.adapters.base import AdapterContext, HasWebhooks, Inbound
 from tpbridge.adapters.wechat import Settings, WechatAdapter
 
 from tests.fakes.wechat_api import FakeWechatApi, WechatPusher, push_xml
@@ -161,10 +161,8 @@ async def test_webhook_answers_503_until_the_adapter_is_entered(fake: FakeWechat
 # ---------------------------------------------------------------- published sample vectors
 
 
-async def test_tencent_sample_encrypted_message_decrypts_and_lands(
-    fake: FakeWechatApi, tmp_path: Path
-) -> None:
-    v = VECTORS["tencent_python_sample"]
+async def post_sample(fake: FakeWechatApi, tmp_path: Path, v: dict, body: str, **query: str) -> Inbound:
+    """Post a published safe-mode sample to the webhook as WeChat would; the one record it stored."""
     fake.app_id = v["app_id"]
     async with webhook(
         fake,
@@ -174,16 +172,24 @@ async def test_tencent_sample_encrypted_message_decrypts_and_lands(
         encoding_aes_key=v["encoding_aes_key"],
         signature_max_age=0,
     ) as hook:
-        query = {
+        params = {
             "timestamp": v["timestamp"],
             "nonce": v["nonce"],
             "encrypt_type": "aes",
             "msg_signature": v["msg_signature"],
-            "signature": "not-checked-in-safe-mode",
+            **query,
         }
-        resp = await hook.client.post(PATH, params=query, data=v["body"].encode())
+        resp = await hook.client.post(PATH, params=params, data=body.encode())
         assert (resp.status, await resp.text()) == (200, "success")
     [record] = hook.sink.records
+    return record
+
+
+async def test_tencent_sample_encrypted_message_decrypts_and_lands(
+    fake: FakeWechatApi, tmp_path: Path
+) -> None:
+    v = VECTORS["tencent_python_sample"]
+    record = await post_sample(fake, tmp_path, v, v["body"], signature="not-checked-in-safe-mode")
     expect = v["expect"]
     assert record.text == expect["Content"]
     assert record.sender.external_id == expect["FromUserName"]
@@ -199,25 +205,7 @@ async def test_wechatpy_sample_encrypted_message_decrypts_and_lands(
     fake: FakeWechatApi, tmp_path: Path
 ) -> None:
     v = VECTORS["wechatpy_test_crypto"]
-    fake.app_id = v["app_id"]
-    async with webhook(
-        fake,
-        tmp_path,
-        app_id=v["app_id"],
-        token=v["token"],
-        encoding_aes_key=v["encoding_aes_key"],
-        signature_max_age=0,
-    ) as hook:
-        query = {
-            "timestamp": v["timestamp"],
-            "nonce": v["nonce"],
-            "encrypt_type": "aes",
-            "msg_signature": v["msg_signature"],
-        }
-        body = push_xml(ToUserName=v["app_id"], Encrypt=v["encrypt"])
-        resp = await hook.client.post(PATH, params=query, data=body.encode())
-        assert (resp.status, await resp.text()) == (200, "success")
-    [record] = hook.sink.records
+    record = await post_sample(fake, tmp_path, v, push_xml(ToUserName=v["app_id"], Encrypt=v["encrypt"]))
     assert (record.text, record.sender.external_id) == (v["expect"]["Content"], v["expect"]["FromUserName"])
 
 
