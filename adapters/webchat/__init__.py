@@ -78,6 +78,10 @@ class WebchatAdapter:
         self._secret: bytes | None = None
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._log = log.bind(inbox=name)
+        # The page and the snippet never change while running: read them once, not per request on the loop.
+        self._page = (STATIC / "chat.html").read_text(encoding="utf-8").replace(
+            "{{BASE}}", settings.path.rstrip("/")).replace("{{TITLE}}", settings.title.replace("<", "&lt;"))
+        self._widget = (STATIC / "widget.js").read_text(encoding="utf-8")
 
     # ------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Self:
@@ -138,17 +142,13 @@ class WebchatAdapter:
         return None if self._secret is not None else _error(503, "starting", "the web chat is starting, retry")
 
     async def page(self, request: web.Request) -> web.Response:
-        html = (STATIC / "chat.html").read_text(encoding="utf-8")
-        html = html.replace("{{BASE}}", self.settings.path.rstrip("/")).replace(
-            "{{TITLE}}", self.settings.title.replace("<", "&lt;"))
-        return web.Response(text=html, content_type="text/html", headers={
+        return web.Response(text=self._page, content_type="text/html", headers={
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'",
             "X-Content-Type-Options": "nosniff",
         })
 
     async def widget(self, request: web.Request) -> web.Response:
-        js = (STATIC / "widget.js").read_text(encoding="utf-8")
-        return web.Response(text=js, content_type="application/javascript")
+        return web.Response(text=self._widget, content_type="application/javascript")
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["file"]
