@@ -10,7 +10,7 @@ from typing import Any
 
 from tpbridge.bridge.automation import Automation, handoff
 from tpbridge.bridge.core import Core
-from tpbridge.bridge.model import Conversation, Message, Role
+from tpbridge.bridge.model import Author, AuthorKind, Conversation, Message, Role
 
 from tests.support.core import inbound, running_core
 
@@ -59,6 +59,12 @@ class Harness:
 
     async def notes(self, conv_id: int) -> list[str]:
         return [m.text for m in await self.messages(conv_id) if m.private]
+
+    async def answer_and_resolve(self, conv_id: int, agent_id: int, text: str) -> None:
+        """An agent answers and resolves the conversation; automation has seen it all afterwards."""
+        await self.core.desk.reply(conv_id, text, author=Author(AuthorKind.AGENT, agent_id, "a"))
+        await self.core.desk.set_status(conv_id, "resolved")
+        await self.settle()
 
     async def agent(self, email: str, *, teams: tuple[str, ...] = (), languages: tuple[str, ...] = (),
                     online: bool = True, capacity: int = 10) -> int:

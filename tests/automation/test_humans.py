@@ -89,9 +89,7 @@ async def test_survey_on_resolve_good_score_stays_resolved(tmp_path: Path) -> No
     async with harness(tmp_path, teams=TEAMS) as h:
         agent = await h.agent("a@example.com", teams=("support",))
         conv = await h.say("转人工")
-        await h.core.desk.reply(conv.id, "Hi, fixed it", author=Author(AuthorKind.AGENT, agent, "a"))
-        await h.core.desk.set_status(conv.id, "resolved")
-        await h.settle()
+        await h.answer_and_resolve(conv.id, agent, "Hi, fixed it")
         assert "1 (很差)" in (await h.bot_texts(conv.id))[-1] or "1（很差）" in (await h.bot_texts(conv.id))[-1]
         carrier = await h.say("很满意")
         assert carrier.status.value == "resolved" and carrier.linked_conversation_id == conv.id
@@ -107,9 +105,7 @@ async def test_survey_score_of_1_reopens_as_complaint_for_the_team_lead(tmp_path
         agent = await h.agent("a@example.com", teams=("support",))
         lead = await h.agent("lead@example.com", teams=("support",), online=False)
         conv = await h.say("human please")
-        await h.core.desk.reply(conv.id, "Done", author=Author(AuthorKind.AGENT, agent, "a"))
-        await h.core.desk.set_status(conv.id, "resolved")
-        await h.settle()
+        await h.answer_and_resolve(conv.id, agent, "Done")
         await h.say("1")
         conv = await h.core.store.get_conversation(conv.id)  # type: ignore[assignment]
         assert conv.status.value == "open" and conv.category == "complaint"
@@ -123,9 +119,7 @@ async def test_a_new_question_after_resolve_restarts_the_first_response_clock(tm
         agent = await h.agent("a@example.com", teams=("support",))
         author = Author(AuthorKind.AGENT, agent, "a")
         conv = await h.say("human please")
-        await h.core.desk.reply(conv.id, "Hello", author=author)
-        await h.core.desk.set_status(conv.id, "resolved")
-        await h.settle()
+        await h.answer_and_resolve(conv.id, agent, "Hello")
         first = (await h.messages(conv.id))[0]
         conv = await h.say("Actually my withdrawal is stuck again since this morning",
                            thread=ThreadHint(references=(first.external_id,)))
@@ -143,9 +137,7 @@ async def test_forgetting_a_contact_erases_survey_and_cycles(tmp_path: Path) -> 
     async with harness(tmp_path, teams=TEAMS) as h:
         agent = await h.agent("a@example.com", teams=("support",))
         conv = await h.say("human please")
-        await h.core.desk.reply(conv.id, "Done", author=Author(AuthorKind.AGENT, agent, "a"))
-        await h.core.desk.set_status(conv.id, "resolved")
-        await h.settle()
+        await h.answer_and_resolve(conv.id, agent, "Done")
         await h.say("5")
         await h.core.store.forget_contact(conv.contact_id)
         rows = await h.core.store.report_rows(0, 2e9)
@@ -156,9 +148,7 @@ async def test_survey_answer_in_the_same_thread_resolves_it_again(tmp_path: Path
     async with harness(tmp_path, teams=TEAMS) as h:
         agent = await h.agent("a@example.com", teams=("support",))
         conv = await h.say("human please")
-        await h.core.desk.reply(conv.id, "Done", author=Author(AuthorKind.AGENT, agent, "a"))
-        await h.core.desk.set_status(conv.id, "resolved")
-        await h.settle()
+        await h.answer_and_resolve(conv.id, agent, "Done")
         first = (await h.messages(conv.id))[0]
         again = await h.say("⭐⭐⭐⭐⭐", thread=ThreadHint(references=(first.external_id,)))
         assert again.id == conv.id and again.status.value == "resolved"

@@ -11,7 +11,7 @@ from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.reports import compute, percentile
 from tpbridge.bridge.automation.settings import TeamSettings
 from tpbridge.bridge.metrics import Metrics
-from tpbridge.bridge.model import Author, AuthorKind, Role
+from tpbridge.bridge.model import Role
 from tpbridge.bridge.web import openapi
 from tpbridge.bridge.web.app import build_app
 from tpbridge.bridge.web.auth import digest, new_token
@@ -45,13 +45,10 @@ def test_first_response_counts_business_hours_only() -> None:
 
 async def _story(h: Harness) -> None:
     agent = await h.agent("a@example.com", teams=("support",))
-    author = Author(AuthorKind.AGENT, agent, "a")
     await h.say("充值不到账怎么办", "deflected")
     await h.say("是的，解决了", "deflected")
     conv = await h.say("转人工", "human")
-    await h.core.desk.reply(conv.id, "你好，我来看看", author=author)
-    await h.core.desk.set_status(conv.id, "resolved")
-    await h.settle()
+    await h.answer_and_resolve(conv.id, agent, "你好，我来看看")
     await h.say("1", "human")
     await h.say("I forgot my password", "en")
 
