@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +131,15 @@ class Config:
         return tuple(c for c in self.channels if c.settings.enabled)
 
 
-def adapter_classes() -> dict[str, type]:
-    """Built-in and third-party adapters, all through the `tpbridge.adapters` entry points."""
-    found: dict[str, type] = {}
-    for ep in entry_points(group="tpbridge.adapters"):
-        found[ep.name] = ep  # type: ignore[assignment]  # loaded lazily below
-    return found
+def adapter_entry_points() -> dict[str, EntryPoint]:
+    """Built-in and third-party adapters by channel kind, all through the `tpbridge.adapters` group.
+
+    Only the kinds a config uses are imported (by `_load_adapter`).
+    """
+    return {ep.name: ep for ep in entry_points(group="tpbridge.adapters")}
 
 
-def _load_adapter(ep: Any, problems: list[str], key: str) -> type | None:
+def _load_adapter(ep: EntryPoint, problems: list[str], key: str) -> type | None:
     try:
         cls = ep.load()
     except Exception as exc:
@@ -181,7 +181,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     if not isinstance(channels_raw, dict):
         problems.append("channels: must be a table of channel kinds")
         channels_raw = {}
-    known = adapter_classes()
+    known = adapter_entry_points()
     for kind, accounts in channels_raw.items():
         key = f"channels.{kind}"
         if kind not in known:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
-from tpbridge.bridge.config import adapter_classes
+from tpbridge.bridge.config import adapter_entry_points
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.views.render import render, signed_in, to_login
 
@@ -22,7 +22,7 @@ async def _shell(request: web.Request, conversation_id: int | None) -> web.Respo
         "conversation_id": conversation_id,
         "inboxes": [{"name": c.name, "channel": c.kind} for c in core.config.enabled_channels],
         # Every installed channel kind (conversations outlive an inbox's removal from the config).
-        "channels": sorted(adapter_classes()),
+        "channels": sorted(adapter_entry_points()),
     }
     # Inside <script type="application/json">: "<" escaped so no name can close the tag.
     text = json.dumps(boot, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
