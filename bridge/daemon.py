@@ -108,7 +108,8 @@ async def watchdog(notifier: Notifier) -> None:
 def assemble(config: Config) -> Core:
     """Build the core, the adapters and their outbox workers (nothing started yet)."""
     core = Core.build(config)
-    core.extras["metrics"] = Metrics()
+    core.extras["metrics"] = metrics = Metrics()
+    metrics.follow(core.bus)
     workers: dict[str, InboxWorker] = {}
     for ch in config.enabled_channels:
         sink = InboxSink(ch.name, ch.kind, core.pipeline, core.health)
@@ -164,7 +165,6 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
         others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
     automation = Automation(core)
     others.append(asyncio.create_task(supervise("automation", automation.run)))
-    others.append(asyncio.create_task(supervise("metrics", lambda: core.extras["metrics"].consume(core.bus))))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))

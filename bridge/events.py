@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,12 @@ class Subscription:
 class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def listen(self, fn: Callable[[Event], None]) -> None:
+        """A synchronous consumer called inside `publish`: for quick bookkeeping (counters) that
+        would otherwise cost a queue and a task wake-up per event. It must not block."""
+        self._listeners.append(fn)
 
     def subscribe(self, maxsize: int = 10_000) -> Subscription:
         sub = Subscription(self, maxsize)
@@ -77,6 +83,12 @@ class EventBus:
         return sub
 
     def publish(self, event: Event) -> None:
+        for fn in self._listeners:
+            try:
+                fn(event)
+            except Exception:  # a bookkeeping bug must not stop the event reaching the others
+                log.exception("events.listener_failed", kind=event.kind, conversation_id=event.conversation_id,
+                              inbox=event.inbox)
         for sub in list(self._subs):
             try:
                 sub.queue.put_nowait(event)

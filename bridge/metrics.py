@@ -1,9 +1,9 @@
-"""Prometheus metrics: counters fed by the event bus, gauges read at scrape time."""
+"""Prometheus metrics: counters fed by the event bus (synchronously, in publish), gauges read at scrape time."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from tpbridge.bridge.events import MESSAGE_CREATED, MESSAGE_UPDATED, EventBus
+from tpbridge.bridge.events import MESSAGE_CREATED, MESSAGE_UPDATED, Event, EventBus
 from tpbridge.bridge.health import Health
 from tpbridge.bridge.model import Delivery, Direction
 
@@ -20,19 +20,20 @@ class Metrics:
         self.channel_up = Gauge("tpbridge_channel_up", "1 when the inbox's channel is connected",
                                 ["inbox", "state"], registry=self.registry)
 
-    async def consume(self, bus: EventBus) -> None:
-        with bus.subscribe() as sub:
-            async for event in sub:
-                msg = event.message
-                if msg is None:
-                    continue
-                if event.kind == MESSAGE_CREATED:
-                    if msg.direction is Direction.IN:
-                        self.received.labels(event.inbox).inc()
-                    elif not msg.private:
-                        self.replies.labels(event.inbox, msg.author.kind.value).inc()
-                elif event.kind == MESSAGE_UPDATED and msg.delivery in (Delivery.SENT, Delivery.FAILED):
-                    self.delivered.labels(event.inbox, msg.delivery.value).inc()
+    def follow(self, bus: EventBus) -> None:
+        bus.listen(self.observe)
+
+    def observe(self, event: Event) -> None:
+        msg = event.message
+        if msg is None:
+            return
+        if event.kind == MESSAGE_CREATED:
+            if msg.direction is Direction.IN:
+                self.received.labels(event.inbox).inc()
+            elif not msg.private:
+                self.replies.labels(event.inbox, msg.author.kind.value).inc()
+        elif event.kind == MESSAGE_UPDATED and msg.delivery in (Delivery.SENT, Delivery.FAILED):
+            self.delivered.labels(event.inbox, msg.delivery.value).inc()
 
     def render(self, health: Health) -> bytes:
         self.channel_up.clear()

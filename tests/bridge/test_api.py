@@ -117,4 +117,7 @@ async def test_reply_status_assign_labels_and_healthz(tmp_path: Path) -> None:
             health = await resp.json()
         assert health == {"status": "ok", "channels": {"webchat.site": {"state": "connected", "reason": None}}}
         async with d.session.get(d.url + "/metrics") as resp:
-            assert "tpbridge_messages_received" in await resp.text()
+            metrics = await resp.text()
+        # counted as the events were published: the visitor's one message; a private note is no reply
+        assert 'tpbridge_messages_received_total{inbox="webchat.site"} 1.0' in metrics
+        assert "tpbridge_replies_queued_total{" not in metrics

@@ -43,7 +43,10 @@ async def test_visitor_writes_agent_answers_visitor_sees_it(tmp_path: Path) -> N
             agent_reader = asyncio.create_task(read_sse(sse, agent_events))
             v = await Visitor(d).start()
             status, body = await v.say("你好，我的提现还没到账", client_id="first", name="小明")
-            assert status == 201 and body["duplicate"] is False
+            assert status == 201 and body["duplicate"] is False and body["client_id"] == "first"
+            # the page's retry after a lost answer: stored once, answered as a duplicate
+            again = await v.say("你好，我的提现还没到账", client_id="first", name="小明")
+            assert again == (200, {"id": None, "client_id": "first", "duplicate": True})
             created = await next_event(agent_events, "message.created")
             conv_id = created["conversation"]["id"]
             assert created["message"]["text"] == "你好，我的提现还没到账"

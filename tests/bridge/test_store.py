@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter
-from tpbridge.bridge.store.sqlite import SqliteStore
+from tpbridge.bridge.store.sqlite import SqliteStore, rows
 from tpbridge.bridge.store.sqlite.writer import connect
 
 from tests.support.core import inbound, running_core
@@ -218,15 +219,19 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
     from tpbridge.bridge.store.protocol import PreparedInbound
     from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite
 
+    sent = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
+
     def burst() -> list[IngestWrite]:
-        p = lambda *a, **k: [PreparedInbound(inbound(*a, **k), None)]  # noqa: E731
+        p = lambda *a, **k: [PreparedInbound(inbound(*a, sent_at=sent, **k), None)]  # noqa: E731
         return [
             IngestWrite("webchat.site", "webchat", p("b1", "old", "again"), None, 10.0),
             IngestWrite("webchat.site", "webchat", p("b2", "new1", "hi", name="Ann"), "cp-a", 11.0),
             IngestWrite("webchat.site", "webchat", p("b2", "new1", "hi"), None, 12.0),  # a redelivery
             IngestWrite("webchat.site", "webchat", p("b3", "snoozer", "back"), None, 13.0),
             IngestWrite("webchat.site", "webchat", p("b4", "old", "x", thread=ThreadHint(per_thread=True)), None, 14.0),
-            IngestWrite("webchat.site", "webchat", p("b5", "new1", "more"), "cp-b", 15.0),
+            IngestWrite("webchat.site", "webchat", p("b5", "new1", "还有 😀 more"), "cp-b", 15.123456789),
+            IngestWrite("webchat.site", "webchat", p("b7", "nul", "a NUL \x00 inside"), None, 15.5),
+            IngestWrite("webchat.site", "webchat", p("a3\x00", "n\x00ul", "redelivered"), None, 15.6),
             IngestWrite("webchat.site", "webchat", p("a0", "old", "dup of a stored one"), None, 16.0),
             IngestWrite("webchat.site", "webchat", p("b6", "done", "after resolve"), None, 17.0),
         ]
@@ -236,8 +241,8 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
         store.open_sync()
         store.close_sync()
         conn = connect(path)
-        seed = [IngestWrite("webchat.site", "webchat", [PreparedInbound(inbound(e, s), None)], None, 1.0)
-                for e, s in (("a0", "old"), ("a1", "snoozer"), ("a2", "done"))]
+        seed = [IngestWrite("webchat.site", "webchat", [PreparedInbound(inbound(e, s, sent_at=sent), None)], None, 1.0)
+                for e, s in (("a0", "old"), ("a1", "snoozer"), ("a2", "done"), ("a3\x00", "n\x00ul"))]
         for w in seed:
             conn.execute("BEGIN")
             w(conn)
@@ -250,10 +255,14 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
         conn.execute("COMMIT")
         results = [[(i.message_id, i.created, i.conversation.id if i.conversation else None,
                      i.conversation.status if i.conversation else None) for i in r] for r in out]  # type: ignore[union-attr]
+        if one_pass:  # the conversation last handed to events is what a later read gives, to the bit
+            latest = {i.conversation.id: i.conversation for r in out for i in r if i.conversation}  # type: ignore[union-attr]
+            for conv in latest.values():
+                assert conv == rows.load_conversation(conn, conv.id)
         q = lambda sql: [tuple(r) for r in conn.execute(sql)]  # noqa: E731
         return (
             results,
-            q("SELECT id, conversation_id, external_id, text, author_id, author_name FROM messages ORDER BY id"),
+            q("SELECT * FROM messages ORDER BY id"),
             q("SELECT id, identity_id, status, unread, last_message_text, last_activity_at FROM conversations"
               " ORDER BY id"),
             q("SELECT id, contact_id, external_id FROM identities ORDER BY id"),

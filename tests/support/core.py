@@ -29,4 +29,4 @@ async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None) -> Asy
 def inbound(external_id: str, sender: str = "u1", text: str = "hello", *, inbox: str = "webchat.site",
             thread: ThreadHint | None = None, **kw: Any) -> Inbound:
     return Inbound(inbox=inbox, external_id=external_id, sender=Sender(sender, name=kw.pop("name", None)),
-                   text=text, sent_at=datetime.now(UTC), thread=thread, **kw)
+                   text=text, sent_at=kw.pop("sent_at", None) or datetime.now(UTC), thread=thread, **kw)

@@ -10,10 +10,12 @@ way (tests/bridge/test_store.py compares them).
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from tpbridge.bridge.model import Conversation
 from tpbridge.bridge.search import index_text
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
@@ -27,8 +29,6 @@ from tpbridge.bridge.store.sqlite.ingest import (
     written_message,
 )
 from tpbridge.bridge.store.sqlite.writer import Batchable
-
-CHUNK = 400  # bound parameters per IN (...) list, well under SQLite's limit
 
 
 @dataclass(slots=True)
@@ -47,6 +47,7 @@ class IngestWrite(Batchable):
         return all(
             p.record.edit_of is None and p.record.thread is None and not p.attachments
             and not p.record.conversation_attrs and not p.record.system
+            and "\x00" not in p.record.external_id and "\x00" not in p.record.sender.external_id
             for p in self.batch
         )
 
@@ -66,9 +67,29 @@ class IngestWrite(Batchable):
         return results
 
 
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# Each lookup is one statement returning one row of JSON (ids with a NUL in them take ingest_tx:
+# SQLite's JSON functions end a string there). A statement per row would hand the
+# GIL to the event loop and back at every row (sqlite3 releases it around each step), and under
+# load each hand-back waits for the loop: the writer's batch took twice its CPU time.
+_LOOKUP = (
+    "SELECT (SELECT json_group_array(external_id) FROM messages"
+    "        WHERE inbox = ?1 AND external_id IN (SELECT value FROM json_each(?2))),"
+    " (SELECT json_group_array(json_array(i.id, i.contact_id, i.handle, i.external_id, c.name))"
+    "  FROM identities i JOIN contacts c ON c.id = i.contact_id"
+    "  WHERE i.inbox = ?1 AND i.external_id IN (SELECT value FROM json_each(?3))),"
+    " (SELECT json_group_array(json_array(id, identity_id, status)) FROM ("
+    "  SELECT v.id, v.identity_id, v.status FROM conversations v JOIN identities i ON i.id = v.identity_id"
+    "  WHERE i.inbox = ?1 AND i.external_id IN (SELECT value FROM json_each(?3)) AND v.status != 'resolved'"
+    "  ORDER BY v.id))"
+)
+_INSERT_MESSAGES = (
+    "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text, html,"
+    " private, external_id, created_at, sent_at, reply_to, extra) VALUES (?,?, 'in', 'contact', ?,?,?,?, 0, ?,?,?,?,?)"
+)
 
 
 def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], results: list[object]) -> None:
@@ -79,35 +100,21 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
         results[i] = w(conn)
         return
     recs = [(w, prep) for _, w in writes for prep in w.batch]
-    by_inbox: dict[str, set[str]] = {}
-    senders: dict[str, set[str]] = {}
+    by_inbox: dict[str, tuple[set[str], set[str]]] = {}
     for w, prep in recs:
-        by_inbox.setdefault(w.inbox, set()).add(prep.record.external_id)
-        senders.setdefault(w.inbox, set()).add(prep.record.sender.external_id)
+        ids, senders = by_inbox.setdefault(w.inbox, (set(), set()))
+        ids.add(prep.record.external_id)
+        senders.add(prep.record.sender.external_id)
     stored: set[tuple[str, str]] = set()
-    known: dict[tuple[str, str], sqlite3.Row] = {}
-    for inbox, ids in by_inbox.items():
-        for chunk in _chunks(sorted(ids)):
-            marks = ",".join("?" * len(chunk))
-            stored.update((inbox, r[0]) for r in conn.execute(
-                f"SELECT external_id FROM messages WHERE inbox = ? AND external_id IN ({marks})", (inbox, *chunk)))
-        for chunk in _chunks(sorted(senders[inbox])):
-            marks = ",".join("?" * len(chunk))
-            for r in conn.execute(
-                "SELECT i.id, i.contact_id, i.handle, i.external_id, c.name FROM identities i"
-                f" JOIN contacts c ON c.id = i.contact_id WHERE i.inbox = ? AND i.external_id IN ({marks})",
-                (inbox, *chunk),
-            ):
-                known[(inbox, r["external_id"])] = r
+    known: dict[tuple[str, str], list[Any]] = {}  # (inbox, sender) -> [id, contact_id, handle, external_id, name]
     open_conv: dict[int, tuple[int, str]] = {}
-    ident_ids = [r["id"] for r in known.values()]
-    for chunk in _chunks(ident_ids):  # type: ignore[arg-type]
-        marks = ",".join("?" * len(chunk))
-        for r in conn.execute(
-            f"SELECT id, identity_id, status FROM conversations WHERE identity_id IN ({marks})"
-            " AND status != 'resolved' ORDER BY id", chunk,
-        ):
-            open_conv[r["identity_id"]] = (r["id"], r["status"])
+    for inbox, (ids, senders) in by_inbox.items():
+        found, idents, convs = conn.execute(_LOOKUP, (inbox, _json(sorted(ids)), _json(sorted(senders)))).fetchone()
+        stored.update((inbox, e) for e in json.loads(found))
+        for ident in json.loads(idents):
+            known[(inbox, ident[3])] = ident
+        for conv_id, identity_id, status in json.loads(convs):
+            open_conv[identity_id] = (conv_id, status)
 
     planned: list[tuple[IngestWrite, PreparedInbound, int, int, bool] | None] = []
     for w, prep in recs:
@@ -118,59 +125,49 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
             continue
         stored.add(key)
         row = known.get((w.inbox, rec.sender.external_id))
-        if row is None or (rec.sender.handle and rec.sender.handle != row["handle"]) or (
-                rec.sender.name and row["name"] is None):
+        if row is None or (rec.sender.handle and rec.sender.handle != row[2]) or (rec.sender.name and row[4] is None):
             identity_id, contact_id = _identity(conn, w.inbox, w.channel, rec, w.now)
             if row is None:
-                known[(w.inbox, rec.sender.external_id)] = {"id": identity_id, "contact_id": contact_id,  # type: ignore[assignment]
-                                                            "handle": rec.sender.handle, "name": rec.sender.name}
+                known[(w.inbox, rec.sender.external_id)] = [identity_id, contact_id, rec.sender.handle,
+                                                            rec.sender.external_id, rec.sender.name]
         else:
-            identity_id, contact_id = row["id"], row["contact_id"]
+            identity_id, contact_id = row[0], row[1]
         created = False
-        found = open_conv.get(identity_id)
-        if found is None:
+        found_conv = open_conv.get(identity_id)
+        if found_conv is None:
             conv_id = _new_conversation(conn, w.inbox, w.channel, contact_id, identity_id, rec, w.now).conversation_id
             created = True
         else:
-            conv_id = found[0]
-            if found[1] == "snoozed":
+            conv_id = found_conv[0]
+            if found_conv[1] == "snoozed":
                 _join(conn, conv_id, w.now, "snoozed")
         open_conv[identity_id] = (conv_id, "open")
         planned.append((w, prep, conv_id, contact_id, created))
 
     todo = [p for p in planned if p is not None]
     first = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
-    params, extras = [], []
+    values, extras = [], []
     for w, prep, conv_id, contact_id, _created in todo:
         rec = prep.record
         extras.append(message_extra(rec))
-        params.append((conv_id, w.inbox, contact_id, rec.sender.name, rec.text, prep.html, rec.external_id, w.now,
+        values.append((conv_id, w.inbox, contact_id, rec.sender.name, rec.text, prep.html, rec.external_id, w.now,
                        rec.sent_at.timestamp(), rec.reply_to, extras[-1]))
-    conn.executemany(
-        "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text, html,"
-        " private, external_id, created_at, sent_at, reply_to, extra)"
-        " VALUES (?,?, 'in', 'contact', ?,?,?,?, 0, ?,?,?,?,?)", params)
-    # One writer, no AUTOINCREMENT: new rowids are max+1, max+2, ... — checked, not assumed.
-    last = conn.execute("SELECT max(id) FROM messages").fetchone()[0]
-    if todo and last != first + len(todo) - 1:
-        raise RuntimeError("message ids were not consecutive")  # the writer reruns each write alone
-    conn.executemany(
-        "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-        [(first + n, index_text(w_prep[1].record.text), w_prep[2]) for n, w_prep in enumerate(todo)])
-    summary: dict[int, list[object]] = {}
+    if todo:
+        conn.executemany(_INSERT_MESSAGES, values)
+        # One writer, no AUTOINCREMENT: new rowids are max+1, max+2, ... — checked, not assumed.
+        if conn.execute("SELECT max(id) FROM messages").fetchone()[0] != first + len(todo) - 1:
+            raise RuntimeError("message ids were not consecutive")  # the writer reruns each write alone
+        conn.executemany("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
+                         [(first + n, index_text(p[1].record.text), p[2]) for n, p in enumerate(todo)])
+    summary: dict[int, list[Any]] = {}
     for w, prep, conv_id, _c, _created in todo:
-        s = summary.setdefault(conv_id, [None, w.now, 0])
-        s[0], s[1], s[2] = prep.record.text[:200], w.now, int(s[2]) + 1  # type: ignore[call-overload]
-    conn.executemany(
-        "UPDATE conversations SET last_message_text = ?, last_message_at = ?, last_activity_at = ?, updated_at = ?,"
-        " unread = unread + ? WHERE id = ?",
-        [(text, at, at, at, n, cid) for cid, (text, at, n) in summary.items()])
-    convs = {}
-    conv_ids = list(summary)
-    for chunk in _chunks(conv_ids):  # type: ignore[arg-type]
-        marks = ",".join("?" * len(chunk))
-        for r in conn.execute(f"SELECT * FROM conversations WHERE id IN ({marks})", chunk):
-            convs[r["id"]] = rows.conversation(r)
+        s = summary.setdefault(conv_id, [conv_id, None, w.now, 0])
+        s[1], s[2], s[3] = prep.record.text[:200], w.now, s[3] + 1
+    convs: dict[int, Conversation] = {}
+    if summary:
+        conn.executemany("UPDATE conversations SET last_message_text = ?2, last_message_at = ?3, last_activity_at = ?3,"
+                         " updated_at = ?3, unread = unread + ?4 WHERE id = ?1", list(summary.values()))
+        convs = rows.conversations_by_id(conn, list(summary))
     for _, w in writes:
         if w.checkpoint is not None:
             save_checkpoint(conn, w.inbox, w.checkpoint, w.now)
