@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from tpbridge.bridge.events import MESSAGE_CREATED, MESSAGE_UPDATED, Event, EventBus
 from tpbridge.bridge.health import Health
@@ -13,6 +15,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.received = Counter("tpbridge_messages_received", "Messages received from channels",
                                 ["inbox"], registry=self.registry)
+        self._received: dict[str, Any] = {}
         self.replies = Counter("tpbridge_replies_queued", "Replies and automatic messages queued",
                                ["inbox", "author"], registry=self.registry)
         self.delivered = Counter("tpbridge_replies_delivered", "Replies whose delivery ended",
@@ -29,7 +32,9 @@ class Metrics:
             return
         if event.kind == MESSAGE_CREATED:
             if msg.direction is Direction.IN:
-                self.received.labels(event.inbox).inc()
+                if (counter := self._received.get(event.inbox)) is None:  # labels() is slow for every message
+                    counter = self._received[event.inbox] = self.received.labels(event.inbox)
+                counter.inc()
             elif not msg.private:
                 self.replies.labels(event.inbox, msg.author.kind.value).inc()
         elif event.kind == MESSAGE_UPDATED and msg.delivery in (Delivery.SENT, Delivery.FAILED):

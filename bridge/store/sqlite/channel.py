@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.ingest import save_checkpoint
-from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite
+from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite, finished
 
 
 class ChannelStore(SqliteBase):
@@ -17,7 +17,7 @@ class ChannelStore(SqliteBase):
     ) -> list[IngestedItem]:
         items = list(batch)
         now = self.now()
-        return await self._write(IngestWrite(inbox, channel, items, checkpoint, now))
+        return finished(await self._write(IngestWrite(inbox, channel, items, checkpoint, now)))
 
     async def checkpoint(self, inbox: str) -> str | None:
         def run(c: sqlite3.Connection) -> str | None:

@@ -173,6 +173,8 @@ def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> Ing
 
 def message_extra(rec: Inbound) -> str:
     """A message's `extra` as stored: the channel's mapping plus the never-answer-automatically flag."""
+    if not rec.extra and not rec.no_auto_reply:
+        return "{}"  # a chat message: no encoder run
     extra = dict(rec.extra)
     if rec.no_auto_reply:
         extra["no_auto_reply"] = True

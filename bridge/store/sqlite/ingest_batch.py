@@ -146,12 +146,11 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
 
     todo = [p for p in planned if p is not None]
     first = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
-    values, extras = [], []
+    values = []
     for w, prep, conv_id, contact_id, _created in todo:
         rec = prep.record
-        extras.append(message_extra(rec))
         values.append((conv_id, w.inbox, contact_id, rec.sender.name, rec.text, prep.html, rec.external_id, w.now,
-                       rec.sent_at.timestamp(), rec.reply_to, extras[-1]))
+                       rec.sent_at.timestamp(), rec.reply_to, message_extra(rec)))
     if todo:
         conn.executemany(_INSERT_MESSAGES, values)
         # One writer, no AUTOINCREMENT: new rowids are max+1, max+2, ... — checked, not assumed.
@@ -163,24 +162,66 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
     for w, prep, conv_id, _c, _created in todo:
         s = summary.setdefault(conv_id, [conv_id, None, w.now, 0])
         s[1], s[2], s[3] = prep.record.text[:200], w.now, s[3] + 1
-    convs: dict[int, Conversation] = {}
+    group = _Group("[]")
     if summary:
         conn.executemany("UPDATE conversations SET last_message_text = ?2, last_message_at = ?3, last_activity_at = ?3,"
                          " updated_at = ?3, unread = unread + ?4 WHERE id = ?1", list(summary.values()))
-        convs = rows.conversations_by_id(conn, list(summary))
+        group = _Group(conn.execute(rows.CONVERSATIONS_JSON, (_json(list(summary)),)).fetchone()[0])
     for _, w in writes:
         if w.checkpoint is not None:
             save_checkpoint(conn, w.inbox, w.checkpoint, w.now)
 
-    items: dict[int, list[IngestedItem]] = {id(w): [] for _, w in writes}
+    done: dict[int, list[tuple[int, int, int, bool] | None]] = {id(w): [] for _, w in writes}
     n = 0
-    for (w, prep), plan in zip(recs, planned, strict=True):
+    for (w, _prep), plan in zip(recs, planned, strict=True):
         if plan is None:
-            items[id(w)].append(IngestedItem(None))
+            done[id(w)].append(None)
             continue
         _w, _p, conv_id, contact_id, created = plan
-        msg = written_message(first + n, conv_id, w.inbox, contact_id, prep, w.now, extras[n])
-        items[id(w)].append(IngestedItem(first + n, message=msg, conversation=convs[conv_id], created=created))
+        done[id(w)].append((first + n, conv_id, contact_id, created))
         n += 1
     for i, w in writes:
-        results[i] = items[id(w)]
+        results[i] = Written(group, w, done[id(w)])
+
+
+@dataclass(slots=True)
+class _Group:
+    """The conversations one burst pass touched, as read after its updates (one JSON text)."""
+
+    conversations_json: str
+    _built: dict[int, Conversation] | None = None
+
+    def conversation(self, conversation_id: int) -> Conversation:
+        if self._built is None:
+            self._built = rows.conversations_from_json(self.conversations_json)
+        return self._built[conversation_id]
+
+
+@dataclass(slots=True)
+class Written:
+    """A plain write's outcome from the burst pass, still as ids.
+
+    The model objects for its events are built by `items()` on the reader's side (the event
+    loop), not in the writer thread: every write in the process waits for that one thread.
+    """
+
+    group: _Group
+    write: IngestWrite
+    done: list[tuple[int, int, int, bool] | None]  # per record: message id, conversation, contact, created
+
+    def items(self) -> list[IngestedItem]:
+        w, out = self.write, []
+        for prep, d in zip(w.batch, self.done, strict=True):
+            if d is None:
+                out.append(IngestedItem(None))
+                continue
+            message_id, conv_id, contact_id, created = d
+            msg = written_message(message_id, conv_id, w.inbox, contact_id, prep, w.now, message_extra(prep.record))
+            out.append(IngestedItem(message_id, message=msg, conversation=self.group.conversation(conv_id),
+                                    created=created))
+        return out
+
+
+def finished(result: list[IngestedItem] | Written) -> list[IngestedItem]:
+    """What an `IngestWrite` gave, whichever way the writer ran it."""
+    return result.items() if isinstance(result, Written) else result

@@ -77,7 +77,7 @@ _TIMES = {_CONVERSATION_FIELDS.index(n) for n in ("last_message_at", "created_at
                                                    "first_response_at", "resolved_at", "handoff_at")}
 # One JSON row for many conversations (one sqlite3 step, see ingest_batch). JSON would print REAL
 # with 15 digits; '%!.17g' keeps every bit of a unix time (tests compare with `conversation`).
-_CONVERSATIONS_JSON = (
+CONVERSATIONS_JSON = (
     "SELECT json_group_array(json_array({})) FROM conversations WHERE id IN (SELECT value FROM json_each(?))"
 ).format(
     ", ".join(f"iif({name} IS NULL, NULL, printf('%!.17g', {name}))" if i in _TIMES else name
@@ -85,10 +85,10 @@ _CONVERSATIONS_JSON = (
 _STATUS, _LABELS, _ATTRS = (_CONVERSATION_FIELDS.index(n) for n in ("status", "labels", "attrs"))
 
 
-def conversations_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Conversation]:
-    """Several conversations in one statement, built positionally (the ingest burst path)."""
+def conversations_from_json(text: str) -> dict[int, Conversation]:
+    """What CONVERSATIONS_JSON read, built positionally (the ingest burst path)."""
     found: dict[int, Conversation] = {}
-    for values in json.loads(conn.execute(_CONVERSATIONS_JSON, (json.dumps(ids),)).fetchone()[0]):
+    for values in json.loads(text):
         for i in _TIMES:
             if values[i] is not None:
                 values[i] = datetime.fromtimestamp(float(values[i]), UTC)
