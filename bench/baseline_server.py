@@ -3,8 +3,9 @@
 As little as a durable HTTP ingest can be, so the daemon's figures have a floor
 to be compared with: one writer thread on one WAL connection drains whatever is
 queued and commits it in ONE transaction (group commit, no batching timer),
-checkpoints run from their own thread, and a request gets its 200 only after
-the COMMIT that holds its row returned. Same route shape and JSON body as the
+checkpoints run from their own thread (PASSIVE each second, RESTART once the
+WAL is big, as the daemon does), and a request gets its 200 only after the
+COMMIT that holds its row returned. Same route shape and JSON body as the
 web chat (`POST /chat/api/messages {"text", "client_id"}`, `Authorization:
 Bearer`), duplicates of a client id stored once.
 
@@ -91,10 +92,14 @@ def _resolve(fut: asyncio.Future[int | None], value: int | None) -> None:
 
 
 def checkpointer(path: Path, stop: threading.Event) -> None:
+    """The daemon's checkpoint policy (bridge/store/sqlite/writer.py Checkpointer), so neither side
+    is slowed by a WAL that is never restarted under steady writes."""
     conn = connect(path)
     while not stop.wait(1.0):
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames > 4096:
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         except sqlite3.Error:
             pass
 

@@ -277,3 +277,34 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
         assert got == want
     # Per message the same ids and conversations; the conversation in the event is its latest state.
     assert [[r[:3] for r in w] for w in one_pass[0]] == [[r[:3] for r in w] for w in one_by_one[0]]  # type: ignore[union-attr]
+
+
+def test_a_big_wal_is_made_to_start_over_and_a_small_one_only_copied(tmp_path: Path) -> None:
+    # Under steady writes a passive pass never catches up, so the WAL would grow for ever (bench/README.md);
+    # here, serially, the decision and its effect: above the threshold a RESTART, and the file is reused.
+    from tpbridge.bridge.store.sqlite.writer import Checkpointer
+
+    path = tmp_path / "t.db"
+    conn = connect(path)
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # as the writer runs
+    conn.execute("CREATE TABLE t (x BLOB)")
+    wal = path.with_name("t.db-wal")
+
+    def write(pages: int) -> None:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO t VALUES (randomblob(3000))", [()] * pages)
+        conn.execute("COMMIT")
+
+    ck = Checkpointer(path, restart_frames=100)
+    other = connect(path)
+    write(20)
+    assert ck.checkpoint(other) is False  # a small WAL: a passive pass is enough
+    write(300)
+    size = wal.stat().st_size
+    assert ck.checkpoint(other) is True and ck.restarts == 1
+    for _ in range(5):  # what follows reuses the file from its start: it does not grow
+        write(50)
+        assert ck.checkpoint(other) is False
+    assert wal.stat().st_size == size
+    rows = other.execute("SELECT count(*) FROM t").fetchone()[0]
+    assert rows == 20 + 300 + 5 * 50
