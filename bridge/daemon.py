@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 STOP_TIMEOUT = 8.0  # SIGTERM to exit, well inside systemd's and the spec's 10 s
 HEALTHY_RUN = 60.0
 ADAPTER_START_WAIT = 15.0  # an adapter that ran this long starts its backoff from scratch
+INDEX_INTERVAL = 0.5  # seconds between search index catch-ups
 GC_THRESHOLDS = (10_000, 20, 20)  # young objects collected every 10,000 allocations, not 700 (see settle_heap)
 
 
@@ -98,6 +99,14 @@ async def wake_snoozed(core: Core) -> None:
         for conv_id in await core.store.due_snoozes(utcnow().timestamp()):
             await core.desk.set_status(conv_id, "open")
         await asyncio.sleep(15)
+
+
+async def index_search(core: Core) -> None:
+    """Search terms follow the messages in batches (store/sqlite/search_index.py); searches catch up
+    on their own, this keeps the backlog short."""
+    while True:
+        await asyncio.sleep(INDEX_INTERVAL)
+        await core.store.index_search()
 
 
 async def watchdog(notifier: Notifier) -> None:
@@ -182,6 +191,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     automation = Automation(core)
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
+    others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).

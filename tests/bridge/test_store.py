@@ -9,7 +9,7 @@ from pathlib import Path
 from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter
-from tpbridge.bridge.store.sqlite import SqliteStore, rows
+from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
 from tpbridge.bridge.store.sqlite.writer import connect
 
 from tests.support.core import inbound, running_core
@@ -111,6 +111,28 @@ async def test_chinese_and_english_search(tmp_path: Path) -> None:
         for q, expected in (("提现", 1), ("到账", 1), ("deposit", 1), ("depo", 1), ("提款", 0), ("arrived", 1)):
             page = await core.store.list_conversations(ADMIN, ConversationFilter(q=q), 10, None)
             assert len(page.items) == expected, q
+
+
+async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: Path) -> None:
+    async with running_core(tmp_path) as core:
+        store = core.store
+        conn = connect(store.path)  # type: ignore[attr-defined]
+        terms = lambda: tuple(conn.execute("SELECT count(*), count(DISTINCT rowid) FROM message_search").fetchone())  # noqa: E731
+        n = 2 * search_index.BATCH + 10
+        await asyncio.gather(*(core.pipeline.ingest("webchat.site", "webchat", [inbound(f"i{i}", f"u{i % 9}", "提现")])
+                               for i in range(n)))
+        assert terms() == (0, 0)  # stored without their terms: the ingest path does not wait for FTS
+        assert await store.index_search() == n  # in three writer jobs
+        assert await store.index_search() == 0 and terms() == (n, n)
+        # the newest message erased, then a new one takes its id (rowid = max + 1): it is still indexed
+        newest = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("last", "leaver", "退款")]))[0]
+        await store.index_search()
+        await store.forget_contact(newest.conversation.contact_id)  # type: ignore[union-attr]
+        again = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("next", "stayer", "退款")]))[0]
+        assert again.message_id == newest.message_id
+        page = await store.list_conversations(ADMIN, ConversationFilter(q="退款"), 10, None)
+        assert [c.id for c in page.items] == [again.conversation.id]  # type: ignore[union-attr]
+        conn.close()
 
 
 async def test_keyset_pagination_newest_first(tmp_path: Path) -> None:
@@ -254,6 +276,9 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
         out = IngestWrite.run_many(conn, writes) if one_pass else [w(conn) for w in writes]  # type: ignore[arg-type]
         conn.execute("COMMIT")
         out = [finished(r) for r in out]  # type: ignore[arg-type]
+        conn.execute("BEGIN")
+        search_index.index_pending(conn)  # the search terms follow in a batch of their own
+        conn.execute("COMMIT")
         results = [[(i.message_id, i.created, i.conversation.id if i.conversation else None,
                      i.conversation.status if i.conversation else None) for i in r] for r in out]  # type: ignore[union-attr]
         if one_pass:  # the conversation last handed to events is what a later read gives, to the bit

@@ -10,7 +10,7 @@ from typing import Any
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import match_query
 from tpbridge.bridge.store.protocol import ConversationFilter, Page
-from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
 _UPDATABLE = {
@@ -48,6 +48,12 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
 
 
 class ConversationStore(SqliteBase):
+    async def index_search(self) -> int:
+        total = 0
+        while (done := await self._write(search_index.index_pending)) == search_index.BATCH:
+            total += done  # one batch per writer job: ingests queued meanwhile go in between
+        return total + done
+
     async def get_conversation(self, conversation_id: int) -> Conversation | None:
         return await self._read(lambda c: rows.load_conversation(c, conversation_id))
 
@@ -79,6 +85,7 @@ class ConversationStore(SqliteBase):
             match = match_query(flt.q)
             if match is None:
                 return Page([], None)
+            await self.index_search()  # a search sees every message stored before it
             sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE message_search MATCH ?)")
             args.append(match)
         if cursor:

@@ -37,7 +37,7 @@ class DeliveryStore(SqliteBase):
                  json.dumps(reply.extra)),
             )
             message_id: int = cur.lastrowid  # type: ignore[assignment]
-            rows.insert_parts(c, message_id, conv.id, reply.text, reply.attachments)
+            rows.insert_parts(c, message_id, reply.attachments)
             if not reply.private:
                 c.execute(
                     "INSERT INTO outbox (message_id, inbox, conversation_id, due_at, created_at) VALUES (?,?,?,?,?)",

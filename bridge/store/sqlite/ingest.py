@@ -227,7 +227,7 @@ def ingest_tx(
              rec.text, prep.html, rec.external_id, now, sent_at, rec.reply_to, extra_json),
         )
         message_id: int = cur.lastrowid  # type: ignore[assignment]
-        rows.insert_parts(conn, message_id, target.conversation_id, rec.text, prep.attachments)
+        rows.insert_parts(conn, message_id, prep.attachments)
         preview = rec.text[:200]
         if not preview and prep.attachments:
             preview = prep.attachments[0].filename or "attachment"

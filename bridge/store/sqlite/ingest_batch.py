@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpbridge.bridge.model import Conversation
-from tpbridge.bridge.search import index_text
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.ingest import (
@@ -156,8 +155,6 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
         # One writer, no AUTOINCREMENT: new rowids are max+1, max+2, ... — checked, not assumed.
         if conn.execute("SELECT max(id) FROM messages").fetchone()[0] != first + len(todo) - 1:
             raise RuntimeError("message ids were not consecutive")  # the writer reruns each write alone
-        conn.executemany("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-                         [(first + n, index_text(p[1].record.text), p[2]) for n, p in enumerate(todo)])
     summary: dict[int, list[Any]] = {}
     for w, prep, conv_id, _c, _created in todo:
         s = summary.setdefault(conv_id, [conv_id, None, w.now, 0])

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tpbridge.bridge.model import Agent, Contact, Role, Team, Viewer, iso
-from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
@@ -102,6 +102,7 @@ class PeopleStore(SqliteBase):
                 c.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
                 c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ?",
                           (conv_id,))
+            search_index.after_erasure(c)
             forget_hooks(c, convs, family)
             c.execute(f"DELETE FROM conversations WHERE contact_id IN ({marks})", family)
             c.execute(f"DELETE FROM identities WHERE contact_id IN ({marks})", family)

@@ -24,7 +24,6 @@ from tpbridge.bridge.model import (
     Status,
     Team,
 )
-from tpbridge.bridge.search import index_text
 
 
 def ts(value: float | None) -> datetime | None:
@@ -142,19 +141,14 @@ def load_attachments(conn: sqlite3.Connection, message_ids: list[int]) -> dict[i
     return found
 
 
-def insert_parts(
-    conn: sqlite3.Connection, message_id: int, conversation_id: int, text: str, attachments: Sequence[Any]
-) -> None:
-    """A new message's attachment rows and search terms, written in the message's transaction."""
+def insert_parts(conn: sqlite3.Connection, message_id: int, attachments: Sequence[Any]) -> None:
+    """A new message's attachment rows, written in the message's transaction (search terms follow
+    in batches: search_index.py)."""
     for att in attachments:
         conn.execute(
             "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
             (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
         )
-    conn.execute(
-        "INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-        (message_id, index_text(text), conversation_id),
-    )
 
 
 def load_message(conn: sqlite3.Connection, message_id: int) -> Message:
