@@ -110,7 +110,11 @@ class Attachment:
     sha256: str
 
 
-@dataclass(frozen=True, slots=True)
+# Message and Conversation are built for every message stored (its event), so they are not
+# frozen: a frozen dataclass sets each field through object.__setattr__, which made building
+# them the largest cost of ours on the ingest path (bench/README.md). Treat them as read-only all
+# the same; change one with dataclasses.replace. (Their dict fields never let them be hashed.)
+@dataclass(slots=True)
 class Message:
     id: int
     conversation_id: int
@@ -132,7 +136,7 @@ class Message:
     edited_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see Message
 class Conversation:
     id: int
     inbox: str
