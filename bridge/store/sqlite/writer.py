@@ -2,8 +2,9 @@
 
 SQLite allows one writer; a commit per request falls to a fifth of the
 throughput. So every write is a function queued to ONE thread, which drains
-whatever is pending and commits it in one transaction (each function inside its
-own savepoint, so one failure does not undo its neighbours). No batching timer:
+whatever is pending and commits it in one transaction (if one function fails, the
+batch is rolled back and each reruns alone, so one failure does not undo its
+neighbours). No batching timer:
 waiting for company halves throughput — drain what is queued, don't wait.
 """
 
