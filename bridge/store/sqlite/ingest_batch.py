@@ -5,7 +5,9 @@ dozens of ingests queued at once; for plain messages (text from a sender, no edi
 no thread hint, no attachment, no conversation attributes) the same work is done
 with a handful of set-wise statements for the whole group. Anything else goes
 through `ingest_tx` one call at a time, in order. The outcome is the same either
-way (tests/bridge/test_store.py compares them).
+way (tests/bridge/test_store.py compares them). The burst pass hands back ids
+(`Written`); the model objects for the events are built by the caller, off the
+writer thread.
 """
 
 from __future__ import annotations
