@@ -110,7 +110,7 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
     known: dict[tuple[str, str], list[Any]] = {}  # (inbox, sender) -> [id, contact_id, handle, external_id, name]
     open_conv: dict[int, tuple[int, str]] = {}
     for inbox, (ids, senders) in by_inbox.items():
-        found, idents, convs = conn.execute(_LOOKUP, (inbox, _json(sorted(ids)), _json(sorted(senders)))).fetchone()
+        found, idents, convs = conn.execute(_LOOKUP, (inbox, _json(list(ids)), _json(list(senders)))).fetchone()
         stored.update((inbox, e) for e in json.loads(found))
         for ident in json.loads(idents):
             known[(inbox, ident[3])] = ident
@@ -147,11 +147,12 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
 
     todo = [p for p in planned if p is not None]
     first = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
-    values = []
+    values, extras = [], []
     for w, prep, conv_id, contact_id, _created in todo:
         rec = prep.record
+        extras.append(message_extra(rec))
         values.append((conv_id, w.inbox, contact_id, rec.sender.name, rec.text, prep.html, rec.external_id, w.now,
-                       rec.sent_at.timestamp(), rec.reply_to, message_extra(rec)))
+                       rec.sent_at.timestamp(), rec.reply_to, extras[-1]))
     if todo:
         conn.executemany(_INSERT_MESSAGES, values)
         # One writer, no AUTOINCREMENT: new rowids are max+1, max+2, ... — checked, not assumed.
@@ -170,14 +171,14 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
         if w.checkpoint is not None:
             save_checkpoint(conn, w.inbox, w.checkpoint, w.now)
 
-    done: dict[int, list[tuple[int, int, int, bool] | None]] = {id(w): [] for _, w in writes}
+    done: dict[int, list[tuple[int, int, int, bool, str] | None]] = {id(w): [] for _, w in writes}
     n = 0
     for (w, _prep), plan in zip(recs, planned, strict=True):
         if plan is None:
             done[id(w)].append(None)
             continue
         _w, _p, conv_id, contact_id, created = plan
-        done[id(w)].append((first + n, conv_id, contact_id, created))
+        done[id(w)].append((first + n, conv_id, contact_id, created, extras[n]))
         n += 1
     for i, w in writes:
         results[i] = Written(group, w, done[id(w)])
@@ -206,7 +207,8 @@ class Written:
 
     group: _Group
     write: IngestWrite
-    done: list[tuple[int, int, int, bool] | None]  # per record: message id, conversation, contact, created
+    # per record (None: a duplicate): message id, conversation, contact, created, the stored `extra`
+    done: list[tuple[int, int, int, bool, str] | None]
 
     def items(self) -> list[IngestedItem]:
         w, out = self.write, []
@@ -214,8 +216,8 @@ class Written:
             if d is None:
                 out.append(IngestedItem(None))
                 continue
-            message_id, conv_id, contact_id, created = d
-            msg = written_message(message_id, conv_id, w.inbox, contact_id, prep, w.now, message_extra(prep.record))
+            message_id, conv_id, contact_id, created, extra_json = d
+            msg = written_message(message_id, conv_id, w.inbox, contact_id, prep, w.now, extra_json)
             out.append(IngestedItem(message_id, message=msg, conversation=self.group.conversation(conv_id),
                                     created=created))
         return out
