@@ -56,21 +56,6 @@ def contact(row: sqlite3.Row, identities: tuple[Identity, ...] = ()) -> Contact:
     )
 
 
-def conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(
-        id=row["id"], inbox=row["inbox"], channel=row["channel"], contact_id=row["contact_id"],
-        identity_id=row["identity_id"], status=Status(row["status"]), subject=row["subject"],
-        priority=row["priority"], category=row["category"], language=row["language"],
-        assignee_id=row["assignee_id"], team=row["team"], labels=tuple(_json(row["labels"], ())),
-        thread_key=row["thread_key"], unread=row["unread"], last_message_text=row["last_message_text"],
-        last_message_at=ts(row["last_message_at"]), created_at=ts(row["created_at"]),  # type: ignore[arg-type]
-        last_activity_at=ts(row["last_activity_at"]),  # type: ignore[arg-type]
-        snoozed_until=ts(row["snoozed_until"]), first_response_at=ts(row["first_response_at"]),
-        resolved_at=ts(row["resolved_at"]), handoff_at=ts(row["handoff_at"]),
-        linked_conversation_id=row["linked_conversation_id"], attrs=_json(row["attrs"], dict),
-    )
-
-
 _CONVERSATION_FIELDS = [f.name for f in fields(Conversation)]
 _TIMES = {_CONVERSATION_FIELDS.index(n) for n in ("last_message_at", "created_at", "last_activity_at", "snoozed_until",
                                                    "first_response_at", "resolved_at", "handoff_at")}
@@ -84,18 +69,25 @@ CONVERSATIONS_JSON = (
 _STATUS, _LABELS, _ATTRS = (_CONVERSATION_FIELDS.index(n) for n in ("status", "labels", "attrs"))
 
 
+def _conversation(values: list[Any]) -> Conversation:
+    """A conversation from its column values in `Conversation`'s field order; times as unix seconds
+    (a float, or the exact text CONVERSATIONS_JSON prints)."""
+    for i in _TIMES:
+        if values[i] is not None:
+            values[i] = datetime.fromtimestamp(float(values[i]), UTC)
+    values[_STATUS] = Status(values[_STATUS])
+    values[_LABELS] = tuple(_json(values[_LABELS], ()))
+    values[_ATTRS] = _json(values[_ATTRS], dict)
+    return Conversation(*values)
+
+
+def conversation(row: sqlite3.Row) -> Conversation:
+    return _conversation([row[name] for name in _CONVERSATION_FIELDS])
+
+
 def conversations_from_json(text: str) -> dict[int, Conversation]:
-    """What CONVERSATIONS_JSON read, built positionally (the ingest burst path)."""
-    found: dict[int, Conversation] = {}
-    for values in json.loads(text):
-        for i in _TIMES:
-            if values[i] is not None:
-                values[i] = datetime.fromtimestamp(float(values[i]), UTC)
-        values[_STATUS] = Status(values[_STATUS])
-        values[_LABELS] = tuple(_json(values[_LABELS], ()))
-        values[_ATTRS] = _json(values[_ATTRS], dict)
-        found[values[0]] = Conversation(*values)
-    return found
+    """What CONVERSATIONS_JSON read (the ingest burst path)."""
+    return {values[0]: _conversation(values) for values in json.loads(text)}
 
 
 def attachment(row: sqlite3.Row) -> Attachment:
