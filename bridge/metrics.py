@@ -15,13 +15,19 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.received = Counter("tpbridge_messages_received", "Messages received from channels",
                                 ["inbox"], registry=self.registry)
-        self._received: dict[str, Any] = {}
         self.replies = Counter("tpbridge_replies_queued", "Replies and automatic messages queued",
                                ["inbox", "author"], registry=self.registry)
         self.delivered = Counter("tpbridge_replies_delivered", "Replies whose delivery ended",
                                  ["inbox", "result"], registry=self.registry)
         self.channel_up = Gauge("tpbridge_channel_up", "1 when the inbox's channel is connected",
                                 ["inbox", "state"], registry=self.registry)
+        self._children: dict[tuple[Counter, tuple[str, ...]], Any] = {}
+
+    def _inc(self, counter: Counter, *labels: str) -> None:
+        """counter.labels(...).inc(), with the labelled child kept: labels() is slow for every message."""
+        if (child := self._children.get((counter, labels))) is None:
+            child = self._children[(counter, labels)] = counter.labels(*labels)
+        child.inc()
 
     def follow(self, bus: EventBus) -> None:
         bus.listen(self.observe)
@@ -32,13 +38,11 @@ class Metrics:
             return
         if event.kind == MESSAGE_CREATED:
             if msg.direction is Direction.IN:
-                if (counter := self._received.get(event.inbox)) is None:  # labels() is slow for every message
-                    counter = self._received[event.inbox] = self.received.labels(event.inbox)
-                counter.inc()
+                self._inc(self.received, event.inbox)
             elif not msg.private:
-                self.replies.labels(event.inbox, msg.author.kind.value).inc()
+                self._inc(self.replies, event.inbox, msg.author.kind.value)
         elif event.kind == MESSAGE_UPDATED and msg.delivery in (Delivery.SENT, Delivery.FAILED):
-            self.delivered.labels(event.inbox, msg.delivery.value).inc()
+            self._inc(self.delivered, event.inbox, msg.delivery.value)
 
     def render(self, health: Health) -> bytes:
         self.channel_up.clear()
