@@ -305,8 +305,9 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
 
 
 def test_a_big_wal_is_made_to_start_over_and_a_small_one_only_copied(tmp_path: Path) -> None:
-    # Under steady writes a passive pass never catches up, so the WAL would grow for ever (bench/README.md);
-    # here, serially, the decision and its effect: above the threshold a RESTART, and the file is reused.
+    # Under steady writes a passive pass never catches up, so the WAL would grow for ever (measured in
+    # bench/README.md; a serial test cannot make writes land during a pass). Here: the decision — a RESTART
+    # above the threshold, a passive pass below it — and that the file is reused afterwards.
     from tpbridge.bridge.store.sqlite.writer import Checkpointer
 
     path = tmp_path / "t.db"
@@ -331,5 +332,4 @@ def test_a_big_wal_is_made_to_start_over_and_a_small_one_only_copied(tmp_path: P
         write(50)
         assert ck.checkpoint(other) is False
     assert wal.stat().st_size == size
-    rows = other.execute("SELECT count(*) FROM t").fetchone()[0]
-    assert rows == 20 + 300 + 5 * 50
+    assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 20 + 300 + 5 * 50
