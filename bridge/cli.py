@@ -166,6 +166,9 @@ def parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)
+    from tpbridge.bridge.automation.commands import add_commands
+
+    add_commands(sub)  # train, eval
     return p
 
 

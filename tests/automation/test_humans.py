@@ -27,7 +27,7 @@ async def test_online_agent_speaking_the_language_gets_it(tmp_path: Path) -> Non
         await h.agent("en@example.com", teams=("support",), languages=("en",))
         zh = await h.agent("zh@example.com", teams=("support",), languages=("zh",))
         await h.agent("away@example.com", teams=("support",), languages=("zh",), online=False)
-        conv = await h.say("我的钱被盗了")
+        conv = await h.say("转人工，我的提现有问题")
         assert conv.assignee_id == zh
         assert "zh" in (await h.bot_texts(conv.id))[-1] or "将很快" in (await h.bot_texts(conv.id))[-1]
 
