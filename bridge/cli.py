@@ -196,8 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command != "run":
         logs.setup("warning", "console")
+    fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        return args.fn(args)
+        return fn(args)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
