@@ -8,6 +8,7 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
 from typing import Any, TypeVar
 
 from tpbridge.bridge import config as config_mod
@@ -158,9 +159,31 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_HELP = "config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command level takes -c/--config, so it may stand before or after the subcommand.
+
+    Below the top the option's default is SUPPRESS: a subcommand that was not given -c leaves the value
+    the top level parsed (or its default) alone instead of overwriting it with None.
+    """
+
+    def __init__(self, *args: Any, top: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-c", "--config", default=None if top else argparse.SUPPRESS, help=CONFIG_HELP)
+
+
+def version() -> str:
+    try:
+        return metadata.version("tpbridge")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tpbridge", description="Multi-channel customer-support bridge")
-    p.add_argument("-c", "--config", default=None, help="config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)")
+    p = CommandParser(prog="tpbridge", description="Multi-channel customer-support bridge", top=True)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT").set_defaults(fn=cmd_run)
     sub.add_parser("check", help="validate the config").set_defaults(fn=cmd_check)
@@ -197,8 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command != "run":
         logs.setup("warning", "console")
+    fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        return args.fn(args)
+        return fn(args)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
