@@ -53,8 +53,8 @@ class StoreSection(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith("sqlite:///"):
-            raise ValueError('must be a "sqlite:///path" URL (PostgreSQL is not built in yet)')
+        if not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError('must be a "sqlite:///path" or a "postgresql://user:pass@host:port/db" URL')
         return v
 
 
