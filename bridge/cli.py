@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from tpbridge.bridge import config as config_mod
 from tpbridge.bridge import logs
+from tpbridge.bridge.audit import Audit
+from tpbridge.bridge.audit import verify as audit_verify
 from tpbridge.bridge.model import Role
 from tpbridge.bridge.store import open_store
 from tpbridge.bridge.store.protocol import Store
@@ -99,6 +101,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         if found is None:
             raise CliError(f"no agent {args.email} (create one with: tpbridge agent add {args.email} --name ...)")
         await store.add_token(found[0].id, digest(token), args.label)
+        await Audit(store).record("token_create", object=f"agent:{found[0].id}", address="cli", label=args.label)
 
     _with_store(cfg, add)
     print(token)
@@ -107,7 +110,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_contact_export(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    data = _with_store(cfg, lambda s: s.export_contact(args.contact_id))
+    async def export(store: Store) -> dict[str, Any] | None:
+        data = await store.export_contact(args.contact_id)
+        if data is not None:
+            await Audit(store).record("contact_export", object=f"contact:{args.contact_id}", address="cli",
+                                      by="staff")
+        return data
+
+    data = _with_store(cfg, export)
     if data is None:
         raise CliError(f"no contact {args.contact_id}")
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
@@ -122,6 +132,7 @@ def cmd_contact_forget(args: argparse.Namespace) -> int:
     async def forget(store: Store) -> list[str]:
         if await store.get_contact(args.contact_id) is None:
             raise CliError(f"no contact {args.contact_id}")
+        await Audit(store).record("contact_forget", object=f"contact:{args.contact_id}", address="cli", by="staff")
         return await store.forget_contact(args.contact_id)
 
     files = AttachmentFiles(cfg.data_dir)
@@ -135,6 +146,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _with_store(cfg, lambda s: s.backup(args.path))
     print(f"backup written to {args.path}", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    count, broken = _with_store(cfg, audit_verify)
+    if broken is not None:
+        print(f"audit trail broken at entry {broken.entry_id}: {broken.reason} ({count} entries before it intact)")
+        return 1
+    print(f"audit trail intact: {count} entries")
     return 0
 
 
@@ -189,6 +210,9 @@ def parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
+    audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
+                     ).set_defaults(fn=cmd_audit_verify)
     return p
 
 
@@ -196,8 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command != "run":
         logs.setup("warning", "console")
+    fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        return args.fn(args)
+        return fn(args)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
