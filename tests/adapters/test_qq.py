@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -108,3 +109,12 @@ def test_split_text() -> None:
     assert split_text("", 10) == []
     assert split_text("abcd\nefghij", 6) == ["abcd", "efghij"]
     assert split_text("ab\ncdefgh", 6) == ["ab\ncde", "fgh"]  # a break too early is not worth a short part
+
+
+def test_example_config_validates() -> None:
+    import tomllib
+
+    text = (Path(__file__).resolve().parents[2] / "config" / "channels" / "qq.example.toml").read_text()
+    settings = Settings.model_validate(tomllib.loads(text)["channels"]["qq"]["bot"],
+                                       context={"resolve_secrets": False})
+    assert (settings.enabled, settings.app_id, settings.markdown) == (False, "102030405", False)
