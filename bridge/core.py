@@ -7,6 +7,7 @@ from typing import Any
 
 from tpbridge.adapters.base import Adapter
 from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.audit import Audit
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.desk import Desk
 from tpbridge.bridge.events import EventBus
@@ -30,6 +31,10 @@ class Core:
     adapters: dict[str, Adapter] = field(default_factory=dict)  # inbox name -> adapter
     sinks: dict[str, InboxSink] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # room for parts added later (automation)
+    audit: Audit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit = Audit(self.store)
 
     @classmethod
     def build(cls, config: Config) -> Core:
@@ -43,6 +48,11 @@ class Core:
         # The outbox is built later (it needs the adapters); the desk reaches it through the core.
         core.desk.wake_outbox = lambda inbox: core.outbox.wake(inbox)
         return core
+
+    @property
+    def anonymous_inboxes(self) -> frozenset[str]:
+        """Inboxes with `anonymous = true`: agents never see who wrote there."""
+        return frozenset(c.name for c in self.config.enabled_channels if c.settings.anonymous)
 
     def inbox_channel(self, inbox: str) -> str:
         return inbox.split(".", 1)[0]

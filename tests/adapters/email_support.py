@@ -14,7 +14,7 @@ from tests.fakes.dovecot import Dovecot, Mailbox
 from tests.support.sink import RecordingSink
 
 REPO = Path(__file__).resolve().parents[2]
-FLANKER = REPO.parent / "shared" / "fixtures" / "email" / "flanker"
+FLANKER = REPO / "tests" / "fixtures" / "email" / "flanker"
 OWN = REPO / "tests" / "fixtures" / "email"
 INBOX = "email.support"
 
@@ -41,7 +41,8 @@ def settings_for(
 
 
 def make_adapter(settings: Settings, sink: RecordingSink, tmp_path: Path) -> EmailAdapter:
-    ctx = AdapterContext(sink=sink, public_url="http://127.0.0.1:8080", data_dir=tmp_path)
+    ctx = AdapterContext(sink=sink, public_url="http://127.0.0.1:8080", data_dir=tmp_path,
+                         webhook_path="/hooks/email/support")
     return EmailAdapter(INBOX, settings, ctx)
 
 

@@ -12,7 +12,7 @@ from tpbridge.adapters.telegram import Settings, TelegramAdapter
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.support.sink import RecordingSink
 
-FIXTURES = Path("/work/shared/fixtures/telegram/updates.json")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram" / "updates.json"
 SECRET = "s3cret-webhook_token"
 
 
@@ -51,5 +51,6 @@ def make_adapter(
 ) -> TelegramAdapter:
     values: dict[str, Any] = {"token": DEFAULT_TOKEN, "api_base_url": fake.url, "poll_timeout": 1}
     values.update(settings)
-    ctx = AdapterContext(sink=sink, public_url=public_url, data_dir=tmp)
+    ctx = AdapterContext(sink=sink, public_url=public_url, data_dir=tmp,
+                         webhook_path="/hooks/telegram/main")
     return TelegramAdapter(sink.inbox, Settings(**values), ctx)
