@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
-from tpbridge.adapters.base import Outbound
+from tpbridge.adapters.base import Outbound, backoff
 from tpbridge.bridge.model import Conversation, Priority
-from tpbridge.bridge.outbox import backoff
 
 if TYPE_CHECKING:
     from tpbridge.bridge.automation import Automation
@@ -133,13 +132,13 @@ async def _send(a: Automation, target: str, conv: Conversation, summary: str) ->
     text = (f"[tpbridge] SECURITY incident, conversation {conv.id} ({conv.inbox}, {conv.language or '?'}), "
             f"priority {body['priority']}: {summary}\n{body['url']}\nAcknowledge it in the inbox to stop these alerts.")
     if target == "telegram" and s.telegram_chat:
-        inbox, chat = s.telegram_chat.split(":", 1)
-        await _via_adapter(a, inbox, chat, conv, text, None)
+        tg_inbox, chat = s.telegram_chat.split(":", 1)
+        await _via_adapter(a, tg_inbox, chat, conv, text, None)
     elif target == "email" and s.email:
-        inbox = s.email_inbox or next((name for name in a.core.adapters if name.startswith("email.")), None)
-        if inbox is None:
+        mail_inbox = s.email_inbox or next((name for name in a.core.adapters if name.startswith("email.")), None)
+        if mail_inbox is None:
             raise RuntimeError("no e-mail inbox to send the alert through (set [automation.alerts] email_inbox)")
-        await _via_adapter(a, inbox, s.email, conv, text, f"[tpbridge] Security incident #{conv.id}")
+        await _via_adapter(a, mail_inbox, s.email, conv, text, f"[tpbridge] Security incident #{conv.id}")
 
 
 async def _via_adapter(a: Automation, inbox: str, recipient: str, conv: Conversation, text: str,

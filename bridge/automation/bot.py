@@ -45,10 +45,11 @@ async def understand(a: Automation, conv: Conversation, msg: Message) -> tuple[C
     fallback = (contact.language if contact else None) or conv.language
     state = a.state(conv)
     text = msg.text or ""
-    earlier = [q for q in state.get("questions", []) if q][-4:] if state.get("stage") != "human" else []
+    nobody = conv.assignee_id is None  # no human has it (waiting in a queue counts as nobody yet)
+    earlier = [q for q in state.get("questions", []) if q][-4:] if nobody else []
     u = await asyncio.to_thread(a.brain.understand, text, fallback, context="\n".join(earlier) or None)
     conv = await store_language(a, conv, msg, u.language)
-    if state.get("stage") != "human" and conv.assignee_id is None:
+    if nobody:
         conv = await labels.record(a, conv, u.classification)
     return conv, u
 

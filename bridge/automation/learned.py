@@ -11,6 +11,7 @@ worker thread at start), so the daemon itself starts as fast as before.
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import time
@@ -116,7 +117,7 @@ def model_path(folder: Path) -> Path:
 def save(model: LearnedModel, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = model_path(folder)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # several daemons may share the folder
     tmp.write_bytes(pickle.dumps({"version": _MODEL_VERSION, "fingerprint": model.fingerprint,
                                   "size": model.size, "seconds": model.seconds, "pipeline": model.pipeline}))
     tmp.replace(path)

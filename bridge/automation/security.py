@@ -22,7 +22,6 @@ log = structlog.get_logger(__name__)
 
 
 async def incident(a: Automation, conv: Conversation, msg: Message, u: Understanding) -> Conversation:
-    state = a.state(conv)
     reason = f"security incident: {u.classification.explain()}"
     lang = a.language(conv)
     # The safety reply comes first: what the person must do now matters more than the queue position.
@@ -30,7 +29,7 @@ async def incident(a: Automation, conv: Conversation, msg: Message, u: Understan
         if await a.say(conv, a.templates.render("security_safety", lang), extra={"automation": "security"}):
             await a.set_state(conv.id, ack={"position": 0, "at": a.now().timestamp(), "closed": False})
             conv = await a.desk.conversation(conv.id)
-    if state.get("stage") == "human":
+    if conv.assignee_id is not None:
         # A person has the conversation already: keep them on it, but make it urgent and say why.
         conv = await a.desk.update(conv.id, priority=int(Priority.URGENT))
         await a.desk.note(conv.id, f"Security incident reported — priority raised to urgent.\n{reason}", author=BOT)

@@ -139,7 +139,10 @@ class LlmSettings(BaseModel):
     summaries: bool = True  # a summary at the top of the handoff note
 
 
-def _default_sla() -> dict[str, SlaTarget]:
+PriorityName = Literal["low", "normal", "high", "urgent"]
+
+
+def _default_sla() -> dict[PriorityName, SlaTarget]:
     return {
         "urgent": SlaTarget(first_response_minutes=15, resolution_minutes=240),
         "high": SlaTarget(first_response_minutes=60, resolution_minutes=1440),
@@ -161,6 +164,7 @@ class AutomationSettings(BaseModel):
     templates_dir: str = "templates"
     classify_rules: str = "classify.toml"
     examples_dir: str = "examples"  # labelled examples the classifier learns from
+    model_dir: str | None = None  # where the trained model is cached; default data_dir/model
     learned_classifier: bool = True  # false: the rules alone, as before
     security_categories: list[str] = ["security"]  # urgent, the security team, a safety reply, never an FAQ
     security_floor: float = Field(0.3, ge=0, le=1)  # the model's probability from which a message is security
@@ -186,7 +190,7 @@ class AutomationSettings(BaseModel):
     reports_timezone: str = "UTC"
     survey: SurveySettings = SurveySettings()
     alerts: AlertSettings = AlertSettings()
-    sla: dict[Literal["low", "normal", "high", "urgent"], SlaTarget] = Field(default_factory=_default_sla)
+    sla: dict[PriorityName, SlaTarget] = Field(default_factory=_default_sla)
     llm: LlmSettings = LlmSettings()
 
     @field_validator("reports_timezone")

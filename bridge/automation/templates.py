@@ -55,7 +55,7 @@ class Templates:
     def render(self, key: str, language: str | None, **values: Any) -> str:
         for table in self._chain(language):
             if key in table and isinstance(table[key], str):
-                return table[key].format_map(_Blank(values))
+                return str(table[key].format_map(_Blank(values)))
         raise TemplateError(f"no template {key!r} for language {language!r} (nor {self.default!r})")
 
     def words(self, key: str, language: str | None) -> list[str]:

@@ -53,7 +53,8 @@ class Understander:
         examples = load_folder(examples_dir)
         if data_dir is not None:
             examples += load_corrections(data_dir / "examples")
-        return cls(settings, rules, kb, examples, data_dir / "model" if data_dir is not None else None)
+        cache = data_dir / (settings.model_dir or "model") if data_dir is not None else None
+        return cls(settings, rules, kb, examples, cache)
 
     @property
     def ready(self) -> bool:
@@ -67,15 +68,17 @@ class Understander:
         """Train (or load) the models and build the language detector: CPU work, run in a thread at start."""
         from tpbridge.bridge.automation.learned import load_or_train, train_language_model
 
+        # lingua's models load in native code while scikit-learn imports and the model loads here.
+        lingua = threading.Thread(target=self.detector.preload, name="lingua-preload", daemon=True)
+        lingua.start()
         try:
             if self.settings.learned_classifier and len({e.category for e in self.examples}) >= 2:
                 if isinstance(self.classifier, HybridClassifier):
                     self.classifier.model = load_or_train(self.examples, self.cache_dir)
                 self.detector.domain = train_language_model(self.examples)
-            if self.settings.learned_classifier:
                 self.kb.fit_similarity()
-            self.detector.preload()
         finally:
+            lingua.join()
             self._ready.set()
         log.info("automation.models_ready", examples=len(self.examples), learned_model=self.has_model)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tpbridge.bridge.model import Contact
 from tpbridge.bridge.store.postgres import people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.sqlite.automation import WAITING, Waiting
@@ -36,6 +37,15 @@ class AutomationStore(PostgresBase):
     async def set_contact_language(self, contact_id: int, language: str) -> None:
         await self._exec("UPDATE contacts SET language = %s, updated_at = %s WHERE id = %s",
                          (language, self.now(), contact_id))
+
+    async def update_contact(self, contact_id: int, **fields: Any) -> Contact | None:
+        """Set a contact's `tier` and/or `name` (the keys given); None when there is no such contact."""
+        allowed = {k: v for k, v in fields.items() if k in ("tier", "name")}
+        if allowed:
+            sets = ", ".join(f"{k} = %s" for k in allowed)
+            await self._exec(f"UPDATE contacts SET {sets}, updated_at = %s WHERE id = %s",
+                             (*allowed.values(), self.now(), contact_id))
+        return await self._read(lambda c: people._contact(c, contact_id))
 
     async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
         found = await self._rows(

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from tpbridge.bridge.model import Contact
 from tpbridge.bridge.store.sqlite import people
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
@@ -42,6 +43,16 @@ class AutomationStore(SqliteBase):
         now = self.now()
         await self._write(lambda c: c.execute(
             "UPDATE contacts SET language = ?, updated_at = ? WHERE id = ?", (language, now, contact_id)))
+
+    async def update_contact(self, contact_id: int, **fields: Any) -> Contact | None:
+        """Set a contact's `tier` and/or `name` (the keys given); None when there is no such contact."""
+        allowed = {k: v for k, v in fields.items() if k in ("tier", "name")}
+        if allowed:
+            sets = ", ".join(f"{k} = ?" for k in allowed)
+            now = self.now()
+            await self._write(lambda c: c.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
+                                                  (*allowed.values(), now, contact_id)))
+        return await self._read(lambda c: people._contact(c, contact_id))
 
     async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
         """The person's most recently resolved conversation: where a survey answer in a new one belongs."""
