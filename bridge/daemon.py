@@ -25,6 +25,7 @@ from tpbridge.bridge.core import Core
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox, backoff
+from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
@@ -193,6 +194,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     for inbox, worker in core.outbox.workers.items():
         others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
     automation = Automation(core)
+    others.append(asyncio.create_task(supervise("phone", Phone(core).run)))
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))

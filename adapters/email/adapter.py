@@ -17,12 +17,14 @@ from typing import Any, ClassVar, Self
 
 import structlog
 from aioimaplib import aioimaplib
+from tpbridge.adapters import first_contact
 from tpbridge.adapters.base import (
     AdapterContext,
     BadCredentials,
     ChannelState,
     Inbound,
     Outbound,
+    Reach,
     Rejected,
     Sent,
     Sink,
@@ -250,6 +252,13 @@ class EmailAdapter:
         return inbound
 
     # ------------------------------------------------------------ sending
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.email_address(to)
+
+    def may_start(self, reach: Reach) -> None:
+        return None  # e-mail may be written to anyone
 
     async def send(self, out: Outbound) -> Sent:
         """Send one reply as a threaded mail; the Message-ID we return threads the answer back."""

@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 from telegram import Bot, Update
 from telegram.error import NetworkError, TelegramError
+from tpbridge.adapters import first_contact
 from tpbridge.adapters.base import (
     AdapterContext,
     BadCredentials,
@@ -25,6 +26,7 @@ from tpbridge.adapters.base import (
     Inbound,
     Outbound,
     Quarantined,
+    Reach,
     Retry,
     Sent,
     Sink,
@@ -270,6 +272,14 @@ class TelegramAdapter:
         return web.Response(status=200)
 
     # ------------------------------------------------------------ sending
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.numeric_id(to)
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_written(reach, "telegram_not_started",
+                                      "Telegram lets a bot write only to people who have started a chat with it")
 
     async def send(self, out: Outbound) -> Sent:
         if self._delivery is None:  # between the supervisor's restarts: try again soon

@@ -8,7 +8,8 @@ from typing import Any, ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Reach, Sent, Sink
 
 from .api import XApi
 from .poll import Poller
@@ -80,6 +81,15 @@ class XAdapter:
         except BadCredentials as exc:
             sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
             raise
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.numeric_id(to)
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_private(reach, "x_dm_not_allowed",
+                                      "X delivers a DM only to users who allow it: this user has not written "
+                                      "to us by DM")
 
     async def send(self, out: Outbound) -> Sent:
         return await self._replier.send(out)

@@ -18,6 +18,7 @@ from tpbridge.bridge.model import (
     Author,
     Contact,
     Conversation,
+    Identity,
     Message,
     Role,
     Status,
@@ -146,6 +147,9 @@ class Store(Protocol):
     # people
     async def get_contact(self, contact_id: int) -> Contact | None: ...
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]: ...
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        """The identity with this external id in this inbox (a phone number, an e-mail address), if any."""
+        ...
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None: ...
     async def forget_contact(self, contact_id: int) -> list[str]: ...
     async def add_agent(

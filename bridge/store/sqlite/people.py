@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from tpbridge.bridge.model import Agent, Contact, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
@@ -39,6 +39,14 @@ def _family(c: sqlite3.Connection, contact_id: int) -> list[int]:
 class PeopleStore(SqliteBase):
     async def get_contact(self, contact_id: int) -> Contact | None:
         return await self._read(lambda c: _contact(c, contact_id))
+
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        def run(c: sqlite3.Connection) -> Identity | None:
+            row = c.execute("SELECT * FROM identities WHERE inbox = ? AND external_id = ?",
+                            (inbox, external_id)).fetchone()
+            return rows.identity(row) if row is not None else None
+
+        return await self._read(run)
 
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         wanted = sorted(set(ids))
