@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState
+from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
@@ -194,7 +195,8 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     for inbox, worker in core.outbox.workers.items():
         others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
     automation = Automation(core)
-    others.append(asyncio.create_task(supervise("phone", Phone(core).run)))
+    phone = Phone(core)
+    others.append(asyncio.create_task(supervise("handover", lambda: handover.run(core, phone))))
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))

@@ -5,13 +5,12 @@ finds the caller's conversation (or opens one) exactly as it does for a chat mes
 number is an identity that merges with the person's other channels like any other. A callback
 request is the same, plus `attrs.callback` on the conversation: due at a time, done when a call
 is logged. Channels hand callback requests over as a message whose `extra` holds
-`callback_request` (the web chat's `POST /chat/api/callback`); `Phone.run` takes them from the
-event bus, so no adapter reaches into another.
+`callback_request` (the web chat's `POST /chat/api/callback`); bridge/handover.py takes them from
+the event bus, so no adapter reaches into another.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,9 +22,8 @@ from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.settings import TeamSettings
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.desk import Invalid, NotFound
-from tpbridge.bridge.events import MESSAGE_CREATED
 from tpbridge.bridge.helpcentre import load_strings, strings_for
-from tpbridge.bridge.model import BOT, Author, Conversation, Status, iso, utcnow
+from tpbridge.bridge.model import BOT, Author, Conversation, Message, Status, iso, utcnow
 from tpbridge.bridge.outreach import EVERYONE
 from tpbridge.bridge.store.protocol import ConversationFilter
 
@@ -180,32 +178,20 @@ class Phone:
         template = strings.get("callback_done") or "Thank you. We will call you around {time}."
         return template.format(time=f"{local:%Y-%m-%d %H:%M} ({local.tzname()})")
 
-    async def run(self) -> None:
-        """Take callback requests handed over by channels (web chat) from the event bus."""
-        with self.core.bus.subscribe() as sub:
-            async for event in sub:
-                msg = event.message
-                if event.kind != MESSAGE_CREATED or msg is None or "callback_request" not in msg.extra \
-                        or msg.inbox in self.hotlines():
-                    continue
-                req = msg.extra["callback_request"]
-                conv = event.conversation
-                try:
-                    preferred = None
-                    if req.get("preferred_at"):
-                        preferred = datetime.fromisoformat(str(req["preferred_at"]).replace("Z", "+00:00"))
-                    contact = await self.core.store.get_contact(conv.contact_id)
-                    _queued, due = await self.request_callback(
-                        str(req.get("number", "")), preferred, str(req.get("note") or ""),
-                        name=contact.name if contact else None, source=conv, inbox=req.get("inbox"))
-                    text = self._tell(req.get("language") or conv.language, due, self.hotline(req.get("inbox")))
-                except (Invalid, NotFound) as exc:
-                    log.warning("callback.refused", inbox=conv.inbox, conversation_id=conv.id, reason=str(exc))
-                    await self.core.desk.note(conv.id, f"Callback request could not be queued: {exc}")
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("callback.failed", inbox=conv.inbox, conversation_id=conv.id)
-                    continue
-                await self.core.desk.reply(conv.id, text, author=BOT, auto=True)
+    async def on_request(self, conv: Conversation, msg: Message) -> None:
+        """A channel handed over a callback request (`extra.callback_request`): queue it, tell the person when."""
+        req = msg.extra["callback_request"]
+        try:
+            preferred = None
+            if req.get("preferred_at"):
+                preferred = datetime.fromisoformat(str(req["preferred_at"]).replace("Z", "+00:00"))
+            contact = await self.core.store.get_contact(conv.contact_id)
+            _queued, due = await self.request_callback(
+                str(req.get("number", "")), preferred, str(req.get("note") or ""),
+                name=contact.name if contact else None, source=conv, inbox=req.get("inbox"))
+            text = self._tell(req.get("language") or conv.language, due, self.hotline(req.get("inbox")))
+        except (Invalid, NotFound) as exc:
+            log.warning("callback.refused", inbox=conv.inbox, conversation_id=conv.id, reason=str(exc))
+            await self.core.desk.note(conv.id, f"Callback request could not be queued: {exc}")
+            return
+        await self.core.desk.reply(conv.id, text, author=BOT, auto=True)
