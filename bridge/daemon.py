@@ -28,6 +28,7 @@ from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox, backoff
 from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
 
@@ -146,6 +147,7 @@ def assemble(config: Config) -> Core:
         core.sinks[ch.name] = sink
         workers[ch.name] = InboxWorker(ch.name, adapter, core.store, core.bus, core.files, core.health)
     core.outbox = Outbox(workers)
+    core.extras["privacy"] = PrivacyCommands(core)
     return core
 
 
@@ -200,6 +202,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
+    others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).
