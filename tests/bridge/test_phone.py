@@ -89,7 +89,8 @@ async def test_a_callback_requested_in_the_web_chat_is_queued_and_done(tmp_path:
 
         async def queued() -> list[dict[str, Any]]:
             status, body = await d.api("GET", "/api/v1/callbacks")
-            return body["items"]
+            assert status == 200, body
+            return list(body["items"])
 
         items = await d.wait_for(queued)
         assert len(items) == 1
@@ -101,12 +102,12 @@ async def test_a_callback_requested_in_the_web_chat_is_queued_and_done(tmp_path:
         assert f"{later:%Y-%m-%d %H:%M}" in history
 
         # An earlier callback requested by phone comes first in the queue.
-        status, _ = await _call(d, number="+8613800138000", direction="in", duration_s=10, notes="",
+        _status, _ = await _call(d, number="+8613800138000", direction="in", duration_s=10, notes="",
                                 outcome="callback", callback_at=sooner.isoformat())
         assert [i["callback"]["number"] for i in await queued()] == ["+8613800138000", "+8613912345678"]
 
         # The agent calls back and logs it: done, off the queue.
-        status, done = await _call(d, number="+8613912345678", direction="out", duration_s=200,
+        _status, done = await _call(d, number="+8613912345678", direction="out", duration_s=200,
                                    notes="explained the review", outcome="resolved")
         assert done["id"] == task["id"] and done["attrs"]["callback"]["status"] == "done"
         assert [i["callback"]["number"] for i in await queued()] == ["+8613800138000"]
