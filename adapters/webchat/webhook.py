@@ -20,7 +20,7 @@ import json
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -37,11 +37,6 @@ log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = ("chat.js", "chat.css")
 HEARTBEAT = 15.0
-
-
-@runtime_checkable
-class HasHistory(Protocol):
-    async def history(self, sender_external_id: str, limit: int = 200) -> Sequence[Any]: ...
 
 
 class VisitorRoutes:
@@ -135,8 +130,7 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
-        items = history_items(await self.sink.history(visitor)) if isinstance(self.sink, HasHistory) else []
-        return web.json_response({"items": items})
+        return web.json_response({"items": history_items(await self.sink.history(visitor))})
 
     async def post_message(self, request: web.Request) -> web.Response:
         visitor = self._visitor(request)
