@@ -145,7 +145,7 @@ def assemble(config: Config) -> Core:
     metrics.follow(core.bus)
     workers: dict[str, InboxWorker] = {}
     for ch in config.enabled_channels:
-        sink = InboxSink(ch.name, ch.kind, core.pipeline, core.health)
+        sink = InboxSink(ch.name, ch.kind, core.pipeline, core.health, anonymous=ch.settings.anonymous)
         ctx = AdapterContext(sink=sink, public_url=config.http.public_url, data_dir=config.data_dir,
                              webhook_path=webhook_path(ch.kind, ch.name))
         adapter = ch.adapter_class(ch.name, ch.settings, ctx)

@@ -63,7 +63,8 @@ async def render_conversations(request: web.Request, convs: list[Conversation]) 
     store = request.app[CORE].store
     contacts = await store.get_contacts([c.contact_id for c in convs])
     agents = await agents_by_id(request)
-    return [conversation_json(c, contacts.get(c.contact_id), agents) for c in convs]
+    anonymous = request.app[CORE].anonymous_inboxes
+    return [conversation_json(c, contacts.get(c.contact_id), agents, anonymous) for c in convs]
 
 
 async def conversation_response(request: web.Request, conv: Conversation) -> web.Response:
@@ -108,7 +109,8 @@ async def list_messages(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
     await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
     msgs = await request.app[CORE].store.list_messages(conv.id)
-    return web.json_response({"items": [message_json(m) for m in msgs], "next_cursor": None})
+    anonymous = request.app[CORE].anonymous_inboxes
+    return web.json_response({"items": [message_json(m, anonymous) for m in msgs], "next_cursor": None})
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
@@ -244,7 +246,7 @@ async def _visible_contact(request: web.Request) -> int:
 async def get_contact(request: web.Request) -> web.Response:
     contact_id = await _visible_contact(request)
     contact = await request.app[CORE].store.get_contact(contact_id)
-    return web.json_response(contact_json(contact))
+    return web.json_response(contact_json(contact, request.app[CORE].anonymous_inboxes))
 
 
 def _admin(request: web.Request) -> None:
