@@ -19,12 +19,14 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, backoff
+from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
+from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
 from tpbridge.bridge.privacy import retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
@@ -202,6 +204,8 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     for inbox, worker in core.outbox.workers.items():
         others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
     automation = Automation(core)
+    phone = Phone(core)
+    others.append(asyncio.create_task(supervise("handover", lambda: handover.run(core, phone))))
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
