@@ -59,10 +59,15 @@ async def dispatch(daemon: Daemon, pusher: QQPusher, event: str, d: dict[str, An
 
 
 async def conversation_of(daemon: Daemon, external_id: str) -> dict[str, Any] | None:
+    """The conversation of one QQ identity (by its scene: QQ gives no names, so agents see no openids)."""
     status, body = await daemon.api("GET", "/api/v1/conversations?inbox=qq.bot&limit=100")
     assert status == 200, body
     for conv in body["items"]:
-        if any(i["external_id"] == external_id for i in conv["contact"]["identities"]):
+        attrs = conv["attrs"]
+        if external_id.startswith("group:"):
+            if attrs.get("qq_scene") == "group" and external_id.split(":")[1] == attrs.get("qq_group_openid"):
+                return conv
+        elif attrs.get("qq_scene") == "c2c":
             return conv
     return None
 
@@ -195,6 +200,7 @@ async def test_passive_replies_images_group_answers_and_refusals(tmp_path: Path)
         contact_id = conv["contact"]["id"]
         status, export = await daemon.api("GET", f"/api/v1/contacts/{contact_id}/export")
         assert status == 200 and "怎么充值？" in str(export)
+        assert ALICE in [i["external_id"] for i in export["identities"]]  # the openid is the identity
         status, _ = await daemon.api("DELETE", f"/api/v1/contacts/{contact_id}")
         assert status in (200, 204)
         assert await conversation_of(daemon, ALICE) is None
