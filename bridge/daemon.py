@@ -28,6 +28,7 @@ from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
 from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.privacy import retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
@@ -209,6 +210,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
     others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
+    others.append(asyncio.create_task(supervise("retention", lambda: retention.run_daily(core))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).
