@@ -29,6 +29,7 @@ from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
 from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.privacy import retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
@@ -283,6 +284,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     others.start(supervise("snoozes", lambda: wake_snoozed(core)), "snoozes")
     others.start(supervise("search-index", lambda: index_search(core)), "search-index")
     others.start(supervise("privacy-commands", core.extras["privacy"].run), "privacy-commands")
+    others.start(supervise("retention", lambda: retention.run_daily(core)), "retention")
     if notifier.watchdog_interval:
         others.start(watchdog(notifier), "watchdog")
     return core, settled
