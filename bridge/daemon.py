@@ -15,17 +15,20 @@ import hashlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState
+from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, Polls
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox, backoff
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.relay import relay
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
 
@@ -78,11 +81,18 @@ async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink,
                 if state is None or state.state is ChannelState.CONNECTING:
                     sink.report(ChannelState.CONNECTED)
                 settled.set()
-                await adapter.run(sink)
+                if isinstance(adapter, Polls) and adapter.polls():
+                    await exclusive(core.store, f"poll:{inbox}", core.instance, partial(adapter.run, sink),
+                                    on_standby=partial(sink.report, ChannelState.CONNECTED,
+                                                       reason="standby: another instance polls"))
+                else:
+                    await adapter.run(sink)
             lg.warning("adapter.disconnected")
             sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="connection closed")
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="lost the polling lease")
         except BadCredentials as exc:
             sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc) or "credentials refused")
             delay_cap = 300.0  # nothing changes until the operator fixes the config: ask rarely
@@ -196,6 +206,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
+    others.append(asyncio.create_task(supervise("relay", lambda: relay(core))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).

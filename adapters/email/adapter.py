@@ -114,6 +114,9 @@ class EmailAdapter:
 
     # ------------------------------------------------------------ receiving
 
+    def polls(self) -> bool:
+        return True  # IMAP IDLE: one session fetches and checkpoints the mailbox
+
     async def run(self, sink: Sink) -> None:
         """Catch up, then IDLE; on a lost connection reconnect with capped, jittered backoff."""
         attempt = 0

@@ -9,11 +9,12 @@ from tpbridge.bridge.store.sqlite.base import path_from_url
 from tpbridge.bridge.store.sqlite.channel import ChannelStore
 from tpbridge.bridge.store.sqlite.conversations import ConversationStore
 from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
+from tpbridge.bridge.store.sqlite.instances import SingleInstance
 from tpbridge.bridge.store.sqlite.people import PeopleStore
 
 
 class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
-                  AuditStore):
+                  AuditStore, SingleInstance):
     """Implements bridge.store.protocol.Store on one SQLite file."""
 
 
