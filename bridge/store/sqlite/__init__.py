@@ -11,10 +11,11 @@ from tpbridge.bridge.store.sqlite.conversations import ConversationStore
 from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
 from tpbridge.bridge.store.sqlite.instances import SingleInstance
 from tpbridge.bridge.store.sqlite.people import PeopleStore
+from tpbridge.bridge.store.sqlite.retention import RetentionStore
 
 
 class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
-                  AuditStore, SingleInstance):
+                  AuditStore, RetentionStore, SingleInstance):
     """Implements bridge.store.protocol.Store on one SQLite file."""
 
 
