@@ -15,15 +15,17 @@ import hashlib
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, backoff
+from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, Polls, backoff
 from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
@@ -31,6 +33,7 @@ from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
 from tpbridge.bridge.privacy import retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
+from tpbridge.bridge.relay import relay
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
 
@@ -83,11 +86,18 @@ async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink,
                 if state is None or state.state is ChannelState.CONNECTING:
                     sink.report(ChannelState.CONNECTED)
                 settled.set()
-                await adapter.run(sink)
+                if isinstance(adapter, Polls) and adapter.polls():
+                    await exclusive(core.store, f"poll:{inbox}", core.instance, partial(adapter.run, sink),
+                                    on_standby=partial(sink.report, ChannelState.CONNECTED,
+                                                       reason="standby: another instance polls"))
+                else:
+                    await adapter.run(sink)
             lg.warning("adapter.disconnected")
             sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="connection closed")
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="lost the polling lease")
         except BadCredentials as exc:
             sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc) or "credentials refused")
             delay_cap = 300.0  # nothing changes until the operator fixes the config: ask rarely
@@ -285,6 +295,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     others.start(supervise("search-index", lambda: index_search(core)), "search-index")
     others.start(supervise("privacy-commands", core.extras["privacy"].run), "privacy-commands")
     others.start(supervise("retention", lambda: retention.run_daily(core)), "retention")
+    others.start(supervise("relay", lambda: relay(core)), "relay")
     if notifier.watchdog_interval:
         others.start(watchdog(notifier), "watchdog")
     return core, settled
