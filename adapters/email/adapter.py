@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import ClassVar, Self
 
 import structlog
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Reach, Sent, Sink
 
 from .api import NETWORK_ERRORS, MailServer
 from .imap import ImapSession
@@ -67,9 +68,19 @@ class EmailAdapter:
         if session is not None:
             await session.close()
 
+    def polls(self) -> bool:
+        return True  # IMAP IDLE: one session fetches and checkpoints the mailbox
+
     async def run(self, sink: Sink) -> None:
         session, self._session = self._session, None  # the one __aenter__ logged in with, if any
         await self.reader.run(sink, session)
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.email_address(to)
+
+    def may_start(self, reach: Reach) -> None:
+        return None  # e-mail may be written to anyone
 
     async def send(self, out: Outbound) -> Sent:
         return await self.sender.send(out)

@@ -8,7 +8,7 @@ from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Retry, Sent, Sink
+from tpbridge.adapters.base import AdapterContext, ChannelState, Outbound, Retry, Sent, Sink
 
 from .api import QQApi
 from .send import deliver
@@ -34,12 +34,8 @@ class QQAdapter:
             app_secret=settings.app_secret, sink=ctx.sink, timeout=settings.http_timeout,
             refresh_margin=settings.token_refresh_margin,
         )
+        self.path = ctx.webhook_path  # /hooks/qq/<name>, decided by the core
         self.webhook = Webhook(name, settings, self.api, ctx.sink)
-        self._unhealthy = False
-
-    @property
-    def path(self) -> str:
-        return f"/hooks/qq/{self.name.split('.', 1)[-1]}"
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.post(self.path, self.webhook.receive)]
@@ -48,11 +44,11 @@ class QQAdapter:
         await self.api.open()
         try:
             await self.api.token()  # verifies AppID/AppSecret (or reuses the store's token)
-        except BadCredentials:
-            await self.api.close()
-            raise
         except Retry as exc:
             self.log.warning("qq.api_unreachable", reason=exc.reason)  # receiving needs no token
+        except BaseException:
+            await self.api.close()
+            raise
         self.webhook.ready = True
         return self
 
@@ -66,14 +62,6 @@ class QQAdapter:
         await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
-        try:
-            sent = await deliver(self.api, self.sink, out, markdown=self.settings.markdown,
-                                 active_allowed=self.settings.active_messages, limit=self.settings.text_limit)
-        except BadCredentials as exc:
-            self._unhealthy = True
-            self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            raise
-        if self._unhealthy:
-            self._unhealthy = False
-            self.sink.report(ChannelState.CONNECTED)
-        return sent
+        """Passive (or allowed active) messages; a refused bot raises BadCredentials (the outbox reports it)."""
+        return await deliver(self.api, self.sink, out, markdown=self.settings.markdown,
+                             active_allowed=self.settings.active_messages, limit=self.settings.text_limit)

@@ -47,7 +47,9 @@ async def understand(a: Automation, conv: Conversation, msg: Message) -> tuple[C
     text = msg.text or ""
     nobody = conv.assignee_id is None  # no human has it (waiting in a queue counts as nobody yet)
     earlier = [q for q in state.get("questions", []) if q][-4:] if nobody else []
-    u = await asyncio.to_thread(a.brain.understand, text, fallback, context="\n".join(earlier) or None)
+    chosen = msg.extra.get("chosen_language")  # picked by the person (web chat): it wins over detection
+    u = await asyncio.to_thread(a.brain.understand, text, fallback, context="\n".join(earlier) or None,
+                                language=chosen if isinstance(chosen, str) and chosen else None)
     conv = await store_language(a, conv, msg, u.language)
     if nobody:
         conv = await labels.record(a, conv, u.classification)

@@ -86,9 +86,10 @@ class Understander:
         return self.classifier.classify(text, language)
 
     def understand(self, text: str, fallback_language: str | None = None, *,
-                   context: str | None = None) -> Understanding:
-        """`context`: the earlier questions of the conversation, classified together with this one."""
-        language = self.detector.detect(text, fallback_language)
+                   context: str | None = None, language: str | None = None) -> Understanding:
+        """`context`: the earlier questions of the conversation, classified together with this one;
+        `language`: one the person chose (it wins over detection)."""
+        language = language or self.detector.detect(text, fallback_language)
         cls = self.classify(f"{context}\n{text}" if context else text, language)
         security = cls.category in self.settings.security_categories
         matches = self.kb.search(text) if text.strip() else []

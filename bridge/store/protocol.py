@@ -6,7 +6,7 @@ implementation package.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from tpbridge.bridge.model import (
     Author,
     Contact,
     Conversation,
+    Identity,
     Message,
     Role,
     Status,
@@ -96,6 +97,17 @@ class NewReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something another instance committed, for this instance's event bus (bridge/relay.py): an event's
+    kind (bridge/events.py), its conversation, its message, and for conversation.updated the fields."""
+
+    kind: str
+    conversation_id: int
+    message_id: int | None = None
+    changes: tuple[str, ...] = ()
+
+
 UNSET: Any = object()
 
 
@@ -146,8 +158,11 @@ class Store(Protocol):
     # people
     async def get_contact(self, contact_id: int) -> Contact | None: ...
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]: ...
-    async def update_contact(self, contact_id: int, **fields: Any) -> Contact | None:
-        """Set `tier` and/or `name`; None when there is no such contact."""
+    async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
+        """Set `name`, `email`, `tier` or `language`; LookupError when there is no such contact."""
+        ...
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        """The identity with this external id in this inbox (a phone number, an e-mail address), if any."""
         ...
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None: ...
     async def forget_contact(self, contact_id: int) -> list[str]: ...
@@ -174,7 +189,7 @@ class Store(Protocol):
     async def update_canned(self, canned_id: int, shortcut: str | None, text: str | None) -> Any | None: ...
     async def delete_canned(self, canned_id: int) -> bool: ...
     async def contact_family(self, contact_id: int) -> list[int]: ...
-    async def merge_contacts(self, target_id: int, source_id: int) -> None: ...
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> None: ...
     async def unmerge_contact(self, contact_id: int) -> None: ...
     async def set_team_inboxes(self, name: str, inboxes: Sequence[str]) -> Team | None: ...
     async def delete_team(self, name: str) -> bool: ...
@@ -189,9 +204,25 @@ class Store(Protocol):
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
     async def audit_last_issued(self) -> int: ...
 
+    # several instances on one store (bridge/lease.py, bridge/relay.py); one process (SQLite): trivial
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the lease `name` for `holder` for `ttl` seconds; False while another's lease lives."""
+        ...
+    async def release(self, name: str, holder: str) -> None: ...
+    def changes(self) -> AsyncIterator[list[Change]]:
+        """What OTHER instances commit, as it commits (until cancelled)."""
+        ...
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached (/healthz reports degraded)."""
+        ...
+    # retention (bridge/privacy/retention.py)
+    async def expired_conversations(self, resolved_before: float, limit: int) -> list[int]: ...
+    async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]: ...
+
 
 __all__ = [
     "UNSET",
+    "Change",
     "ConversationFilter",
     "IngestedItem",
     "NewReply",

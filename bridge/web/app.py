@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
-from tpbridge.bridge.web import api, help, intelligence_api, openapi, privacy, sse, views
+from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -34,8 +34,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the store answers (`degraded` when a channel refused its credentials); 503 when the store
+    does not: nothing can be stored, so a load balancer should send the traffic to another instance."""
     core = request.app[CORE]
-    return web.json_response({"status": "ok" if core.health.ok else "degraded",
+    try:
+        await core.store.ping()
+    except Exception as exc:
+        return web.json_response({"status": "degraded", "store": {"state": "unreachable", "reason": str(exc)[:200]},
+                                  "channels": core.health.snapshot()}, status=503)
+    return web.json_response({"status": "ok" if core.health.ok else "degraded", "store": {"state": "ok"},
                               "channels": core.health.snapshot()})
 
 
@@ -57,6 +64,7 @@ def build_app(core: object) -> web.Application:
     app.router.add_get("/api/v1/openapi.json", openapi.serve)
     app.router.add_get("/api/v1/events", sse.events)
     app.add_routes(api.routes)
+    desk_api.setup(app)
     for name, adapter in core.adapters.items():
         if isinstance(adapter, HasWebhooks):
             app.add_routes(adapter.routes())

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from aiohttp import web
 from tpbridge.bridge.automation import alerts, labels
@@ -71,7 +70,7 @@ async def update_contact(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - {"tier", "name"})
     if unknown:
         fail(400, "bad_request", f"unknown field(s): {', '.join(unknown)} (tier and name can be set)")
-    fields: dict[str, Any] = {}
+    fields: dict[str, str | None] = {}
     if "tier" in body:
         tier = body["tier"]
         if tier is not None and (not isinstance(tier, str) or not tier.strip() or len(tier) > 40):
@@ -83,8 +82,9 @@ async def update_contact(request: web.Request) -> web.Response:
             fail(422, "invalid", "name must be a string of at most 200 characters, or null")
         fields["name"] = name
     core = request.app[CORE]
-    contact = await core.store.update_contact(contact_id, **fields)
-    if contact is None:
+    try:
+        contact = await core.store.update_contact(contact_id, **fields)
+    except LookupError:
         fail(404, "not_found", f"contact {contact_id} not found")
     return web.json_response(contact_json(contact, core.anonymous_inboxes))
 

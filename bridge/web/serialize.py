@@ -65,7 +65,7 @@ def contact_json(contact: Contact | None, anonymous: Collection[str] = ()) -> di
         "merged_into": contact.merged_into,
         "identities": [
             {"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id, "handle": i.handle,
-             "unreachable": i.unreachable}
+             "unreachable": i.unreachable, "link": i.link}
             for i in contact.identities
         ],
     }

@@ -36,7 +36,7 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     })
     await resp.prepare(request)
     await resp.write(b": connected\n\n")
-    with core.bus.subscribe() as sub:
+    with core.bus.subscribe(remote=True) as sub:
         it = aiter(sub)
         while True:
             try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpbridge.bridge.model import Contact
 from tpbridge.bridge.store.postgres import people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.sqlite.automation import WAITING, Waiting
@@ -37,15 +36,6 @@ class AutomationStore(PostgresBase):
     async def set_contact_language(self, contact_id: int, language: str) -> None:
         await self._exec("UPDATE contacts SET language = %s, updated_at = %s WHERE id = %s",
                          (language, self.now(), contact_id))
-
-    async def update_contact(self, contact_id: int, **fields: Any) -> Contact | None:
-        """Set a contact's `tier` and/or `name` (the keys given); None when there is no such contact."""
-        allowed = {k: v for k, v in fields.items() if k in ("tier", "name")}
-        if allowed:
-            sets = ", ".join(f"{k} = %s" for k in allowed)
-            await self._exec(f"UPDATE contacts SET {sets}, updated_at = %s WHERE id = %s",
-                             (*allowed.values(), self.now(), contact_id))
-        return await self._read(lambda c: people._contact(c, contact_id))
 
     async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
         found = await self._rows(
@@ -155,17 +145,24 @@ class AutomationStore(PostgresBase):
 
         async def run(c: Conn) -> dict[str, list[dict[str, Any]]]:
             async def q(sql: str) -> list[dict[str, Any]]:
-                return [dict(r) for r in await rows.all_rows(c, sql, (since, until))]
+                args = (since, until) * (sql.count("UNION ALL") + 1)
+                return [dict(r) for r in await rows.all_rows(c, sql, args)]
 
+            # Erased conversations still count (anonymously): see retention.py.
             return {
                 "conversations": await q(
                     "SELECT id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
                     " FROM conversations WHERE created_at >= %s AND created_at < %s"
                     # a conversation holding only a survey answer is part of the one it answers
-                    " AND (attrs::jsonb #>> '{automation,stage}') IS DISTINCT FROM 'survey'"),
-                "cycles": await q("SELECT * FROM automation_cycles WHERE started_at >= %s AND started_at < %s"),
-                "bot": await q("SELECT * FROM automation_bot WHERE started_at >= %s AND started_at < %s"),
-                "surveys": await q("SELECT * FROM automation_surveys WHERE created_at >= %s AND created_at < %s"),
+                    " AND (attrs::jsonb #>> '{automation,stage}') IS DISTINCT FROM 'survey'"
+                    " UNION ALL SELECT * FROM erased_conversations WHERE created_at >= %s AND created_at < %s"),
+                "cycles": await q("SELECT * FROM automation_cycles WHERE started_at >= %s AND started_at < %s"
+                                  " UNION ALL SELECT * FROM erased_cycles WHERE started_at >= %s AND started_at < %s"),
+                "bot": await q("SELECT * FROM automation_bot WHERE started_at >= %s AND started_at < %s"
+                               " UNION ALL SELECT * FROM erased_bot WHERE started_at >= %s AND started_at < %s"),
+                "surveys": await q(
+                    "SELECT * FROM automation_surveys WHERE created_at >= %s AND created_at < %s"
+                    " UNION ALL SELECT * FROM erased_surveys WHERE created_at >= %s AND created_at < %s"),
                 "inbound": await q(
                     "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
                     " AND created_at >= %s AND created_at < %s"),

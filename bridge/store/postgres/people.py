@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from tpbridge.bridge.model import Agent, Contact, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 
@@ -18,9 +18,11 @@ async def _contact(c: Conn, contact_id: int) -> Contact | None:
     if row is None:
         return None
     # A contact's identities include those of contacts merged into it.
-    ids = tuple(rows.identity(r) for r in await rows.all_rows(  # type: ignore[arg-type]
-        c, "SELECT * FROM identities WHERE contact_id = %s OR contact_id IN"
-        " (SELECT id FROM contacts WHERE merged_into = %s) ORDER BY id", (contact_id, contact_id)))
+    ids = tuple(rows.identity(r, link=None if r["contact_id"] == contact_id else  # type: ignore[arg-type]
+                              "verified" if r["merge_verified"] else "unverified") for r in await rows.all_rows(
+        c, "SELECT i.*, k.merge_verified FROM identities i JOIN contacts k ON k.id = i.contact_id"
+        " WHERE i.contact_id = %s OR i.contact_id IN (SELECT id FROM contacts WHERE merged_into = %s)"
+        " ORDER BY i.id", (contact_id, contact_id)))
     return rows.contact(row, ids)  # type: ignore[arg-type]
 
 
@@ -36,6 +38,27 @@ async def _family(c: Conn, contact_id: int) -> list[int]:
         c, "SELECT id FROM contacts WHERE merged_into = %s ORDER BY id", (contact_id,))]
 
 
+async def erase_messages(c: Conn, convs: list[int]) -> set[str]:
+    """Delete the conversations' messages and what hangs on them; the attachment hashes they used."""
+    msgs = [r["id"] for r in await rows.all_rows(
+        c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
+    hashes = {r["sha256"] for r in await rows.all_rows(
+        c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
+    for table in ("attachments", "message_edits", "outbox"):
+        await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
+    await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
+    await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
+    await c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ANY(%s)",
+                    (convs,))
+    return hashes
+
+
+async def unused(c: Conn, hashes: set[str]) -> list[str]:
+    still = {r["sha256"] for r in await rows.all_rows(
+        c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
+    return [h for h in hashes if h not in still]
+
+
 ForgetHook = Callable[[Conn, list[int], list[int]], Awaitable[None]]
 FORGET_HOOKS: list[ForgetHook] = []
 
@@ -43,6 +66,33 @@ FORGET_HOOKS: list[ForgetHook] = []
 class PeopleStore(PostgresBase):
     async def get_contact(self, contact_id: int) -> Contact | None:
         return await self._read(lambda c: _contact(c, contact_id))
+
+    async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
+        """Set `name`, `email`, `tier` or `language` of a contact."""
+        bad = set(fields) - {"name", "email", "tier", "language"}
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        async def run(c: Conn) -> Contact:
+            sets = [f"{k} = %s" for k in fields]
+            if fields.get("name") or fields.get("email"):
+                sets.append("anonymous = 0")
+            cur = await c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = %s WHERE id = %s",
+                                  (*fields.values(), now, contact_id))
+            if cur.rowcount == 0:
+                raise LookupError(f"contact {contact_id} not found")
+            return await _contact(c, contact_id)  # type: ignore[return-value]
+
+        return await self._tx(run)
+
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        async def run(c: Conn) -> Identity | None:
+            row = await rows.one(c, "SELECT * FROM identities WHERE inbox = %s AND external_id = %s",
+                                 (inbox, external_id))
+            return rows.identity(row) if row is not None else None  # type: ignore[arg-type]
+
+        return await self._read(run)
 
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         wanted = sorted(set(ids))
@@ -97,25 +147,14 @@ class PeopleStore(PostgresBase):
             family = await _family(c, contact_id)
             convs = [r["id"] for r in await rows.all_rows(
                 c, "SELECT id FROM conversations WHERE contact_id = ANY(%s)", (family,))]
-            msgs = [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
-            hashes = {r["sha256"] for r in await rows.all_rows(
-                c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
-            for table in ("attachments", "message_edits", "outbox"):
-                await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
-            await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
-            await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
-            await c.execute("UPDATE conversations SET linked_conversation_id = NULL"
-                            " WHERE linked_conversation_id = ANY(%s)", (convs,))
+            hashes = await erase_messages(c, convs)
             for hook in FORGET_HOOKS:
                 await hook(c, convs, family)
             await c.execute("DELETE FROM conversations WHERE id = ANY(%s)", (convs,))
             await c.execute("DELETE FROM identities WHERE contact_id = ANY(%s)", (family,))
             await c.execute("UPDATE contacts SET merged_into = NULL WHERE merged_into = ANY(%s)", (family,))
             await c.execute("DELETE FROM contacts WHERE id = ANY(%s)", (family,))
-            still = {r["sha256"] for r in await rows.all_rows(
-                c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
-            return [h for h in hashes if h not in still]
+            return await unused(c, hashes)
 
         return await self._tx(run)
 

@@ -6,7 +6,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from tpbridge.bridge.model import Contact
 from tpbridge.bridge.store.sqlite import people
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
@@ -43,16 +42,6 @@ class AutomationStore(SqliteBase):
         now = self.now()
         await self._write(lambda c: c.execute(
             "UPDATE contacts SET language = ?, updated_at = ? WHERE id = ?", (language, now, contact_id)))
-
-    async def update_contact(self, contact_id: int, **fields: Any) -> Contact | None:
-        """Set a contact's `tier` and/or `name` (the keys given); None when there is no such contact."""
-        allowed = {k: v for k, v in fields.items() if k in ("tier", "name")}
-        if allowed:
-            sets = ", ".join(f"{k} = ?" for k in allowed)
-            now = self.now()
-            await self._write(lambda c: c.execute(f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
-                                                  (*allowed.values(), now, contact_id)))
-        return await self._read(lambda c: people._contact(c, contact_id))
 
     async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
         """The person's most recently resolved conversation: where a survey answer in a new one belongs."""
@@ -178,17 +167,22 @@ class AutomationStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
             def q(sql: str) -> list[dict[str, Any]]:
-                return [dict(r) for r in c.execute(sql, (since, until))]
+                return [dict(r) for r in c.execute(sql, (since, until) * sql.count("UNION ALL") + (since, until))]
 
+            # Erased conversations still count (anonymously): see bridge/store/sqlite/retention.py.
             return {
                 "conversations": q(
                     "SELECT id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
                     " FROM conversations WHERE created_at >= ? AND created_at < ?"
                     # a conversation holding only a survey answer is part of the one it answers
-                    " AND json_extract(attrs, '$.automation.stage') IS NOT 'survey'"),
-                "cycles": q("SELECT * FROM automation_cycles WHERE started_at >= ? AND started_at < ?"),
-                "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"),
-                "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"),
+                    " AND json_extract(attrs, '$.automation.stage') IS NOT 'survey'"
+                    " UNION ALL SELECT * FROM erased_conversations WHERE created_at >= ? AND created_at < ?"),
+                "cycles": q("SELECT * FROM automation_cycles WHERE started_at >= ? AND started_at < ?"
+                            " UNION ALL SELECT * FROM erased_cycles WHERE started_at >= ? AND started_at < ?"),
+                "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"
+                         " UNION ALL SELECT * FROM erased_bot WHERE started_at >= ? AND started_at < ?"),
+                "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"
+                             " UNION ALL SELECT * FROM erased_surveys WHERE created_at >= ? AND created_at < ?"),
                 "inbound": q(
                     "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
                     " AND created_at >= ? AND created_at < ?"),
