@@ -75,9 +75,12 @@ def test_the_eval_command_prints_accuracy_per_task(tmp_path: Path, capsys: pytes
     subset = tmp_path / "small.psv"
     subset.write_text("en|security|-|someone drained my wallet overnight\nzh-Hans|account|forgot-password|"
                       "我把登录密码忘了，在哪里重置\n", encoding="utf-8")
-    code = cli.main(["eval", "-c", str(tmp_path / "tpbridge.toml"), "--set", str(subset)])
+    # Through the command's parser, but in this process (cli.main would reconfigure the test session's logging).
+    args = cli.parser().parse_args(["eval", "-c", str(tmp_path / "tpbridge.toml"), "--set", str(subset)])
+    code = args.fn(args)
     out = capsys.readouterr().out
     assert code == 0, out
     for task in ("language", "category", "security recall", "right FAQ answer", "no FAQ to complaints"):
         assert task in out
-    assert cli.main(["eval", "-c", str(tmp_path / "tpbridge.toml"), "--set", str(tmp_path / "missing.psv")]) == 1
+    args = cli.parser().parse_args(["eval", "-c", str(tmp_path / "tpbridge.toml"), "--set", str(tmp_path / "x.psv")])
+    assert args.fn(args) == 1
