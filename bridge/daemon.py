@@ -26,7 +26,7 @@ from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox, backoff
 from tpbridge.bridge.pipeline import InboxSink
 from tpbridge.bridge.systemd_notify import Notifier
-from tpbridge.bridge.web.app import build_app
+from tpbridge.bridge.web.app import build_app, build_metrics_app
 
 log = structlog.get_logger(__name__)
 
@@ -165,16 +165,31 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
                     "--name 'Your Name' --role admin")
 
     app = build_app(core)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    # aiohttp's keep-alive timeout also runs from the connection's start until a request's headers
+    # are complete: it is the header read timeout that stops slow clients holding connections.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                           keepalive_timeout=config.http.header_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, config.http.host, config.http.port, reuse_address=True)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        await core.store.close()
-        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
-        raise StartError(f"http.listen: {config.http.listen} {why}") from exc
+    runners = [runner]
+    sites = [("http.listen", config.http.listen, web.TCPSite(runner, config.http.host, config.http.port,
+                                                            reuse_address=True))]
+    if config.http.metrics_listen is not None:
+        metrics_runner = web.AppRunner(build_metrics_app(core), handle_signals=False, access_log=None,
+                                       keepalive_timeout=config.http.header_timeout)
+        await metrics_runner.setup()
+        runners.append(metrics_runner)
+        host, _, port = config.http.metrics_listen.rpartition(":")
+        sites.append(("http.metrics_listen", config.http.metrics_listen,
+                      web.TCPSite(metrics_runner, host.strip("[]"), int(port), reuse_address=True)))
+    for key, address, site in sites:
+        try:
+            await site.start()
+        except OSError as exc:
+            for r in runners:
+                await r.cleanup()
+            await core.store.close()
+            why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
+            raise StartError(f"{key}: {address} {why}") from exc
     settle_heap()
     log.info("daemon.listening", listen=config.http.listen, inboxes=sorted(core.adapters),
              chat=f"{config.http.public_url}/chat")
@@ -212,8 +227,9 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
         task.cancel()
     if receivers:
         await asyncio.wait(receivers, timeout=2.0)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(site.stop(), timeout=2.0)
+    for _key, _address, site in sites:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(site.stop(), timeout=2.0)
     # 2. drain in-flight sends: each is recorded before we go.
     await core.outbox.drain(max(0.5, deadline - time.monotonic() - 1.5))
     for task in others:
@@ -221,8 +237,9 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     if others:
         await asyncio.wait(others, timeout=1.0)
     core.bus.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(runner.cleanup(), timeout=max(0.2, deadline - time.monotonic() - 0.5))
+    for r in runners:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(r.cleanup(), timeout=max(0.2, deadline - time.monotonic() - 0.5))
     await core.store.close()
     log.info("daemon.stopped")
     return 0

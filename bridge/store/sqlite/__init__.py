@@ -7,11 +7,13 @@ from tpbridge.bridge.store.sqlite.automation import AutomationStore
 from tpbridge.bridge.store.sqlite.base import path_from_url
 from tpbridge.bridge.store.sqlite.channel import ChannelStore
 from tpbridge.bridge.store.sqlite.conversations import ConversationStore
+from tpbridge.bridge.store.sqlite.credentials import CredentialStore
 from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
 from tpbridge.bridge.store.sqlite.people import PeopleStore
 
 
-class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore):
+class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
+                  CredentialStore):
     """Implements bridge.store.protocol.Store on one SQLite file."""
 
 

@@ -179,8 +179,8 @@ class AutomationStore(SqliteBase):
                 "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"),
                 "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"),
                 "inbound": q(
-                    "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
-                    " AND created_at >= ? AND created_at < ?"),
+                    "SELECT created_at, conversation_id FROM messages WHERE direction = 'in'"
+                    " AND author_kind = 'contact' AND created_at >= ? AND created_at < ?"),
             }
 
         return await self._read(run)
