@@ -53,6 +53,9 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    # An anonymous inbox: agents see "Visitor 17", never the person's name, handle or address
+    # (replies still go out; export and erasure still work). Read by the core, not the adapter.
+    anonymous: bool = False
 
 
 # ---------------------------------------------------------------- inbound

@@ -11,10 +11,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any, TypeVar
 
 from tpbridge.bridge import config as config_mod
 from tpbridge.bridge import logs
+from tpbridge.bridge.audit import Audit
+from tpbridge.bridge.audit import verify as audit_verify
 from tpbridge.bridge.model import Agent, Role
 from tpbridge.bridge.store import open_store
 from tpbridge.bridge.store.protocol import ApiToken, Store
@@ -102,6 +105,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     async def add(store: Store) -> None:
         agent = await _agent(store, args.email)
         await store.create_token(agent.id, digest(token), args.label, expires_at)
+        await Audit(store).record("token_create", object=f"agent:{agent.id}", address="cli", label=args.label)
 
     _with_store(cfg, add)
     print(token)
@@ -135,7 +139,15 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    if not _with_store(cfg, lambda s: s.revoke_token(args.token_id)):
+    async def revoke(store: Store) -> bool:
+        token = await store.get_token(args.token_id)
+        if token is None or not await store.revoke_token(args.token_id):
+            return False
+        await Audit(store).record("token_revoke", object=f"agent:{token.agent_id}", address="cli",
+                                  token_id=args.token_id)
+        return True
+
+    if not _with_store(cfg, revoke):
         raise CliError(f"no token {args.token_id} (see: tpbridge token list EMAIL)")
     print(f"token {args.token_id} revoked", file=sys.stderr)
     return 0
@@ -143,7 +155,14 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 def cmd_contact_export(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    data = _with_store(cfg, lambda s: s.export_contact(args.contact_id))
+    async def export(store: Store) -> dict[str, Any] | None:
+        data = await store.export_contact(args.contact_id)
+        if data is not None:
+            await Audit(store).record("contact_export", object=f"contact:{args.contact_id}", address="cli",
+                                      by="staff")
+        return data
+
+    data = _with_store(cfg, export)
     if data is None:
         raise CliError(f"no contact {args.contact_id}")
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
@@ -158,6 +177,7 @@ def cmd_contact_forget(args: argparse.Namespace) -> int:
     async def forget(store: Store) -> list[str]:
         if await store.get_contact(args.contact_id) is None:
             raise CliError(f"no contact {args.contact_id}")
+        await Audit(store).record("contact_forget", object=f"contact:{args.contact_id}", address="cli", by="staff")
         return await store.forget_contact(args.contact_id)
 
     files = AttachmentFiles(cfg.data_dir)
@@ -174,9 +194,41 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    count, broken = _with_store(cfg, audit_verify)
+    if broken is not None:
+        print(f"audit trail broken at entry {broken.entry_id}: {broken.reason} ({count} entries before it intact)")
+        return 1
+    print(f"audit trail intact: {count} entries")
+    return 0
+
+
+CONFIG_HELP = "config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command level takes -c/--config, so it may stand before or after the subcommand.
+
+    Below the top the option's default is SUPPRESS: a subcommand that was not given -c leaves the value
+    the top level parsed (or its default) alone instead of overwriting it with None.
+    """
+
+    def __init__(self, *args: Any, top: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-c", "--config", default=None if top else argparse.SUPPRESS, help=CONFIG_HELP)
+
+
+def version() -> str:
+    try:
+        return metadata.version("tpbridge")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tpbridge", description="Multi-channel customer-support bridge")
-    p.add_argument("-c", "--config", default=None, help="config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)")
+    p = CommandParser(prog="tpbridge", description="Multi-channel customer-support bridge", top=True)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT").set_defaults(fn=cmd_run)
     sub.add_parser("check", help="validate the config").set_defaults(fn=cmd_check)
@@ -210,6 +262,9 @@ def parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
+    audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
+                     ).set_defaults(fn=cmd_audit_verify)
     return p
 
 
@@ -220,8 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)
     if args.command != "run":
         logs.setup("warning", "console")
+    fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        return args.fn(args)
+        return fn(args)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from tpbridge.adapters.base import ChannelSettings, Secret
+from tpbridge.adapters.base import Adapter, ChannelSettings, Secret
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
 
 DEFAULT_PATH = "tpbridge.toml"
@@ -53,8 +53,8 @@ class StoreSection(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith("sqlite:///"):
-            raise ValueError('must be a "sqlite:///path" URL (PostgreSQL is not built in yet)')
+        if not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError('must be a "sqlite:///path" or a "postgresql://user:pass@host:port/db" URL')
         return v
 
 
@@ -97,10 +97,15 @@ class HttpSection(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
+class PrivacySection(_Section):
+    retain_days: int = Field(0, ge=0)  # 0: keep until erased; else resolved conversations older are erased daily
+
+
 class _Root(_Section):
     bridge: BridgeSection = BridgeSection()
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
+    privacy: PrivacySection = PrivacySection()
     automation: AutomationSettings = AutomationSettings()
     teams: dict[str, TeamSettings] = {}
     channels: dict[str, dict[str, dict[str, Any]]] = {}
@@ -124,6 +129,7 @@ class Config:
     automation: AutomationSettings
     teams: dict[str, TeamSettings]
     channels: tuple[ChannelConfig, ...]
+    privacy: PrivacySection = field(default_factory=PrivacySection)
 
     @property
     def data_dir(self) -> Path:
@@ -147,9 +153,9 @@ def adapter_entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group="tpbridge.adapters")}
 
 
-def _load_adapter(ep: EntryPoint, problems: list[str], key: str) -> type | None:
+def _load_adapter(ep: EntryPoint, problems: list[str], key: str) -> type[Adapter] | None:
     try:
-        cls = ep.load()
+        cls: type[Adapter] = ep.load()
     except Exception as exc:
         problems.append(f"{key}: the {ep.name} adapter cannot be loaded ({type(exc).__name__}: {exc})")
         return None
@@ -219,7 +225,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         raise ConfigError(problems)
     return Config(
         path=path, base_dir=path.parent, bridge=root.bridge, store=root.store, http=root.http,
-        automation=root.automation, teams=root.teams, channels=tuple(channels),
+        automation=root.automation, teams=root.teams, channels=tuple(channels), privacy=root.privacy,
     )
 
 

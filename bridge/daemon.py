@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import hashlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox, backoff
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app, build_metrics_app
 
@@ -143,6 +145,7 @@ def assemble(config: Config) -> Core:
         core.sinks[ch.name] = sink
         workers[ch.name] = InboxWorker(ch.name, adapter, core.store, core.bus, core.files, core.health)
     core.outbox = Outbox(workers)
+    core.extras["privacy"] = PrivacyCommands(core)
     return core
 
 
@@ -160,6 +163,9 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
     for name, team in config.teams.items():
         await core.store.ensure_team(name, team.inboxes)
+    # The configuration takes effect at start: which file, and which version of it, is on record.
+    await core.audit.record("config_load", object=f"config:{config.path}", address="daemon",
+                            sha256=hashlib.sha256(config.path.read_bytes()).hexdigest())
     if not await core.store.list_agents():
         log.warning("setup.no_agents", hint="create the first agent: tpbridge agent add you@example.com "
                     "--name 'Your Name' --role admin")
@@ -207,6 +213,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
+    others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).

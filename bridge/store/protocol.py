@@ -6,11 +6,12 @@ implementation package.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tpbridge.adapters.base import Inbound
+from tpbridge.bridge.audit import AuditEntry
 from tpbridge.bridge.model import (
     Agent,
     Attachment,
@@ -200,6 +201,14 @@ class Store(Protocol):
     async def delete_team(self, name: str) -> bool: ...
 
     async def backup(self, path: str) -> None: ...
+
+    # the audit trail (bridge/audit.py, bridge/store/sqlite/audit.py)
+    async def audit_append(self, at: float, agent_id: int | None, agent: str | None, action: str,
+                           object: str | None, address: str | None, detail: Mapping[str, Any]) -> AuditEntry: ...
+    async def audit_list(self, limit: int, before_id: int | None, agent_id: int | None,
+                         action: str | None) -> list[AuditEntry]: ...
+    async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
+    async def audit_last_issued(self) -> int: ...
 
 
 __all__ = [

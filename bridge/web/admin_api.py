@@ -13,7 +13,7 @@ from aiohttp import web
 from tpbridge.bridge.model import Agent, Role
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite.admin import Canned, Conflict
-from tpbridge.bridge.web import openapi
+from tpbridge.bridge.web import audit_api, openapi
 from tpbridge.bridge.web.api import parse_int, read_json, render_conversations
 from tpbridge.bridge.web.auth import hash_password_async
 from tpbridge.bridge.web.errors import fail
@@ -152,6 +152,7 @@ async def merge_contacts(request: web.Request) -> web.Response:
     if tgt is not None and tgt.merged_into is not None:
         fail(422, "invalid", f"contact {target} is itself merged into {tgt.merged_into}; merge into that one")
     await store.merge_contacts(target, source)
+    await audit_api.record(request, "contact_merge", f"contact:{target}", merged=source)
     return web.json_response(contact_json(await store.get_contact(target)))
 
 
@@ -168,6 +169,7 @@ async def unmerge_contact(request: web.Request) -> web.Response:
     if contact.merged_into is None:
         fail(422, "invalid", f"contact {contact_id} is not merged")
     await store.unmerge_contact(contact_id)
+    await audit_api.record(request, "contact_unmerge", f"contact:{contact_id}")
     return web.json_response(contact_json(await store.get_contact(contact_id)))
 
 
@@ -216,6 +218,8 @@ async def add_agent(request: web.Request) -> web.Response:
     pw_hash = await hash_password_async(password)
     agent = await store.add_agent(email.strip(), name.strip(), _role(body) or Role.AGENT, pw_hash,
                                   _str_list(body, "teams") or [], _str_list(body, "languages") or [])
+    await audit_api.record(request, "agent_create", f"agent:{agent.id}", email=agent.email, role=agent.role.value,
+                           teams=list(agent.teams))
     return web.json_response(agent_json(agent), status=201)
 
 
@@ -250,6 +254,9 @@ async def update_agent(request: web.Request) -> web.Response:
     if not fields:
         fail(422, "invalid", "nothing to change")
     updated = await store.update_agent(agent_id, **fields)
+    changes = {k: (v.value if isinstance(v, Role) else v) for k, v in fields.items() if k != "password_hash"}
+    await audit_api.record(request, "agent_update", f"agent:{agent_id}", **changes,
+                           **({"password": "changed"} if "password_hash" in fields else {}))
     if fields.keys() & {"teams", "role", "disabled", "password_hash"}:
         # The store ended the sessions and tokens (new password, disable); open event streams end here,
         # and a client that reconnects sees only what the agent may now see.

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from tpbridge.bridge.model import Agent, iso
 from tpbridge.bridge.store.protocol import ApiToken
-from tpbridge.bridge.web import openapi
+from tpbridge.bridge.web import audit_api, openapi
 from tpbridge.bridge.web.api import parse_int, read_json
 from tpbridge.bridge.web.auth import digest, new_token
 from tpbridge.bridge.web.errors import fail
@@ -72,6 +72,7 @@ async def create_token(request: web.Request) -> web.Response:
     secret = new_token()
     expires_at = datetime.now(UTC).timestamp() + days * 86400 if days else None
     token = await request.app[CORE].store.create_token(agent.id, digest(secret), label, expires_at)
+    await audit_api.record(request, "token_create", f"agent:{agent.id}", label=label, token_id=token.id)
     return web.json_response({**token_json(token), "token": secret}, status=201)
 
 
@@ -83,6 +84,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     if token is None or (token.agent_id != request[AGENT].id and not request[VIEWER].is_admin):
         fail(404, "not_found", f"token {token_id} not found")
     await store.revoke_token(token_id)
+    await audit_api.record(request, "token_revoke", f"agent:{token.agent_id}", token_id=token_id)
     return web.json_response({"deleted": token_id})
 
 
