@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import secrets
 import time
 import weakref
@@ -50,10 +51,10 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-# argon2 costs ~100 ms of CPU: it runs in two threads of its own (argon2-cffi releases the GIL), and at
-# most two checks wait for them, so a burst of logins neither stalls the event loop (health, channels)
-# nor queues unbounded work.
-_ARGON2_THREADS = 2
+# argon2 costs ~100 ms of CPU: it runs in threads of its own (argon2-cffi releases the GIL), at most one
+# per core but one core left to the event loop, and only that many checks run at once, so a burst of
+# logins neither stalls the loop (health, channels, the watchdog) nor queues unbounded work.
+_ARGON2_THREADS = max(1, min(2, (os.cpu_count() or 1) - 1))
 _argon2_pool = ThreadPoolExecutor(_ARGON2_THREADS, thread_name_prefix="argon2")
 _argon2_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 

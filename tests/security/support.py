@@ -1,11 +1,9 @@
-"""What the attack tests share: a daemon with two teams and agents, a browser-like login."""
+"""What the attack tests share: teams, agents made through the API, a browser-like login."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
+import secrets
 
 import aiohttp
 
@@ -21,16 +19,16 @@ inboxes = ["email.nowhere"]
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@asynccontextmanager
-async def desk(tmp_path: Path, channels_toml: str = "", extra_toml: str = "",
-               env: dict[str, str] | None = None) -> AsyncIterator[Daemon]:
-    """A running daemon with an admin, `red@` in team red (sees the web chat) and `blue@` in team blue."""
-    # extra_toml lands in the [http] table (the daemon's config writes it right after it).
-    d = Daemon(tmp_path, channels_toml, env=env, extra_toml=extra_toml + TEAMS_TOML)
-    d.red = d.add_agent("red@example.com", "Red", teams=("red",))  # type: ignore[attr-defined]
-    d.blue = d.add_agent("blue@example.com", "Blue", teams=("blue",))  # type: ignore[attr-defined]
-    async with d:
-        yield d
+async def new_agent(d: Daemon, name: str, teams: tuple[str, ...] = ("red",), role: str = "agent",
+                    password: str = ADMIN_PASSWORD) -> tuple[int, str, str]:
+    """An agent made through the admin API; returns (id, email, API token)."""
+    email = f"{name}-{secrets.token_hex(4)}@example.com"
+    status, agent = await d.api("POST", "/api/v1/agents", {"email": email, "name": name, "password": password,
+                                                          "role": role, "teams": list(teams)})
+    assert status == 201, agent
+    status, token = await d.api("POST", "/api/v1/tokens", {"agent": agent["id"], "label": "test"})
+    assert status == 201, token
+    return agent["id"], email, token["token"]
 
 
 def browser() -> aiohttp.ClientSession:
