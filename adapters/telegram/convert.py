@@ -8,17 +8,21 @@ text is kept.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import Chat, Message, Update
+import structlog
+from telegram import Bot, Chat, Message, Update
 from telegram.constants import MessageType
-from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
+from telegram.error import NetworkError
+from tpbridge.adapters.base import Inbound, InboundAttachment, Quarantined, Sender, Sink
 
 from .api import ApiError
+from .settings import TelegramSettings
 
 
 class FileUnavailable(Exception):
@@ -120,15 +124,15 @@ def _media_of(message: Message) -> tuple[str, _Media] | None:
         name = f"voice_{v.file_unique_id}{_ext(mime, '.ogg')}"
         return "voice", _Media("voice", v.file_id, v.file_size, mime, name)
     if message.audio:
-        a = message.audio
-        mime = a.mime_type or "audio/mpeg"
-        name = a.file_name or f"{a.title or 'audio_' + a.file_unique_id}{_ext(mime, '.mp3')}"
-        return "audio", _Media("audio", a.file_id, a.file_size, mime, name)
+        au = message.audio
+        mime = au.mime_type or "audio/mpeg"
+        name = au.file_name or f"{au.title or 'audio_' + au.file_unique_id}{_ext(mime, '.mp3')}"
+        return "audio", _Media("audio", au.file_id, au.file_size, mime, name)
     if message.video:
-        v = message.video
-        mime = v.mime_type or "video/mp4"
-        name = v.file_name or f"video_{v.file_unique_id}{_ext(mime, '.mp4')}"
-        return "video", _Media("video", v.file_id, v.file_size, mime, name)
+        vi = message.video
+        mime = vi.mime_type or "video/mp4"
+        name = vi.file_name or f"video_{vi.file_unique_id}{_ext(mime, '.mp4')}"
+        return "video", _Media("video", vi.file_id, vi.file_size, mime, name)
     if message.video_note:
         n = message.video_note
         name = f"video_note_{n.file_unique_id}.mp4"
@@ -141,9 +145,9 @@ def _unknown_kind(message: Message) -> str:
         if kind.value in _NOT_A_KIND:
             continue
         if getattr(message, kind.value, None):
-            return kind.value
+            return str(kind.value)
     # Fields newer than this PTB version land in api_kwargs.
-    return next(iter(message.api_kwargs), "unknown")
+    return str(next(iter(message.api_kwargs), "unknown"))
 
 
 def _place_text(message: Message) -> tuple[str, dict[str, Any]] | None:
@@ -316,3 +320,70 @@ async def download(bot: Any, file_id: str, size: int | None, limit: int) -> byte
         if exc.status == 400:  # "Bad Request: file is too big", "invalid file_id"
             raise FileUnavailable(exc.description) from exc
         raise
+
+
+FILE_ATTEMPTS = 3  # transient download failures of one file before the message is stored without it
+
+
+from .text import text_record  # noqa: E402 - text.py builds on the helpers above
+
+
+class UpdateReader:
+    """One raw update -> its record, for the poller and the webhook alike.
+
+    Unreadable updates are quarantined (kept, with the reason); transient download errors
+    raise, so the update stays unconfirmed and comes again.
+    """
+
+    def __init__(self, inbox: str, settings: TelegramSettings, log: structlog.stdlib.BoundLogger) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.log = log
+        self._file_failures: dict[str, int] = {}
+
+    async def read(self, bot: Bot, sink: Sink, data: object, raw: bytes | None = None) -> Inbound | None:
+        raw = raw if raw is not None else json.dumps(data, ensure_ascii=False).encode()
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        try:
+            if not isinstance(data, dict) or not isinstance(update_id, int):
+                raise ValueError("not a Telegram Update object (no update_id)")
+            plain = text_record(self.inbox, data)
+            if plain is not None:  # the common case, without building python-telegram-bot objects
+                return plain
+            update = Update.de_json(data, bot)
+            return await self._convert(bot, update)
+        except (NetworkError, ApiError):
+            raise  # a download failed for now: the update stays unconfirmed and comes again
+        except Exception as exc:
+            reason = f"unreadable Telegram update: {type(exc).__name__}: {exc}"
+            self.log.warning("update.quarantined", update_id=update_id, reason=reason)
+            await sink.quarantine(Quarantined(self.inbox, f"update:{update_id}", reason, raw))
+            return None
+
+    async def _convert(self, bot: Bot, update: Update) -> Inbound | None:
+        limit = self.settings.max_download_bytes
+
+        async def fetch(file_id: str, size: int | None) -> bytes:
+            try:
+                data = await download(bot, file_id, size, limit)
+            except (NetworkError, ApiError) as exc:
+                # Transient: the update is retried. But a file that keeps failing must not
+                # hold up every later message of the inbox: after a few tries, note it and go on.
+                failures = self._file_failures[file_id] = self._file_failures.get(file_id, 0) + 1
+                if failures < FILE_ATTEMPTS:
+                    raise
+                del self._file_failures[file_id]
+                raise FileUnavailable(f"download failed {failures} times: {exc}") from exc
+            self._file_failures.pop(file_id, None)
+            return data
+
+        record = await update_to_inbound(
+            update,
+            inbox=self.inbox,
+            fetch=fetch,
+            allow_groups=self.settings.allow_groups,
+            allow_channels=self.settings.allow_channels,
+        )
+        if record is None:
+            self.log.info("update.ignored", update_id=update.update_id, kind=update_kind(update))
+        return record

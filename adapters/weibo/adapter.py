@@ -33,11 +33,7 @@ class WeiboAdapter:
         self.api = WeiboApi(base_url=settings.api_base_url, access_token=settings.access_token,
                             timeout=settings.http_timeout)
         self.webhook = Webhook(name, settings, self.api, ctx.sink)
-        self._unhealthy = False
-
-    @property
-    def path(self) -> str:
-        return f"/hooks/weibo/{self.name.split('.', 1)[-1]}"
+        self.path = ctx.webhook_path  # handed by the core: /hooks/weibo/<name>
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.get(self.path, self.webhook.verify), web.post(self.path, self.webhook.receive)]
@@ -46,26 +42,31 @@ class WeiboAdapter:
         """Check the token (its uid must be the configured account's); keep receiving if Weibo is down."""
         await self.api.open()
         try:
-            info = await self.api.token_info()
-        except WeiboError as exc:
-            err = classify(exc)
-            if isinstance(err, BadCredentials) or exc.status in (400, 401, 403):
-                await self.api.close()
-                raise BadCredentials(f"Weibo refused the access token: {exc}") from None
-            self.log.warning("weibo.api_unreachable", reason=str(exc))
-        except Retry as exc:
-            self.log.warning("weibo.api_unreachable", reason=exc.reason)
-        else:
-            uid = str(info.get("uid") or "")
-            if self.settings.uid and uid and uid != self.settings.uid:
-                await self.api.close()
-                raise BadCredentials(f"the access token belongs to uid {uid}, not to {self.settings.uid}")
-            self.webhook.uid = self.settings.uid or uid or None
-            expire_in = float(info.get("expire_in") or 0)
-            if 0 < expire_in < TOKEN_WARN_DAYS * 86400:
-                self.log.warning("weibo.token_expires_soon", days=round(expire_in / 86400, 1))
+            await self._check_token()
+        except BaseException:
+            await self.api.close()
+            raise
         self.webhook.ready = True
         return self
+
+    async def _check_token(self) -> None:
+        try:
+            info = await self.api.token_info()
+        except WeiboError as exc:
+            if isinstance(classify(exc), BadCredentials) or exc.status in (400, 401, 403):
+                raise BadCredentials(f"Weibo refused the access token: {exc}") from None
+            self.log.warning("weibo.api_unreachable", reason=str(exc))  # receiving needs no API
+            return
+        except Retry as exc:
+            self.log.warning("weibo.api_unreachable", reason=exc.reason)
+            return
+        uid = str(info.get("uid") or "")
+        if self.settings.uid and uid and uid != self.settings.uid:
+            raise BadCredentials(f"the access token belongs to uid {uid}, not to {self.settings.uid}")
+        self.webhook.uid = self.settings.uid or uid or None
+        expire_in = float(info.get("expire_in") or 0)
+        if 0 < expire_in < TOKEN_WARN_DAYS * 86400:
+            self.log.warning("weibo.token_expires_soon", days=round(expire_in / 86400, 1))
 
     async def __aexit__(self, *exc: object) -> None:
         self.webhook.ready = False
@@ -77,15 +78,7 @@ class WeiboAdapter:
         await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
-        try:
-            sent = await deliver(self.api, self.sink, out, limit=self.settings.text_limit,
-                                 save_sender_box=self.settings.save_sender_box,
-                                 rate_limit_delay=self.settings.rate_limit_delay)
-        except BadCredentials as exc:
-            self._unhealthy = True
-            self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            raise
-        if self._unhealthy:
-            self._unhealthy = False
-            self.sink.report(ChannelState.CONNECTED)
-        return sent
+        """BadCredentials raised here are the outbox's to report (and to clear once a send works)."""
+        return await deliver(self.api, self.sink, out, limit=self.settings.text_limit,
+                             save_sender_box=self.settings.save_sender_box,
+                             rate_limit_delay=self.settings.rate_limit_delay)

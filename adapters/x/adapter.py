@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Reach, Sent, Sink
 
 from .api import XApi
 from .poll import Poller
@@ -25,9 +26,9 @@ class XAdapter:
     kind: ClassVar[str] = "x"
     Settings: ClassVar[type[XSettings]] = XSettings
 
-    def __init__(self, name: str, settings: Any, ctx: AdapterContext) -> None:
+    def __init__(self, name: str, settings: XSettings, ctx: AdapterContext) -> None:
         self.name = name
-        self.settings: XSettings = settings
+        self.settings = settings
         self.ctx = ctx
         self.log = log.bind(inbox=name)
         self.api: XApi | None = None
@@ -75,11 +76,16 @@ class XAdapter:
         if self.settings.mode == "webhook":
             sink.report(ChannelState.CONNECTED)
             await asyncio.Event().wait()  # deliveries arrive on the routes; run only awaits cancellation
-        try:
-            await Poller(self, sink).run()
-        except BadCredentials as exc:
-            sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            raise
+        await Poller(self, sink).run()  # BadCredentials propagate: the supervisor reports them
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.numeric_id(to)
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_private(reach, "x_dm_not_allowed",
+                                      "X delivers a DM only to users who allow it: this user has not written "
+                                      "to us by DM")
 
     async def send(self, out: Outbound) -> Sent:
         return await self._replier.send(out)

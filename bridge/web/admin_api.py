@@ -153,7 +153,7 @@ async def merge_contacts(request: web.Request) -> web.Response:
         fail(422, "invalid", f"contact {target} is itself merged into {tgt.merged_into}; merge into that one")
     await store.merge_contacts(target, source)
     await audit_api.record(request, "contact_merge", f"contact:{target}", merged=source)
-    return web.json_response(contact_json(await store.get_contact(target)))
+    return web.json_response(contact_json(await store.get_contact(target), request.app[CORE].anonymous_inboxes))
 
 
 @routes.post("/api/v1/contacts/{id}/unmerge")
@@ -170,7 +170,8 @@ async def unmerge_contact(request: web.Request) -> web.Response:
         fail(422, "invalid", f"contact {contact_id} is not merged")
     await store.unmerge_contact(contact_id)
     await audit_api.record(request, "contact_unmerge", f"contact:{contact_id}")
-    return web.json_response(contact_json(await store.get_contact(contact_id)))
+    return web.json_response(contact_json(await store.get_contact(contact_id),
+                                          request.app[CORE].anonymous_inboxes))
 
 
 # ---------------------------------------------------------------- agents, teams, me

@@ -68,13 +68,15 @@ class AdminStore(PostgresBase):
 
         return await self._read(run)
 
-    async def merge_contacts(self, target_id: int, source_id: int) -> None:
-        """Merge `source` into `target`; contacts merged into the source move along (one level deep)."""
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> None:
+        """Merge `source` into `target`; contacts merged into the source move along (one level deep).
+        `verified`: the person proved both identities theirs (a one-time code)."""
         now = self.now()
 
         async def run(c: Conn) -> None:
             await c.execute("UPDATE contacts SET merged_into = %s, updated_at = %s WHERE merged_into = %s OR id = %s",
                             (target_id, now, source_id, source_id))
+            await c.execute("UPDATE contacts SET merge_verified = %s WHERE id = %s", (int(verified), source_id))
 
         await self._tx(run)
 
@@ -82,7 +84,8 @@ class AdminStore(PostgresBase):
         now = self.now()
 
         async def run(c: Conn) -> None:
-            await c.execute("UPDATE contacts SET merged_into = NULL, updated_at = %s WHERE id = %s", (now, contact_id))
+            await c.execute("UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = %s WHERE id = %s",
+                            (now, contact_id))
 
         await self._tx(run)
 

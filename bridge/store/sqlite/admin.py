@@ -74,24 +74,27 @@ class AdminStore(SqliteBase):
         return await self._read(lambda c: [contact_id] + [r[0] for r in c.execute(
             "SELECT id FROM contacts WHERE merged_into = ? ORDER BY id", (contact_id,))])
 
-    async def merge_contacts(self, target_id: int, source_id: int) -> None:
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> None:
         """Merge `source` into `target`: one person from now on; undone by `unmerge_contact`.
 
         Contacts merged into the source move to the target, so a family is one level deep.
+        `verified`: the person proved both identities theirs (a one-time code), not an agent's guess.
         """
         now = self.now()
 
         def run(c: sqlite3.Connection) -> None:
             c.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE merged_into = ?",
                       (target_id, now, source_id))
-            c.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?", (target_id, now, source_id))
+            c.execute("UPDATE contacts SET merged_into = ?, merge_verified = ?, updated_at = ? WHERE id = ?",
+                      (target_id, int(verified), now, source_id))
 
         await self._write(run)
 
     async def unmerge_contact(self, contact_id: int) -> None:
         now = self.now()
         await self._write(lambda c: c.execute(
-            "UPDATE contacts SET merged_into = NULL, updated_at = ? WHERE id = ?", (now, contact_id)))
+            "UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = ? WHERE id = ?",
+            (now, contact_id)))
 
     # ------------------------------------------------------------ teams
     async def set_team_inboxes(self, name: str, inboxes: Sequence[str]) -> Team | None:
