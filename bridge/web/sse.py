@@ -79,7 +79,7 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     try:
         await resp.prepare(request)
         await resp.write(b": connected\n\n")
-        with core.bus.subscribe() as sub, request.app[STREAMS].track(viewer.agent_id, sub):
+        with core.bus.subscribe(remote=True) as sub, request.app[STREAMS].track(viewer.agent_id, sub):
             it = aiter(sub)
             recheck_at = loop.time() + RECHECK
             beat_at = loop.time() + HEARTBEAT
