@@ -111,6 +111,18 @@ class Change:
 UNSET: Any = object()
 
 
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as listed (its secret is never stored); times are unix seconds."""
+
+    id: int
+    agent_id: int
+    label: str | None
+    created_at: float
+    last_used_at: float | None
+    expires_at: float | None
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -186,6 +198,18 @@ class Store(Protocol):
     async def session(self, session_hash: str) -> tuple[Agent, str] | None: ...
     async def drop_session(self, session_hash: str) -> None: ...
 
+    # API tokens and the end of credentials (bridge/store/sqlite/credentials.py)
+    async def create_token(self, agent_id: int, token_hash: str, label: str | None,
+                           expires_at: float | None = None) -> ApiToken: ...
+    async def token_login(self, token_hash: str) -> tuple[Agent, ApiToken] | None: ...
+    async def touch_token(self, token_id: int) -> None: ...
+    async def list_tokens(self, agent_id: int) -> list[ApiToken]: ...
+    async def get_token(self, token_id: int) -> ApiToken | None: ...
+    async def revoke_token(self, token_id: int) -> bool: ...
+    async def end_credentials(self, agent_id: int) -> None:
+        """Every session and token of the agent stops working (a password change, a disable)."""
+        ...
+
     # inbox administration (bridge/store/sqlite/admin.py)
     async def list_canned(self) -> list[Any]: ...
     async def add_canned(self, shortcut: str, text: str, created_by: int | None) -> Any: ...
@@ -225,6 +249,7 @@ class Store(Protocol):
 
 __all__ = [
     "UNSET",
+    "ApiToken",
     "Change",
     "ConversationFilter",
     "IngestedItem",

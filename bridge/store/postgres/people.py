@@ -219,6 +219,10 @@ class PeopleStore(PostgresBase):
                 elif isinstance(value, bool):
                     value = int(value)
                 await c.execute(f"UPDATE agents SET {key} = %s WHERE id = %s", (value, agent_id))
+            if "password_hash" in fields or fields.get("disabled"):
+                # a new password or a disable ends every session and token (as SQLite's)
+                await c.execute("DELETE FROM sessions WHERE agent_id = %s", (agent_id,))
+                await c.execute("DELETE FROM tokens WHERE agent_id = %s", (agent_id,))
             row = await rows.one(c, "SELECT * FROM agents WHERE id = %s", (agent_id,))
             if row is None:
                 raise LookupError(f"agent {agent_id} not found")
@@ -266,7 +270,7 @@ class PeopleStore(PostgresBase):
         async def run(c: Conn) -> Agent | None:
             row = await rows.one(
                 c, "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = %s"
-                " AND a.disabled = 0", (token_hash,))
+                " AND a.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > %s)", (token_hash, self.now()))
             return None if row is None else await agent_of(c, row)
 
         return await self._read(run)
