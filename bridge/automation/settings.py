@@ -120,6 +120,8 @@ class AutomationSettings(BaseModel):
     ewma_alpha: float = Field(0.3, gt=0, le=1)
     max_auto_replies_per_hour: int = Field(8, ge=1)  # per conversation: breaks loops with other bots
     sweep_seconds: float = Field(5, gt=0)  # how often waiting conversations are offered to free agents
+    # "Anything else?" this many days after a conversation was resolved (bridge/followup.py); unset: never.
+    follow_up_days: float | None = Field(None, gt=0)
     reports_timezone: str = "UTC"
     survey: SurveySettings = SurveySettings()
 
