@@ -286,6 +286,9 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
     audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
                      ).set_defaults(fn=cmd_audit_verify)
+    from tpbridge.bridge.automation.commands import add_commands
+
+    add_commands(sub)  # train, eval
     return p
 
 
