@@ -93,3 +93,36 @@ async def test_a_verified_app_user_sees_one_history_in_two_browsers(tmp_path: Pa
         await laptop.close()
         _, convs = await d.api("GET", "/api/v1/conversations?inbox=webchat.app")
         assert len(convs["items"]) == 1
+
+
+async def test_agents_log_a_call_see_the_callback_queue_and_start_a_conversation_in_the_inbox(
+    tmp_path: Path, browser: Browser,
+) -> None:
+    from tests.browser.support import signed_in, watch
+    from tests.support.daemon import ADMIN_EMAIL
+
+    async with Daemon(tmp_path, HOTLINE) as d:
+        page = await signed_in(browser, d.url, ADMIN_EMAIL)
+        w = watch(page)
+        await page.click("#open-log-call")
+        await page.fill("#lc-number", "+86 138 0013 8000")
+        await page.fill("#lc-name", "Li Wei")
+        await page.fill("#lc-duration", "2.5")
+        await page.select_option("#lc-outcome", "callback")
+        await page.fill("#lc-notes", "wants to hear about the withdrawal review")
+        await page.click("#log-call-form button[type=submit]")
+        await page.wait_for_url("**/conversations/*")
+        await expect(page.locator("#timeline")).to_contain_text("Incoming call, 2:30")
+        await page.click("#open-callbacks")
+        await expect(page.locator("#callback-list li")).to_contain_text("+8613800138000 · Li Wei")
+        await page.screenshot(path=str(DOCS / "inbox-callbacks.png"))
+        await page.click("#callbacks [data-close]")
+
+        # Writing first where the channel forbids it shows the channel's rule.
+        await page.click("#open-new-conv")
+        await page.select_option("#nc-inbox", "webchat.site")
+        await page.fill("#nc-to", "someone")
+        await page.fill("#nc-text", "Hello")
+        await page.click("#new-conv-form button[type=submit]")
+        await expect(page.locator("#nc-error")).to_contain_text("webchat_unknown_visitor")
+        assert not w.errors

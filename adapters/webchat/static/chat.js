@@ -183,7 +183,7 @@
         if (phone) {
           document.getElementById("callback-open").hidden = false;
           if (phone.click_to_call) {  // click-to-call: the phone's own dialer
-            call.hidden = false; call.href = "tel:" + phone.number; call.textContent = "📞 " + phone.display;
+            call.hidden = false; call.href = "tel:" + phone.number; call.textContent = "☎ " + phone.display;
             call.title = phone.hours_text || "";
           }
         }
