@@ -25,6 +25,7 @@ from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config, HttpSection
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.followup import FollowUps
 from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
@@ -295,6 +296,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     automation = Automation(core)
     phone = Phone(core)
     others.start(supervise("handover", lambda: handover.run(core, phone)), "handover")
+    others.start(supervise("follow-ups", FollowUps(core).run), "follow-ups")
     others.start(supervise("automation", automation.run), "automation")
     others.start(supervise("snoozes", lambda: wake_snoozed(core)), "snoozes")
     others.start(supervise("search-index", lambda: index_search(core)), "search-index")

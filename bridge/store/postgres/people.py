@@ -313,3 +313,13 @@ async def _ensure_team(c: Conn, name: str, inboxes: Sequence[str], now: float) -
         await c.execute("UPDATE teams SET inboxes = %s WHERE id = %s", (json.dumps(merged), row["id"]))
     team_id: int = row["id"]
     return team_id
+
+
+async def _forget_profiles(c: Conn, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
+    for row in await rows.all_rows(c, "SELECT inbox, external_id FROM identities WHERE contact_id = ANY(%s)",
+                                   (contact_ids,)):
+        await c.execute("DELETE FROM kv WHERE key = %s", (f"{row['inbox']}:profile:{row['external_id']}",))
+
+
+FORGET_HOOKS.append(_forget_profiles)

@@ -286,3 +286,14 @@ def forget_hooks(c: sqlite3.Connection, conversation_ids: list[int], contact_ids
     """Tables added by other modules (surveys, bot state) register here to erase their rows too."""
     for hook in FORGET_HOOKS:
         hook(c, conversation_ids, contact_ids)
+
+
+def _forget_profiles(c: sqlite3.Connection, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
+    marks = ",".join("?" * len(contact_ids))
+    for inbox, external_id in c.execute(
+            f"SELECT inbox, external_id FROM identities WHERE contact_id IN ({marks})", contact_ids).fetchall():
+        c.execute("DELETE FROM kv WHERE key = ?", (f"{inbox}:profile:{external_id}",))
+
+
+FORGET_HOOKS.append(_forget_profiles)
