@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tpbridge.bridge import config as config_mod
@@ -204,6 +205,21 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    from tpbridge.bridge.store import copy as store_copy
+
+    try:
+        base = _load(args).base_dir  # relative sqlite:/// paths are relative to the config, as in [store]
+    except config_mod.ConfigError:
+        base = Path.cwd()
+    try:
+        copied = store_copy.copy(args.from_url, args.to_url, base, store_copy.bar())
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"copied {sum(copied.values())} rows in {len(copied)} tables", file=sys.stderr)
+    return 0
+
+
 CONFIG_HELP = "config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)"
 
 
@@ -262,9 +278,17 @@ def parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)
+    store = sub.add_parser("store", help="the store itself").add_subparsers(dest="store_cmd", required=True)
+    store_copy = store.add_parser("copy", help="copy a whole store (e.g. SQLite to PostgreSQL), resumable")
+    store_copy.add_argument("from_url", metavar="FROM_URL", help="sqlite:///path or postgresql://...")
+    store_copy.add_argument("to_url", metavar="TO_URL", help="sqlite:///path or postgresql://...")
+    store_copy.set_defaults(fn=cmd_store_copy)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
     audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
                      ).set_defaults(fn=cmd_audit_verify)
+    from tpbridge.bridge.automation.commands import add_commands
+
+    add_commands(sub)  # train, eval
     return p
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
-from tpbridge.bridge.web import api, desk_api, help, openapi, privacy, sse, views
+from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -93,5 +93,6 @@ def build_app(core: object) -> web.Application:
     views.setup(app)
     privacy.setup(app)
     help.setup(app)
+    intelligence_api.setup(app)
     setup_reports(app)
     return app
