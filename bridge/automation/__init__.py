@@ -20,6 +20,7 @@ from tpbridge.bridge.automation.examples import ExamplesError
 from tpbridge.bridge.automation.faq import FaqError, KnowledgeBase
 from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.language import LanguageDetector
+from tpbridge.bridge.automation.llm import LlmClient
 from tpbridge.bridge.automation.templates import TemplateError, Templates
 from tpbridge.bridge.automation.understand import Understander
 from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
@@ -84,6 +85,7 @@ class Automation:
         if classifier is not None:
             self.brain.classifier = classifier
         self.detector: LanguageDetector = self.brain.detector
+        self.llm = LlmClient(self.settings.llm)
         self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
         self.metrics = AutomationMetrics(_registry(core))
         self.store: Any = core.store  # the Store protocol plus the AutomationStore queries

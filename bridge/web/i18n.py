@@ -41,6 +41,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "alert_open": {"en": "Security incident: the on-call is being paged.", "zh": "安全事件：正在通知值班人员。"},
     "alert_ack": {"en": "Acknowledge", "zh": "确认接手"},
     "sla_breached": {"en": "SLA target missed", "zh": "已超出服务时限"},
+    "draft": {"en": "Suggested reply (check before sending)", "zh": "建议回复（发送前请检查）"},
+    "use_draft": {"en": "Use it", "zh": "使用"},
     "priority": {"en": "Priority", "zh": "优先级"},
     "priority_0": {"en": "Low", "zh": "低"},
     "priority_1": {"en": "Normal", "zh": "普通"},

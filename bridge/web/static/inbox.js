@@ -264,6 +264,14 @@
       alertBox.appendChild(ack);
       box.appendChild(alertBox);
     }
+    if (attrs.draft && attrs.draft.text) {
+      var draftBox = el("p", "info llm-draft", T.draft + ": " + attrs.draft.text + " ");
+      var use = el("button", "small", T.use_draft);
+      use.type = "button";
+      use.addEventListener("click", function () { $("reply-text").value = attrs.draft.text; $("reply-text").focus(); });
+      draftBox.appendChild(use);
+      box.appendChild(draftBox);
+    }
     if (attrs.sla && (attrs.sla.breached || []).length) {
       box.appendChild(el("p", "warn sla-breach", T.sla_breached + " (" + attrs.sla.breached.join(", ") + ")"));
     }
