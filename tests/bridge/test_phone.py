@@ -119,3 +119,26 @@ async def _bot_said(visitor: Visitor, words: str) -> str | None:
             return str(item["text"])
     await asyncio.sleep(0)
     return None
+
+
+async def test_with_automation_a_callback_is_routed_to_the_phone_team_and_an_online_agent(tmp_path: Path) -> None:
+    routing = '[automation]\nenabled = true\n\n[teams.voice]\ninboxes = ["phone.hotline"]\n'
+    async with Daemon(tmp_path, HOTLINE, extra_toml=routing) as d:
+        token = d.add_agent("ann@example.com", "Ann", teams=("voice",))
+        status, _ = await d.api("PATCH", "/api/v1/me", {"presence": "online"}, token=token)
+        assert status == 200
+        visitor = await Visitor(d).start()
+        async with d.session.post(d.url + "/chat/api/callback", json={"number": "+8613912345678"},
+                                  headers={"Authorization": f"Bearer {visitor.token}"}) as resp:
+            assert resp.status == 201
+
+        async def routed() -> dict[str, Any] | None:
+            _status, body = await d.api("GET", "/api/v1/callbacks")
+            items = body["items"]
+            return items[0] if items and items[0]["assignee"] else None
+
+        task = await d.wait_for(routed, timeout=15)
+        assert task["team"] == "voice" and task["assignee"]["name"] == "Ann"
+        # Ann sees it in her own list, like any conversation routed to her.
+        _status, mine = await d.api("GET", "/api/v1/conversations?assignee=me", token=token)
+        assert [c["id"] for c in mine["items"]] == [task["id"]]
