@@ -43,6 +43,3 @@ class Core:
         # The outbox is built later (it needs the adapters); the desk reaches it through the core.
         core.desk.wake_outbox = lambda inbox: core.outbox.wake(inbox)
         return core
-
-    def inbox_channel(self, inbox: str) -> str:
-        return inbox.split(".", 1)[0]

@@ -37,7 +37,7 @@ async def hand_over(
     questions = [*state.get("questions", []), (msg.text or "")[:500]]
     cls = a.classifier.classify("\n".join(questions), conv.language)
     category = cls.category or conv.category
-    priority, why = conv.priority, []
+    priority, why = conv.priority, list[str]()
     if category in a.settings.high_priority_categories:
         priority, why = max(priority, Priority.HIGH), [*why, f"category {category}"]
     contact = await a.store.get_contact(conv.contact_id)
@@ -46,7 +46,7 @@ async def hand_over(
     team = team_for(a, conv, category)
     now = a.now()
     conv = await a.desk.update(
-        conv.id, category=category, priority=int(priority), team=team, handoff_at=now, status=Status.OPEN.value,
+        conv.id, category=category, priority=priority, team=team, handoff_at=now, status=Status.OPEN,
         attrs={"automation": {"stage": "human", "awaiting": None, "handoff_reason": reason,
                               "questions": questions, "classified": cls.explain()}},
     )

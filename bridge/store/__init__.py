@@ -11,5 +11,5 @@ def open_store(url: str, base: Path) -> Store:
     if url.startswith("sqlite:///"):
         from tpbridge.bridge.store.sqlite import SqliteStore, path_from_url
 
-        return SqliteStore(path_from_url(url, base))  # type: ignore[return-value]
+        return SqliteStore(path_from_url(url, base))
     raise ValueError(f"unsupported store url {url!r}: only sqlite:/// is built in (postgresql:// is planned)")

@@ -43,7 +43,7 @@ def _period(request: web.Request) -> tuple[float, float]:
 async def report(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE]
     since, until = _period(request)
-    rows = await core.store.report_rows(since, until)  # type: ignore[attr-defined]
+    rows = await core.store.report_rows(since, until)
     teams = core.config.teams
     hours = {name: Hours.of(t) for name, t in teams.items()}
 

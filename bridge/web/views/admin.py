@@ -3,8 +3,7 @@ submit through static/admin.js to the admin API (same validation, CSRF header)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC
 
 from aiohttp import web
 from tpbridge.bridge.web.keys import CORE, VIEWER
@@ -17,12 +16,6 @@ def _guard(request: web.Request) -> web.Response | None:
     if not request[VIEWER].is_admin:
         return render(request, "admin/forbidden.html", status=403)
     return None
-
-
-def _when(value: Any) -> str:
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value or "")
 
 
 async def agents(request: web.Request) -> web.Response:
@@ -45,16 +38,16 @@ async def teams(request: web.Request) -> web.Response:
 async def canned(request: web.Request) -> web.Response:
     if (denied := _guard(request)) is not None:
         return denied
-    items = await request.app[CORE].store.list_canned()  # type: ignore[attr-defined]
+    items = await request.app[CORE].store.list_canned()
     return render(request, "admin/canned.html", {"items": items, "section": "canned"})
 
 
 async def quarantine(request: web.Request) -> web.Response:
     if (denied := _guard(request)) is not None:
         return denied
-    items = await request.app[CORE].store.list_quarantine()
-    for item in items:
-        item["when"] = _when(item.get("created_at"))
+    items = [{"when": q.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), "inbox": q.inbox,
+              "external_id": q.external_id, "reason": q.reason, "size": q.size}
+             for q in await request.app[CORE].store.list_quarantine()]
     return render(request, "admin/quarantine.html", {"items": items, "section": "quarantine"})
 
 
