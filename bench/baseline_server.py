@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 _STOP = object()
+TELEGRAM_SECRET = "bench-webhook-secret"
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -119,11 +120,26 @@ def make_app(writer: GroupWriter) -> web.Application:
         mid = await writer.insert(auth[7:], client_id, text)
         return web.json_response({"id": mid, "client_id": client_id, "duplicate": mid is None})
 
+    async def telegram(request: web.Request) -> web.Response:
+        """The Telegram webhook's floor: check the secret header, parse the update, store its text keyed by
+        (chat id, message id), 200 after commit (bench/telegram_webhook.py)."""
+        if request.headers.get("X-Telegram-Bot-Api-Secret-Token") != TELEGRAM_SECRET:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            update = json.loads(await request.read())
+            message = update["message"]
+            chat, message_id, text = str(message["chat"]["id"]), str(message["message_id"]), message["text"]
+        except (ValueError, KeyError, TypeError):
+            return web.json_response({"error": "bad_update"}, status=400)
+        await writer.insert(chat, message_id, text)
+        return web.Response(status=200)
+
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     app = web.Application()
     app.router.add_post("/chat/api/messages", post)
+    app.router.add_post("/hooks/telegram/{name}", telegram)
     app.router.add_get("/healthz", health)
     return app
 

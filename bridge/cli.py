@@ -8,10 +8,13 @@ import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from importlib import metadata
 from typing import Any, TypeVar
 
 from tpbridge.bridge import config as config_mod
 from tpbridge.bridge import logs
+from tpbridge.bridge.audit import Audit
+from tpbridge.bridge.audit import verify as audit_verify
 from tpbridge.bridge.model import Role
 from tpbridge.bridge.store import open_store
 from tpbridge.bridge.store.protocol import Store
@@ -98,6 +101,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         if found is None:
             raise CliError(f"no agent {args.email} (create one with: tpbridge agent add {args.email} --name ...)")
         await store.add_token(found[0].id, digest(token), args.label)
+        await Audit(store).record("token_create", object=f"agent:{found[0].id}", address="cli", label=args.label)
 
     _with_store(cfg, add)
     print(token)
@@ -106,7 +110,14 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_contact_export(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    data = _with_store(cfg, lambda s: s.export_contact(args.contact_id))
+    async def export(store: Store) -> dict[str, Any] | None:
+        data = await store.export_contact(args.contact_id)
+        if data is not None:
+            await Audit(store).record("contact_export", object=f"contact:{args.contact_id}", address="cli",
+                                      by="staff")
+        return data
+
+    data = _with_store(cfg, export)
     if data is None:
         raise CliError(f"no contact {args.contact_id}")
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
@@ -123,9 +134,11 @@ def cmd_contact_forget(args: argparse.Namespace) -> int:
     async def forget(store: Store) -> int:
         # The same code as DELETE /api/v1/contacts/{id}; a running daemon learns of it on its next read.
         try:
-            return await Desk(store, EventBus(), AttachmentFiles(cfg.data_dir)).forget(args.contact_id)
+            count = await Desk(store, EventBus(), AttachmentFiles(cfg.data_dir)).forget(args.contact_id)
         except NotFound:
             raise CliError(f"no contact {args.contact_id}") from None
+        await Audit(store).record("contact_forget", object=f"contact:{args.contact_id}", address="cli", by="staff")
+        return count
 
     count = _with_store(cfg, forget)
     print(f"contact {args.contact_id} erased ({count} conversations)", file=sys.stderr)
@@ -139,9 +152,41 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    count, broken = _with_store(cfg, audit_verify)
+    if broken is not None:
+        print(f"audit trail broken at entry {broken.entry_id}: {broken.reason} ({count} entries before it intact)")
+        return 1
+    print(f"audit trail intact: {count} entries")
+    return 0
+
+
+CONFIG_HELP = "config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """Every command level takes -c/--config, so it may stand before or after the subcommand.
+
+    Below the top the option's default is SUPPRESS: a subcommand that was not given -c leaves the value
+    the top level parsed (or its default) alone instead of overwriting it with None.
+    """
+
+    def __init__(self, *args: Any, top: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-c", "--config", default=None if top else argparse.SUPPRESS, help=CONFIG_HELP)
+
+
+def version() -> str:
+    try:
+        return metadata.version("tpbridge")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tpbridge", description="Multi-channel customer-support bridge")
-    p.add_argument("-c", "--config", default=None, help="config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)")
+    p = CommandParser(prog="tpbridge", description="Multi-channel customer-support bridge", top=True)
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon until SIGTERM/SIGINT").set_defaults(fn=cmd_run)
     sub.add_parser("check", help="validate the config").set_defaults(fn=cmd_check)
@@ -168,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
+    audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
+                     ).set_defaults(fn=cmd_audit_verify)
     return p
 
 
@@ -175,8 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command != "run":
         logs.setup("warning", "console")
+    fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        return args.fn(args)
+        return fn(args)
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from tpbridge.adapters.base import ChannelSettings
+from tpbridge.adapters.base import Adapter, ChannelSettings
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
 
 DEFAULT_PATH = "tpbridge.toml"
@@ -139,9 +139,9 @@ def adapter_entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group="tpbridge.adapters")}
 
 
-def _load_adapter(ep: EntryPoint, problems: list[str], key: str) -> type | None:
+def _load_adapter(ep: EntryPoint, problems: list[str], key: str) -> type[Adapter] | None:
     try:
-        cls = ep.load()
+        cls: type[Adapter] = ep.load()
     except Exception as exc:
         problems.append(f"{key}: the {ep.name} adapter cannot be loaded ({type(exc).__name__}: {exc})")
         return None

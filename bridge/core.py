@@ -7,6 +7,7 @@ from typing import Any
 
 from tpbridge.adapters.base import Adapter
 from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.audit import Audit
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.desk import Desk
 from tpbridge.bridge.events import EventBus
@@ -30,6 +31,10 @@ class Core:
     adapters: dict[str, Adapter] = field(default_factory=dict)  # inbox name -> adapter
     sinks: dict[str, InboxSink] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # room for parts added later (automation)
+    audit: Audit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit = Audit(self.store)
 
     @classmethod
     def build(cls, config: Config) -> Core:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import hashlib
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -160,6 +161,9 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
     for name, team in config.teams.items():
         await core.store.ensure_team(name, team.inboxes)
+    # The configuration takes effect at start: which file, and which version of it, is on record.
+    await core.audit.record("config_load", object=f"config:{config.path}", address="daemon",
+                            sha256=hashlib.sha256(config.path.read_bytes()).hexdigest())
     if not await core.store.list_agents():
         log.warning("setup.no_agents", hint="create the first agent: tpbridge agent add you@example.com "
                     "--name 'Your Name' --role admin")

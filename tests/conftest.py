@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the shared fixtures and the test channel plugin."""
+"""Fixtures every test folder may use: the test channel plugin."""
 
 from __future__ import annotations
 
@@ -8,15 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO.parent / "shared").resolve()
 PLUGIN = REPO / "tests" / "support" / "plugin"
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    if not SHARED.exists():
-        pytest.fail(f"the shared fixtures are missing: {SHARED}")
-    return SHARED
 
 
 @pytest.fixture

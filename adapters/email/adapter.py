@@ -31,7 +31,7 @@ from tpbridge.adapters.base import (
 from .compose import build_reply, outbound_message_id
 from .convert import Converted, bounce_note, convert
 from .imap import ImapError, ImapSession, raise_if_cancelling
-from .settings import Settings
+from .settings import EmailSettings
 from .smtp import deliver
 
 log = structlog.get_logger(__name__)
@@ -64,9 +64,9 @@ class EmailAdapter:
     """One support mailbox: each mail thread is a conversation, replies go out as real replies."""
 
     kind: ClassVar[str] = "email"
-    Settings: ClassVar[type[Settings]] = Settings
+    Settings: ClassVar[type[EmailSettings]] = EmailSettings
 
-    def __init__(self, name: str, settings: Settings, ctx: AdapterContext) -> None:
+    def __init__(self, name: str, settings: EmailSettings, ctx: AdapterContext) -> None:
         self.name = name
         self.settings = settings
         self.ctx = ctx

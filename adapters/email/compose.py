@@ -11,7 +11,7 @@ from email.utils import formatdate
 
 from tpbridge.adapters.base import Outbound
 
-from .settings import Settings
+from .settings import EmailSettings
 
 _PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg|antw|答复|回复|转发)\s*(\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE)
 _TOKEN = re.compile(r"\s*\[#\d+\]")
@@ -51,7 +51,7 @@ def text_to_html(text: str) -> str:
     return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{body}</body></html>\n'
 
 
-def build_reply(out: Outbound, settings: Settings, message_id: str) -> EmailMessage:
+def build_reply(out: Outbound, settings: EmailSettings, message_id: str) -> EmailMessage:
     """The full MIME message; reads attachment files, so call it off the event loop."""
     msg = EmailMessage()
     msg["From"] = settings.from_header

@@ -19,7 +19,7 @@ from typing import Any
 from aioimaplib import aioimaplib
 from tpbridge.adapters.base import BadCredentials
 
-from .settings import Settings
+from .settings import EmailSettings
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
@@ -75,7 +75,7 @@ class Fetched:
 class ImapSession:
     """A logged-in IMAP connection; `lost` is set the moment the server goes away."""
 
-    def __init__(self, settings: Settings, tls: ssl.SSLContext) -> None:
+    def __init__(self, settings: EmailSettings, tls: ssl.SSLContext) -> None:
         self._settings = settings
         self._tls = tls
         self._client: _Client | None = None

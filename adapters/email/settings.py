@@ -14,7 +14,7 @@ from tpbridge.adapters.base import ChannelSettings, Secret
 TlsMode = Literal["implicit", "starttls", "none"]
 
 
-class Settings(ChannelSettings):
+class EmailSettings(ChannelSettings):
     """IMAP/SMTP endpoints and the mailbox to watch; the server's mail is never deleted or moved."""
 
     imap_host: str
@@ -73,3 +73,6 @@ class Settings(ChannelSettings):
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+
+Settings = EmailSettings

@@ -9,12 +9,12 @@ from email.message import EmailMessage
 import aiosmtplib
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry
 
-from .settings import Settings
+from .settings import EmailSettings
 
 _BAD_ADDRESS = re.compile(r"\b5\.1\.(?:[0-3]|10)\b")  # RFC 3463: the mailbox/address does not exist
 
 
-async def deliver(msg: EmailMessage, settings: Settings, tls: ssl.SSLContext, sender: str, recipient: str) -> None:
+async def deliver(msg: EmailMessage, settings: EmailSettings, tls: ssl.SSLContext, sender: str, recipient: str) -> None:
     """Send `msg` to `recipient`; 4xx and network trouble -> Retry, 5xx -> Rejected(server text)."""
     client = aiosmtplib.SMTP(
         hostname=settings.smtp_host,

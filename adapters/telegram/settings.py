@@ -77,3 +77,6 @@ class TelegramSettings(ChannelSettings):
                 "webhook_secret", 'webhook_secret is required when mode = "webhook"'
             )
         return self
+
+
+Settings = TelegramSettings

@@ -1,6 +1,6 @@
 """WeChat Official Account channel (wechatpy for signatures, crypto and message types)."""
 
 from .adapter import WechatAdapter
-from .settings import Settings
+from .settings import Settings, WechatSettings
 
-__all__ = ["Settings", "WechatAdapter"]
+__all__ = ["Settings", "WechatAdapter", "WechatSettings"]

@@ -22,7 +22,7 @@ from . import convert, wire
 from .api import WechatApi
 from .media import MediaFetcher
 from .send import deliver
-from .settings import Settings
+from .settings import WechatSettings
 
 log = structlog.get_logger(__name__)
 
@@ -31,9 +31,9 @@ class WechatAdapter:
     """One Official Account: `/hooks/wechat/<name>` receives, message/custom/send replies."""
 
     kind: ClassVar[str] = "wechat"
-    Settings: ClassVar[type[Settings]] = Settings
+    Settings: ClassVar[type[WechatSettings]] = WechatSettings
 
-    def __init__(self, name: str, settings: Settings, ctx: AdapterContext) -> None:
+    def __init__(self, name: str, settings: WechatSettings, ctx: AdapterContext) -> None:
         self.name = name
         self.settings = settings
         self.ctx = ctx

@@ -10,7 +10,7 @@ from pydantic import ValidationInfo, model_validator
 from tpbridge.adapters.base import ChannelSettings, Secret
 
 
-class Settings(ChannelSettings):
+class WechatSettings(ChannelSettings):
     """A WeChat Official Account: credentials, the callback token and the safe-mode key."""
 
     app_id: str
@@ -46,3 +46,6 @@ class Settings(ChannelSettings):
     @property
     def safe_mode(self) -> bool:
         return bool(self.encoding_aes_key)
+
+
+Settings = WechatSettings

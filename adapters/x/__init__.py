@@ -1,6 +1,6 @@
 """The X channel: DMs and mentions of one account (API v2 through tweepy's AsyncClient)."""
 
 from .adapter import XAdapter
-from .settings import Settings
+from .settings import Settings, XSettings
 
-__all__ = ["Settings", "XAdapter"]
+__all__ = ["Settings", "XAdapter", "XSettings"]

@@ -13,7 +13,7 @@ from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState,
 from .api import XApi
 from .poll import Poller
 from .send import Replier
-from .settings import Settings
+from .settings import XSettings
 from .webhook import Webhook
 
 log = structlog.get_logger(__name__)
@@ -23,11 +23,11 @@ class XAdapter:
     """DMs and public mentions of one X account, by polling API v2 or the Account Activity webhook."""
 
     kind: ClassVar[str] = "x"
-    Settings: ClassVar[type[Settings]] = Settings
+    Settings: ClassVar[type[XSettings]] = XSettings
 
     def __init__(self, name: str, settings: Any, ctx: AdapterContext) -> None:
         self.name = name
-        self.settings: Settings = settings
+        self.settings: XSettings = settings
         self.ctx = ctx
         self.log = log.bind(inbox=name)
         self.api: XApi | None = None

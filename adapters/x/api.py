@@ -17,7 +17,7 @@ from tpbridge.adapters.base import BadCredentials, Rejected, Retry
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
-from .settings import Settings
+from .settings import XSettings
 
 TWEEPY_ORIGIN = "https://api.twitter.com"  # hard-coded in tweepy's AsyncBaseClient.request()
 # At DEBUG tweepy logs every request's headers (the bearer token included) and oauthlib
@@ -108,7 +108,7 @@ def error_reason(exc: tweepy.HTTPException) -> str:
 class XApi:
     """One aiohttp session shared by every tweepy call of an inbox."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: XSettings) -> None:
         self.settings = settings
         self.limits = RateLimits()
         self.session = aiohttp.ClientSession(

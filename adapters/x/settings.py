@@ -8,7 +8,7 @@ from pydantic import Field
 from tpbridge.adapters.base import ChannelSettings, Secret
 
 
-class Settings(ChannelSettings):
+class XSettings(ChannelSettings):
     """One X account: OAuth 1.0a user-context keys (DMs need them) plus an optional bearer token."""
 
     bearer_token: Secret | None = None  # app-only auth for mention polling; user context when absent
@@ -23,3 +23,6 @@ class Settings(ChannelSettings):
     page_size: int = Field(default=100, ge=5, le=100)  # max_results of each polling request
     first_poll_dm_pages: int = Field(default=1, ge=1)  # DM history pages read when nothing is stored yet
     request_timeout: float = Field(default=30.0, gt=0)
+
+
+Settings = XSettings

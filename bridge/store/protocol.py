@@ -8,12 +8,13 @@ is a class with these methods and nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol, TypedDict, Unpack
 
 from tpbridge.adapters.base import Inbound
+from tpbridge.bridge.audit import AuditEntry
 from tpbridge.bridge.model import (
     Agent,
     Attachment,
@@ -299,6 +300,14 @@ class Store(Protocol):
     async def report_rows(self, since: float, until: float) -> ReportRows: ...
 
     async def backup(self, path: str) -> None: ...
+
+    # the audit trail (bridge/audit.py, bridge/store/sqlite/audit.py)
+    async def audit_append(self, at: float, agent_id: int | None, agent: str | None, action: str,
+                           object: str | None, address: str | None, detail: Mapping[str, Any]) -> AuditEntry: ...
+    async def audit_list(self, limit: int, before_id: int | None, agent_id: int | None,
+                         action: str | None) -> list[AuditEntry]: ...
+    async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
+    async def audit_last_issued(self) -> int: ...
 
 
 __all__ = [

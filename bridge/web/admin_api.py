@@ -13,7 +13,7 @@ from aiohttp import web
 from tpbridge.bridge.desk import Invalid
 from tpbridge.bridge.model import Agent, Canned, Role
 from tpbridge.bridge.store.protocol import AgentFields, Conflict, ConversationFilter
-from tpbridge.bridge.web import openapi
+from tpbridge.bridge.web import audit_api, openapi
 from tpbridge.bridge.web.api import parse_int, read_json, render_conversations
 from tpbridge.bridge.web.auth import hash_password
 from tpbridge.bridge.web.errors import fail
@@ -150,6 +150,7 @@ async def merge_contacts(request: web.Request) -> web.Response:
         merged = await request.app[CORE].desk.merge(target, source)
     except Invalid as exc:
         fail(422, "invalid", str(exc))
+    await audit_api.record(request, "contact_merge", f"contact:{target}", merged=source)
     return web.json_response(contact_json(merged))
 
 
@@ -164,7 +165,9 @@ async def unmerge_contact(request: web.Request) -> web.Response:
     if contact.merged_into is None:
         fail(422, "invalid", f"contact {contact_id} is not merged")
     await visible_contact(request, contact.merged_into)
-    return web.json_response(contact_json(await request.app[CORE].desk.unmerge(contact_id)))
+    unmerged = await request.app[CORE].desk.unmerge(contact_id)
+    await audit_api.record(request, "contact_unmerge", f"contact:{contact_id}")
+    return web.json_response(contact_json(unmerged))
 
 
 # ---------------------------------------------------------------- agents, teams, me
@@ -211,6 +214,8 @@ async def add_agent(request: web.Request) -> web.Response:
         fail(409, "conflict", f"an agent {email} already exists")
     agent = await store.add_agent(email.strip(), name.strip(), _role(body) or Role.AGENT, hash_password(password),
                                   _str_list(body, "teams") or [], _str_list(body, "languages") or [])
+    await audit_api.record(request, "agent_create", f"agent:{agent.id}", email=agent.email, role=agent.role.value,
+                           teams=list(agent.teams))
     return web.json_response(agent_json(agent), status=201)
 
 
@@ -245,7 +250,11 @@ async def update_agent(request: web.Request) -> web.Response:
         fields["password_hash"] = hash_password(body["password"])
     if not fields:
         fail(422, "invalid", "nothing to change")
-    return web.json_response(agent_json(await store.update_agent(agent_id, **fields)))
+    updated = await store.update_agent(agent_id, **fields)
+    changes = {k: (v.value if isinstance(v, Role) else v) for k, v in fields.items() if k != "password_hash"}
+    await audit_api.record(request, "agent_update", f"agent:{agent_id}", **changes,
+                           **({"password": "changed"} if "password_hash" in fields else {}))
+    return web.json_response(agent_json(updated))
 
 
 @routes.get("/api/v1/teams")

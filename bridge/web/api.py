@@ -10,6 +10,7 @@ from aiohttp import web
 from tpbridge.bridge.desk import Invalid, NotFound
 from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
+from tpbridge.bridge.web import audit_api
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json, quarantine_json
@@ -19,6 +20,11 @@ routes = web.RouteTableDef()
 
 def _viewer(request: web.Request) -> Viewer:
     return request[VIEWER]
+
+
+def cursor_is_first(cursor: str | None) -> bool:
+    """A search is recorded once, not once per page scrolled."""
+    return not cursor
 
 
 def parse_int(value: str, name: str) -> int:
@@ -93,6 +99,8 @@ async def list_conversations(request: web.Request) -> web.Response:
         page = await request.app[CORE].store.list_conversations(_viewer(request), flt, limit, q.get("cursor"))
     except (ValueError, TypeError):
         fail(400, "bad_request", "cursor is not valid")
+    if flt.q is not None and cursor_is_first(q.get("cursor")):
+        await audit_api.record(request, "conversation_search", None, q=flt.q, found=len(page.items))
     return web.json_response({"items": await render_conversations(request, page.items),
                               "next_cursor": page.next_cursor})
 
@@ -105,6 +113,7 @@ async def get_conversation(request: web.Request) -> web.Response:
 @routes.get("/api/v1/conversations/{id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
+    await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
     msgs = await request.app[CORE].store.list_messages(conv.id)
     return web.json_response({"items": [message_json(m) for m in msgs], "next_cursor": None})
 
@@ -257,6 +266,7 @@ async def export_contact(request: web.Request) -> web.Response:
     data = await request.app[CORE].store.export_contact(contact_id)
     if data is None:
         fail(404, "not_found", f"contact {contact_id} not found")
+    await audit_api.record(request, "contact_export", f"contact:{contact_id}", by="staff")
     return web.json_response(data)
 
 
@@ -268,6 +278,7 @@ async def forget_contact(request: web.Request) -> web.Response:
         await request.app[CORE].desk.forget(contact_id)
     except NotFound:
         fail(404, "not_found", f"contact {contact_id} not found")
+    await audit_api.record(request, "contact_forget", f"contact:{contact_id}", by="staff")
     return web.json_response({"deleted": contact_id})
 
 

@@ -119,6 +119,15 @@ STRINGS: dict[str, dict[str, str]] = {
     "bot": {"en": "Bot", "zh": "机器人"},
     "system": {"en": "System", "zh": "系统"},
     "you": {"en": "Agent", "zh": "客服"},
+    "audit": {"en": "Audit trail", "zh": "审计日志"},
+    "audit_when": {"en": "When", "zh": "时间"},
+    "audit_who": {"en": "Who", "zh": "操作人"},
+    "audit_action": {"en": "Action", "zh": "操作"},
+    "audit_object": {"en": "Object", "zh": "对象"},
+    "audit_address": {"en": "Address", "zh": "地址"},
+    "audit_detail": {"en": "Detail", "zh": "详情"},
+    "audit_filter": {"en": "Filter", "zh": "筛选"},
+    "audit_older": {"en": "Older entries", "zh": "更早的记录"},
 }
 
 

@@ -14,7 +14,7 @@ from tests.fakes.dovecot import Dovecot, Mailbox
 from tests.support.sink import RecordingSink
 
 REPO = Path(__file__).resolve().parents[2]
-FLANKER = REPO.parent / "shared" / "fixtures" / "email" / "flanker"
+FLANKER = REPO / "tests" / "fixtures" / "email" / "flanker"
 OWN = REPO / "tests" / "fixtures" / "email"
 INBOX = "email.support"
 

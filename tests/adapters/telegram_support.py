@@ -12,7 +12,7 @@ from tpbridge.adapters.telegram import Settings, TelegramAdapter
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.support.sink import RecordingSink
 
-FIXTURES = Path("/work/shared/fixtures/telegram/updates.json")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "telegram" / "updates.json"
 SECRET = "s3cret-webhook_token"
 
 

@@ -24,7 +24,7 @@ from tests.fakes.wechat_api import FakeWechatApi, WechatPusher, push_xml
 from tests.support.sink import RecordingSink
 
 REPO = Path(__file__).resolve().parents[2]
-VECTORS = json.loads((REPO.parent / "shared" / "fixtures" / "wechat" / "vectors.json").read_text())
+VECTORS = json.loads((REPO / "tests" / "fixtures" / "wechat" / "vectors.json").read_text())
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 OPENID = "oUser_0123456789abcdefghijk"
 PATH = "/hooks/wechat/official"

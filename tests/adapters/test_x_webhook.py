@@ -16,8 +16,7 @@ from tpbridge.adapters.x.webhook import crc_response_token, signature_valid
 from tests.fakes.x_api import FakeXApi, activity_signature, dumps
 from tests.support.sink import RecordingSink
 
-VECTORS = json.loads((Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "x" / "vectors.json")
-                     .read_text())
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "x" / "vectors.json").read_text())
 ALICE = "2001"
 HOOK = "/hooks/x/main"
 

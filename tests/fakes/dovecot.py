@@ -1,7 +1,7 @@
 """A real Dovecot 2.3 IMAP server on loopback, started once per test session.
 
-Debian's `dovecot-imapd` with the minimal config in tests/fakes/dovecot/ (copied from
-../shared/testing/dovecot): passwd-file auth, Maildir in a temp dir, one plain port
+Debian's `dovecot-imapd` with the minimal config in tests/fakes/dovecot/ (from the project's
+shared testing notes): passwd-file auth, Maildir in a temp dir, one plain port
 (which also offers STARTTLS) and one implicit-TLS port, self-signed certificate.
 Every test gets its own mailbox user, so tests do not see each other's mail.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tpbridge.bridge.store.sqlite.admin import AdminStore
+from tpbridge.bridge.store.sqlite.audit import AuditStore
 from tpbridge.bridge.store.sqlite.automation import AutomationStore
 from tpbridge.bridge.store.sqlite.base import path_from_url
 from tpbridge.bridge.store.sqlite.channel import ChannelStore
@@ -11,7 +12,8 @@ from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
 from tpbridge.bridge.store.sqlite.people import PeopleStore
 
 
-class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore):
+class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
+                  AuditStore):
     """Implements bridge.store.protocol.Store on one SQLite file."""
 
 

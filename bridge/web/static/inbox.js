@@ -35,8 +35,10 @@
     var ids = c.identities || [];
     return ids.length ? (ids[0].handle || ids[0].external_id) : "#" + c.id;
   }
+  /* A failed request is said where the agent looks: beside the reply box when a conversation is open,
+     above the list otherwise (click to dismiss). */
   function showError(err) {
-    var box = $("send-error");
+    var box = state.conv && !$("conv").hidden ? $("send-error") : $("list-error");
     box.textContent = T.error + ": " + (err && err.message ? err.message : err);
     box.hidden = false;
   }
@@ -73,7 +75,11 @@
     var list = $("conv-list");
     list.textContent = "";
     if (!state.items.length) { list.appendChild(el("li", "empty", T.no_conversations)); }
-    state.items.forEach(function (c) {
+    state.items.forEach(function (c) { list.appendChild(renderItem(c)); });
+    $("load-more").hidden = !state.cursor;
+  }
+
+  function renderItem(c) {
       var li = el("li", "conv-item");
       li.setAttribute("data-id", c.id);
       if (c.id === state.selected) { li.classList.add("selected"); li.setAttribute("aria-current", "true"); }
@@ -109,9 +115,56 @@
         select(c.id, true);
       });
       li.appendChild(a);
-      list.appendChild(li);
-    });
-    $("load-more").hidden = !state.cursor;
+      return li;
+  }
+
+  /* Does a conversation belong in the list under the current filters? (A search is a snapshot: while a
+     query is typed, rows already shown are updated but no new ones are added.) */
+  function matchesFilters(c) {
+    var p = filters();
+    if (p.get("q")) { return null; }
+    var status = p.get("status");
+    if (status && status !== "all" && c.status !== status) { return false; }
+    var assignee = p.get("assignee");
+    if (assignee === "me" && !(c.assignee && c.assignee.id === boot.me.id)) { return false; }
+    if (assignee === "unassigned" && c.assignee) { return false; }
+    if (p.get("inbox") && c.inbox !== p.get("inbox")) { return false; }
+    if (p.get("channel") && c.channel !== p.get("channel")) { return false; }
+    if (p.get("team") && c.team !== p.get("team")) { return false; }
+    if (p.get("priority") && String(c.priority) !== p.get("priority")) { return false; }
+    if (p.get("label") && (c.labels || []).indexOf(p.get("label")) < 0) { return false; }
+    return true;
+  }
+
+  function newerFirst(a, b) {
+    if (a.last_activity_at !== b.last_activity_at) { return a.last_activity_at < b.last_activity_at ? 1 : -1; }
+    return b.id - a.id;
+  }
+
+  /* Put one conversation where it belongs in the list, touching only its row: rows loaded with "load more"
+     stay, and the rest of the list is not re-rendered. */
+  function placeItem(conv) {
+    var list = $("conv-list");
+    var at = -1;
+    state.items.forEach(function (c, i) { if (c.id === conv.id) { at = i; } });
+    var old = list.querySelector('.conv-item[data-id="' + conv.id + '"]');
+    var keep = matchesFilters(conv);
+    if (keep === null) { keep = at >= 0; }
+    if (at >= 0) { state.items.splice(at, 1); }
+    if (old) { old.parentNode.removeChild(old); }
+    if (keep) {
+      var pos = 0;
+      while (pos < state.items.length && newerFirst(state.items[pos], conv) < 0) { pos += 1; }
+      // Past the loaded end the row belongs to a page not fetched yet: "load more" will bring it.
+      if (pos < state.items.length || !state.cursor) {
+        state.items.splice(pos, 0, conv);
+        var next = list.querySelector('.conv-item[data-id="' + (state.items[pos + 1] || {}).id + '"]');
+        list.insertBefore(renderItem(conv), next);
+      }
+    }
+    var empty = list.querySelector(".empty");
+    if (state.items.length && empty) { list.removeChild(empty); }
+    if (!state.items.length && !empty) { list.appendChild(el("li", "empty", T.no_conversations)); }
   }
 
   /* ------------------------------------------------------------ one conversation */
@@ -121,7 +174,11 @@
     labelsDirty = false;
     if (push) { history.pushState({ id: id }, "", "/conversations/" + id); }
     document.body.classList.add("show-conv");
-    renderList();
+    Array.prototype.forEach.call(document.querySelectorAll(".conv-item"), function (li) {
+      var on = Number(li.getAttribute("data-id")) === id;
+      li.classList.toggle("selected", on);
+      if (on) { li.setAttribute("aria-current", "true"); } else { li.removeAttribute("aria-current"); }
+    });
     return loadConversation(true);
   }
 
@@ -139,7 +196,7 @@
       renderTimeline();
       loadHistory();
       if (markRead && state.conv.unread > 0) {
-        api("POST", "/api/v1/conversations/" + id + "/read").then(function (conv) { patchItem(conv); });
+        api("POST", "/api/v1/conversations/" + id + "/read").then(patchItem, showError);
       }
     }).catch(function (err) {
       $("conv").hidden = true; $("side-pane").hidden = true;
@@ -148,10 +205,7 @@
     });
   }
 
-  function patchItem(conv) {
-    state.items.forEach(function (c, i) { if (c.id === conv.id) { state.items[i] = conv; } });
-    renderList();
-  }
+  function patchItem(conv) { placeItem(conv); }
 
   function renderConversation() {
     var c = state.conv;
@@ -176,7 +230,7 @@
       if (id !== state.selected) { return; }
       state.conv = conv;
       renderConversation();
-    }).catch(function () { loadConversation(false); });
+    }).catch(function (err) { showError(err); loadConversation(false); });
   }
 
   function renderWarnings(c) {
@@ -225,7 +279,7 @@
       if (id !== state.selected) { return; }
       state.historyMessages = [].concat.apply([], lists);
       renderTimeline();
-    }).catch(function () {});
+    }).catch(showError);
   }
 
   function authorLabel(m) {
@@ -384,7 +438,7 @@
         row.appendChild(undo);
         box.appendChild(row);
       });
-    }).catch(function () { /* the history is a bonus; the conversation itself is shown */ });
+    }).catch(showError);
   }
 
   /* ------------------------------------------------------------ actions */
@@ -594,10 +648,22 @@
   });
 
   /* ------------------------------------------------------------ live: SSE, title badge, notifications */
-  var refreshTimer = null;
-  function refreshSoon() {
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(function () { loadList(false); }, 250);
+  /* A burst of events about one conversation costs one request for it, not a refetch of the list. */
+  var changed = {}, changedTimer = null;
+  function refreshRow(id) {
+    changed[id] = true;
+    if (changedTimer) { return; }
+    changedTimer = setTimeout(function () {
+      var ids = Object.keys(changed);
+      changed = {}; changedTimer = null;
+      ids.forEach(function (cid) {
+        api("GET", "/api/v1/conversations/" + cid).then(placeItem, function (err) {
+          if (err.status === 404 || err.status === 403) {  // gone, or no longer ours to see
+            placeItem({ id: Number(cid), status: "gone" });
+          } else { showError(err); }
+        });
+      });
+    }, 100);
   }
   function updateTitle() {
     document.title = (state.hiddenUnread ? "(" + state.hiddenUnread + ") " : "") + baseTitle;
@@ -622,15 +688,14 @@
   });
 
   function handle(ev) {
-    window.__tpbEvents = (window.__tpbEvents || 0) + 1;
-    refreshSoon();
+    if (ev.conversation) { refreshRow(ev.conversation.id); }
     var isCurrent = state.conv && ev.conversation && ev.conversation.id === state.conv.id;
     if (ev.message) {
       if (isCurrent) { upsertMessage(ev.message); }
       if (ev.kind === "message.created" && ev.message.direction === "in") {
         notify(ev);
         if (isCurrent && !document.hidden) {
-          api("POST", "/api/v1/conversations/" + state.conv.id + "/read").catch(function () {});
+          api("POST", "/api/v1/conversations/" + state.conv.id + "/read").catch(showError);
         }
       }
     } else if (isCurrent) {
@@ -667,6 +732,7 @@
   }
 
   /* ------------------------------------------------------------ start */
+  $("list-error").addEventListener("click", function () { $("list-error").hidden = true; });
   ["f-status", "f-assignee", "f-channel", "f-inbox", "f-team", "f-priority"].forEach(function (id) {
     $(id).addEventListener("change", function () { loadList(false); });
   });
@@ -693,7 +759,7 @@
       r.items.forEach(function (t) { $("f-team").appendChild(option(t.name, t.name, false)); });
     }),
     api("GET", "/api/v1/canned_responses").then(function (r) { state.canned = r.items; }),
-  ]).catch(function () {}).then(function () {
+  ]).catch(showError).then(function () {
     connect();
     return loadList(false);
   }).then(function () {

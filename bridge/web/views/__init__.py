@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from tpbridge.bridge.web import admin_api
+from tpbridge.bridge.web import admin_api, audit_api
 from tpbridge.bridge.web.views import admin, login, pages
 
 WEB = Path(__file__).resolve().parent.parent
@@ -30,3 +30,4 @@ def setup(app: web.Application) -> None:
     pages.setup(app)
     admin.setup(app)
     admin_api.setup(app)
+    audit_api.setup(app)

@@ -118,12 +118,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if agent is None:
         throttle.failed(*keys)
         log.info("login.failed")
+        await request.app[CORE].audit.record("login_failed", agent=email.strip().lower()[:320] or None,
+                                             address=request.remote)
         return _form(request, error=t["login_failed"], email=email, status=401, next_=next_)
     throttle.succeeded(keys[0])
     response = web.HTTPSeeOther(safe_next(next_))
     await auth.start_session(request, response, agent)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     log.info("login.succeeded", agent_id=agent.id)
+    await request.app[CORE].audit.record("login", agent_id=agent.id, agent=agent.email, address=request.remote)
     raise secure(response)
 
 
@@ -134,6 +137,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if AGENT in request and not auth.csrf_ok(request, str(form.get(auth.CSRF_FIELD, "")) or None):
         return web.Response(status=403, text="missing or wrong CSRF token")
     response = web.HTTPSeeOther("/login")
+    if (agent := request.get(AGENT)) is not None:
+        await request.app[CORE].audit.record("logout", agent_id=agent.id, agent=agent.email,
+                                             address=request.remote)
     await auth.end_session(request, response)
     raise response
 

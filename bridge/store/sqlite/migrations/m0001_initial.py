@@ -11,14 +11,14 @@ DESCRIPTION = "contacts, identities, conversations, messages, attachments, outbo
 
 
 def up(db: sqlite_utils.Database) -> None:
-    db["contacts"].create(
+    db.table("contacts").create(
         {
             "id": int, "name": str, "language": str, "tier": str, "anonymous": int, "email": str,
             "merged_into": int, "created_at": float, "updated_at": float,
         },
         pk="id", not_null={"created_at", "updated_at"}, defaults={"anonymous": 0},
     )
-    db["identities"].create(
+    db.table("identities").create(
         {
             "id": int, "contact_id": int, "inbox": str, "channel": str, "external_id": str,
             "handle": str, "unreachable": str, "created_at": float,
@@ -26,9 +26,9 @@ def up(db: sqlite_utils.Database) -> None:
         pk="id", foreign_keys=[("contact_id", "contacts", "id")],
         not_null={"contact_id", "inbox", "channel", "external_id"},
     )
-    db["identities"].create_index(["inbox", "external_id"], unique=True)
-    db["identities"].create_index(["contact_id"])
-    db["conversations"].create(
+    db.table("identities").create_index(["inbox", "external_id"], unique=True)
+    db.table("identities").create_index(["contact_id"])
+    db.table("conversations").create(
         {
             "id": int, "inbox": str, "channel": str, "contact_id": int, "identity_id": int,
             "status": str, "subject": str, "priority": int, "category": str, "language": str,
@@ -45,11 +45,11 @@ def up(db: sqlite_utils.Database) -> None:
         defaults={"status": "open", "priority": 1, "unread": 0, "labels": "[]", "attrs": "{}"},
     )
     # The inbox list reads the newest activity first and pages by keyset, never OFFSET.
-    db["conversations"].create_index(["last_activity_at", "id"])
-    db["conversations"].create_index(["identity_id", "status"])
-    db["conversations"].create_index(["inbox", "thread_key"])
-    db["conversations"].create_index(["contact_id"])
-    db["messages"].create(
+    db.table("conversations").create_index(["last_activity_at", "id"])
+    db.table("conversations").create_index(["identity_id", "status"])
+    db.table("conversations").create_index(["inbox", "thread_key"])
+    db.table("conversations").create_index(["contact_id"])
+    db.table("messages").create(
         {
             "id": int, "conversation_id": int, "inbox": str, "direction": str, "author_kind": str,
             "author_id": int, "author_name": str, "text": str, "html": str, "private": int,
@@ -66,60 +66,60 @@ def up(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX idx_messages_inbox_external_id ON messages (inbox, external_id) "
         "WHERE external_id IS NOT NULL"
     )
-    db["messages"].create_index(["conversation_id", "id"])
-    db["message_edits"].create(
+    db.table("messages").create_index(["conversation_id", "id"])
+    db.table("message_edits").create(
         {"id": int, "message_id": int, "inbox": str, "external_id": str, "previous_text": str,
          "edited_at": float},
         pk="id", foreign_keys=[("message_id", "messages", "id")],
     )
-    db["message_edits"].create_index(["inbox", "external_id"], unique=True)
-    db["attachments"].create(
+    db.table("message_edits").create_index(["inbox", "external_id"], unique=True)
+    db.table("attachments").create(
         {"id": int, "message_id": int, "kind": str, "mime": str, "filename": str, "size": int,
          "sha256": str},
         pk="id", foreign_keys=[("message_id", "messages", "id")],
     )
-    db["attachments"].create_index(["message_id"])
-    db["attachments"].create_index(["sha256"])
-    db["outbox"].create(
+    db.table("attachments").create_index(["message_id"])
+    db.table("attachments").create_index(["sha256"])
+    db.table("outbox").create(
         {"id": int, "message_id": int, "inbox": str, "conversation_id": int, "due_at": float,
          "attempts": int, "last_error": str, "created_at": float},
         pk="id", foreign_keys=[("message_id", "messages", "id")], defaults={"attempts": 0},
     )
-    db["outbox"].create_index(["message_id"], unique=True)
-    db["outbox"].create_index(["inbox", "due_at"])
-    db["agents"].create(
+    db.table("outbox").create_index(["message_id"], unique=True)
+    db.table("outbox").create_index(["inbox", "due_at"])
+    db.table("agents").create(
         {"id": int, "email": str, "name": str, "role": str, "password_hash": str, "languages": str,
          "ui_language": str, "presence": str, "capacity": int, "disabled": int, "created_at": float},
         pk="id", not_null={"email", "name", "role"},
         defaults={"languages": "[]", "presence": "away", "capacity": 10, "disabled": 0},
     )
-    db["agents"].create_index(["email"], unique=True)
-    db["teams"].create(
+    db.table("agents").create_index(["email"], unique=True)
+    db.table("teams").create(
         {"id": int, "name": str, "inboxes": str, "lead_id": int, "created_at": float},
         pk="id", not_null={"name"}, defaults={"inboxes": "[]"},
     )
-    db["teams"].create_index(["name"], unique=True)
-    db["agent_teams"].create({"agent_id": int, "team_id": int}, pk=("agent_id", "team_id"),
+    db.table("teams").create_index(["name"], unique=True)
+    db.table("agent_teams").create({"agent_id": int, "team_id": int}, pk=("agent_id", "team_id"),
                              foreign_keys=[("agent_id", "agents", "id"), ("team_id", "teams", "id")])
-    db["tokens"].create(
+    db.table("tokens").create(
         {"id": int, "agent_id": int, "token_hash": str, "label": str, "created_at": float,
          "last_used_at": float},
         pk="id", foreign_keys=[("agent_id", "agents", "id")], not_null={"agent_id", "token_hash"},
     )
-    db["tokens"].create_index(["token_hash"], unique=True)
-    db["sessions"].create(
+    db.table("tokens").create_index(["token_hash"], unique=True)
+    db.table("sessions").create(
         {"id": str, "agent_id": int, "csrf": str, "created_at": float, "expires_at": float},
         pk="id", foreign_keys=[("agent_id", "agents", "id")],
     )
-    db["checkpoints"].create({"inbox": str, "value": str, "updated_at": float}, pk="inbox")
-    db["kv"].create({"key": str, "value": str, "expires_at": float}, pk="key")
-    db["quarantine"].create(
+    db.table("checkpoints").create({"inbox": str, "value": str, "updated_at": float}, pk="inbox")
+    db.table("kv").create({"key": str, "value": str, "expires_at": float}, pk="key")
+    db.table("quarantine").create(
         {"id": int, "inbox": str, "external_id": str, "reason": str, "path": str, "size": int,
          "created_at": float},
         pk="id",
     )
-    db["canned_responses"].create(
+    db.table("canned_responses").create(
         {"id": int, "shortcut": str, "text": str, "created_by": int, "created_at": float},
         pk="id", not_null={"shortcut", "text"},
     )
-    db["canned_responses"].create_index(["shortcut"], unique=True)
+    db.table("canned_responses").create_index(["shortcut"], unique=True)

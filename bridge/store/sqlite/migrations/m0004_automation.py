@@ -11,7 +11,7 @@ DESCRIPTION = "automation: handoff cycles, bot sessions, satisfaction surveys, p
 def up(db: sqlite_utils.Database) -> None:
     # One row per time a conversation went to humans (handoff, reopen, complaint): the
     # clock of "first response time" starts here, not at the conversation's creation.
-    db["automation_cycles"].create(
+    db.table("automation_cycles").create(
         {
             "id": int, "conversation_id": int, "inbox": str, "channel": str, "team": str, "category": str,
             "language": str, "priority": int, "reason": str, "started_at": float, "position": int,
@@ -19,26 +19,26 @@ def up(db: sqlite_utils.Database) -> None:
         },
         pk="id", not_null={"conversation_id", "inbox", "reason", "started_at"},
     )
-    db["automation_cycles"].create_index(["conversation_id", "id"])
-    db["automation_cycles"].create_index(["started_at"])
-    db["automation_bot"].create(
+    db.table("automation_cycles").create_index(["conversation_id", "id"])
+    db.table("automation_cycles").create_index(["started_at"])
+    db.table("automation_bot").create(
         {
             "conversation_id": int, "inbox": str, "channel": str, "language": str, "started_at": float,
             "answers": int, "handed_off": int, "resolved": int,
         },
         pk="conversation_id", defaults={"answers": 0, "handed_off": 0, "resolved": 0},
     )
-    db["automation_bot"].create_index(["started_at"])
-    db["automation_surveys"].create(
+    db.table("automation_bot").create_index(["started_at"])
+    db.table("automation_surveys").create(
         {
             "id": int, "conversation_id": int, "contact_id": int, "inbox": str, "channel": str, "team": str,
             "language": str, "score": int, "text": str, "created_at": float,
         },
         pk="id", not_null={"conversation_id", "score", "created_at"},
     )
-    db["automation_surveys"].create_index(["created_at"])
-    db["automation_surveys"].create_index(["conversation_id"])
-    db["automation_team_waits"].create(
+    db.table("automation_surveys").create_index(["created_at"])
+    db.table("automation_surveys").create_index(["conversation_id"])
+    db.table("automation_team_waits").create(
         {"team": str, "per_place": float, "samples": int, "updated_at": float}, pk="team",
     )
     # The queue: a team's unassigned open conversations that were handed to humans.

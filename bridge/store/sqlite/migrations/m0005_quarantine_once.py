@@ -12,4 +12,4 @@ def up(db: sqlite_utils.Database) -> None:
     db.execute(
         "DELETE FROM quarantine WHERE id NOT IN (SELECT MIN(id) FROM quarantine GROUP BY inbox, external_id)"
     )
-    db["quarantine"].create_index(["inbox", "external_id"], unique=True)
+    db.table("quarantine").create_index(["inbox", "external_id"], unique=True)

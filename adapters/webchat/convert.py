@@ -1,0 +1,99 @@
+"""A visitor's request -> `Inbound`: the body read within the limits, then checked field by field."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
+
+from .settings import WebchatSettings
+
+FORM_FIELDS = ("text", "client_id", "name", "email")
+
+
+class Invalid(Exception):
+    """The visitor sent something we cannot store: answered with this status and error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What a visitor posted, before it is checked."""
+
+    fields: dict[str, Any]
+    attachments: tuple[InboundAttachment, ...] = ()
+
+
+def language(request: web.Request) -> str | None:
+    header = request.headers.get("Accept-Language", "")
+    first = header.split(",")[0].split(";")[0].strip().lower()
+    return first.split("-")[0] or None
+
+
+async def read_posted(request: web.Request, s: WebchatSettings) -> Posted:
+    """JSON `{"text", "client_id"?, "name"?, "email"?}` or multipart with the same fields and a `file`."""
+    if request.content_type == "application/json":
+        raw = await request.read()
+        if len(raw) > s.max_text_bytes + 4096:
+            raise Invalid(413, "too_large", f"text over {s.max_text_bytes} bytes")
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise Invalid(400, "bad_json", "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise Invalid(400, "bad_json", "the body must be a JSON object")
+        return Posted(body)
+    if request.content_type == "multipart/form-data":
+        fields: dict[str, Any] = {}
+        atts: list[InboundAttachment] = []
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue  # a nested multipart: nothing a chat page sends
+            if part.filename:
+                data = bytearray()
+                while chunk := await part.read_chunk():
+                    data.extend(chunk)
+                    if len(data) > s.max_attachment_bytes:
+                        raise Invalid(413, "too_large", f"attachment over {s.max_attachment_bytes} bytes")
+                mime = part.headers.get("Content-Type", "application/octet-stream")
+                kind = "image" if mime.startswith("image/") else "file"
+                atts.append(InboundAttachment(kind, mime, bytes(data), part.filename))
+            elif part.name in FORM_FIELDS:
+                fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
+        return Posted(fields, tuple(atts))
+    raise Invalid(415, "unsupported_media_type", "send application/json or multipart/form-data")
+
+
+def to_inbound(inbox: str, visitor: str, posted: Posted, s: WebchatSettings, lang: str | None) -> Inbound:
+    """Check the posted fields; the `client_id` makes a retried post the same record (the dedupe key)."""
+    body = posted.fields
+    text = body.get("text", "")
+    if not isinstance(text, str):
+        raise Invalid(400, "bad_request", "text must be a string")
+    if len(text.encode()) > s.max_text_bytes:
+        raise Invalid(413, "too_large", f"text over {s.max_text_bytes} bytes")
+    if not text.strip() and not posted.attachments:
+        raise Invalid(422, "invalid", "a message needs text or a file")
+    client_id = body.get("client_id") or uuid.uuid4().hex
+    if not isinstance(client_id, str) or len(client_id) > 64:
+        raise Invalid(400, "bad_request", "client_id must be a string of at most 64 characters")
+    name, email = body.get("name"), body.get("email")
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise Invalid(400, "bad_request", "name must be a string of at most 200 characters")
+    if email is not None and (not isinstance(email, str) or len(email) > 320 or "@" not in email):
+        raise Invalid(400, "bad_request", "email must be an email address")
+    return Inbound(
+        inbox=inbox, external_id=f"{visitor}:{client_id}",
+        sender=Sender(visitor, name=name or None, handle=email or None, language=lang),
+        text=text, sent_at=datetime.now(UTC), attachments=posted.attachments,
+        extra={"visitor_email": email} if email else {},
+    )
+

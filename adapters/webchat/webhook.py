@@ -1,0 +1,144 @@
+"""The visitor API and pages under the chat's path (`/chat` unless configured): the web chat's receiver.
+
+Visitor API (JSON; the visitor token goes in `Authorization: Bearer`, or `?token=` for EventSource):
+- `POST /chat/api/visitor` `{"name"?, "email"?}` -> `{"token", "visitor_id"}`.
+- `GET /chat/api/messages` -> `{"items": [...]}`: the visitor's conversation (no private notes).
+- `POST /chat/api/messages` `{"text", "client_id"?}` or multipart (`text`, `client_id`, `file`) -> 201
+  `{"id", "duplicate"}`, answered only after the message is committed; the same `client_id` again is
+  stored once (a retry after a lost answer).
+- `GET /chat/api/events?token=` -> Server-Sent Events `message` with agent replies as they are delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import structlog
+from aiohttp import web
+from tpbridge.adapters.base import Sink
+
+from .api import OpenPages, VisitorTokens, error
+from .convert import Invalid, language, read_posted, to_inbound
+from .send import history_items
+from .settings import WebchatSettings
+
+log = structlog.get_logger(__name__)
+STATIC = Path(__file__).parent / "static"
+STATIC_FILES = ("chat.js", "chat.css")
+HEARTBEAT = 15.0
+
+
+@runtime_checkable
+class HasHistory(Protocol):
+    async def history(self, sender_external_id: str, limit: int = 200) -> Sequence[Any]: ...
+
+
+class VisitorRoutes:
+    """The handlers behind the chat's path; what they store goes through the sink."""
+
+    def __init__(self, inbox: str, settings: WebchatSettings, sink: Sink, tokens: VisitorTokens,
+                 pages: OpenPages) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.sink = sink
+        self.tokens = tokens
+        self.pages = pages
+        # The page and the snippet never change while running: read them once, not per request on the loop.
+        self._page = (STATIC / "chat.html").read_text(encoding="utf-8").replace(
+            "{{BASE}}", settings.path.rstrip("/")).replace("{{TITLE}}", settings.title.replace("<", "&lt;"))
+        self._widget = (STATIC / "widget.js").read_text(encoding="utf-8")
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        p = self.settings.path.rstrip("/")
+        return [
+            web.get(p, self.page),
+            web.get(p + "/widget.js", self.widget),
+            web.get(p + "/static/{file}", self.static),
+            web.post(p + "/api/visitor", self.new_visitor),
+            web.get(p + "/api/messages", self.history),
+            web.post(p + "/api/messages", self.post_message),
+            web.get(p + "/api/events", self.events),
+        ]
+
+    def _visitor(self, request: web.Request) -> str | web.Response:
+        """The visitor of the request, or the answer when there is none (starting, no valid token)."""
+        if not self.tokens.ready:
+            return error(503, "starting", "the web chat is starting, retry")
+        visitor = self.tokens.visitor(request)
+        if visitor is None:
+            return error(401, "unauthorized", "a valid visitor token is required")
+        return visitor
+
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._page, content_type="text/html", headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'",
+            "X-Content-Type-Options": "nosniff",
+        })
+
+    async def widget(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._widget, content_type="application/javascript")
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["file"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        return web.FileResponse(STATIC / name)
+
+    async def new_visitor(self, request: web.Request) -> web.Response:
+        if not self.tokens.ready:
+            return error(503, "starting", "the web chat is starting, retry")
+        visitor_id = secrets.token_urlsafe(16)
+        return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id}, status=201)
+
+    async def history(self, request: web.Request) -> web.Response:
+        visitor = self._visitor(request)
+        if isinstance(visitor, web.Response):
+            return visitor
+        items = history_items(await self.sink.history(visitor)) if isinstance(self.sink, HasHistory) else []
+        return web.json_response({"items": items})
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        visitor = self._visitor(request)
+        if isinstance(visitor, web.Response):
+            return visitor
+        try:
+            posted = await read_posted(request, self.settings)
+            record = to_inbound(self.inbox, visitor, posted, self.settings, language(request))
+        except Invalid as exc:
+            return error(exc.status, exc.code, exc.message)
+        # Stored (committed) before we answer: a 2xx means the message is safe.
+        result = await self.sink.ingest([record])
+        message_id = result.message_ids[0]
+        client_id = record.external_id.removeprefix(visitor + ":")
+        # Written out rather than json_response: this answer is most of what a busy chat sends.
+        body = b'{"id":%s,"client_id":%s,"duplicate":%s}' % (
+            b"null" if message_id is None else str(message_id).encode(), json.dumps(client_id).encode(),
+            b"true" if message_id is None else b"false")
+        return web.Response(body=body, status=201 if message_id is not None else 200, content_type="application/json")
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        visitor = self._visitor(request)
+        if isinstance(visitor, web.Response):
+            return visitor
+        queue = self.pages.open(visitor)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        try:
+            await resp.prepare(request)
+            await resp.write(b": connected\n\n")
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                except TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+                await resp.write(f"event: message\ndata: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
+        except ConnectionResetError:
+            pass
+        finally:
+            self.pages.close(visitor, queue)
+        return resp

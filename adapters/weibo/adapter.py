@@ -1,0 +1,91 @@
+"""The Weibo adapter: fan-service pushes in, messages/reply.json out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import ClassVar, Self
+
+import structlog
+from aiohttp import web
+from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Retry, Sent, Sink
+
+from .api import WeiboApi, WeiboError, classify
+from .send import deliver
+from .settings import Settings as WeiboSettings
+from .webhook import Webhook
+
+log = structlog.get_logger(__name__)
+TOKEN_WARN_DAYS = 14
+
+
+class WeiboAdapter:
+    """One official account: `/hooks/weibo/<name>` receives, the reply API answers."""
+
+    kind: ClassVar[str] = "weibo"
+    Settings: ClassVar[type[WeiboSettings]] = WeiboSettings
+
+    def __init__(self, name: str, settings: WeiboSettings, ctx: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.sink: Sink = ctx.sink
+        self.log = log.bind(inbox=name)
+        self.api = WeiboApi(base_url=settings.api_base_url, access_token=settings.access_token,
+                            timeout=settings.http_timeout)
+        self.webhook = Webhook(name, settings, self.api, ctx.sink)
+        self._unhealthy = False
+
+    @property
+    def path(self) -> str:
+        return f"/hooks/weibo/{self.name.split('.', 1)[-1]}"
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [web.get(self.path, self.webhook.verify), web.post(self.path, self.webhook.receive)]
+
+    async def __aenter__(self) -> Self:
+        """Check the token (its uid must be the configured account's); keep receiving if Weibo is down."""
+        await self.api.open()
+        try:
+            info = await self.api.token_info()
+        except WeiboError as exc:
+            err = classify(exc)
+            if isinstance(err, BadCredentials) or exc.status in (400, 401, 403):
+                await self.api.close()
+                raise BadCredentials(f"Weibo refused the access token: {exc}") from None
+            self.log.warning("weibo.api_unreachable", reason=str(exc))
+        except Retry as exc:
+            self.log.warning("weibo.api_unreachable", reason=exc.reason)
+        else:
+            uid = str(info.get("uid") or "")
+            if self.settings.uid and uid and uid != self.settings.uid:
+                await self.api.close()
+                raise BadCredentials(f"the access token belongs to uid {uid}, not to {self.settings.uid}")
+            self.webhook.uid = self.settings.uid or uid or None
+            expire_in = float(info.get("expire_in") or 0)
+            if 0 < expire_in < TOKEN_WARN_DAYS * 86400:
+                self.log.warning("weibo.token_expires_soon", days=round(expire_in / 86400, 1))
+        self.webhook.ready = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.webhook.ready = False
+        await self.api.close()
+
+    async def run(self, sink: Sink) -> None:
+        """Nothing to poll: Weibo pushes to the webhook."""
+        sink.report(ChannelState.CONNECTED)
+        await asyncio.Event().wait()
+
+    async def send(self, out: Outbound) -> Sent:
+        try:
+            sent = await deliver(self.api, self.sink, out, limit=self.settings.text_limit,
+                                 save_sender_box=self.settings.save_sender_box,
+                                 rate_limit_delay=self.settings.rate_limit_delay)
+        except BadCredentials as exc:
+            self._unhealthy = True
+            self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
+            raise
+        if self._unhealthy:
+            self._unhealthy = False
+            self.sink.report(ChannelState.CONNECTED)
+        return sent
