@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,9 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
+    # An anonymous inbox: agents see "Visitor 17", never the person's name, handle or address
+    # (replies still go out; export and erasure still work). Read by the core, not the adapter.
+    anonymous: bool = False
 
 
 # ---------------------------------------------------------------- inbound
@@ -136,6 +140,26 @@ class IngestResult:
     message_ids: tuple[int | None, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PastAttachment:
+    filename: str | None
+    mime: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PastMessage:
+    """One message a person may see again (the web chat's history after a reload): never a private note."""
+
+    id: int
+    direction: str  # "in" | "out"
+    author: str  # "contact" | "agent" | "bot" | "system"
+    text: str
+    created_at: datetime
+    attachments: tuple[PastAttachment, ...] = ()
+    delivered: bool = True  # False for a reply still queued or failed: the channel has not shown it
+
+
 # ---------------------------------------------------------------- outbound
 
 
@@ -198,7 +222,22 @@ class Rejected(AdapterError):
 
 
 class BadCredentials(AdapterError):
-    """The channel refused our credentials: the inbox is unhealthy until the config changes."""
+    """The channel refused our credentials: the inbox is unhealthy until the config changes.
+
+    Raise it, never report it: the supervisor (receiving) and the outbox (sending) put the
+    inbox's health to `bad_credentials` with this reason, and back to healthy when it works again.
+    """
+
+
+def backoff(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
+    """Capped exponential backoff, jittered over the upper half, for attempt 1, 2, ….
+
+    The one schedule of every retry loop: the supervisor's restarts, the outbox's resends,
+    an adapter's own reconnects (the email IDLE loop). Jitter keeps many inboxes that lost
+    the same network from coming back in step.
+    """
+    delay = min(cap, base * 2.0 ** min(max(0, attempt - 1), 32))
+    return delay / 2 + random.uniform(0, delay / 2)
 
 
 # ---------------------------------------------------------------- health
@@ -245,7 +284,12 @@ class Sink(Protocol):
     async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
-        """Push the inbox's health; shown in /healthz, transitions logged."""
+        """Push the inbox's connection state (connecting, connected, transient_disconnect); shown in
+        /healthz, transitions logged. Bad credentials are raised (`BadCredentials`), not reported."""
+        ...
+
+    async def history(self, sender_external_id: str, limit: int = 200) -> Sequence[PastMessage]:
+        """What this person wrote and was sent in this inbox, oldest first, the newest `limit`."""
         ...
 
 
@@ -256,6 +300,12 @@ class AdapterContext:
     sink: Sink
     public_url: str  # what the channel calls back, e.g. "https://support.example.com"
     data_dir: Path
+    webhook_path: str  # where this inbox's webhook routes go, e.g. "/hooks/telegram/main"
+
+    @property
+    def webhook_url(self) -> str:
+        """The webhook's address as the channel calls it (what Telegram's setWebhook is given)."""
+        return self.public_url.rstrip("/") + self.webhook_path
 
 
 class Adapter(Protocol):
@@ -283,5 +333,5 @@ class Adapter(Protocol):
 @runtime_checkable
 class HasWebhooks(Protocol):
     def routes(self) -> Sequence[web.AbstractRouteDef]:
-        """Routes under /hooks/<kind>/<name> (or /chat for the web chat), mounted by the core."""
+        """Routes at `AdapterContext.webhook_path` (the web chat: its pages' `path`), mounted by the core."""
         ...

@@ -30,5 +30,8 @@ class AttachmentFiles:
             os.replace(tmp, dest)
         return StoredAttachment(kind=kind, mime=mime, filename=filename, size=len(data), sha256=digest)
 
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
     def remove(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)

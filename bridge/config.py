@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,8 @@ class StoreSection(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith("sqlite:///"):
-            raise ValueError('must be a "sqlite:///path" URL (PostgreSQL is not built in yet)')
+        if not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError('must be a "sqlite:///path" or a "postgresql://user:pass@host:port/db" URL')
         return v
 
 
@@ -89,10 +89,15 @@ class HttpSection(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
+class PrivacySection(_Section):
+    retain_days: int = Field(0, ge=0)  # 0: keep until erased; else resolved conversations older are erased daily
+
+
 class _Root(_Section):
     bridge: BridgeSection = BridgeSection()
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
+    privacy: PrivacySection = PrivacySection()
     automation: AutomationSettings = AutomationSettings()
     teams: dict[str, TeamSettings] = {}
     channels: dict[str, dict[str, dict[str, Any]]] = {}
@@ -116,6 +121,7 @@ class Config:
     automation: AutomationSettings
     teams: dict[str, TeamSettings]
     channels: tuple[ChannelConfig, ...]
+    privacy: PrivacySection = field(default_factory=PrivacySection)
 
     @property
     def data_dir(self) -> Path:
@@ -211,7 +217,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         raise ConfigError(problems)
     return Config(
         path=path, base_dir=path.parent, bridge=root.bridge, store=root.store, http=root.http,
-        automation=root.automation, teams=root.teams, channels=tuple(channels),
+        automation=root.automation, teams=root.teams, channels=tuple(channels), privacy=root.privacy,
     )
 
 

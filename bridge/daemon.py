@@ -18,14 +18,15 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState
+from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, backoff
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
-from tpbridge.bridge.outbox import InboxWorker, Outbox, backoff
+from tpbridge.bridge.outbox import InboxWorker, Outbox
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
 
@@ -130,6 +131,11 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def webhook_path(kind: str, inbox: str) -> str:
+    """Where an inbox's webhook routes are mounted: `/hooks/<kind>/<name>` (README, "Channels")."""
+    return f"/hooks/{kind}/{inbox.partition('.')[2] or inbox}"
+
+
 def assemble(config: Config) -> Core:
     """Build the core, the adapters and their outbox workers (nothing started yet)."""
     core = Core.build(config)
@@ -138,12 +144,14 @@ def assemble(config: Config) -> Core:
     workers: dict[str, InboxWorker] = {}
     for ch in config.enabled_channels:
         sink = InboxSink(ch.name, ch.kind, core.pipeline, core.health)
-        ctx = AdapterContext(sink=sink, public_url=config.http.public_url, data_dir=config.data_dir)
+        ctx = AdapterContext(sink=sink, public_url=config.http.public_url, data_dir=config.data_dir,
+                             webhook_path=webhook_path(ch.kind, ch.name))
         adapter = ch.adapter_class(ch.name, ch.settings, ctx)
         core.adapters[ch.name] = adapter
         core.sinks[ch.name] = sink
         workers[ch.name] = InboxWorker(ch.name, adapter, core.store, core.bus, core.files, core.health)
     core.outbox = Outbox(workers)
+    core.extras["privacy"] = PrivacyCommands(core)
     return core
 
 
@@ -196,6 +204,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
+    others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).

@@ -8,7 +8,7 @@ and the message row is recorded once.
 from __future__ import annotations
 
 import asyncio
-import random
+import functools
 import time
 from collections.abc import Mapping
 
@@ -21,6 +21,7 @@ from tpbridge.adapters.base import (
     OutboundAttachment,
     Rejected,
     Retry,
+    backoff,
 )
 from tpbridge.bridge.attachments import AttachmentFiles
 from tpbridge.bridge.events import MESSAGE_UPDATED, Event, EventBus
@@ -36,12 +37,6 @@ MAX_ATTEMPTS = 30  # with the cap, about four hours of trying before the reply i
 CONCURRENCY = 8  # conversations sent at once per inbox; within one conversation, strictly one
 
 
-def backoff(attempt: int, *, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:
-    """Capped exponential backoff with full jitter on the upper half."""
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
-    return delay / 2 + random.uniform(0, delay / 2)
-
-
 class InboxWorker:
     def __init__(self, inbox: str, adapter: Adapter, store: Store, bus: EventBus, files: AttachmentFiles,
                  health: Health) -> None:
@@ -54,25 +49,30 @@ class InboxWorker:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        self._refused: str | None = None  # the bad-credentials reason this worker reported, until a send works
         self._log = log.bind(inbox=inbox)
 
     def wake(self) -> None:
         self._wake.set()
 
+    def stopping(self) -> bool:
+        """A method, not a flag read inline: drain() sets it while run() awaits."""
+        return self._stopping
+
     async def run(self) -> None:
         sem = asyncio.Semaphore(CONCURRENCY)
         try:
-            while not self._stopping:
+            while not self.stopping():
                 self._wake.clear()
                 now = time.time()
                 due = await self.store.due_outbox(self.inbox, now, list(self._in_flight), CONCURRENCY * 2)
                 for item in due:
-                    if self._stopping:
+                    if self.stopping():  # drain() may have been called while we waited for a slot
                         break
                     await sem.acquire()
                     task = asyncio.create_task(self._deliver(item, sem), name=f"outbox-{self.inbox}-{item.id}")
                     self._in_flight[item.id] = task
-                    task.add_done_callback(lambda t, i=item.id: self._done(i, t))
+                    task.add_done_callback(functools.partial(self._done, item.id))
                 if due:
                     continue
                 nxt = await self.store.next_due(self.inbox)
@@ -137,7 +137,8 @@ class InboxWorker:
                 await self._publish(done)
                 return
             except BadCredentials as exc:
-                self.health.report(self.inbox, ChannelState.BAD_CREDENTIALS, str(exc))
+                self._refused = str(exc) or "credentials refused"
+                self.health.report(self.inbox, ChannelState.BAD_CREDENTIALS, self._refused)
                 await self._retry(item, f"bad credentials: {exc}", 60.0, lg)
                 return
             except asyncio.CancelledError:
@@ -146,6 +147,7 @@ class InboxWorker:
                 lg.exception("reply.send_crashed")
                 await self._retry(item, f"{type(exc).__name__}: {exc}", None, lg)
                 return
+            self._accepted()
             done = await self.store.mark_sent(item, sent.external_id)
             lg.info("reply.sent", external_id=sent.external_id)
             await self._publish(done)
@@ -159,9 +161,21 @@ class InboxWorker:
             lg.warning("reply.failed", reason=reason, gave_up=True)
             await self._publish(done)
             return
-        delay = max(after, 0.0) if after is not None else backoff(attempt)
+        delay = max(after, 0.0) if after is not None else backoff(attempt, base=BASE_DELAY, cap=MAX_DELAY)
         await self.store.reschedule(item, time.time() + delay, reason)
         lg.info("reply.retry", reason=reason, delay=round(delay, 3))
+
+    def _accepted(self) -> None:
+        """A send worked: the credentials this worker found refused are fixed (an IP whitelist, a secret).
+
+        Only our own report is cleared: a refusal the receiving side reported stays until it reconnects.
+        """
+        if self._refused is None:
+            return
+        state = self.health.get(self.inbox)
+        if state is not None and state.state is ChannelState.BAD_CREDENTIALS and state.reason == self._refused:
+            self.health.report(self.inbox, ChannelState.CONNECTED)
+        self._refused = None
 
     async def _publish(self, msg: Message) -> None:
         conv = await self.store.get_conversation(msg.conversation_id)

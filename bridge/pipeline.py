@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
-from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, Quarantined
+from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, PastAttachment, PastMessage, Quarantined
 from tpbridge.bridge.attachments import AttachmentFiles
 from tpbridge.bridge.events import (
     CONVERSATION_CREATED,
@@ -23,7 +23,7 @@ from tpbridge.bridge.events import (
     EventBus,
 )
 from tpbridge.bridge.health import Health
-from tpbridge.bridge.model import Message
+from tpbridge.bridge.model import Delivery, Direction
 from tpbridge.bridge.sanitize import clean_html
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store
 
@@ -128,6 +128,14 @@ class InboxSink:
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         self._health.report(self.inbox, state, reason)
 
-    async def history(self, sender_external_id: str, limit: int = 200) -> list[Message]:
+    async def history(self, sender_external_id: str, limit: int = 200) -> list[PastMessage]:
         """A person's own messages and the replies they were sent (web chat reloads)."""
-        return await self._pipeline.store.identity_messages(self.inbox, sender_external_id, limit)
+        found = await self._pipeline.store.identity_messages(self.inbox, sender_external_id, limit)
+        return [
+            PastMessage(
+                m.id, m.direction.value, m.author.kind.value, m.text, m.created_at,
+                tuple(PastAttachment(a.filename, a.mime, a.size) for a in m.attachments),
+                delivered=m.direction is Direction.IN or m.delivery in (None, Delivery.SENT),
+            )
+            for m in found
+        ]

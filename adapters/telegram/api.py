@@ -15,6 +15,7 @@ from typing import Any
 from telegram import Bot
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest, RequestData
+from tpbridge.adapters.base import BadCredentials
 
 from .settings import TelegramSettings
 
@@ -32,6 +33,12 @@ class ApiError(TelegramError):
 
     def __reduce__(self) -> tuple[type, tuple[int, str, float | None]]:
         return self.__class__, (self.status, self.description, self.retry_after)
+
+    def bad_credentials(self) -> BadCredentials | None:
+        """Telegram's answer to a revoked or wrong token (401, or 404 for a token it does not know)."""
+        if self.status in (401, 404):
+            return BadCredentials(f"Telegram refused the bot token: {self.status} {self.description}")
+        return None
 
 
 def _error_from(status: int, payload: bytes) -> ApiError:

@@ -8,17 +8,21 @@ text is kept.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from telegram import Chat, Message, Update
+import structlog
+from telegram import Bot, Chat, Message, Update
 from telegram.constants import MessageType
-from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
+from telegram.error import NetworkError
+from tpbridge.adapters.base import Inbound, InboundAttachment, Quarantined, Sender, Sink
 
 from .api import ApiError
+from .settings import TelegramSettings
 
 
 class FileUnavailable(Exception):
@@ -316,3 +320,64 @@ async def download(bot: Any, file_id: str, size: int | None, limit: int) -> byte
         if exc.status == 400:  # "Bad Request: file is too big", "invalid file_id"
             raise FileUnavailable(exc.description) from exc
         raise
+
+
+FILE_ATTEMPTS = 3  # transient download failures of one file before the message is stored without it
+
+
+class UpdateReader:
+    """One raw update -> its record, for the poller and the webhook alike.
+
+    Unreadable updates are quarantined (kept, with the reason); transient download errors
+    raise, so the update stays unconfirmed and comes again.
+    """
+
+    def __init__(self, inbox: str, settings: TelegramSettings, log: structlog.stdlib.BoundLogger) -> None:
+        self.inbox = inbox
+        self.settings = settings
+        self.log = log
+        self._file_failures: dict[str, int] = {}
+
+    async def read(self, bot: Bot, sink: Sink, data: object, raw: bytes | None = None) -> Inbound | None:
+        raw = raw if raw is not None else json.dumps(data, ensure_ascii=False).encode()
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        try:
+            if not isinstance(update_id, int):
+                raise ValueError("not a Telegram Update object (no update_id)")
+            update = Update.de_json(data, bot)  # type: ignore[arg-type]
+            return await self._convert(bot, update)
+        except (NetworkError, ApiError):
+            raise  # a download failed for now: the update stays unconfirmed and comes again
+        except Exception as exc:
+            reason = f"unreadable Telegram update: {type(exc).__name__}: {exc}"
+            self.log.warning("update.quarantined", update_id=update_id, reason=reason)
+            await sink.quarantine(Quarantined(self.inbox, f"update:{update_id}", reason, raw))
+            return None
+
+    async def _convert(self, bot: Bot, update: Update) -> Inbound | None:
+        limit = self.settings.max_download_bytes
+
+        async def fetch(file_id: str, size: int | None) -> bytes:
+            try:
+                data = await download(bot, file_id, size, limit)
+            except (NetworkError, ApiError) as exc:
+                # Transient: the update is retried. But a file that keeps failing must not
+                # hold up every later message of the inbox: after a few tries, note it and go on.
+                failures = self._file_failures[file_id] = self._file_failures.get(file_id, 0) + 1
+                if failures < FILE_ATTEMPTS:
+                    raise
+                del self._file_failures[file_id]
+                raise FileUnavailable(f"download failed {failures} times: {exc}") from exc
+            self._file_failures.pop(file_id, None)
+            return data
+
+        record = await update_to_inbound(
+            update,
+            inbox=self.inbox,
+            fetch=fetch,
+            allow_groups=self.settings.allow_groups,
+            allow_channels=self.settings.allow_channels,
+        )
+        if record is None:
+            self.log.info("update.ignored", update_id=update.update_id, kind=update_kind(update))
+        return record

@@ -9,8 +9,6 @@ import structlog
 from telegram import Bot, InputFile, Message, ReplyParameters
 from telegram.error import NetworkError, TelegramError
 from tpbridge.adapters.base import (
-    BadCredentials,
-    ChannelState,
     Outbound,
     OutboundAttachment,
     Rejected,
@@ -144,10 +142,8 @@ class ReplyDelivery:
                 return Retry(exc.description, after=exc.retry_after)
             if exc.status >= 500:
                 return Retry(exc.description)
-            if exc.status in (401, 404):
-                reason = f"Telegram refused the bot token: {exc.description}"
-                self._sink.report(ChannelState.BAD_CREDENTIALS, reason=reason)
-                return BadCredentials(reason)
+            if (bad := exc.bad_credentials()) is not None:
+                return bad  # the outbox marks the inbox unhealthy
             if exc.status == 403:
                 log_.info("reply.rejected", reason=exc.description, unreachable=True)
                 return Rejected(exc.description, unreachable=True)

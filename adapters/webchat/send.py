@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
-from tpbridge.adapters.base import Outbound, Sent
+from tpbridge.adapters.base import Outbound, PastMessage, Sent
 
 from .api import OpenPages, Payload
 
@@ -26,15 +25,15 @@ def deliver(pages: OpenPages, out: Outbound) -> Sent:
     return Sent(external_id=f"web-out:{out.message_id}")
 
 
-def history_items(messages: Iterable[Any]) -> list[Payload]:
+def history_items(messages: Iterable[PastMessage]) -> list[Payload]:
     """The visitor's conversation as the page shows it; replies not delivered yet arrive over the stream."""
     items: list[Payload] = []
     for msg in messages:
-        if msg.direction.value == "out" and msg.delivery is not None and msg.delivery.value != "sent":
+        if not msg.delivered:
             continue
         items.append({
-            "id": msg.id, "direction": msg.direction.value, "text": msg.text,
-            "author": {"kind": msg.author.kind.value},
+            "id": msg.id, "direction": msg.direction, "text": msg.text,
+            "author": {"kind": msg.author},
             "attachments": [{"filename": a.filename, "mime": a.mime, "size": a.size} for a in msg.attachments],
             "created_at": _stamp(msg.created_at),
         })

@@ -16,7 +16,6 @@ import json
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
@@ -31,11 +30,6 @@ log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
 STATIC_FILES = ("chat.js", "chat.css")
 HEARTBEAT = 15.0
-
-
-@runtime_checkable
-class HasHistory(Protocol):
-    async def history(self, sender_external_id: str, limit: int = 200) -> Sequence[Any]: ...
 
 
 class VisitorRoutes:
@@ -99,8 +93,7 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
-        items = history_items(await self.sink.history(visitor)) if isinstance(self.sink, HasHistory) else []
-        return web.json_response({"items": items})
+        return web.json_response({"items": history_items(await self.sink.history(visitor))})
 
     async def post_message(self, request: web.Request) -> web.Response:
         visitor = self._visitor(request)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 from typing import Any
 
 import structlog
-from tpbridge.adapters.base import Inbound, InboundAttachment, Retry, Sink
+from tpbridge.adapters.base import Inbound, InboundAttachment, Retry, Sink, backoff
 
 from .api import Media, WechatApi, WechatError, classify
 from .convert import MediaRef
@@ -77,7 +76,7 @@ class MediaFetcher:
                     mlog.warning("media.given_up", reason=reason)
                     return None
                 mlog.info("media.retry", attempt=attempt, reason=reason)
-                await asyncio.sleep(min(60.0, 2.0**attempt) * random.uniform(0.5, 1.0))
+                await asyncio.sleep(backoff(attempt + 1, base=1.0, cap=60.0))
         mlog.warning("media.given_up", reason="too many attempts")
         return None
 

@@ -33,11 +33,7 @@ class WeiboAdapter:
         self.api = WeiboApi(base_url=settings.api_base_url, access_token=settings.access_token,
                             timeout=settings.http_timeout)
         self.webhook = Webhook(name, settings, self.api, ctx.sink)
-        self._unhealthy = False
-
-    @property
-    def path(self) -> str:
-        return f"/hooks/weibo/{self.name.split('.', 1)[-1]}"
+        self.path = ctx.webhook_path  # handed by the core: /hooks/weibo/<name>
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.get(self.path, self.webhook.verify), web.post(self.path, self.webhook.receive)]
@@ -77,15 +73,7 @@ class WeiboAdapter:
         await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
-        try:
-            sent = await deliver(self.api, self.sink, out, limit=self.settings.text_limit,
-                                 save_sender_box=self.settings.save_sender_box,
-                                 rate_limit_delay=self.settings.rate_limit_delay)
-        except BadCredentials as exc:
-            self._unhealthy = True
-            self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            raise
-        if self._unhealthy:
-            self._unhealthy = False
-            self.sink.report(ChannelState.CONNECTED)
-        return sent
+        """BadCredentials raised here are the outbox's to report (and to clear once a send works)."""
+        return await deliver(self.api, self.sink, out, limit=self.settings.text_limit,
+                             save_sender_box=self.settings.save_sender_box,
+                             rate_limit_delay=self.settings.rate_limit_delay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
@@ -25,9 +25,9 @@ class XAdapter:
     kind: ClassVar[str] = "x"
     Settings: ClassVar[type[XSettings]] = XSettings
 
-    def __init__(self, name: str, settings: Any, ctx: AdapterContext) -> None:
+    def __init__(self, name: str, settings: XSettings, ctx: AdapterContext) -> None:
         self.name = name
-        self.settings: XSettings = settings
+        self.settings = settings
         self.ctx = ctx
         self.log = log.bind(inbox=name)
         self.api: XApi | None = None
@@ -75,11 +75,7 @@ class XAdapter:
         if self.settings.mode == "webhook":
             sink.report(ChannelState.CONNECTED)
             await asyncio.Event().wait()  # deliveries arrive on the routes; run only awaits cancellation
-        try:
-            await Poller(self, sink).run()
-        except BadCredentials as exc:
-            sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            raise
+        await Poller(self, sink).run()  # BadCredentials propagate: the supervisor reports them
 
     async def send(self, out: Outbound) -> Sent:
         return await self._replier.send(out)

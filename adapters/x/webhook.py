@@ -43,11 +43,11 @@ def signature_valid(consumer_secret: str, body: bytes, header: str | None) -> bo
 
 
 class Webhook:
-    """The routes an X inbox mounts at /hooks/x/<name>."""
+    """The routes an X inbox mounts at the webhook path the core gives it (/hooks/x/<name>)."""
 
     def __init__(self, adapter: XAdapter) -> None:
         self.adapter = adapter
-        self.path = f"/hooks/x/{adapter.name.split('.', 1)[-1]}"
+        self.path = adapter.ctx.webhook_path
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.get(self.path, self.crc), web.post(self.path, self.receive)]

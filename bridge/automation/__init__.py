@@ -159,10 +159,13 @@ class Automation:
     async def handle(self, event: Event) -> None:
         """One event; a failure is logged with its conversation and never stops the loop."""
         from tpbridge.bridge.automation import bot, survey_flow
+        from tpbridge.bridge.privacy import commands as privacy_commands
 
         try:
             msg = event.message
             if event.kind == MESSAGE_CREATED and msg is not None:
+                if privacy_commands.claims(event.conversation, msg):
+                    return  # /mydata, /forget and their confirmation: bridge/privacy/commands.py answers
                 if msg.direction is Direction.IN and msg.author.kind is AuthorKind.CONTACT:
                     await bot.on_customer_message(self, event.conversation_id, msg)
                 elif msg.author.kind is AuthorKind.AGENT and not msg.private:

@@ -12,4 +12,8 @@ def open_store(url: str, base: Path) -> Store:
         from tpbridge.bridge.store.sqlite import SqliteStore, path_from_url
 
         return SqliteStore(path_from_url(url, base))
-    raise ValueError(f"unsupported store url {url!r}: only sqlite:/// is built in (postgresql:// is planned)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from tpbridge.bridge.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported store url {url!r}: sqlite:///path or postgresql://user:pass@host:port/db")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
-from tpbridge.bridge.web import api, help, openapi, sse, views
+from tpbridge.bridge.web import api, help, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -62,6 +62,7 @@ def build_app(core: object) -> web.Application:
             app.add_routes(adapter.routes())
             log.info("webhooks.mounted", inbox=name)
     views.setup(app)
+    privacy.setup(app)
     help.setup(app)
     setup_reports(app)
     return app

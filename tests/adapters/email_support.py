@@ -41,7 +41,8 @@ def settings_for(
 
 
 def make_adapter(settings: Settings, sink: RecordingSink, tmp_path: Path) -> EmailAdapter:
-    ctx = AdapterContext(sink=sink, public_url="http://127.0.0.1:8080", data_dir=tmp_path)
+    ctx = AdapterContext(sink=sink, public_url="http://127.0.0.1:8080", data_dir=tmp_path,
+                         webhook_path="/hooks/email/support")
     return EmailAdapter(INBOX, settings, ctx)
 
 

@@ -51,5 +51,6 @@ def make_adapter(
 ) -> TelegramAdapter:
     values: dict[str, Any] = {"token": DEFAULT_TOKEN, "api_base_url": fake.url, "poll_timeout": 1}
     values.update(settings)
-    ctx = AdapterContext(sink=sink, public_url=public_url, data_dir=tmp)
+    ctx = AdapterContext(sink=sink, public_url=public_url, data_dir=tmp,
+                         webhook_path="/hooks/telegram/main")
     return TelegramAdapter(sink.inbox, Settings(**values), ctx)

@@ -60,7 +60,7 @@ def make_adapter(fake: FakeWechatApi, sink: RecordingSink, tmp: Path, **override
             **overrides,
         }
     )
-    return WechatAdapter("wechat.official", settings, AdapterContext(sink, "https://support.example", tmp))
+    return WechatAdapter("wechat.official", settings, AdapterContext(sink, "https://support.example", tmp, PATH))
 
 
 @asynccontextmanager

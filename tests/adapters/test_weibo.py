@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -67,3 +68,12 @@ def test_split_text_prefers_line_breaks() -> None:
     assert split_text("a" * 5, 10) == ["aaaaa"]
     assert split_text("aaaaaaa\nbbbbbb", 10) == ["aaaaaaa", "bbbbbb"]
     assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
+
+
+def test_example_config_validates() -> None:
+    import tomllib
+
+    text = (Path(__file__).resolve().parents[2] / "config" / "channels" / "weibo.example.toml").read_text()
+    settings = Settings.model_validate(tomllib.loads(text)["channels"]["weibo"]["official"],
+                                       context={"resolve_secrets": False})
+    assert (settings.enabled, settings.app_key, settings.api_base_url) == (False, "1234567890", None)

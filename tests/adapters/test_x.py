@@ -37,7 +37,7 @@ async def fake() -> AsyncIterator[FakeXApi]:
 
 def make_adapter(fake: FakeXApi, sink: RecordingSink, tmp_path: Path, **overrides: object) -> XAdapter:
     settings = XAdapter.Settings(**fake.settings(poll_interval=0.05, **overrides))
-    return XAdapter("x.main", settings, AdapterContext(sink, "http://127.0.0.1:1", tmp_path))
+    return XAdapter("x.main", settings, AdapterContext(sink, "http://127.0.0.1:1", tmp_path, "/hooks/x/main"))
 
 
 async def test_polling_pages_dms_and_reads_mentions_since_the_checkpoint(fake: FakeXApi, tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ async def fake() -> AsyncIterator[FakeXApi]:
 async def hook(fake: FakeXApi, tmp_path: Path) -> AsyncIterator[tuple[XAdapter, RecordingSink, TestClient]]:
     sink = RecordingSink("x.main")
     settings = XAdapter.Settings(**fake.settings(mode="webhook"))
-    adapter = XAdapter("x.main", settings, AdapterContext(sink, "http://127.0.0.1:1", tmp_path))
+    adapter = XAdapter("x.main", settings, AdapterContext(sink, "http://127.0.0.1:1", tmp_path, "/hooks/x/main"))
     assert isinstance(adapter, HasWebhooks)
     app = web.Application()
     app.add_routes(adapter.routes())  # mounted before the adapter is entered, as the daemon does
@@ -146,7 +146,7 @@ class FailingSink(RecordingSink):
 async def test_a_store_failure_is_not_acknowledged(fake: FakeXApi, tmp_path: Path) -> None:
     sink = FailingSink("x.main")
     adapter = XAdapter("x.main", XAdapter.Settings(**fake.settings(mode="webhook")),
-                       AdapterContext(sink, "http://127.0.0.1:1", tmp_path))
+                       AdapterContext(sink, "http://127.0.0.1:1", tmp_path, "/hooks/x/main"))
     app = web.Application()
     app.add_routes(adapter.routes())
     async with TestClient(TestServer(app)) as client, adapter:

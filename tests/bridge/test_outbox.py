@@ -7,6 +7,7 @@ third-party package) talking HTTP to tests/fakes/relay_api.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,34 @@ async def test_permanent_refusal_is_recorded_with_the_channel_reason(
 async def _failed(d: Daemon, conv_id: int) -> list[tuple[str, str | None]] | None:
     states = await deliveries(d, conv_id)
     return states if states and states[0][0] == "failed" else None
+
+
+async def test_credentials_refused_on_send_show_in_healthz_until_a_send_works(
+    tmp_path: Path, plugin_env: dict[str, str]
+) -> None:
+    async with FakeRelay() as relay, Daemon(tmp_path, relay_toml(relay), env=plugin_env) as d:
+
+        async def channel() -> dict[str, str | None] | None:
+            async with d.session.get(d.url + "/healthz") as resp:
+                body = await resp.json()
+            state: dict[str, str | None] = body["channels"]["testchannel.main"]
+            return state
+
+        relay.fail_status, relay.fail_body = 401, {"error": "token revoked"}
+        first = await open_conversation(d)
+        await d.api("POST", f"/api/v1/conversations/{first}/messages", {"text": "one"})
+        bad = await d.wait_for(lambda: _state_is(channel, "bad_credentials"))
+        assert bad == {"state": "bad_credentials", "reason": "token revoked"}
+        assert [state for state, _ in await deliveries(d, first)] == ["queued"]  # kept, tried again later
+
+        relay.fail_status = None  # the operator fixed the token; the refused reply waits its 60 s
+        second = await open_conversation(d, sender="cust-2", msg_id="in-2")
+        await d.api("POST", f"/api/v1/conversations/{second}/messages", {"text": "two"})
+        await relay.wait_sent(1)
+        assert await d.wait_for(lambda: _state_is(channel, "connected"))
+
+
+async def _state_is(channel: Callable[[], Awaitable[dict[str, str | None] | None]],
+                    want: str) -> dict[str, str | None] | None:
+    state = await channel()
+    return state if state is not None and state["state"] == want else None

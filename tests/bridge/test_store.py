@@ -1,4 +1,5 @@
-"""The SQLite store: dedupe, threading, checkpoints with the batch, search, paging, migrations."""
+"""The stores: dedupe, threading, checkpoints with the batch, search, paging (on SQLite and PostgreSQL alike),
+and the SQLite store's own machinery (group commit, the search backlog, migrations, WAL)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from tests.support.core import inbound, running_core
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 
 
-async def test_redelivery_is_stored_once_and_checkpoint_commits_with_the_batch(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_redelivery_is_stored_once_and_checkpoint_commits_with_the_batch(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         first = await core.pipeline.ingest("webchat.site", "webchat", [inbound("m1"), inbound("m2")], "cp-2")
         again = await core.pipeline.ingest("webchat.site", "webchat", [inbound("m2"), inbound("m3")], "cp-3")
         assert [i.message_id is not None for i in first] == [True, True]
@@ -28,8 +29,8 @@ async def test_redelivery_is_stored_once_and_checkpoint_commits_with_the_batch(t
         assert [m.external_id for m in msgs] == ["m1", "m2", "m3"]
 
 
-async def test_failed_batch_leaves_neither_messages_nor_checkpoint(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_failed_batch_leaves_neither_messages_nor_checkpoint(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         bad = inbound("x1", inbox="webchat.site")
         try:
             await core.store.ingest("webchat.site", "webchat", [  # a record whose text is NULL violates NOT NULL
@@ -51,8 +52,8 @@ async def test_concurrent_writes_are_group_committed(tmp_path: Path) -> None:
         assert len(await core.store.known("webchat.site", [f"g{i}" for i in range(300)])) == 300
 
 
-async def test_threading_one_open_conversation_per_identity_new_after_resolve(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_threading_one_open_conversation_per_identity_new_after_resolve(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         a = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("a1", "alice")]))[0]
         b = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("a2", "alice")]))[0]
         other = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("b1", "bob")]))[0]
@@ -64,8 +65,8 @@ async def test_threading_one_open_conversation_per_identity_new_after_resolve(tm
         assert c.conversation.contact_id == a.conversation.contact_id  # type: ignore[union-attr]
 
 
-async def test_references_join_only_a_participant_thread(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_references_join_only_a_participant_thread(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         hint = ThreadHint(per_thread=True)
         first = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("<m1@x>", "c@x", thread=hint)]))[0]
         reply = (await core.pipeline.ingest("webchat.site", "webchat", [
@@ -82,8 +83,8 @@ async def test_references_join_only_a_participant_thread(tmp_path: Path) -> None
         assert by_token.conversation.id == first.conversation.id  # type: ignore[union-attr]
 
 
-async def test_thread_key_groups_a_public_thread(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_thread_key_groups_a_public_thread(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         k = ThreadHint(key="tweet:1")
         one = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("t1", "u1", thread=k)]))[0]
         two = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("t2", "u2", thread=k)]))[0]
@@ -104,8 +105,8 @@ async def test_edit_keeps_the_earlier_version(tmp_path: Path) -> None:
         conn.close()
 
 
-async def test_chinese_and_english_search(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_chinese_and_english_search(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         await core.pipeline.ingest("webchat.site", "webchat", [inbound("s1", "u1", "我的提现还没到账")])
         await core.pipeline.ingest("webchat.site", "webchat", [inbound("s2", "u2", "My deposit has not arrived")])
         for q, expected in (("提现", 1), ("到账", 1), ("deposit", 1), ("depo", 1), ("提款", 0), ("arrived", 1)):
@@ -135,8 +136,8 @@ async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: P
         conn.close()
 
 
-async def test_keyset_pagination_newest_first(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_keyset_pagination_newest_first(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         for i in range(7):
             await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"p{i}", f"user{i}")])
         seen, cursor = [], None
@@ -149,8 +150,8 @@ async def test_keyset_pagination_newest_first(tmp_path: Path) -> None:
         assert seen == sorted(seen, reverse=True) and len(seen) == 7
 
 
-async def test_agent_sees_only_team_and_owned_inbox_conversations(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+async def test_agent_sees_only_team_and_owned_inbox_conversations(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
         await core.store.ensure_team("a", ["webchat.site"])
         await core.store.ensure_team("b", ["other.inbox"])
         agent_a = await core.store.add_agent("a@x", "A", Role.AGENT, None, ["a"], [])
@@ -190,10 +191,10 @@ async def test_store_made_by_an_older_version_upgrades_in_place(tmp_path: Path) 
         await new.close()
 
 
-async def test_forget_erases_a_person_and_their_files(tmp_path: Path) -> None:
+async def test_forget_erases_a_person_and_their_files(tmp_path: Path, store_url: str) -> None:
     from tpbridge.adapters.base import InboundAttachment
 
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=store_url) as core:
         att = InboundAttachment("file", "text/plain", b"secret bytes", "a.txt")
         item = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("f1", attachments=(att,))]))[0]
         contact_id = item.conversation.contact_id  # type: ignore[union-attr]
@@ -206,10 +207,10 @@ async def test_forget_erases_a_person_and_their_files(tmp_path: Path) -> None:
         assert not core.files.path(sha).exists()
 
 
-async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: Path) -> None:
+async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: Path, store_url: str) -> None:
     from tpbridge.adapters.base import Quarantined
 
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=store_url) as core:
         bad = Quarantined("webchat.site", "sha256:abc", "no From header", b"garbage")
         await core.pipeline.quarantine("webchat.site", bad, "cp-1")
         await core.pipeline.quarantine("webchat.site", bad, "cp-2")

@@ -1,4 +1,4 @@
-"""An in-process core on a temporary SQLite store, for tests below the daemon."""
+"""An in-process core on a temporary store (SQLite, or PostgreSQL via `store_url`), for tests below the daemon."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from tpbridge.bridge.core import Core
 
 
 @asynccontextmanager
-async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None) -> AsyncIterator[Core]:
+async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None, *, url: str | None = None
+                       ) -> AsyncIterator[Core]:
+    """`url`: the store (the `store_url` fixture gives SQLite and PostgreSQL in turn); SQLite by default."""
     raw = raw or {}
     raw.setdefault("bridge", {})["data_dir"] = str(tmp_path / "data")
-    raw.setdefault("store", {})["url"] = f"sqlite:///{tmp_path}/data/tpbridge.db"
+    raw.setdefault("store", {})["url"] = url or f"sqlite:///{tmp_path}/data/tpbridge.db"
     core = Core.build(parse(raw, tmp_path / "tpbridge.toml"))
     await core.store.open()
     try:

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, Quarantined
+from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, PastMessage, Quarantined
 
 
 class RecordingSink:
@@ -75,6 +75,10 @@ class RecordingSink:
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         self.states.append((state, reason))
+
+    async def history(self, sender_external_id: str, limit: int = 200) -> list[PastMessage]:
+        mine = [(i, r) for i, r in enumerate(self.records, 1) if r.sender.external_id == sender_external_id]
+        return [PastMessage(i, "in", "contact", r.text, r.sent_at) for i, r in mine[-limit:]]
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Inbound]:
         """Wait until at least `count` records (plus quarantined) arrived."""

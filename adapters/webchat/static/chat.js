@@ -6,11 +6,12 @@
   var zh = /^zh/i.test(new URLSearchParams(location.search).get("lang") || navigator.language || "");
   var T = zh ? {
     subtitle: "我们通常会在几分钟内回复。", about: "您的姓名和邮箱（可选）", name: "姓名", email: "邮箱",
-    placeholder: "请输入您的问题…", send: "发送", failed: "发送失败，正在重试…", agent: "客服", bot: "机器人"
+    placeholder: "请输入您的问题…", send: "发送", failed: "发送失败，正在重试…", agent: "客服", bot: "机器人",
+    mydata: "获取我的数据", forget: "删除我的对话", privacy: "隐私说明"
   } : {
     subtitle: "We usually reply within a few minutes.", about: "Your name and email (optional)", name: "Name",
     email: "Email", placeholder: "Type your message…", send: "Send", failed: "Not sent yet, retrying…",
-    agent: "Support", bot: "Bot"
+    agent: "Support", bot: "Bot", mydata: "Get my data", forget: "Delete my conversation", privacy: "Privacy"
   };
   document.documentElement.lang = zh ? "zh" : "en";
   document.querySelectorAll("[data-i18n]").forEach(function (el) { el.textContent = T[el.getAttribute("data-i18n")]; });
@@ -39,7 +40,7 @@
     var li = document.createElement("li");
     li.className = m.direction === "in" ? "in" : "out";
     if (pending) { li.classList.add("pending"); }
-    li.textContent = m.text || "";
+    linkify(li, m.text || "", m.direction !== "in");
     (m.attachments || []).forEach(function (a) {
       var s = document.createElement("span"); s.className = "file"; s.textContent = "📎 " + (a.filename || "file");
       li.appendChild(s);
@@ -49,6 +50,18 @@
     list.appendChild(li);
     list.scrollTop = list.scrollHeight;
     return li;
+  }
+
+  // Our answers may carry a link (your data export): made clickable as elements, never as HTML.
+  function linkify(el, value, links) {
+    var re = /https?:\/\/[^\s<>"]+/g, last = 0, found;
+    while (links && (found = re.exec(value)) !== null) {
+      el.appendChild(document.createTextNode(value.slice(last, found.index)));
+      var a = document.createElement("a"); a.href = found[0]; a.textContent = found[0]; a.rel = "noopener";
+      a.target = "_blank"; el.appendChild(a);
+      last = found.index + found[0].length;
+    }
+    el.appendChild(document.createTextNode(value.slice(last)));
   }
 
   function api(path, opts) {
@@ -96,8 +109,14 @@
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    var value = text.value.trim();
-    var file = fileInput.files[0];
+    post(text.value.trim(), fileInput.files[0]);
+  });
+  // The visitor's own data: the same commands as typing /mydata or /forget; the answer asks to confirm.
+  document.getElementById("mydata").addEventListener("click", function () { post("/mydata"); });
+  document.getElementById("forget").addEventListener("click", function () { post("/forget"); });
+  document.getElementById("privacy").href = "/privacy?lang=" + (zh ? "zh" : "en");
+
+  function post(value, file) {
     if (!value && !file) { return; }
     var clientId = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, "");
     var name = document.getElementById("name").value.trim();
@@ -114,7 +133,7 @@
     var li = render({direction: "in", text: value, attachments: file ? [{filename: file.name}] : []}, true);
     text.value = ""; fileInput.value = "";
     ensureVisitor().then(function () { if (!source) { listen(); } return send(body, li, 0); });
-  });
+  }
 
   text.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }

@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 from tpbridge.adapters.base import (
     AdapterContext,
+    BadCredentials,
     ChannelSettings,
     Inbound,
     Outbound,
@@ -40,9 +41,10 @@ class TestChannelAdapter:
         self.settings = settings
         self._http: aiohttp.ClientSession | None = None
         self.sink = ctx.sink
+        self.webhook_path = ctx.webhook_path  # handed by the core: /hooks/testchannel/<name>
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
-        return [web.post(f"/hooks/testchannel/{self.name.split('.', 1)[1]}", self._hook)]
+        return [web.post(self.webhook_path, self._hook)]
 
     async def _hook(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -78,6 +80,8 @@ class TestChannelAdapter:
             raise Retry(f"network: {exc}") from None
         if resp.status == 429:
             raise Retry("rate limited", after=float(resp.headers.get("Retry-After", "1")))
+        if resp.status == 401:
+            raise BadCredentials(body.get("error", "credentials refused"))
         if resp.status >= 500:
             raise Retry(f"server error {resp.status}")
         if resp.status >= 400:

@@ -1,0 +1,79 @@
+"""The QQ bot adapter: HTTP callbacks in, OpenAPI v2 messages out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import ClassVar, Self
+
+import structlog
+from aiohttp import web
+from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Retry, Sent, Sink
+
+from .api import QQApi
+from .send import deliver
+from .settings import Settings as QQSettings
+from .webhook import Webhook
+
+log = structlog.get_logger(__name__)
+
+
+class QQAdapter:
+    """One bot: `/hooks/qq/<name>` receives (webhook mode; QQ retires the gateway), the API answers."""
+
+    kind: ClassVar[str] = "qq"
+    Settings: ClassVar[type[QQSettings]] = QQSettings
+
+    def __init__(self, name: str, settings: QQSettings, ctx: AdapterContext) -> None:
+        self.name = name
+        self.settings = settings
+        self.sink: Sink = ctx.sink
+        self.log = log.bind(inbox=name)
+        self.api = QQApi(
+            base_url=settings.api_base_url, token_url=settings.token_url, app_id=settings.app_id,
+            app_secret=settings.app_secret, sink=ctx.sink, timeout=settings.http_timeout,
+            refresh_margin=settings.token_refresh_margin,
+        )
+        self.webhook = Webhook(name, settings, self.api, ctx.sink)
+        self._unhealthy = False
+
+    @property
+    def path(self) -> str:
+        return f"/hooks/qq/{self.name.split('.', 1)[-1]}"
+
+    def routes(self) -> Sequence[web.AbstractRouteDef]:
+        return [web.post(self.path, self.webhook.receive)]
+
+    async def __aenter__(self) -> Self:
+        await self.api.open()
+        try:
+            await self.api.token()  # verifies AppID/AppSecret (or reuses the store's token)
+        except BadCredentials:
+            await self.api.close()
+            raise
+        except Retry as exc:
+            self.log.warning("qq.api_unreachable", reason=exc.reason)  # receiving needs no token
+        self.webhook.ready = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.webhook.ready = False
+        await self.api.close()
+
+    async def run(self, sink: Sink) -> None:
+        """Nothing to poll: QQ calls the webhook."""
+        sink.report(ChannelState.CONNECTED)
+        await asyncio.Event().wait()
+
+    async def send(self, out: Outbound) -> Sent:
+        try:
+            sent = await deliver(self.api, self.sink, out, markdown=self.settings.markdown,
+                                 active_allowed=self.settings.active_messages, limit=self.settings.text_limit)
+        except BadCredentials as exc:
+            self._unhealthy = True
+            self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
+            raise
+        if self._unhealthy:
+            self._unhealthy = False
+            self.sink.report(ChannelState.CONNECTED)
+        return sent

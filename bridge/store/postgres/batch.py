@@ -1,0 +1,123 @@
+"""Group commit for PostgreSQL: ingests that arrive together share one transaction.
+
+A commit waits for the WAL to reach the disk; one per web chat message would make the disk's
+flush rate the ceiling. So, like the SQLite writer, a few workers each take whatever ingests are
+queued, run them in ONE transaction and commit once. No timer: what is queued goes, nothing waits
+for company. If the shared transaction fails, each ingest runs again alone, so one bad record
+never undoes its neighbours. Locks are taken for the whole group at once, in sorted order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+from tpbridge.bridge.store.postgres.base import Conn
+from tpbridge.bridge.store.postgres.ingest import batch_locks, ingest_tx, take_locks
+from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
+
+if TYPE_CHECKING:
+    from tpbridge.bridge.store.postgres.base import PostgresBase
+
+log = structlog.get_logger(__name__)
+
+WORKERS = 3  # transactions in flight at once: commits overlap with the next group's statements
+MAX_GROUP = 200  # records per transaction
+
+
+@dataclass(slots=True)
+class IngestJob:
+    inbox: str
+    channel: str
+    batch: list[PreparedInbound]
+    checkpoint: str | None
+    now: float
+    future: asyncio.Future[list[IngestedItem]] | None = field(default=None)
+
+
+class IngestBatcher:
+    def __init__(self, store: PostgresBase, workers: int = WORKERS) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[IngestJob] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._size = workers
+        self.transactions = 0
+        self.jobs = 0
+
+    async def submit(self, job: IngestJob) -> list[IngestedItem]:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work(), name=f"pg-ingest-{i}") for i in range(self._size)]
+        job.future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(job)
+        return await job.future
+
+    async def close(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers = []
+
+    async def _work(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            size = len(group[0].batch)
+            while size < MAX_GROUP:
+                try:
+                    job = self._queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                group.append(job)
+                size += len(job.batch)
+            await self._run(group)
+
+    async def _run(self, group: list[IngestJob]) -> None:
+        if len(group) > 1:
+            try:
+                results = await self._store._tx(lambda c: _together(c, group))
+            except Exception as exc:  # one of them is bad: each again alone, below
+                log.debug("store.group_failed", error=str(exc), jobs=len(group))
+            else:
+                self.transactions += 1
+                self.jobs += len(group)
+                for job, result in zip(group, results, strict=True):
+                    _resolve(job, result, None)
+                return
+        for job in group:
+            try:
+                alone = await self._store._tx(_alone(job))
+            except BaseException as exc:
+                _resolve(job, None, exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                self.transactions += 1
+                self.jobs += 1
+                _resolve(job, alone[0], None)
+
+
+async def _together(conn: Conn, group: list[IngestJob]) -> list[list[IngestedItem]]:
+    keys: set[int] = set()
+    for job in group:
+        keys.update(batch_locks(job.inbox, job.batch))
+    await take_locks(conn, sorted(keys))
+    return [await ingest_tx(conn, j.inbox, j.channel, j.batch, j.checkpoint, j.now) for j in group]
+
+
+def _alone(job: IngestJob) -> Callable[[Conn], Awaitable[list[list[IngestedItem]]]]:
+    return lambda c: _together(c, [job])
+
+
+def _resolve(job: IngestJob, result: list[IngestedItem] | None, exc: BaseException | None) -> None:
+    fut = job.future
+    if fut is None or fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)  # type: ignore[arg-type]

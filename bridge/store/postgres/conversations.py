@@ -1,0 +1,180 @@
+"""Reading and changing conversations: the inbox list (keyset paging), one conversation, its messages."""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import datetime
+from typing import Any, Unpack
+
+from tpbridge.bridge import search
+from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
+from tpbridge.bridge.search import terms
+from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
+from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor
+
+_IS_CJK_TERM = search._IS_CJK  # the same test as the SQLite store's query builder
+
+
+def tsquery(query: str) -> str | None:
+    """The search as a tsquery of verbatim lexemes (the terms of bridge/search.py, as indexed):
+    every term must occur; the last word also matches as a prefix, as in the SQLite store."""
+    found = terms(query)
+    if not found:
+        return None
+    quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in found]
+    if not _IS_CJK_TERM.match(found[-1]):
+        quoted[-1] += ":*"
+    return " & ".join(quoted)
+
+
+def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
+    """SQL for Viewer.may_see: enforced in the query, not only hidden in the page."""
+    if viewer.is_admin:
+        return "TRUE", []
+    clauses = ["c.team = ANY(%s)", "(c.team IS NULL AND c.assignee_id = %s)"]
+    args: list[Any] = [list(viewer.teams), viewer.agent_id]
+    if "*" in viewer.team_inboxes:
+        clauses.append("(c.team IS NULL AND c.assignee_id IS NULL)")
+    elif viewer.team_inboxes:
+        clauses.append("(c.team IS NULL AND c.assignee_id IS NULL AND c.inbox = ANY(%s))")
+        args.append(list(viewer.team_inboxes))
+    return "(" + " OR ".join(clauses) + ")", args
+
+
+class ConversationStore(PostgresBase):
+    async def index_search(self) -> int:
+        return 0  # terms are written in the transaction that stores the message
+
+    async def get_conversation(self, conversation_id: int) -> Conversation | None:
+        return await self._read(lambda c: rows.load_conversation(c, conversation_id))
+
+    async def list_conversations(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> Page:
+        where, args = visibility(viewer)
+        sql = ["SELECT c.* FROM conversations c WHERE", where]
+        if flt.status and flt.status != "all":
+            sql.append("AND c.status = %s")
+            args.append(flt.status)
+        for column, value in (("inbox", flt.inbox), ("channel", flt.channel), ("team", flt.team),
+                              ("priority", flt.priority), ("contact_id", flt.contact_id)):
+            if value is not None:
+                sql.append(f"AND c.{column} = %s")
+                args.append(int(value) if column == "priority" else value)
+        if flt.assignee == "me":
+            sql.append("AND c.assignee_id = %s")
+            args.append(viewer.agent_id)
+        elif flt.assignee == "unassigned":
+            sql.append("AND c.assignee_id IS NULL")
+        elif flt.assignee not in (None, "", "all"):
+            sql.append("AND c.assignee_id = %s")
+            args.append(int(flt.assignee))
+        if flt.label:
+            sql.append("AND c.labels::jsonb @> jsonb_build_array(%s::text)")
+            args.append(flt.label)
+        if flt.q:
+            match = tsquery(flt.q)
+            if match is None:
+                return Page([], None)
+            sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE terms @@ %s::tsquery)")
+            args.append(match)
+        if cursor:
+            activity, conv_id = decode_cursor(cursor)
+            sql.append("AND (c.last_activity_at, c.id) < (%s, %s)")
+            args.extend([activity, conv_id])
+        sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
+        args.append(limit + 1)
+        query = " ".join(sql)
+
+        async def run(c: Conn) -> Page:
+            found = await rows.all_rows(c, query, args)
+            items = [rows.conversation(r) for r in found[:limit]]  # type: ignore[arg-type]
+            nxt = None
+            if len(found) > limit:
+                last = found[limit - 1]
+                nxt = encode_cursor(last["last_activity_at"], last["id"])
+            return Page(items, nxt)
+
+        return await self._read(run)
+
+    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+        async def run(c: Conn) -> list[Message]:
+            sql = "SELECT * FROM messages WHERE conversation_id = %s"
+            if not include_private:
+                sql += " AND private = 0"
+            return await rows.messages(c, await rows.all_rows(c, sql + " ORDER BY id", (conversation_id,)))
+
+        return await self._read(run)
+
+    async def get_message(self, message_id: int) -> Message | None:
+        async def run(c: Conn) -> Message | None:
+            found = await rows.all_rows(c, "SELECT * FROM messages WHERE id = %s", (message_id,))
+            return (await rows.messages(c, found))[0] if found else None
+
+        return await self._read(run)
+
+    async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
+        """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
+        bad = set(fields) - _UPDATABLE
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        async def run(c: Conn) -> Conversation:
+            sets, args = ["updated_at = %s"], [now]  # type: list[str], list[Any]
+            for key, value in fields.items():
+                if key == "attrs":
+                    sets.append("attrs = tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
+                    args.append(json.dumps(value, default=str))
+                elif key == "labels":
+                    sets.append("labels = %s")
+                    args.append(json.dumps(list(fields["labels"])))
+                else:
+                    sets.append(f"{key} = %s")
+                    if isinstance(value, datetime):
+                        value = value.timestamp()
+                    elif isinstance(value, enum.Enum):
+                        value = value.value
+                    args.append(value)
+            args.append(conversation_id)
+            cur = await c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = %s", args)
+            if cur.rowcount == 0:
+                raise LookupError(f"conversation {conversation_id} not found")
+            return await rows.load_conversation(c, conversation_id)  # type: ignore[return-value]
+
+        return await self._tx(run)
+
+    async def attachment(self, attachment_id: int) -> tuple[Attachment, int] | None:
+        """An attachment and the conversation it belongs to (for the authorised download)."""
+
+        async def run(c: Conn) -> tuple[Attachment, int] | None:
+            row = await rows.one(
+                c, "SELECT a.*, m.conversation_id AS conv FROM attachments a JOIN messages m ON m.id = a.message_id"
+                " WHERE a.id = %s", (attachment_id,))
+            return None if row is None else (rows.attachment(row), row["conv"])  # type: ignore[arg-type]
+
+        return await self._read(run)
+
+    async def identity_messages(self, inbox: str, external_id: str, limit: int) -> list[Message]:
+        """What a channel may show the person themself (the web chat's history): no private notes."""
+
+        async def run(c: Conn) -> list[Message]:
+            found = await rows.all_rows(
+                c, "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " JOIN identities i ON i.id = c.identity_id"
+                " WHERE i.inbox = %s AND i.external_id = %s AND m.private = 0"
+                " ORDER BY m.id DESC LIMIT %s", (inbox, external_id, limit))
+            found.reverse()
+            return await rows.messages(c, found)
+
+        return await self._read(run)
+
+    async def due_snoozes(self, now: float) -> list[int]:
+        async def run(c: Conn) -> list[int]:
+            return [r["id"] for r in await rows.all_rows(
+                c, "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= %s", (now,))]
+
+        return await self._read(run)

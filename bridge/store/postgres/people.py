@@ -1,0 +1,277 @@
+"""Contacts, agents, teams, API tokens and web sessions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Unpack
+
+from tpbridge.bridge.model import Agent, Contact, Role, Team, Viewer, iso
+from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+from tpbridge.bridge.store.protocol import AgentFields, Forgotten
+
+_AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
+
+
+async def _contact(c: Conn, contact_id: int) -> Contact | None:
+    row = await rows.one(c, "SELECT * FROM contacts WHERE id = %s", (contact_id,))
+    if row is None:
+        return None
+    # A contact's identities include those of contacts merged into it.
+    ids = tuple(rows.identity(r) for r in await rows.all_rows(  # type: ignore[arg-type]
+        c, "SELECT * FROM identities WHERE contact_id = %s OR contact_id IN"
+        " (SELECT id FROM contacts WHERE merged_into = %s) ORDER BY id", (contact_id, contact_id)))
+    return rows.contact(row, ids)  # type: ignore[arg-type]
+
+
+async def agent_of(c: Conn, row: Any) -> Agent:
+    teams = tuple(r["name"] for r in await rows.all_rows(
+        c, "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = %s"
+        " ORDER BY t.name", (row["id"],)))
+    return rows.agent(row, teams)
+
+
+async def _family(c: Conn, contact_id: int) -> list[int]:
+    return [contact_id] + [r["id"] for r in await rows.all_rows(
+        c, "SELECT id FROM contacts WHERE merged_into = %s ORDER BY id", (contact_id,))]
+
+
+ForgetHook = Callable[[Conn, list[int], list[int]], Awaitable[None]]
+FORGET_HOOKS: list[ForgetHook] = []
+
+
+class PeopleStore(PostgresBase):
+    async def get_contact(self, contact_id: int) -> Contact | None:
+        return await self._read(lambda c: _contact(c, contact_id))
+
+    async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
+        wanted = sorted(set(ids))
+
+        async def run(c: Conn) -> dict[int, Contact]:
+            out = {}
+            for i in wanted:
+                found = await _contact(c, i)
+                if found is not None:
+                    out[i] = found
+            return out
+
+        return await self._read(run)
+
+    async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
+        async def run(c: Conn) -> dict[str, Any] | None:
+            contact = await _contact(c, contact_id)
+            if contact is None:
+                return None
+            family = await _family(c, contact_id)
+            convs = []
+            for conv in await rows.all_rows(
+                    c, "SELECT * FROM conversations WHERE contact_id = ANY(%s) ORDER BY id", (family,)):
+                found = await rows.all_rows(c, "SELECT * FROM messages WHERE conversation_id = %s ORDER BY id",
+                                            (conv["id"],))
+                atts = await rows.load_attachments(c, [m["id"] for m in found])
+                convs.append({
+                    "id": conv["id"], "inbox": conv["inbox"], "status": conv["status"], "subject": conv["subject"],
+                    "created_at": iso(rows.ts(conv["created_at"])),
+                    "messages": [{
+                        "id": m["id"], "direction": m["direction"], "author_kind": m["author_kind"],
+                        "text": m["text"], "private": bool(m["private"]), "created_at": iso(rows.ts(m["created_at"])),
+                        "attachments": [{"filename": a.filename, "mime": a.mime, "size": a.size, "sha256": a.sha256}
+                                        for a in atts.get(m["id"], [])],
+                    } for m in found],
+                })
+            return {
+                "contact": {"id": contact.id, "name": contact.name, "email": contact.email,
+                            "language": contact.language, "tier": contact.tier,
+                            "created_at": iso(contact.created_at)},
+                "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id,
+                                "handle": i.handle} for i in contact.identities],
+                "conversations": convs,
+            }
+
+        return await self._read(run)
+
+    async def forget_contact(self, contact_id: int) -> Forgotten:
+        """Erase a person everywhere; returns their conversations as they were and the attachment hashes
+        no longer referenced (files to delete)."""
+
+        async def run(c: Conn) -> Forgotten:
+            family = await _family(c, contact_id)
+            gone = await rows.family_conversations(c, family)
+            convs = [conv.id for conv in gone]
+            msgs = [r["id"] for r in await rows.all_rows(
+                c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
+            hashes = {r["sha256"] for r in await rows.all_rows(
+                c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
+            for table in ("attachments", "message_edits", "outbox"):
+                await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
+            await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
+            await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
+            await c.execute("UPDATE conversations SET linked_conversation_id = NULL"
+                            " WHERE linked_conversation_id = ANY(%s)", (convs,))
+            for hook in FORGET_HOOKS:
+                await hook(c, convs, family)
+            await c.execute("DELETE FROM conversations WHERE id = ANY(%s)", (convs,))
+            await c.execute("DELETE FROM identities WHERE contact_id = ANY(%s)", (family,))
+            await c.execute("UPDATE contacts SET merged_into = NULL WHERE merged_into = ANY(%s)", (family,))
+            await c.execute("DELETE FROM contacts WHERE id = ANY(%s)", (family,))
+            still = {r["sha256"] for r in await rows.all_rows(
+                c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
+            return Forgotten(gone, sorted(h for h in hashes if h not in still))
+
+        return await self._tx(run)
+
+    async def add_agent(
+        self, email: str, name: str, role: Role, password_hash: str | None, teams: Sequence[str],
+        languages: Sequence[str],
+    ) -> Agent:
+        now = self.now()
+
+        async def run(c: Conn) -> Agent:
+            row = await rows.one(
+                c, "INSERT INTO agents (email, name, role, password_hash, languages, created_at)"
+                " VALUES (%s,%s,%s,%s,%s,%s) RETURNING *",
+                (email.lower(), name, role.value, password_hash, json.dumps(list(languages)), now))
+            assert row is not None
+            for team in teams:
+                team_id = await _ensure_team(c, team, (), now)
+                await c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (%s,%s) ON CONFLICT DO NOTHING",
+                                (row["id"], team_id))
+            return await agent_of(c, row)
+
+        return await self._tx(run)
+
+    async def get_agent(self, agent_id: int) -> Agent | None:
+        async def run(c: Conn) -> Agent | None:
+            row = await rows.one(c, "SELECT * FROM agents WHERE id = %s", (agent_id,))
+            return None if row is None else await agent_of(c, row)
+
+        return await self._read(run)
+
+    async def agent_by_email(self, email: str) -> tuple[Agent, str | None] | None:
+        async def run(c: Conn) -> tuple[Agent, str | None] | None:
+            row = await rows.one(c, "SELECT * FROM agents WHERE email = %s", (email.lower(),))
+            return None if row is None else (await agent_of(c, row), row["password_hash"])
+
+        return await self._read(run)
+
+    async def list_agents(self) -> list[Agent]:
+        async def run(c: Conn) -> list[Agent]:
+            return [await agent_of(c, r) for r in await rows.all_rows(c, "SELECT * FROM agents ORDER BY id")]
+
+        return await self._read(run)
+
+    async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
+        bad = set(fields) - _AGENT_FIELDS - {"teams"}
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
+        if "languages" in fields:
+            columns["languages"] = json.dumps(list(fields["languages"]))
+        for key, value in columns.items():
+            if isinstance(value, Role):
+                columns[key] = value.value
+            elif isinstance(value, bool):
+                columns[key] = int(value)
+        teams = fields.get("teams")
+
+        async def run(c: Conn) -> Agent:
+            if teams is not None:
+                await c.execute("DELETE FROM agent_teams WHERE agent_id = %s", (agent_id,))
+                for team in teams:
+                    await c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (%s,%s)"
+                                    " ON CONFLICT DO NOTHING", (agent_id, await _ensure_team(c, team, (), now)))
+            for key, value in columns.items():
+                await c.execute(f"UPDATE agents SET {key} = %s WHERE id = %s", (value, agent_id))
+            row = await rows.one(c, "SELECT * FROM agents WHERE id = %s", (agent_id,))
+            if row is None:
+                raise LookupError(f"agent {agent_id} not found")
+            return await agent_of(c, row)
+
+        return await self._tx(run)
+
+    async def list_teams(self) -> list[Team]:
+        async def run(c: Conn) -> list[Team]:
+            return [rows.team(r) for r in await rows.all_rows(c, "SELECT * FROM teams ORDER BY name")]  # type: ignore[arg-type]
+
+        return await self._read(run)
+
+    async def ensure_team(self, name: str, inboxes: Sequence[str] = ()) -> Team:
+        now = self.now()
+
+        async def run(c: Conn) -> Team:
+            team_id = await _ensure_team(c, name, inboxes, now)
+            return rows.team(await rows.one(c, "SELECT * FROM teams WHERE id = %s", (team_id,)))  # type: ignore[arg-type]
+
+        return await self._tx(run)
+
+    async def viewer(self, agent: Agent) -> Viewer:
+        async def run(c: Conn) -> Viewer:
+            inboxes: set[str] = set()
+            for r in await rows.all_rows(
+                c, "SELECT t.inboxes FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = %s",
+                (agent.id,),
+            ):
+                inboxes.update(json.loads(r["inboxes"] or "[]"))
+            return Viewer(agent.id, agent.role, agent.teams, tuple(sorted(inboxes)))
+
+        return await self._read(run)
+
+    async def add_token(self, agent_id: int, token_hash: str, label: str | None) -> None:
+        now = self.now()
+
+        async def run(c: Conn) -> None:
+            await c.execute("INSERT INTO tokens (agent_id, token_hash, label, created_at) VALUES (%s,%s,%s,%s)",
+                            (agent_id, token_hash, label, now))
+
+        await self._tx(run)
+
+    async def agent_by_token(self, token_hash: str) -> Agent | None:
+        async def run(c: Conn) -> Agent | None:
+            row = await rows.one(
+                c, "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = %s"
+                " AND a.disabled = 0", (token_hash,))
+            return None if row is None else await agent_of(c, row)
+
+        return await self._read(run)
+
+    async def add_session(self, session_hash: str, agent_id: int, csrf: str, ttl: float) -> None:
+        now = self.now()
+
+        async def run(c: Conn) -> None:
+            await c.execute("INSERT INTO sessions (id, agent_id, csrf, created_at, expires_at)"
+                            " VALUES (%s,%s,%s,%s,%s)", (session_hash, agent_id, csrf, now, now + ttl))
+
+        await self._tx(run)
+
+    async def session(self, session_hash: str) -> tuple[Agent, str] | None:
+        now = self.now()
+
+        async def run(c: Conn) -> tuple[Agent, str] | None:
+            row = await rows.one(
+                c, "SELECT a.*, s.csrf AS s_csrf FROM sessions s JOIN agents a ON a.id = s.agent_id"
+                " WHERE s.id = %s AND s.expires_at > %s AND a.disabled = 0", (session_hash, now))
+            return None if row is None else (await agent_of(c, row), row["s_csrf"])
+
+        return await self._read(run)
+
+    async def drop_session(self, session_hash: str) -> None:
+        async def run(c: Conn) -> None:
+            await c.execute("DELETE FROM sessions WHERE id = %s", (session_hash,))
+
+        await self._tx(run)
+
+
+async def _ensure_team(c: Conn, name: str, inboxes: Sequence[str], now: float) -> int:
+    # Two instances may start at once with the same [teams] table: one inserts, the other finds it.
+    await c.execute("INSERT INTO teams (name, inboxes, created_at) VALUES (%s,%s,%s) ON CONFLICT (name) DO NOTHING",
+                    (name, json.dumps(sorted(inboxes)), now))
+    row = await rows.one(c, "SELECT id, inboxes FROM teams WHERE name = %s FOR UPDATE", (name,))
+    assert row is not None
+    if inboxes:
+        merged = sorted(set(json.loads(row["inboxes"] or "[]")) | set(inboxes))
+        await c.execute("UPDATE teams SET inboxes = %s WHERE id = %s", (json.dumps(merged), row["id"]))
+    team_id: int = row["id"]
+    return team_id

@@ -1,0 +1,244 @@
+"""End to end with the daemon as a subprocess: QQ callbacks -> inbox -> agent replies -> OpenAPI v2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.fakes.qq_api import FakeQQ, QQPusher, c2c_message, group_message
+from tests.support.daemon import Daemon
+
+pytestmark = pytest.mark.slow
+
+HOOK = "/hooks/qq/bot"
+ALICE = "E4F4AEA33253A2797FB897C50B81D7ED"
+GROUP, MEMBER = "C9F778FE6ADF9D1D1DBE395BF744A33A", "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
+
+
+def channel_toml(fake: FakeQQ, extra: str = "") -> str:
+    return f"""
+[channels.qq.bot]
+app_id = "{fake.app_id}"
+app_secret = "env:TPB_QQ_SECRET"
+api_base_url = "{fake.url}"
+token_url = "{fake.url}/app/getAppAccessToken"
+{extra}
+"""
+
+
+@asynccontextmanager
+async def bridge(tmp_path: Path, extra: str = "", **fake_args: Any) -> AsyncIterator[tuple[Daemon, FakeQQ, QQPusher]]:
+    async with FakeQQ(**fake_args) as fake:
+        async with Daemon(tmp_path, channel_toml(fake, extra), env={"TPB_QQ_SECRET": fake.app_secret}) as daemon:
+            await daemon.wait_for(lambda: state(daemon, "connected"))
+            yield daemon, fake, QQPusher(fake.app_secret, fake.app_id, fake)
+
+
+async def state(daemon: Daemon, wanted: str) -> bool:
+    _, body = await daemon.api("GET", "/healthz")
+    return body["channels"].get("qq.bot", {}).get("state") == wanted
+
+
+async def post(daemon: Daemon, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.post(daemon.url + HOOK, data=body, headers=headers) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def dispatch(daemon: Daemon, pusher: QQPusher, event: str, d: dict[str, Any],
+                   event_id: str | None = None) -> tuple[int, Any]:
+    return await post(daemon, *pusher.dispatch(event, d, event_id))
+
+
+async def conversation_of(daemon: Daemon, external_id: str) -> dict[str, Any] | None:
+    status, body = await daemon.api("GET", "/api/v1/conversations?inbox=qq.bot&limit=100")
+    assert status == 200, body
+    for conv in body["items"]:
+        if any(i["external_id"] == external_id for i in conv["contact"]["identities"]):
+            return conv
+    return None
+
+
+async def messages(daemon: Daemon, conv_id: int) -> list[dict[str, Any]]:
+    status, body = await daemon.api("GET", f"/api/v1/conversations/{conv_id}/messages")
+    assert status == 200, body
+    return body["items"]
+
+
+async def reply(daemon: Daemon, conv_id: int, text: str, **extra: Any) -> None:
+    status, body = await daemon.api("POST", f"/api/v1/conversations/{conv_id}/messages", json={"text": text, **extra})
+    assert status == 202, body
+
+
+async def out_message(daemon: Daemon, conv_id: int, text: str, state: str) -> dict[str, Any] | None:
+    for m in await messages(daemon, conv_id):
+        if m["direction"] == "out" and m["text"] == text and m["delivery"] == state:
+            return m
+    return None
+
+
+ACK = (200, {"op": 12, "d": 0})
+
+
+async def test_validation_every_kind_of_callback_and_forgeries(tmp_path: Path) -> None:
+    async with bridge(tmp_path) as (daemon, fake, pusher):
+        # op 13 as documented: unsigned, answered with ed25519(event_ts + plain_token)
+        status, body = await post(daemon, {"X-Bot-Appid": fake.app_id}, pusher.validation())
+        assert status == 200 and body["plain_token"] == "Arq0D5A61EgUu4OxUvOp"
+        assert len(bytes.fromhex(body["signature"])) == 64
+        # ... but never as a signing oracle for a forged dispatch body
+        forged = '{"op":0,"d":{},"t":"C2C_MESSAGE_CREATE"}'
+        status, body = await post(daemon, {}, pusher.validation(plain_token=forged))
+        assert status == 403 and body["error"]["code"] == "forbidden"
+
+        _, signed = pusher.dispatch("C2C_MESSAGE_CREATE", c2c_message(ALICE, "伪造"))
+        assert (await post(daemon, QQPusher("wrong-secret-wrong-secret").sign(signed), signed))[0] == 403
+        assert (await post(daemon, {"Content-Type": "application/json"}, signed))[0] == 403
+        assert (await post(daemon, pusher.sign(b"{oops"), b"{oops"))[0] == 400
+        stale = pusher.sign(signed, timestamp=int(time.time()) - 3600)
+        assert (await post(daemon, stale, signed))[0] == 403
+
+        jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 500
+        fake.files["pic.jpg"] = jpeg
+        text = c2c_message(ALICE, "我的USDT提现还没到账")
+        assert await dispatch(daemon, pusher, "FRIEND_ADD", {"openid": ALICE, "timestamp": int(time.time())}) == ACK
+        assert await dispatch(daemon, pusher, "C2C_MESSAGE_CREATE", text) == ACK
+        assert await dispatch(daemon, pusher, "C2C_MESSAGE_CREATE", text) == ACK  # QQ pushes it again
+        image = c2c_message(ALICE, "", attachments=[{"content_type": "image/jpeg", "filename": "pic.jpg",
+                                                     "height": 10, "width": 10, "size": len(jpeg),
+                                                     "url": f"{fake.url}/media/pic.jpg"}])
+        assert await dispatch(daemon, pusher, "C2C_MESSAGE_CREATE", image) == ACK
+        assert await dispatch(daemon, pusher, "GROUP_AT_MESSAGE_CREATE",
+                              group_message(GROUP, MEMBER, "机器人在吗")) == ACK
+        assert await dispatch(daemon, pusher, "GUILD_MEMBER_ADD", {"x": 1}) == ACK  # not ours: ignored
+
+        async def alice_all_in() -> list[dict[str, Any]] | None:
+            conv = await conversation_of(daemon, ALICE)
+            msgs = await messages(daemon, conv["id"]) if conv else []
+            return msgs if len(msgs) >= 3 else None
+
+        msgs = await daemon.wait_for(alice_all_in)
+        assert len(msgs) == 3  # the re-push was stored once
+        assert [m["text"] for m in msgs][:2] == ["Added the bot", "我的USDT提现还没到账"]
+        assert msgs[1]["external_id"] == text["id"]
+        [att] = msgs[2]["attachments"]
+        assert (att["kind"], att["mime"], att["size"]) == ("image", "image/jpeg", len(jpeg))
+        conv = await conversation_of(daemon, ALICE)
+        assert conv is not None and conv["channel"] == "qq" and conv["attrs"]["qq_scene"] == "c2c"
+        group_conv = await daemon.wait_for(lambda: conversation_of(daemon, f"group:{GROUP}:{MEMBER}"))
+        assert group_conv["attrs"]["public"] is True
+        assert [m["text"] for m in await messages(daemon, group_conv["id"])] == ["机器人在吗"]
+
+
+async def test_passive_replies_images_group_answers_and_refusals(tmp_path: Path) -> None:
+    async with bridge(tmp_path) as (daemon, fake, pusher):
+        first = c2c_message(ALICE, "怎么充值？")
+        assert await dispatch(daemon, pusher, "C2C_MESSAGE_CREATE", first) == ACK
+        conv = await daemon.wait_for(lambda: conversation_of(daemon, ALICE))
+
+        fake.rate_limited = 1  # the first try meets a 429: retried, then delivered
+        await reply(daemon, conv["id"], "请在钱包首页点击“充值”。")
+        sent = await daemon.wait_for(lambda: out_message(daemon, conv["id"], "请在钱包首页点击“充值”。", "sent"))
+        [one] = fake.sent
+        assert (one["msg_id"], one["msg_seq"], one["msg_type"], one["target"]) == (first["id"], 1, 0, ALICE)
+        assert sent["external_id"] == one["id"]
+
+        png = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+        form = aiohttp.FormData()
+        form.add_field("file", png, filename="steps.png", content_type="image/png")
+        async with daemon.session.post(daemon.url + f"/api/v1/conversations/{conv['id']}/messages",
+                                       data=_multipart(form, "见截图"),
+                                       headers={"Authorization": f"Bearer {daemon.token}"}) as resp:
+            assert resp.status == 202, await resp.text()
+        await daemon.wait_for(lambda: out_message(daemon, conv["id"], "见截图", "sent"))
+        text_part, media_part = fake.sent[1:]
+        assert (text_part["msg_seq"], media_part["msg_seq"]) == (2, 3)  # each part a new seq on the same msg_id
+        assert media_part["msg_type"] == 7 and media_part["content"] == " "
+        assert fake.uploads[media_part["media"]["file_info"]] == (1, png)
+
+        group = group_message(GROUP, MEMBER, "群里问一下手续费")
+        assert await dispatch(daemon, pusher, "GROUP_AT_MESSAGE_CREATE", group) == ACK
+        group_conv = await daemon.wait_for(lambda: conversation_of(daemon, f"group:{GROUP}:{MEMBER}"))
+        await reply(daemon, group_conv["id"], "手续费为0.1%")
+        await daemon.wait_for(lambda: out_message(daemon, group_conv["id"], "手续费为0.1%", "sent"))
+        last = fake.sent[-1]
+        assert (last["scene"], last["target"], last["msg_id"]) == ("group", GROUP, group["id"])
+
+        fake.received[first["id"]].at -= 2 * 3600  # QQ's view: the message is two hours old
+        await reply(daemon, conv["id"], "还有其他问题吗？")
+        failed = await daemon.wait_for(lambda: out_message(daemon, conv["id"], "还有其他问题吗？", "failed"))
+        assert failed["error"] == "QQ refused the message: 回复的消息过期 (code 304027)"
+
+        fake.received[group["id"]].replies = 5  # the five replies QQ allows per message are used
+        await reply(daemon, group_conv["id"], "再补充一点")
+        failed = await daemon.wait_for(lambda: out_message(daemon, group_conv["id"], "再补充一点", "failed"))
+        assert failed["error"] == "QQ refused the message: msg limit exceed (code 22009)"
+
+        contact_id = conv["contact"]["id"]
+        status, export = await daemon.api("GET", f"/api/v1/contacts/{contact_id}/export")
+        assert status == 200 and "怎么充值？" in str(export)
+        status, _ = await daemon.api("DELETE", f"/api/v1/contacts/{contact_id}")
+        assert status in (200, 204)
+        assert await conversation_of(daemon, ALICE) is None
+        assert fake.app_secret not in daemon.logs() and not any(t in daemon.logs() for t in fake.tokens)
+
+
+def _multipart(form: aiohttp.FormData, text: str) -> aiohttp.FormData:
+    form.add_field("text", text)
+    return form
+
+
+async def test_wrong_secret_shows_bad_credentials(tmp_path: Path) -> None:
+    async with FakeQQ() as fake:
+        async with Daemon(tmp_path, channel_toml(fake), env={"TPB_QQ_SECRET": "not-the-secret"}) as daemon:
+            await daemon.wait_for(lambda: state(daemon, "bad_credentials"))
+            _, body = await daemon.api("GET", "/healthz")
+            assert "invalid appid or secret" in body["channels"]["qq.bot"]["reason"]
+
+
+async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    async with FakeQQ() as fake:
+        pusher = QQPusher(fake.app_secret, fake.app_id)
+        users = [f"{i:032X}" for i in range(20)]
+        bursts = [pusher.dispatch("C2C_MESSAGE_CREATE", c2c_message(u, f"消息 {u[-2:]} #{n}"))
+                  for n in range(10) for u in users]
+        acked: list[bytes] = []
+        async with Daemon(tmp_path, channel_toml(fake), env={"TPB_QQ_SECRET": fake.app_secret}) as daemon:
+            await daemon.wait_for(lambda: state(daemon, "connected"))
+
+            async def one(headers: dict[str, str], body: bytes) -> None:
+                try:
+                    status, _ = await post(daemon, headers, body)
+                except aiohttp.ClientError:
+                    return
+                if status == 200:
+                    acked.append(body)
+                    if len(acked) == 60:
+                        daemon.kill()
+
+            await asyncio.gather(*(one(h, b) for h, b in bursts))
+            assert 60 <= len(acked) < len(bursts)
+            await daemon.start()
+            await daemon.wait_for(lambda: state(daemon, "connected"))
+            stored = set(await inbound_ids(daemon))
+            assert {json.loads(b)["d"]["id"] for b in acked} <= stored  # every acknowledged one survived
+            for headers, body in bursts:  # QQ pushes again what was not acknowledged
+                assert (await post(daemon, headers, body))[0] == 200
+            ids = await inbound_ids(daemon)
+        assert sorted(ids) == sorted(json.loads(b)["d"]["id"] for _, b in bursts)
+
+
+async def inbound_ids(daemon: Daemon) -> list[str]:
+    status, body = await daemon.api("GET", "/api/v1/conversations?inbox=qq.bot&limit=100")
+    assert status == 200, body
+    ids: list[str] = []
+    for conv in body["items"]:
+        ids += [m["external_id"] for m in await messages(daemon, conv["id"]) if m["direction"] == "in"]
+    return ids
