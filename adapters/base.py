@@ -330,6 +330,38 @@ class Adapter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What the core knows of a recipient in one inbox, for the channel's rule on writing first."""
+
+    now: datetime
+    has_written: bool  # an identity in this inbox that wrote to us before
+    conversation_attrs: tuple[Mapping[str, Any], ...] = ()  # their conversations' attrs here, newest first
+
+
+class ChannelRule(AdapterError):
+    """The channel forbids writing first to this recipient; `rule` names the rule (shown in the 422)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+@runtime_checkable
+class StartsConversations(Protocol):
+    """A channel on which the desk may write first (`POST /api/v1/conversations`)."""
+
+    def address(self, to: str) -> str:
+        """The channel's own form of a recipient address (an e-mail lower-cased, a number in E.164);
+        ValueError when it is not one."""
+        ...
+
+    def may_start(self, reach: Reach) -> None:
+        """Raise ChannelRule when the channel's rules forbid writing first to this recipient."""
+        ...
+
+
 @runtime_checkable
 class HasWebhooks(Protocol):
     def routes(self) -> Sequence[web.AbstractRouteDef]:

@@ -48,3 +48,8 @@ class Core:
         # The outbox is built later (it needs the adapters); the desk reaches it through the core.
         core.desk.wake_outbox = lambda inbox: core.outbox.wake(inbox)
         return core
+
+    @property
+    def anonymous_inboxes(self) -> frozenset[str]:
+        """Inboxes with `anonymous = true`: agents never see who wrote there."""
+        return frozenset(c.name for c in self.config.enabled_channels if c.settings.anonymous)

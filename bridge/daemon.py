@@ -19,13 +19,16 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, backoff
+from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
+from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
+from tpbridge.bridge.privacy import retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
@@ -143,7 +146,7 @@ def assemble(config: Config) -> Core:
     metrics.follow(core.bus)
     workers: dict[str, InboxWorker] = {}
     for ch in config.enabled_channels:
-        sink = InboxSink(ch.name, ch.kind, core.pipeline, core.health)
+        sink = InboxSink(ch.name, ch.kind, core.pipeline, core.health, anonymous=ch.settings.anonymous)
         ctx = AdapterContext(sink=sink, public_url=config.http.public_url, data_dir=config.data_dir,
                              webhook_path=webhook_path(ch.kind, ch.name))
         adapter = ch.adapter_class(ch.name, ch.settings, ctx)
@@ -201,10 +204,13 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     for inbox, worker in core.outbox.workers.items():
         others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
     automation = Automation(core)
+    phone = Phone(core)
+    others.append(asyncio.create_task(supervise("handover", lambda: handover.run(core, phone))))
     others.append(asyncio.create_task(supervise("automation", automation.run)))
     others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
     others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
+    others.append(asyncio.create_task(supervise("retention", lambda: retention.run_daily(core))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).

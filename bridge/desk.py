@@ -139,16 +139,18 @@ class Desk:
             raise NotFound(f"contact {contact_id} not found")
         return contact
 
-    async def merge(self, target_id: int, source_id: int) -> Contact:
-        """Merge `source` into `target`: one person from now on (undone by `unmerge`)."""
+    async def merge(self, target_id: int, source_id: int, *, verified: bool = False) -> Contact:
+        """Merge `source` into `target`: one person from now on (undone by `unmerge`); `verified` when the
+        person proved both identities theirs (bridge/linking.py), not an agent's judgement."""
         if source_id == target_id:
             raise Invalid("contact: cannot merge a contact into itself")
         target = await self.contact(target_id)
         await self.contact(source_id)
         if target.merged_into is not None:
             raise Invalid(f"contact {target_id} is itself merged into {target.merged_into}; merge into that one")
-        convs = await self.store.merge_contacts(target_id, source_id)
-        log.info("contact.merged", contact_id=target_id, merged=source_id, conversations=len(convs))
+        convs = await self.store.merge_contacts(target_id, source_id, verified=verified)
+        log.info("contact.merged", contact_id=target_id, merged=source_id, verified=verified,
+                 conversations=len(convs))
         self._person_changed(convs, "contact")
         return await self.contact(target_id)
 

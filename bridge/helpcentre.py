@@ -146,6 +146,19 @@ def _article(path: Path) -> tuple[str, str]:
     raise HelpError(f"{path}: an article starts with a '# Title' line")
 
 
+def load_strings(help_dir: Path) -> dict[str, dict[str, str]]:
+    """The interface words per language from `help.toml` (also used for what the desk tells visitors)."""
+    path = help_dir / "help.toml"
+    meta = _read_toml(path) if path.is_file() else {}
+    return {str(k): {str(a): str(b) for a, b in v.items()} for k, v in meta.get("strings", {}).items()}
+
+
+def strings_for(strings: dict[str, dict[str, str]], language: str | None) -> dict[str, str]:
+    """One language's words (a code such as `zh` or `zh-TW` finds its shipped language), English filling gaps."""
+    found = normalise(language, tuple(strings)) or DEFAULT_LANGUAGE
+    return {**strings.get(DEFAULT_LANGUAGE, {}), **strings.get(found, {})}
+
+
 class HelpCentre:
     """The loaded help centre: entries, interface strings per language, suggested questions."""
 
@@ -191,7 +204,7 @@ class HelpCentre:
                 entry.versions[lang] = Version(lang, title, _plain_html(answer), answer)
             entries.append(entry)
         meta = _read_toml(help_dir / "help.toml") if (help_dir / "help.toml").is_file() else {}
-        strings = {str(k): {str(a): str(b) for a, b in v.items()} for k, v in meta.get("strings", {}).items()}
+        strings = load_strings(help_dir)
         if DEFAULT_LANGUAGE not in strings:
             strings = {DEFAULT_LANGUAGE: {}, **strings}
         articles: dict[str, Entry] = {}
@@ -213,7 +226,7 @@ class HelpCentre:
 
     def t(self, language: str) -> dict[str, str]:
         """Interface strings in the language, each missing one in English."""
-        return {**self.strings.get(DEFAULT_LANGUAGE, {}), **self.strings.get(language, {})}
+        return strings_for(self.strings, language)
 
     def search(self, query: str, limit: int = 20) -> list[Hit]:
         q = Counter(search_terms(query))

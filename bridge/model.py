@@ -93,6 +93,7 @@ class Identity:
     external_id: str
     handle: str | None = None
     unreachable: str | None = None  # the channel's reason, once a send was refused for good
+    link: str | None = None  # came by a merge: "verified" (one-time code from both sides) or "unverified"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -89,13 +90,19 @@ class Pipeline:
 class InboxSink:
     """The core's side of one inbox, handed to its adapter."""
 
-    def __init__(self, inbox: str, channel: str, pipeline: Pipeline, health: Health) -> None:
+    def __init__(self, inbox: str, channel: str, pipeline: Pipeline, health: Health, *,
+                 anonymous: bool = False) -> None:
         self.inbox = inbox
         self.channel = channel
+        self.anonymous = anonymous
         self._pipeline = pipeline
         self._health = health
 
     async def ingest(self, batch: Sequence[Inbound], *, checkpoint: str | None = None) -> IngestResult:
+        if self.anonymous:
+            # An anonymous inbox keeps only what a reply needs (the channel's id of the person),
+            # never the name or handle the channel told us.
+            batch = [replace(r, sender=replace(r.sender, name=None, handle=None)) for r in batch]
         items = await self._pipeline.ingest(self.inbox, self.channel, batch, checkpoint)
         return IngestResult(tuple(i.message_id for i in items))
 

@@ -19,10 +19,11 @@ _MSGID = re.compile(r"^<[^<>\s]+@[^<>\s]+>$")
 MAX_REFERENCES = 20  # RFC 5322 §3.6.4 allows trimming; keep the root and the newest ones
 
 
-def reply_subject(subject: str | None, conversation_id: int) -> str:
-    """`Re: <subject> [#id]` — one `Re:`, one token, whatever the customer's client added."""
+def reply_subject(subject: str | None, conversation_id: int, *, first: bool = False) -> str:
+    """`Re: <subject> [#id]` — one `Re:`, one token, whatever the customer's client added.
+    The first mail of a conversation the desk started answers nothing: no `Re:`."""
     base = _TOKEN.sub("", _PREFIX.sub("", subject or "")).strip() or "Your request"
-    return f"Re: {base} [#{conversation_id}]"
+    return f"{'' if first else 'Re: '}{base} [#{conversation_id}]"
 
 
 def outbound_message_id(out: Outbound, salt: str, domain: str) -> str:
@@ -56,10 +57,10 @@ def build_reply(out: Outbound, settings: EmailSettings, message_id: str) -> Emai
     msg = EmailMessage()
     msg["From"] = settings.from_header
     msg["To"] = out.recipient
-    msg["Subject"] = reply_subject(out.subject, out.conversation_id)
+    in_reply_to, refs = threading_headers(out)
+    msg["Subject"] = reply_subject(out.subject, out.conversation_id, first=in_reply_to is None)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id
-    in_reply_to, refs = threading_headers(out)
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
     if refs:

@@ -35,11 +35,7 @@ class QQAdapter:
             refresh_margin=settings.token_refresh_margin,
         )
         self.webhook = Webhook(name, settings, self.api, ctx.sink)
-        self._unhealthy = False
-
-    @property
-    def path(self) -> str:
-        return f"/hooks/qq/{self.name.split('.', 1)[-1]}"
+        self.path = ctx.webhook_path  # handed by the core: /hooks/qq/<name>
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.post(self.path, self.webhook.receive)]
@@ -66,14 +62,6 @@ class QQAdapter:
         await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
-        try:
-            sent = await deliver(self.api, self.sink, out, markdown=self.settings.markdown,
-                                 active_allowed=self.settings.active_messages, limit=self.settings.text_limit)
-        except BadCredentials as exc:
-            self._unhealthy = True
-            self.sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc))
-            raise
-        if self._unhealthy:
-            self._unhealthy = False
-            self.sink.report(ChannelState.CONNECTED)
-        return sent
+        """BadCredentials raised here are the outbox's to report (and to clear once a send works)."""
+        return await deliver(self.api, self.sink, out, markdown=self.settings.markdown,
+                             active_allowed=self.settings.active_messages, limit=self.settings.text_limit)

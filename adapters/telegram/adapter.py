@@ -7,7 +7,8 @@ from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, Outbound, Retry, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, Outbound, Reach, Retry, Sent, Sink
 
 from .api import ApiError, BridgeBot, SendLimits, make_bot
 from .convert import UpdateReader
@@ -86,6 +87,14 @@ class TelegramAdapter:
         return self._webhook.routes() if self.settings.mode == "webhook" else []
 
     # ------------------------------------------------------------ sending
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.numeric_id(to)
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_written(reach, "telegram_not_started",
+                                      "Telegram lets a bot write only to people who have started a chat with it")
 
     async def send(self, out: Outbound) -> Sent:
         if self._delivery is None:  # between the supervisor's restarts: try again soon

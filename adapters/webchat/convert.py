@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
 
+from .identity import MAX_IDENTIFIER, NotVerified, Profile, verify
 from .settings import WebchatSettings
 
-FORM_FIELDS = ("text", "client_id", "name", "email")
+FORM_FIELDS = ("text", "client_id", "name", "email", "language", "identifier", "identifier_hash", "tier")
 
 
 class Invalid(Exception):
@@ -72,8 +73,47 @@ async def read_posted(request: web.Request, s: WebchatSettings) -> Posted:
     raise Invalid(415, "unsupported_media_type", "send application/json or multipart/form-data")
 
 
-def to_inbound(inbox: str, visitor: str, posted: Posted, s: WebchatSettings, lang: str | None) -> Inbound:
-    """Check the posted fields; the `client_id` makes a retried post the same record (the dedupe key)."""
+def _optional(body: dict[str, Any], key: str, limit: int) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise Invalid(400, "bad_request", f"{key} must be a string of at most {limit} characters")
+    return value
+
+
+def verified_profile(body: dict[str, Any], secret: str | None) -> Profile:
+    """The app's user from `POST /api/visitor`, or Invalid: 401 when the hash is wrong."""
+    identifier, given = body.get("identifier"), body.get("identifier_hash")
+    if not isinstance(identifier, str) or not identifier or len(identifier) > MAX_IDENTIFIER:
+        raise Invalid(400, "bad_request", f"identifier must be a string of 1 to {MAX_IDENTIFIER} characters")
+    if not isinstance(given, str):
+        raise Invalid(401, "unauthorized", "identifier_hash is required with identifier")
+    if not secret:
+        raise Invalid(401, "unauthorized", "this chat takes no identified users (no identity_secret configured)")
+    try:
+        verify(secret, identifier, given)
+    except NotVerified as exc:
+        raise Invalid(401, "unauthorized", str(exc)) from None
+    email = _optional(body, "email", 320)
+    if email is not None and "@" not in email:
+        raise Invalid(400, "bad_request", "email must be an email address")
+    return Profile(identifier, _optional(body, "name", 200), email, _optional(body, "tier", 32))
+
+
+def chosen_language(value: object) -> str | None:
+    """The language the visitor picked on the page (`zh-Hans`, `en`, ...), if any; `zh-Hans` is `zh` to the desk."""
+    if not isinstance(value, str) or not value or len(value) > 16 or not value.replace("-", "").isalnum():
+        return None
+    return "zh" if value.lower() in ("zh-hans", "zh-cn") else value
+
+
+def to_inbound(inbox: str, visitor: str, posted: Posted, s: WebchatSettings, lang: str | None,
+               profile: Profile | None = None) -> Inbound:
+    """Check the posted fields; the `client_id` makes a retried post the same record (the dedupe key).
+
+    A verified user's name and email come from their app (`profile`), not from the page.
+    """
     body = posted.fields
     text = body.get("text", "")
     if not isinstance(text, str):
@@ -90,10 +130,18 @@ def to_inbound(inbox: str, visitor: str, posted: Posted, s: WebchatSettings, lan
         raise Invalid(400, "bad_request", "name must be a string of at most 200 characters")
     if email is not None and (not isinstance(email, str) or len(email) > 320 or "@" not in email):
         raise Invalid(400, "bad_request", "email must be an email address")
+    extra: dict[str, Any] = {"visitor_email": email} if email else {}
+    chosen = chosen_language(body.get("language"))
+    if chosen:
+        extra["chosen_language"] = chosen  # picked on the page: it wins over detection (templates, routing)
+    if profile is not None:
+        name, email = profile.name or name, profile.email or email
+        extra["profile"] = {"identifier": profile.identifier, "name": profile.name, "email": profile.email,
+                            "tier": profile.tier, "verified": True}
     return Inbound(
         inbox=inbox, external_id=f"{visitor}:{client_id}",
-        sender=Sender(visitor, name=name or None, handle=email or None, language=lang),
-        text=text, sent_at=datetime.now(UTC), attachments=posted.attachments,
-        extra={"visitor_email": email} if email else {},
+        sender=Sender(visitor, name=name or None, handle=email or (profile.identifier if profile else None),
+                      language=chosen or lang),
+        text=text, sent_at=datetime.now(UTC), attachments=posted.attachments, extra=extra,
     )
 

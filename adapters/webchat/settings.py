@@ -10,6 +10,10 @@ class WebchatSettings(ChannelSettings):
     path: str = "/chat"
     title: str = "Support"
     visitor_secret: Secret | None = None  # signs visitor tokens; generated and kept in the store if unset
+    # The secret the company's app backend signs its users' identifiers with (identifier_hash);
+    # unset: no verified users, every visitor is anonymous.
+    identity_secret: Secret | None = None
+    phone_region: str | None = None  # ISO 3166 country for callback numbers typed without +country ("CN")
     max_text_bytes: int = Field(64 * 1024, gt=0)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
 

@@ -7,6 +7,10 @@ Visitor API (JSON; the visitor token goes in `Authorization: Bearer`, or `?token
   `{"id", "duplicate"}`, answered only after the message is committed; the same `client_id` again is
   stored once (a retry after a lost answer).
 - `GET /chat/api/events?token=` -> Server-Sent Events `message` with agent replies as they are delivered.
+- `POST /chat/api/visitor` `{"identifier", "identifier_hash", "name"?, "email"?, "tier"?}`: a user the
+  company's app vouches for (identity.py); a wrong hash is 401.
+- `POST /chat/api/callback` `{"number", "preferred_at"?, "note"?, "language"?}` -> 201: a callback request,
+  queued in the phone inbox by the core (bridge/phone.py), which answers in the chat when to expect the call.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ import json
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Sink
 
+from . import identity
 from .api import OpenPages, VisitorTokens, error
-from .convert import Invalid, language, read_posted, to_inbound
+from .callback import callback_inbound
+from .convert import Invalid, language, read_posted, to_inbound, verified_profile
 from .send import history_items
 from .settings import WebchatSettings
 
@@ -57,6 +64,7 @@ class VisitorRoutes:
             web.get(p + "/api/messages", self.history),
             web.post(p + "/api/messages", self.post_message),
             web.get(p + "/api/events", self.events),
+            web.post(p + "/api/callback", self.callback),
         ]
 
     def _visitor(self, request: web.Request) -> str | web.Response:
@@ -86,8 +94,37 @@ class VisitorRoutes:
     async def new_visitor(self, request: web.Request) -> web.Response:
         if not self.tokens.ready:
             return error(503, "starting", "the web chat is starting, retry")
-        visitor_id = secrets.token_urlsafe(16)
-        return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id}, status=201)
+        body: dict[str, Any] = {}
+        if request.can_read_body and request.content_type == "application/json":
+            try:
+                body = (await read_posted(request, self.settings)).fields
+            except Invalid as exc:
+                return error(exc.status, exc.code, exc.message)
+        if "identifier" not in body:
+            visitor_id = secrets.token_urlsafe(16)
+            return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id}, status=201)
+        try:
+            profile = verified_profile(body, self.settings.identity_secret)
+        except Invalid as exc:
+            return error(exc.status, exc.code, exc.message)
+        visitor_id = identity.visitor_id(profile.identifier)
+        await identity.save(self.sink, visitor_id, profile)
+        log.info("visitor.verified", inbox=self.inbox)
+        return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id, "verified": True},
+                                 status=201)
+
+    async def callback(self, request: web.Request) -> web.Response:
+        visitor = self._visitor(request)
+        if isinstance(visitor, web.Response):
+            return visitor
+        try:
+            posted = await read_posted(request, self.settings)
+            record, answer = callback_inbound(self.inbox, visitor, posted.fields, self.settings,
+                                              await identity.load(self.sink, visitor))
+        except Invalid as exc:
+            return error(exc.status, exc.code, exc.message)
+        await self.sink.ingest([record])  # committed before the 201: the request is safe
+        return web.json_response(answer, status=201)
 
     async def history(self, request: web.Request) -> web.Response:
         visitor = self._visitor(request)
@@ -101,7 +138,8 @@ class VisitorRoutes:
             return visitor
         try:
             posted = await read_posted(request, self.settings)
-            record = to_inbound(self.inbox, visitor, posted, self.settings, language(request))
+            record = to_inbound(self.inbox, visitor, posted, self.settings, language(request),
+                                await identity.load(self.sink, visitor))
         except Invalid as exc:
             return error(exc.status, exc.code, exc.message)
         # Stored (committed) before we answer: a 2xx means the message is safe.

@@ -7,7 +7,8 @@ from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, ChannelState, Outbound, Retry, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, ChannelState, Outbound, Reach, Retry, Sent, Sink
 
 from .api import WechatApi
 from .media import MediaFetcher
@@ -67,6 +68,16 @@ class WechatAdapter:
         return self.webhook.routes()
 
     # ------------------------------------------------------------ replies
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.opaque_id(to)
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_window(
+            reach, "reply_window_ends_at", "wechat_window_closed",
+            f"WeChat accepts customer-service messages only within {self.settings.reply_window_hours:g} hours "
+            "of the user's last message")
 
     async def send(self, out: Outbound) -> Sent:
         """Text (split at WeChat's 2048-byte limit), then images/voice via media/upload.

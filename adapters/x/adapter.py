@@ -8,7 +8,8 @@ from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Reach, Sent, Sink
 
 from .api import XApi
 from .poll import Poller
@@ -76,6 +77,15 @@ class XAdapter:
             sink.report(ChannelState.CONNECTED)
             await asyncio.Event().wait()  # deliveries arrive on the routes; run only awaits cancellation
         await Poller(self, sink).run()  # BadCredentials propagate: the supervisor reports them
+
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.numeric_id(to)
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_private(reach, "x_dm_not_allowed",
+                                      "X delivers a DM only to users who allow it: this user has not written "
+                                      "to us by DM")
 
     async def send(self, out: Outbound) -> Sent:
         return await self._replier.send(out)

@@ -23,6 +23,7 @@ from tpbridge.bridge.model import (
     Contact,
     Conversation,
     Cycle,
+    Identity,
     Message,
     Priority,
     QuarantineEntry,
@@ -213,6 +214,12 @@ class Store(Protocol):
     # people
     async def get_contact(self, contact_id: int) -> Contact | None: ...
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]: ...
+    async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
+        """Set `name`, `email`, `tier` or `language`; LookupError when there is no such contact."""
+        ...
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        """The identity with this external id in this inbox (a phone number, an e-mail address), if any."""
+        ...
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
         """Everything stored about a person, as the JSON document the export hands out."""
         ...
@@ -248,9 +255,10 @@ class Store(Protocol):
     async def contact_family(self, contact_id: int) -> list[int]:
         """The contact and every contact merged into it (their conversations are its history)."""
         ...
-    async def merge_contacts(self, target_id: int, source_id: int) -> list[Conversation]:
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> list[Conversation]:
         """Merge `source` into `target` (contacts merged into the source move along, so a family is one
-        level deep); returns the conversations of the family, each showing a changed person."""
+        level deep); returns the conversations of the family, each showing a changed person.
+        `verified`: the person proved both identities theirs (a one-time code), not an agent's guess."""
         ...
     async def unmerge_contact(self, contact_id: int) -> list[Conversation]:
         """Undo a merge; returns the conversations of the contact and of the family it left."""
@@ -308,6 +316,10 @@ class Store(Protocol):
                          action: str | None) -> list[AuditEntry]: ...
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
     async def audit_last_issued(self) -> int: ...
+
+    # retention (bridge/privacy/retention.py)
+    async def expired_conversations(self, resolved_before: float, limit: int) -> list[int]: ...
+    async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]: ...
 
 
 __all__ = [

@@ -151,7 +151,7 @@ async def merge_contacts(request: web.Request) -> web.Response:
     except Invalid as exc:
         fail(422, "invalid", str(exc))
     await audit_api.record(request, "contact_merge", f"contact:{target}", merged=source)
-    return web.json_response(contact_json(merged))
+    return web.json_response(contact_json(merged, request.app[CORE].anonymous_inboxes))
 
 
 @routes.post("/api/v1/contacts/{id}/unmerge")
@@ -167,7 +167,7 @@ async def unmerge_contact(request: web.Request) -> web.Response:
     await visible_contact(request, contact.merged_into)
     unmerged = await request.app[CORE].desk.unmerge(contact_id)
     await audit_api.record(request, "contact_unmerge", f"contact:{contact_id}")
-    return web.json_response(contact_json(unmerged))
+    return web.json_response(contact_json(unmerged, request.app[CORE].anonymous_inboxes))
 
 
 # ---------------------------------------------------------------- agents, teams, me

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from tpbridge.bridge.desk import Invalid, NotFound
 from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
@@ -63,7 +64,8 @@ async def render_conversations(request: web.Request, convs: list[Conversation]) 
     store = request.app[CORE].store
     contacts = await store.get_contacts([c.contact_id for c in convs])
     agents = await agents_by_id(request)
-    return [conversation_json(c, contacts.get(c.contact_id), agents) for c in convs]
+    anonymous = request.app[CORE].anonymous_inboxes
+    return [conversation_json(c, contacts.get(c.contact_id), agents, anonymous) for c in convs]
 
 
 async def conversation_response(request: web.Request, conv: Conversation) -> web.Response:
@@ -115,7 +117,8 @@ async def list_messages(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
     await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
     msgs = await request.app[CORE].store.list_messages(conv.id)
-    return web.json_response({"items": [message_json(m) for m in msgs], "next_cursor": None})
+    anonymous = request.app[CORE].anonymous_inboxes
+    return web.json_response({"items": [message_json(m, anonymous) for m in msgs], "next_cursor": None})
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
@@ -126,15 +129,22 @@ async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[Store
         atts: list[StoredAttachment] = []
         reader = await request.multipart()
         async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue  # a nested multipart: nothing the inbox sends
             if part.name in ("text", "private", "reply_to"):
                 body[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
             elif part.filename:
-                data = await part.read(decode=False)
-                if len(data) > limits.max_attachment_bytes:
-                    fail(413, "too_large", f"attachment over {limits.max_attachment_bytes} bytes")
+                data = bytearray()
+                while chunk := await part.read_chunk():  # refused as soon as it is too big, not once read whole
+                    data.extend(chunk)
+                    if len(data) > limits.max_attachment_bytes:
+                        fail(413, "too_large", f"attachment over {limits.max_attachment_bytes} bytes")
                 mime = part.headers.get("Content-Type", "application/octet-stream")
                 kind = "image" if mime.startswith("image/") else "file"
-                atts.append(core.files.put(data, kind=kind, mime=mime, filename=part.filename))
+                # Hashing and the fsync'd write of up to max_attachment_bytes would stall every
+                # other request: off the loop, as the pipeline does for inbound attachments.
+                atts.append(await asyncio.to_thread(core.files.put, bytes(data), kind=kind, mime=mime,
+                                                    filename=part.filename))
         body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
         return body, atts
     return await read_json(request), []
@@ -251,7 +261,7 @@ async def _visible_contact(request: web.Request) -> int:
 async def get_contact(request: web.Request) -> web.Response:
     contact_id = await _visible_contact(request)
     contact = await request.app[CORE].store.get_contact(contact_id)
-    return web.json_response(contact_json(contact))
+    return web.json_response(contact_json(contact, request.app[CORE].anonymous_inboxes))
 
 
 def _admin(request: web.Request) -> None:

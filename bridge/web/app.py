@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
-from tpbridge.bridge.web import api, help, openapi, privacy, sse, views
+from tpbridge.bridge.web import api, desk_api, help, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -57,6 +57,7 @@ def build_app(core: object) -> web.Application:
     app.router.add_get("/api/v1/openapi.json", openapi.serve)
     app.router.add_get("/api/v1/events", sse.events)
     app.add_routes(api.routes)
+    desk_api.setup(app)
     for name, adapter in core.adapters.items():
         if isinstance(adapter, HasWebhooks):
             app.add_routes(adapter.routes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, QuarantineEntry, iso
@@ -14,13 +15,15 @@ def attachment_json(att: Attachment) -> dict[str, Any]:
     }
 
 
-def message_json(msg: Message) -> dict[str, Any]:
+def message_json(msg: Message, anonymous: Collection[str] = ()) -> dict[str, Any]:
+    """`anonymous`: the anonymous inboxes, where a person's name is not shown (nor stored, since)."""
+    name = None if msg.inbox in anonymous and msg.author.kind.value == "contact" else msg.author.name
     return {
         "id": msg.id,
         "conversation_id": msg.conversation_id,
         "inbox": msg.inbox,
         "direction": msg.direction.value,
-        "author": {"kind": msg.author.kind.value, "id": msg.author.id, "name": msg.author.name},
+        "author": {"kind": msg.author.kind.value, "id": msg.author.id, "name": name},
         "text": msg.text,
         "html": msg.html,
         "attachments": [attachment_json(a) for a in msg.attachments],
@@ -37,9 +40,21 @@ def message_json(msg: Message) -> dict[str, Any]:
     }
 
 
-def contact_json(contact: Contact | None) -> dict[str, Any] | None:
+def is_anonymous(contact: Contact, anonymous: Collection[str]) -> bool:
+    return contact.anonymous or any(i.inbox in anonymous for i in contact.identities)
+
+
+def contact_json(contact: Contact | None, anonymous: Collection[str] = ()) -> dict[str, Any] | None:
+    """A person; one who wrote to an anonymous inbox is "Visitor <id>", without handles or addresses."""
     if contact is None:
         return None
+    if is_anonymous(contact, anonymous):
+        return {
+            "id": contact.id, "name": f"Visitor {contact.id}", "email": None, "language": contact.language,
+            "tier": contact.tier, "anonymous": True, "merged_into": contact.merged_into,
+            "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": None, "handle": None,
+                            "unreachable": i.unreachable} for i in contact.identities],
+        }
     return {
         "id": contact.id,
         "name": contact.name,
@@ -50,13 +65,14 @@ def contact_json(contact: Contact | None) -> dict[str, Any] | None:
         "merged_into": contact.merged_into,
         "identities": [
             {"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id, "handle": i.handle,
-             "unreachable": i.unreachable}
+             "unreachable": i.unreachable, "link": i.link}
             for i in contact.identities
         ],
     }
 
 
-def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[int, Agent]) -> dict[str, Any]:
+def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[int, Agent],
+                      anonymous: Collection[str] = ()) -> dict[str, Any]:
     assignee = agents.get(conv.assignee_id) if conv.assignee_id is not None else None
     return {
         "id": conv.id,
@@ -70,7 +86,7 @@ def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[
         "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
         "team": conv.team,
         "labels": list(conv.labels),
-        "contact": contact_json(contact),
+        "contact": contact_json(contact, anonymous),
         "last_message": {"text": conv.last_message_text, "at": iso(conv.last_message_at)}
         if conv.last_message_at else None,
         "unread": conv.unread,

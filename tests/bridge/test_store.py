@@ -333,3 +333,26 @@ def test_a_big_wal_is_made_to_start_over_and_a_small_one_only_copied(tmp_path: P
         assert ck.checkpoint(other) is False
     assert wal.stat().st_size == size
     assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 20 + 300 + 5 * 50
+
+
+async def test_identities_by_address_contact_profile_and_verified_merges(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
+        a = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("m1", sender="ann")]))[0].conversation
+        b = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("m2", sender="bob")]))[0].conversation
+        c = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("m3", sender="cy")]))[0].conversation
+        assert a and b and c
+        found = await core.store.find_identity("webchat.site", "ann")
+        assert found is not None and found.contact_id == a.contact_id
+        assert await core.store.find_identity("webchat.site", "nobody") is None
+        updated = await core.store.update_contact(a.contact_id, name="Ann", tier="vip")
+        assert (updated.name, updated.tier, updated.anonymous) == ("Ann", "vip", False)
+        await core.store.merge_contacts(a.contact_id, b.contact_id, verified=True)
+        await core.store.merge_contacts(a.contact_id, c.contact_id)
+        contact = await core.store.get_contact(a.contact_id)
+        assert contact is not None
+        assert {i.external_id: i.link for i in contact.identities} == {"ann": None, "bob": "verified",
+                                                                     "cy": "unverified"}
+        await core.store.unmerge_contact(b.contact_id)
+        await core.store.merge_contacts(a.contact_id, b.contact_id)  # again, by an agent this time
+        contact = await core.store.get_contact(a.contact_id)
+        assert contact is not None and {i.link for i in contact.identities} == {None, "unverified"}

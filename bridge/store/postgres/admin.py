@@ -64,14 +64,16 @@ class AdminStore(PostgresBase):
 
         return await self._read(lambda c: rows.family(c, contact_id))
 
-    async def merge_contacts(self, target_id: int, source_id: int) -> list[Conversation]:
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> list[Conversation]:
         """Merge `source` into `target`; contacts merged into the source move along (one level deep).
+        `verified`: the person proved both identities theirs (a one-time code).
         Returns the conversations of the whole family (each shows a changed person)."""
         now = self.now()
 
         async def run(c: Conn) -> list[Conversation]:
             await c.execute("UPDATE contacts SET merged_into = %s, updated_at = %s WHERE merged_into = %s OR id = %s",
                             (target_id, now, source_id, source_id))
+            await c.execute("UPDATE contacts SET merge_verified = %s WHERE id = %s", (int(verified), source_id))
             return await rows.family_conversations(c, await rows.family(c, target_id))
 
         return await self._tx(run)
@@ -81,7 +83,8 @@ class AdminStore(PostgresBase):
 
         async def run(c: Conn) -> list[Conversation]:
             was = await rows.value(c, "SELECT merged_into FROM contacts WHERE id = %s", (contact_id,))
-            await c.execute("UPDATE contacts SET merged_into = NULL, updated_at = %s WHERE id = %s", (now, contact_id))
+            await c.execute("UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = %s WHERE id = %s",
+                            (now, contact_id))
             ids = [contact_id] if was is None else [*await rows.family(c, was), contact_id]
             return await rows.family_conversations(c, ids)
 

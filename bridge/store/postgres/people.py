@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Unpack
 
-from tpbridge.bridge.model import Agent, Contact, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
@@ -19,9 +19,11 @@ async def _contact(c: Conn, contact_id: int) -> Contact | None:
     if row is None:
         return None
     # A contact's identities include those of contacts merged into it.
-    ids = tuple(rows.identity(r) for r in await rows.all_rows(  # type: ignore[arg-type]
-        c, "SELECT * FROM identities WHERE contact_id = %s OR contact_id IN"
-        " (SELECT id FROM contacts WHERE merged_into = %s) ORDER BY id", (contact_id, contact_id)))
+    ids = tuple(rows.identity(r, link=None if r["contact_id"] == contact_id else  # type: ignore[arg-type]
+                              "verified" if r["merge_verified"] else "unverified") for r in await rows.all_rows(
+        c, "SELECT i.*, k.merge_verified FROM identities i JOIN contacts k ON k.id = i.contact_id"
+        " WHERE i.contact_id = %s OR i.contact_id IN (SELECT id FROM contacts WHERE merged_into = %s)"
+        " ORDER BY i.id", (contact_id, contact_id)))
     return rows.contact(row, ids)  # type: ignore[arg-type]
 
 
@@ -44,6 +46,33 @@ FORGET_HOOKS: list[ForgetHook] = []
 class PeopleStore(PostgresBase):
     async def get_contact(self, contact_id: int) -> Contact | None:
         return await self._read(lambda c: _contact(c, contact_id))
+
+    async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
+        """Set `name`, `email`, `tier` or `language` of a contact."""
+        bad = set(fields) - {"name", "email", "tier", "language"}
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        async def run(c: Conn) -> Contact:
+            sets = [f"{k} = %s" for k in fields]
+            if fields.get("name") or fields.get("email"):
+                sets.append("anonymous = 0")
+            cur = await c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = %s WHERE id = %s",
+                                  (*fields.values(), now, contact_id))
+            if cur.rowcount == 0:
+                raise LookupError(f"contact {contact_id} not found")
+            return await _contact(c, contact_id)  # type: ignore[return-value]
+
+        return await self._tx(run)
+
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        async def run(c: Conn) -> Identity | None:
+            row = await rows.one(c, "SELECT * FROM identities WHERE inbox = %s AND external_id = %s",
+                                 (inbox, external_id))
+            return rows.identity(row) if row is not None else None  # type: ignore[arg-type]
+
+        return await self._read(run)
 
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         wanted = sorted(set(ids))

@@ -59,10 +59,11 @@ class AdminStore(SqliteBase):
         """The contact and every contact merged into it (their conversations are its history)."""
         return await self._read(lambda c: rows.family(c, contact_id))
 
-    async def merge_contacts(self, target_id: int, source_id: int) -> list[Conversation]:
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> list[Conversation]:
         """Merge `source` into `target`: one person from now on; undone by `unmerge_contact`.
 
         Contacts merged into the source move to the target, so a family is one level deep.
+        `verified`: the person proved both identities theirs (a one-time code), not an agent's guess.
         Returns the conversations of the whole family (each shows a changed person).
         """
         now = self.now()
@@ -70,7 +71,8 @@ class AdminStore(SqliteBase):
         def run(c: sqlite3.Connection) -> list[Conversation]:
             c.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE merged_into = ?",
                       (target_id, now, source_id))
-            c.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE id = ?", (target_id, now, source_id))
+            c.execute("UPDATE contacts SET merged_into = ?, merge_verified = ?, updated_at = ? WHERE id = ?",
+                      (target_id, int(verified), now, source_id))
             return rows.family_conversations(c, rows.family(c, target_id))
 
         return await self._write(run)
@@ -81,7 +83,8 @@ class AdminStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> list[Conversation]:
             row = c.execute("SELECT merged_into FROM contacts WHERE id = ?", (contact_id,)).fetchone()
-            c.execute("UPDATE contacts SET merged_into = NULL, updated_at = ? WHERE id = ?", (now, contact_id))
+            c.execute("UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = ? WHERE id = ?",
+                      (now, contact_id))
             ids = [contact_id] if row is None or row[0] is None else [*rows.family(c, row[0]), contact_id]
             return rows.family_conversations(c, ids)
 

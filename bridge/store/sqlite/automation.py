@@ -159,17 +159,22 @@ class AutomationStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> ReportRows:
             def q(sql: str) -> list[dict[str, object]]:
-                return [dict(r) for r in c.execute(sql, (since, until))]
+                return [dict(r) for r in c.execute(sql, (since, until) * sql.count("UNION ALL") + (since, until))]
 
+            # Erased conversations still count (anonymously): see bridge/store/sqlite/retention.py.
             return {
                 "conversations": q(
                     "SELECT id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
                     " FROM conversations WHERE created_at >= ? AND created_at < ?"
                     # a conversation holding only a survey answer is part of the one it answers
-                    " AND json_extract(attrs, '$.automation.stage') IS NOT 'survey'"),
-                "cycles": q("SELECT * FROM automation_cycles WHERE started_at >= ? AND started_at < ?"),
-                "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"),
-                "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"),
+                    " AND json_extract(attrs, '$.automation.stage') IS NOT 'survey'"
+                    " UNION ALL SELECT * FROM erased_conversations WHERE created_at >= ? AND created_at < ?"),
+                "cycles": q("SELECT * FROM automation_cycles WHERE started_at >= ? AND started_at < ?"
+                            " UNION ALL SELECT * FROM erased_cycles WHERE started_at >= ? AND started_at < ?"),
+                "bot": q("SELECT * FROM automation_bot WHERE started_at >= ? AND started_at < ?"
+                         " UNION ALL SELECT * FROM erased_bot WHERE started_at >= ? AND started_at < ?"),
+                "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"
+                             " UNION ALL SELECT * FROM erased_surveys WHERE created_at >= ? AND created_at < ?"),
                 "inbound": q(
                     "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
                     " AND created_at >= ? AND created_at < ?"),

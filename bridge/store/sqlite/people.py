@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Unpack
 
-from tpbridge.bridge.model import Agent, Contact, Conversation, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Conversation, Identity, Role, Team, Viewer, iso
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -20,9 +20,11 @@ def _contact(c: sqlite3.Connection, contact_id: int) -> Contact | None:
     if row is None:
         return None
     # A contact's identities include those of contacts merged into it.
-    ids = tuple(rows.identity(r) for r in c.execute(
-        "SELECT * FROM identities WHERE contact_id = ? OR contact_id IN"
-        " (SELECT id FROM contacts WHERE merged_into = ?) ORDER BY id", (contact_id, contact_id)))
+    ids = tuple(rows.identity(r, link=None if r["contact_id"] == contact_id else
+                              "verified" if r["merge_verified"] else "unverified") for r in c.execute(
+        "SELECT i.*, k.merge_verified FROM identities i JOIN contacts k ON k.id = i.contact_id"
+        " WHERE i.contact_id = ? OR i.contact_id IN (SELECT id FROM contacts WHERE merged_into = ?) ORDER BY i.id",
+        (contact_id, contact_id)))
     return rows.contact(row, ids)
 
 
@@ -36,6 +38,33 @@ def _agent(c: sqlite3.Connection, row: sqlite3.Row) -> Agent:
 class PeopleStore(SqliteBase):
     async def get_contact(self, contact_id: int) -> Contact | None:
         return await self._read(lambda c: _contact(c, contact_id))
+
+    async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
+        """Set `name`, `email`, `tier` or `language` of a contact."""
+        bad = set(fields) - {"name", "email", "tier", "language"}
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> Contact:
+            sets = [f"{k} = ?" for k in fields]
+            if fields.get("name") or fields.get("email"):
+                sets.append("anonymous = 0")
+            cur = c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
+                            (*fields.values(), now, contact_id))
+            if cur.rowcount == 0:
+                raise LookupError(f"contact {contact_id} not found")
+            return _contact(c, contact_id)  # type: ignore[return-value]
+
+        return await self._write(run)
+
+    async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
+        def run(c: sqlite3.Connection) -> Identity | None:
+            row = c.execute("SELECT * FROM identities WHERE inbox = ? AND external_id = ?",
+                            (inbox, external_id)).fetchone()
+            return rows.identity(row) if row is not None else None
+
+        return await self._read(run)
 
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         wanted = sorted(set(ids))

@@ -42,10 +42,10 @@ def _json(text: str | None, empty: Any) -> Any:
     return json.loads(text)
 
 
-def identity(row: sqlite3.Row) -> Identity:
+def identity(row: sqlite3.Row, link: str | None = None) -> Identity:
     return Identity(
         id=row["id"], contact_id=row["contact_id"], inbox=row["inbox"], channel=row["channel"],
-        external_id=row["external_id"], handle=row["handle"], unreachable=row["unreachable"],
+        external_id=row["external_id"], handle=row["handle"], unreachable=row["unreachable"], link=link,
     )
 
 

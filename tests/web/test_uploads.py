@@ -1,0 +1,59 @@
+"""An agent's reply with a file: stored content-addressed, refused early when too big, written off the loop."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import aiohttp
+from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.model import Role
+from tpbridge.bridge.store.protocol import StoredAttachment
+
+from tests.web.support import web_app
+
+LIMIT = 64 * 1024
+
+
+class ThreadNotingFiles(AttachmentFiles):
+    """The real file store, noting which thread each write ran on."""
+
+    threads: list[int]
+
+    def put(self, data: bytes, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
+        self.threads.append(threading.get_ident())
+        return super().put(data, kind=kind, mime=mime, filename=filename)
+
+
+def reply_form(data: bytes) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("text", "the signed contract")
+    form.add_field("file", data, filename="contract.pdf", content_type="application/pdf")
+    return form
+
+
+async def test_upload_is_stored_by_its_hash_from_a_worker_thread_and_a_big_one_gets_413(tmp_path: Path) -> None:
+    raw = {"channels": {"webchat": {"site": {}}}, "http": {"max_attachment_bytes": LIMIT}}
+    async with web_app(tmp_path, raw) as w:
+        files = ThreadNotingFiles(w.core.config.data_dir)
+        files.threads = []
+        w.core.files = files
+        await w.agent("ann@example.com", "Ann", Role.ADMIN)
+        conv = await w.say("m1", "visitor-1", "please send the contract")
+        auth = {"Authorization": f"Bearer {w.tokens['ann@example.com']}"}
+
+        data = bytes(range(256)) * 200  # 51,200 bytes: under the limit
+        resp = await w.client.post(f"/api/v1/conversations/{conv.id}/messages", data=reply_form(data), headers=auth)
+        assert resp.status == 202, await resp.text()
+        digest = hashlib.sha256(data).hexdigest()
+        assert files.path(digest).read_bytes() == data
+        assert files.threads and threading.get_ident() not in files.threads  # never on the event loop's thread
+
+        resp = await w.client.post(f"/api/v1/conversations/{conv.id}/messages",
+                                   data=reply_form(b"x" * (LIMIT + 1)), headers=auth)
+        assert resp.status == 413
+        assert (await resp.json())["error"]["code"] == "too_large"
+        assert len(files.threads) == 1  # refused before anything was hashed or written
+        _, msgs = await w.api("GET", f"/api/v1/conversations/{conv.id}/messages", "ann@example.com")
+        assert [m["text"] for m in msgs["items"] if m["direction"] == "out"] == ["the signed contract"]
