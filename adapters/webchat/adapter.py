@@ -48,3 +48,7 @@ class WebchatAdapter:
 
     async def send(self, out: Outbound) -> Sent:
         return deliver(self.pages, out)
+
+    def delivered_elsewhere(self, out: Outbound) -> None:
+        """Another instance sent this reply: the visitor's pages open on this process get it too."""
+        deliver(self.pages, out)

@@ -24,7 +24,8 @@ async def detect_language(a: Automation, conv: Conversation, msg: Message) -> Co
     """Store the message's language, and the conversation's and contact's when it changed."""
     contact = await a.store.get_contact(conv.contact_id)
     fallback = (contact.language if contact else None) or conv.language
-    lang = await a.detector.detect_async(msg.text or "", fallback)
+    chosen = msg.extra.get("chosen_language")  # picked by the person (web chat): it wins over detection
+    lang = chosen if isinstance(chosen, str) and chosen else await a.detector.detect_async(msg.text or "", fallback)
     if lang is None:
         return conv
     await a.desk.set_message_language(msg.id, lang)

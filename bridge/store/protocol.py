@@ -8,7 +8,7 @@ is a class with these methods and nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol, TypedDict, Unpack
@@ -166,6 +166,17 @@ class AgentFields(TypedDict, total=False):
 ReportRows = dict[str, list[dict[str, Any]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something another instance committed, for this instance's event bus (bridge/relay.py): an event's
+    kind (bridge/events.py), its conversation, its message, and for conversation.updated the fields."""
+
+    kind: str
+    conversation_id: int
+    message_id: int | None = None
+    changes: tuple[str, ...] = ()
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -317,6 +328,17 @@ class Store(Protocol):
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
     async def audit_last_issued(self) -> int: ...
 
+    # several instances on one store (bridge/lease.py, bridge/relay.py); one process (SQLite): trivial
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the lease `name` for `holder` for `ttl` seconds; False while another's lease lives."""
+        ...
+    async def release(self, name: str, holder: str) -> None: ...
+    def changes(self) -> AsyncIterator[list[Change]]:
+        """What OTHER instances commit, as it commits (until cancelled)."""
+        ...
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached (/healthz reports degraded)."""
+        ...
     # retention (bridge/privacy/retention.py)
     async def expired_conversations(self, resolved_before: float, limit: int) -> list[int]: ...
     async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]: ...
@@ -326,6 +348,7 @@ __all__ = [
     "UNSET",
     "AgentFields",
     "Canned",
+    "Change",
     "Conflict",
     "ConversationFields",
     "ConversationFilter",

@@ -34,8 +34,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the store answers (`degraded` when a channel refused its credentials); 503 when the store
+    does not: nothing can be stored, so a load balancer should send the traffic to another instance."""
     core = request.app[CORE]
-    return web.json_response({"status": "ok" if core.health.ok else "degraded",
+    try:
+        await core.store.ping()
+    except Exception as exc:
+        return web.json_response({"status": "degraded", "store": {"state": "unreachable", "reason": str(exc)[:200]},
+                                  "channels": core.health.snapshot()}, status=503)
+    return web.json_response({"status": "ok" if core.health.ok else "degraded", "store": {"state": "ok"},
                               "channels": core.health.snapshot()})
 
 

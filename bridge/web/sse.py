@@ -35,7 +35,7 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
     })
     await resp.prepare(request)
-    with core.bus.subscribe() as sub:
+    with core.bus.subscribe(remote=True) as sub:
         await resp.write(b": connected\n\n")  # only once subscribed: a client may act on it at once
         it = aiter(sub)
         while True:

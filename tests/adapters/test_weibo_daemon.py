@@ -162,16 +162,25 @@ async def test_reply_delivered_then_refused_when_the_window_closed(tmp_path: Pat
 
 
 async def test_export_and_forget_a_weibo_contact(tmp_path: Path) -> None:
-    async with bridge(tmp_path) as (daemon, _fake, pusher):
+    async with bridge(tmp_path) as (daemon, fake, pusher):
         assert await push(daemon, pusher, push_body("text", BOB, "请删除我的数据")) == (200, "")
         conv = await daemon.wait_for(lambda: conversation_of(daemon, BOB))
         contact_id = conv["contact"]["id"]
         status, export = await daemon.api("GET", f"/api/v1/contacts/{contact_id}/export")
         assert status == 200
         assert "请删除我的数据" in str(export) and str(BOB) in str(export)
-        status, _ = await daemon.api("DELETE", f"/api/v1/contacts/{contact_id}")
-        assert status in (200, 204)
-        assert await conversation_of(daemon, BOB) is None
+        # ... and erased from their own chat: asked, confirmed, a last message, then nothing is left
+        fake.open_window(str(BOB))
+        assert await push(daemon, pusher, push_body("text", BOB, "/forget")) == (200, "")
+        [question] = await fake.wait_sent(1, within=20)
+        assert "YES" in question["data"]["text"] or "确认" in question["data"]["text"]
+        assert await push(daemon, pusher, push_body("text", BOB, "确认")) == (200, "")
+        await fake.wait_sent(2, within=20)
+
+        async def erased() -> bool:
+            return await conversation_of(daemon, BOB) is None
+
+        await daemon.wait_for(erased, timeout=90)
 
 
 async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:

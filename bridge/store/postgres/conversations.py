@@ -10,7 +10,7 @@ from typing import Any, Unpack
 from tpbridge.bridge import search
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import terms
-from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor
@@ -143,6 +143,7 @@ class ConversationStore(PostgresBase):
             cur = await c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = %s", args)
             if cur.rowcount == 0:
                 raise LookupError(f"conversation {conversation_id} not found")
+            await notify.notify(c, self.instance, notify.conversation_updated(conversation_id, fields))
             return await rows.load_conversation(c, conversation_id)  # type: ignore[return-value]
 
         return await self._tx(run)

@@ -39,6 +39,27 @@ async def _family(c: Conn, contact_id: int) -> list[int]:
         c, "SELECT id FROM contacts WHERE merged_into = %s ORDER BY id", (contact_id,))]
 
 
+async def erase_messages(c: Conn, convs: list[int]) -> set[str]:
+    """Delete the conversations' messages and what hangs on them; the attachment hashes they used."""
+    msgs = [r["id"] for r in await rows.all_rows(
+        c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
+    hashes = {r["sha256"] for r in await rows.all_rows(
+        c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
+    for table in ("attachments", "message_edits", "outbox"):
+        await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
+    await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
+    await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
+    await c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ANY(%s)",
+                    (convs,))
+    return hashes
+
+
+async def unused(c: Conn, hashes: set[str]) -> list[str]:
+    still = {r["sha256"] for r in await rows.all_rows(
+        c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
+    return [h for h in hashes if h not in still]
+
+
 ForgetHook = Callable[[Conn, list[int], list[int]], Awaitable[None]]
 FORGET_HOOKS: list[ForgetHook] = []
 
@@ -128,25 +149,14 @@ class PeopleStore(PostgresBase):
             family = await _family(c, contact_id)
             gone = await rows.family_conversations(c, family)
             convs = [conv.id for conv in gone]
-            msgs = [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
-            hashes = {r["sha256"] for r in await rows.all_rows(
-                c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
-            for table in ("attachments", "message_edits", "outbox"):
-                await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
-            await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
-            await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
-            await c.execute("UPDATE conversations SET linked_conversation_id = NULL"
-                            " WHERE linked_conversation_id = ANY(%s)", (convs,))
+            hashes = await erase_messages(c, convs)
             for hook in FORGET_HOOKS:
                 await hook(c, convs, family)
             await c.execute("DELETE FROM conversations WHERE id = ANY(%s)", (convs,))
             await c.execute("DELETE FROM identities WHERE contact_id = ANY(%s)", (family,))
             await c.execute("UPDATE contacts SET merged_into = NULL WHERE merged_into = ANY(%s)", (family,))
             await c.execute("DELETE FROM contacts WHERE id = ANY(%s)", (family,))
-            still = {r["sha256"] for r in await rows.all_rows(
-                c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
-            return Forgotten(gone, sorted(h for h in hashes if h not in still))
+            return Forgotten(gone, sorted(await unused(c, hashes)))
 
         return await self._tx(run)
 
