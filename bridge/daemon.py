@@ -23,8 +23,9 @@ from aiohttp import web
 from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, Polls, backoff
 from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
-from tpbridge.bridge.config import Config
+from tpbridge.bridge.config import Config, HttpSection
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.followup import FollowUps
 from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
@@ -35,7 +36,7 @@ from tpbridge.bridge.privacy import retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.relay import relay
 from tpbridge.bridge.systemd_notify import Notifier
-from tpbridge.bridge.web.app import build_app
+from tpbridge.bridge.web.app import build_app, build_metrics_app
 
 log = structlog.get_logger(__name__)
 
@@ -239,7 +240,10 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
         log.warning("setup.no_agents", hint="create the first agent: tpbridge agent add you@example.com "
                     "--name 'Your Name' --role admin")
 
-    runner = web.AppRunner(build_app(core), handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    # aiohttp's keep-alive timeout also runs from the connection's start until a request's headers
+    # are complete: it is the header read timeout that stops slow clients holding connections.
+    runner = web.AppRunner(build_app(core), handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                           keepalive_timeout=config.http.header_timeout)
     await runner.setup()
 
     async def close_web_app() -> None:
@@ -264,6 +268,8 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
                 await asyncio.wait_for(site.stop(), timeout=2.0)
 
     stack.push_async_callback(stop_listening)
+    if config.http.metrics_listen is not None:
+        await serve_metrics(core, config.http, stack)
     settle_heap()
     log.info("daemon.listening", listen=config.http.listen, inboxes=sorted(core.adapters),
              chat=f"{config.http.public_url}/chat")
@@ -290,6 +296,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     automation = Automation(core)
     phone = Phone(core)
     others.start(supervise("handover", lambda: handover.run(core, phone)), "handover")
+    others.start(supervise("follow-ups", FollowUps(core).run), "follow-ups")
     others.start(supervise("automation", automation.run), "automation")
     others.start(supervise("snoozes", lambda: wake_snoozed(core)), "snoozes")
     others.start(supervise("search-index", lambda: index_search(core)), "search-index")
@@ -299,6 +306,22 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     if notifier.watchdog_interval:
         others.start(watchdog(notifier), "watchdog")
     return core, settled
+
+
+async def serve_metrics(core: Core, http: HttpSection, stack: contextlib.AsyncExitStack) -> None:
+    """/metrics on its own address (`[http] metrics_listen`), closed with the rest."""
+    assert http.metrics_listen is not None
+    runner = web.AppRunner(build_metrics_app(core), handle_signals=False, access_log=None,
+                           keepalive_timeout=http.header_timeout)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    host, _, port = http.metrics_listen.rpartition(":")
+    site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
+        raise StartError(f"http.metrics_listen: {http.metrics_listen} {why}") from exc
 
 
 async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:

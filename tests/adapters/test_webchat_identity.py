@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,15 @@ async def test_a_verified_user_has_one_history_on_every_device_and_a_forged_hash
         assert contact["name"] == "Wang Fang" and contact["email"] == "wang@example.com"
         _, msgs = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
         assert [m["text"] for m in msgs["items"]] == ["提现还没到账", "still waiting"]
+
+        # Forgetting the person erases what the app said about them too; signing in again starts afresh.
+        def kept() -> int:
+            with closing(sqlite3.connect(d.data_dir / "tpbridge.db")) as db:
+                return int(db.execute("SELECT count(*) FROM kv WHERE value LIKE '%wang@example.com%'").fetchone()[0])
+
+        assert kept() == 1
+        status, _ = await d.api("DELETE", f"/api/v1/contacts/{conv['contact']['id']}")
+        assert status == 200 and kept() == 0
 
         # Anonymous visitors still work, on the same inbox and on one without an identity secret.
         anon = await Visitor(d, "/app-chat").start()

@@ -29,6 +29,7 @@ app_secret = "env:TPB_WEIBO_SECRET"
 access_token = "env:TPB_WEIBO_TOKEN"
 api_base_url = "{fake.url}"
 rate_limit_delay = 0.2
+media_timeout = 4.0
 """
 
 
@@ -54,11 +55,15 @@ async def push(daemon: Daemon, pusher: WeiboPusher, body: bytes) -> tuple[int, s
 
 
 async def conversation_of(daemon: Daemon, uid: int) -> dict[str, Any] | None:
+    """The uid's conversation. A contact whose screen-name look-up missed its budget (a loaded machine)
+    has no name yet and is shown as an anonymous visitor, without the uid: then the inbox's only one."""
     status, body = await daemon.api("GET", "/api/v1/conversations?inbox=weibo.official&limit=100")
     assert status == 200, body
     for conv in body["items"]:
         if any(i["external_id"] == str(uid) for i in conv["contact"]["identities"]):
             return conv
+    if len(body["items"]) == 1 and body["items"][0]["contact"]["anonymous"]:
+        return body["items"][0]
     return None
 
 
@@ -212,8 +217,17 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> No
             stored = await inbound_texts(daemon)
             for body in acked:  # every acknowledged push survived the kill
                 assert body.decode().split('"text": "')[1].split('"')[0] in stored
-            for body in bodies:  # Weibo retries what was not acknowledged (and a few that were)
-                assert (await push(daemon, pusher, body))[0] == 200
+
+            async def until_acked(body: bytes) -> int:  # as Weibo does: again until it gets an answer
+                for _ in range(5):
+                    try:
+                        return (await push(daemon, pusher, body))[0]
+                    except aiohttp.ClientError:
+                        continue
+                return 0
+
+            again = await asyncio.gather(*(until_acked(b) for b in bodies))  # Weibo retries the rest
+            assert set(again) == {200}
             texts = await inbound_texts(daemon)
         assert sorted(texts) == sorted(f"消息 {uid} #{n}" for n in range(10) for uid in fake_uids)
 

@@ -173,6 +173,14 @@ class ConversationStore(PostgresBase):
 
         return await self._read(run)
 
+    async def resolved_between(self, since: float, until: float) -> list[int]:
+        async def run(c: Conn) -> list[int]:
+            return [r["id"] for r in await rows.all_rows(
+                c, "SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > %s AND resolved_at <= %s"
+                " ORDER BY resolved_at LIMIT 500", (since, until))]
+
+        return await self._read(run)
+
     async def due_snoozes(self, now: float) -> list[int]:
         async def run(c: Conn) -> list[int]:
             return [r["id"] for r in await rows.all_rows(

@@ -224,6 +224,10 @@ class PeopleStore(PostgresBase):
                                     " ON CONFLICT DO NOTHING", (agent_id, await _ensure_team(c, team, (), now)))
             for key, value in columns.items():
                 await c.execute(f"UPDATE agents SET {key} = %s WHERE id = %s", (value, agent_id))
+            if "password_hash" in fields or fields.get("disabled"):
+                # a new password or a disable ends every session and token (as SQLite's)
+                await c.execute("DELETE FROM sessions WHERE agent_id = %s", (agent_id,))
+                await c.execute("DELETE FROM tokens WHERE agent_id = %s", (agent_id,))
             row = await rows.one(c, "SELECT * FROM agents WHERE id = %s", (agent_id,))
             if row is None:
                 raise LookupError(f"agent {agent_id} not found")
@@ -271,7 +275,7 @@ class PeopleStore(PostgresBase):
         async def run(c: Conn) -> Agent | None:
             row = await rows.one(
                 c, "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = %s"
-                " AND a.disabled = 0", (token_hash,))
+                " AND a.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > %s)", (token_hash, self.now()))
             return None if row is None else await agent_of(c, row)
 
         return await self._read(run)
@@ -314,3 +318,13 @@ async def _ensure_team(c: Conn, name: str, inboxes: Sequence[str], now: float) -
         await c.execute("UPDATE teams SET inboxes = %s WHERE id = %s", (json.dumps(merged), row["id"]))
     team_id: int = row["id"]
     return team_id
+
+
+async def _forget_profiles(c: Conn, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
+    for row in await rows.all_rows(c, "SELECT inbox, external_id FROM identities WHERE contact_id = ANY(%s)",
+                                   (contact_ids,)):
+        await c.execute("DELETE FROM kv WHERE key = %s", (f"{row['inbox']}:profile:{row['external_id']}",))
+
+
+FORGET_HOOKS.append(_forget_profiles)
