@@ -89,7 +89,9 @@
       var top = el("div", "row1");
       top.appendChild(badge(c.channel));
       top.appendChild(el("span", "name", contactName(c.contact)));
-      if (c.priority >= 2) { top.appendChild(el("span", "prio p" + c.priority, T["priority_" + c.priority])); }
+      if (c.priority === "high" || c.priority === "urgent") {
+        top.appendChild(el("span", "prio p-" + c.priority, T["priority_" + c.priority]));
+      }
       top.appendChild(el("time", "when", fmtTime(c.last_activity_at)));
       a.appendChild(top);
       var second = el("div", "row2");
