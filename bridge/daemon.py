@@ -23,12 +23,13 @@ from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.crypto import KeyProblem
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
 from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
-from tpbridge.bridge.privacy import retention
+from tpbridge.bridge.privacy import rekey, retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app
@@ -168,6 +169,8 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     core = assemble(config)
     try:
         await core.store.open()
+    except KeyProblem:
+        raise  # one clear line, exit 2 (bridge/cli.py)
     except Exception as exc:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
     for name, team in config.teams.items():
@@ -211,6 +214,8 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
     others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
     others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
     others.append(asyncio.create_task(supervise("retention", lambda: retention.run_daily(core))))
+    others.append(asyncio.create_task(supervise(
+        "rekey", lambda: rekey.in_background(core.store, core.files, config.data_dir))))
     if notifier.watchdog_interval:
         others.append(asyncio.create_task(watchdog(notifier)))
     # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).

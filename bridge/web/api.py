@@ -95,7 +95,9 @@ async def list_conversations(request: web.Request) -> web.Response:
     except (ValueError, TypeError):
         fail(400, "bad_request", "cursor is not valid")
     if flt.q is not None and cursor_is_first(q.get("cursor")):
-        await audit_api.record(request, "conversation_search", None, q=flt.q, found=len(page.items))
+        codec = request.app[CORE].files.codec  # an encrypted store keeps no query in clear: its keyed hash
+        query = {"q": flt.q} if codec is None else {"q_hash": codec.blind(flt.q)}
+        await audit_api.record(request, "conversation_search", None, found=len(page.items), **query)
     return web.json_response({"items": await render_conversations(request, page.items),
                               "next_cursor": page.next_cursor})
 
@@ -300,12 +302,15 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
         fail(404, "not_found", "the attachment's bytes are gone (erased)")
     safe = (att.filename or "file").replace('"', "")
     inline = att.mime.startswith("image/") and att.mime != "image/svg+xml"
-    return web.FileResponse(path, headers={
+    headers = {
         "Content-Type": att.mime if inline else "application/octet-stream",
         "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"',
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    }
+    if core.files.codec is not None:  # sealed on disk: opened here, in memory
+        return web.Response(body=await asyncio.to_thread(core.files.read, att.sha256), headers=headers)
+    return web.FileResponse(path, headers=headers)
 
 
 @routes.get("/api/v1/me")

@@ -9,12 +9,13 @@ from tpbridge.bridge.store.sqlite.base import path_from_url
 from tpbridge.bridge.store.sqlite.channel import ChannelStore
 from tpbridge.bridge.store.sqlite.conversations import ConversationStore
 from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
+from tpbridge.bridge.store.sqlite.keys import EncryptionStore
 from tpbridge.bridge.store.sqlite.people import PeopleStore
 from tpbridge.bridge.store.sqlite.retention import RetentionStore
 
 
 class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
-                  AuditStore, RetentionStore):
+                  AuditStore, RetentionStore, EncryptionStore):
     """Implements bridge.store.protocol.Store on one SQLite file."""
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from tpbridge.bridge.store.sqlite import people
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 WAITING = "status = 'open' AND assignee_id IS NULL AND handoff_at IS NOT NULL"
 
@@ -159,7 +160,7 @@ class AutomationStore(SqliteBase):
         await self._write(lambda c: c.execute(
             "INSERT INTO automation_surveys (conversation_id, contact_id, inbox, channel, team, language, score, text,"
             " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], now)))
+            (conversation_id, contact_id, inbox, channel, team, language, score, seal(c, text[:200]), now)))
 
     # ------------------------------------------------------------ reports
     async def report_rows(self, since: float, until: float) -> dict[str, list[dict[str, Any]]]:
