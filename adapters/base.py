@@ -367,3 +367,19 @@ class HasWebhooks(Protocol):
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         """Routes at `AdapterContext.webhook_path` (the web chat: its pages' `path`), mounted by the core."""
         ...
+
+
+@runtime_checkable
+class Polls(Protocol):
+    def polls(self) -> bool:
+        """True when `run` fetches from the channel (long polling, IMAP IDLE): with several instances on
+        one store, exactly one of them runs it at a time, under a lease (bridge/lease.py)."""
+        ...
+
+
+@runtime_checkable
+class PushesToClients(Protocol):
+    def delivered_elsewhere(self, out: Outbound) -> None:
+        """Another instance delivered `out` (its `send` ran there): push it to the clients connected to
+        this process too (the web chat's open pages), as `send` does for its own."""
+        ...

@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tpbridge.bridge import config as config_mod
@@ -16,9 +20,9 @@ from tpbridge.bridge import logs
 from tpbridge.bridge.audit import Audit
 from tpbridge.bridge.audit import verify as audit_verify
 from tpbridge.bridge.crypto import KeyProblem
-from tpbridge.bridge.model import Role
+from tpbridge.bridge.model import Agent, Role
 from tpbridge.bridge.store import open_store
-from tpbridge.bridge.store.protocol import Store
+from tpbridge.bridge.store.protocol import ApiToken, Store
 
 T = TypeVar("T")
 
@@ -96,16 +100,58 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from tpbridge.bridge.web.auth import digest, new_token
 
     token = new_token()
+    if args.expires_days is not None and args.expires_days <= 0:
+        raise CliError("--expires-days: must be a positive number of days")
+    expires_at = time.time() + args.expires_days * 86400 if args.expires_days else None
 
     async def add(store: Store) -> None:
-        found = await store.agent_by_email(args.email)
-        if found is None:
-            raise CliError(f"no agent {args.email} (create one with: tpbridge agent add {args.email} --name ...)")
-        await store.add_token(found[0].id, digest(token), args.label)
-        await Audit(store).record("token_create", object=f"agent:{found[0].id}", address="cli", label=args.label)
+        agent = await _agent(store, args.email)
+        await store.create_token(agent.id, digest(token), args.label, expires_at)
+        await Audit(store).record("token_create", object=f"agent:{agent.id}", address="cli", label=args.label)
 
     _with_store(cfg, add)
     print(token)
+    return 0
+
+
+async def _agent(store: Store, email: str) -> Agent:
+    found = await store.agent_by_email(email)
+    if found is None:
+        raise CliError(f"no agent {email} (create one with: tpbridge agent add {email} --name ...)")
+    return found[0]
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else "-"
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+
+    async def tokens(store: Store) -> list[ApiToken]:
+        return await store.list_tokens((await _agent(store, args.email)).id)
+
+    rows = _with_store(cfg, tokens)
+    print(f"{'ID':>6}  {'CREATED':20}  {'LAST USED':20}  {'EXPIRES':20}  LABEL")
+    for t in rows:
+        print(f"{t.id:>6}  {_when(t.created_at):20}  {_when(t.last_used_at):20}  {_when(t.expires_at):20}  "
+              f"{t.label or ''}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    async def revoke(store: Store) -> bool:
+        token = await store.get_token(args.token_id)
+        if token is None or not await store.revoke_token(args.token_id):
+            return False
+        await Audit(store).record("token_revoke", object=f"agent:{token.agent_id}", address="cli",
+                                  token_id=args.token_id)
+        return True
+
+    if not _with_store(cfg, revoke):
+        raise CliError(f"no token {args.token_id} (see: tpbridge token list EMAIL)")
+    print(f"token {args.token_id} revoked", file=sys.stderr)
     return 0
 
 
@@ -184,6 +230,21 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    from tpbridge.bridge.store import copy as store_copy
+
+    try:
+        base = _load(args).base_dir  # relative sqlite:/// paths are relative to the config, as in [store]
+    except config_mod.ConfigError:
+        base = Path.cwd()
+    try:
+        copied = store_copy.copy(args.from_url, args.to_url, base, store_copy.bar())
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"copied {sum(copied.values())} rows in {len(copied)} tables", file=sys.stderr)
+    return 0
+
+
 CONFIG_HELP = "config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)"
 
 
@@ -224,7 +285,14 @@ def parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="print a new API token for an agent (only its hash is stored)")
     create.add_argument("email")
     create.add_argument("--label", default=None)
+    create.add_argument("--expires-days", type=int, default=None, help="the token stops working after N days")
     create.set_defaults(fn=cmd_token_create)
+    listing = token.add_parser("list", help="an agent's tokens: id, created, last used, expiry")
+    listing.add_argument("email")
+    listing.set_defaults(fn=cmd_token_list)
+    revoke = token.add_parser("revoke", help="end one token now")
+    revoke.add_argument("token_id", type=int)
+    revoke.set_defaults(fn=cmd_token_revoke)
     contact = sub.add_parser("contact", help="a person's data").add_subparsers(dest="contact_cmd", required=True)
     exp = contact.add_parser("export", help="print everything stored about a contact as JSON")
     exp.add_argument("contact_id", type=int)
@@ -239,14 +307,25 @@ def parser() -> argparse.ArgumentParser:
     rotate = key.add_parser("rotate", help="re-encrypt the store under the current encryption_key (resumable)")
     rotate.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
     rotate.set_defaults(fn=cmd_key_rotate)
+    store = sub.add_parser("store", help="the store itself").add_subparsers(dest="store_cmd", required=True)
+    store_copy = store.add_parser("copy", help="copy a whole store (e.g. SQLite to PostgreSQL), resumable")
+    store_copy.add_argument("from_url", metavar="FROM_URL", help="sqlite:///path or postgresql://...")
+    store_copy.add_argument("to_url", metavar="TO_URL", help="sqlite:///path or postgresql://...")
+    store_copy.set_defaults(fn=cmd_store_copy)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
     audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
                      ).set_defaults(fn=cmd_audit_verify)
+    from tpbridge.bridge.automation.commands import add_commands
+
+    add_commands(sub)  # train, eval
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # The store, attachments, quarantined mail and backups hold people's data: readable by this user
+    # only (files 0600, folders 0700), also when not run under systemd's UMask=0077.
+    os.umask(0o077)
     if args.command != "run":
         logs.setup("warning", "console")
     fn: Callable[[argparse.Namespace], int] = args.fn

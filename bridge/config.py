@@ -93,10 +93,18 @@ class HttpSection(_Section):
     max_text_bytes: int = Field(64 * 1024, gt=0)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
     session_days: int = Field(14, gt=0)
+    # A client has this long to send a request's headers (also the idle keep-alive limit): slow
+    # clients cannot hold connections open for minutes.
+    header_timeout: float = Field(15.0, gt=0, le=3600)
+    # /metrics: open on `listen` unless one of these is set (see README, Security).
+    metrics_token: Secret | None = None  # then /metrics needs "Authorization: Bearer <token>"
+    metrics_listen: str | None = None  # then /metrics is served only there, e.g. "127.0.0.1:9101"
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
-    def _listen(cls, v: str) -> str:
+    def _listen(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         host, sep, port = v.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError('must be "host:port", e.g. "127.0.0.1:8080"')

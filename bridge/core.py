@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,8 @@ class Core:
     sinks: dict[str, InboxSink] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # room for parts added later (automation)
     audit: Audit = field(init=False)
+    # who this process is to other instances on the same store (leases: bridge/lease.py)
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
     def __post_init__(self) -> None:
         self.audit = Audit(self.store)

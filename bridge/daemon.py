@@ -14,16 +14,20 @@ import gc
 import hashlib
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import Any
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, backoff
+from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, Polls, backoff
 from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
-from tpbridge.bridge.config import Config
+from tpbridge.bridge.config import Config, HttpSection
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.crypto import KeyProblem
+from tpbridge.bridge.followup import FollowUps
+from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
 from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
@@ -31,8 +35,9 @@ from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
 from tpbridge.bridge.privacy import rekey, retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
+from tpbridge.bridge.relay import relay
 from tpbridge.bridge.systemd_notify import Notifier
-from tpbridge.bridge.web.app import build_app
+from tpbridge.bridge.web.app import build_app, build_metrics_app
 
 log = structlog.get_logger(__name__)
 
@@ -83,11 +88,18 @@ async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink,
                 if state is None or state.state is ChannelState.CONNECTING:
                     sink.report(ChannelState.CONNECTED)
                 settled.set()
-                await adapter.run(sink)
+                if isinstance(adapter, Polls) and adapter.polls():
+                    await exclusive(core.store, f"poll:{inbox}", core.instance, partial(adapter.run, sink),
+                                    on_standby=partial(sink.report, ChannelState.CONNECTED,
+                                                       reason="standby: another instance polls"))
+                else:
+                    await adapter.run(sink)
             lg.warning("adapter.disconnected")
             sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="connection closed")
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            sink.report(ChannelState.TRANSIENT_DISCONNECT, reason="lost the polling lease")
         except BadCredentials as exc:
             sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc) or "credentials refused")
             delay_cap = 300.0  # nothing changes until the operator fixes the config: ask rarely
@@ -159,12 +171,60 @@ def assemble(config: Config) -> Core:
     return core
 
 
-async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
-    notifier = Notifier()
-    stop = stop or asyncio.Event()
+class Stopping:
+    """The shutdown's deadline, fixed when the first undo step runs (SIGTERM, or a failed start)."""
+
+    def __init__(self) -> None:
+        self._at: float | None = None
+
+    def begin(self) -> None:
+        if self._at is None:
+            self._at = time.monotonic() + STOP_TIMEOUT
+
+    def left(self, reserve: float, floor: float) -> float:
+        """Seconds a step may take, keeping `reserve` for the steps after it, and never below `floor`."""
+        self.begin()
+        assert self._at is not None
+        return max(floor, self._at - time.monotonic() - reserve)
+
+
+class Tasks:
+    """Long-running tasks started together and cancelled together."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self.tasks.append(asyncio.create_task(coro, name=name))
+
+    async def cancel(self, timeout: float) -> None:
+        """Cancel, and cancel again what is still running: Python 3.11's wait_for can swallow a
+        cancellation that arrives as its inner wait completes (bpo-42130)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pending = {t for t in self.tasks if not t.done()}
+        while pending and (left := deadline - loop.time()) > 0:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=min(left, 0.1))
+
+
+async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Notifier,
+                stop: asyncio.Event) -> tuple[Core, list[asyncio.Event]]:
+    """Open the store, the web app, the adapters and the workers, in that order.
+
+    Each step pushes its undo on `stack` as soon as it succeeded, so whatever raises later
+    (here, or in the caller) closes exactly what was opened, in reverse order: receivers
+    first (their acknowledged work is committed), then HTTP, then the outbox drains its
+    in-flight sends, then the other workers, the event bus, the web app, the store.
+    Returns the core and one event per adapter, set once it tried to connect.
+    """
+    stopping = Stopping()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+        stack.callback(loop.remove_signal_handler, sig)
+    stack.callback(log.info, "daemon.stopped")
 
     core = assemble(config)
     try:
@@ -173,6 +233,7 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
         raise  # one clear line, exit 2 (bridge/cli.py)
     except Exception as exc:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
+    stack.push_async_callback(core.store.close)
     for name, team in config.teams.items():
         await core.store.ensure_team(name, team.inboxes)
     # The configuration takes effect at start: which file, and which version of it, is on record.
@@ -182,71 +243,104 @@ async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
         log.warning("setup.no_agents", hint="create the first agent: tpbridge agent add you@example.com "
                     "--name 'Your Name' --role admin")
 
-    app = build_app(core)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    # aiohttp's keep-alive timeout also runs from the connection's start until a request's headers
+    # are complete: it is the header read timeout that stops slow clients holding connections.
+    runner = web.AppRunner(build_app(core), handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                           keepalive_timeout=config.http.header_timeout)
     await runner.setup()
+
+    async def close_web_app() -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner.cleanup(), timeout=stopping.left(0.5, 0.2))
+
+    stack.push_async_callback(close_web_app)
+    stack.callback(core.bus.close)  # before the web app: it ends the open event streams
     site = web.TCPSite(runner, config.http.host, config.http.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
-        await runner.cleanup()
-        await core.store.close()
         why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
         raise StartError(f"http.listen: {config.http.listen} {why}") from exc
+    listening = True
+
+    async def stop_listening() -> None:
+        nonlocal listening
+        if listening:
+            listening = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(site.stop(), timeout=2.0)
+
+    stack.push_async_callback(stop_listening)
+    if config.http.metrics_listen is not None:
+        await serve_metrics(core, config.http, stack)
     settle_heap()
     log.info("daemon.listening", listen=config.http.listen, inboxes=sorted(core.adapters),
              chat=f"{config.http.public_url}/chat")
 
-    receivers: list[asyncio.Task[None]] = []
-    others: list[asyncio.Task[None]] = []
+    others = Tasks()
+    stack.push_async_callback(others.cancel, 1.0)
+    stack.push_async_callback(lambda: core.outbox.drain(stopping.left(1.5, 0.5)))  # each send recorded
+    receivers = Tasks()
+
+    async def stop_receiving() -> None:
+        await receivers.cancel(2.0)
+        await stop_listening()
+
+    stack.push_async_callback(stop_receiving)
+    stack.callback(notifier.stopping)
+    stack.callback(stopping.begin)
+
     settled: list[asyncio.Event] = []
     for inbox, adapter in core.adapters.items():
         settled.append(asyncio.Event())
-        receivers.append(asyncio.create_task(run_adapter(core, inbox, adapter, core.sinks[inbox], settled[-1]),
-                                             name=f"adapter-{inbox}"))
+        receivers.start(run_adapter(core, inbox, adapter, core.sinks[inbox], settled[-1]), f"adapter-{inbox}")
     for inbox, worker in core.outbox.workers.items():
-        others.append(asyncio.create_task(supervise(f"outbox-{inbox}", worker.run, inbox=inbox)))
+        others.start(supervise(f"outbox-{inbox}", worker.run, inbox=inbox), f"outbox-{inbox}")
     automation = Automation(core)
     phone = Phone(core)
-    others.append(asyncio.create_task(supervise("handover", lambda: handover.run(core, phone))))
-    others.append(asyncio.create_task(supervise("automation", automation.run)))
-    others.append(asyncio.create_task(supervise("snoozes", lambda: wake_snoozed(core))))
-    others.append(asyncio.create_task(supervise("search-index", lambda: index_search(core))))
-    others.append(asyncio.create_task(supervise("privacy-commands", core.extras["privacy"].run)))
-    others.append(asyncio.create_task(supervise("retention", lambda: retention.run_daily(core))))
-    others.append(asyncio.create_task(supervise(
-        "rekey", lambda: rekey.in_background(core.store, core.files, config.data_dir))))
+    others.start(supervise("handover", lambda: handover.run(core, phone)), "handover")
+    others.start(supervise("follow-ups", FollowUps(core).run), "follow-ups")
+    others.start(supervise("automation", automation.run), "automation")
+    others.start(supervise("snoozes", lambda: wake_snoozed(core)), "snoozes")
+    others.start(supervise("search-index", lambda: index_search(core)), "search-index")
+    others.start(supervise("privacy-commands", core.extras["privacy"].run), "privacy-commands")
+    others.start(supervise("retention", lambda: retention.run_daily(core)), "retention")
+    others.start(supervise("relay", lambda: relay(core)), "relay")
+    others.start(supervise("rekey", lambda: rekey.in_background(core.store, core.files, config.data_dir)), "rekey")
     if notifier.watchdog_interval:
-        others.append(asyncio.create_task(watchdog(notifier)))
-    # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).
-    waits = [asyncio.create_task(e.wait()) for e in settled]
-    if waits:
-        _, pending = await asyncio.wait(waits, timeout=ADAPTER_START_WAIT)
-        for w in pending:
-            w.cancel()
-    notifier.ready()
-    log.info("daemon.ready")
+        others.start(watchdog(notifier), "watchdog")
+    return core, settled
 
-    await stop.wait()
-    log.info("daemon.stopping")
-    notifier.stopping()
-    deadline = time.monotonic() + STOP_TIMEOUT
-    # 1. stop receiving: adapters first (their acknowledged work is committed), then HTTP.
-    for task in receivers:
-        task.cancel()
-    if receivers:
-        await asyncio.wait(receivers, timeout=2.0)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(site.stop(), timeout=2.0)
-    # 2. drain in-flight sends: each is recorded before we go.
-    await core.outbox.drain(max(0.5, deadline - time.monotonic() - 1.5))
-    for task in others:
-        task.cancel()
-    if others:
-        await asyncio.wait(others, timeout=1.0)
-    core.bus.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(runner.cleanup(), timeout=max(0.2, deadline - time.monotonic() - 0.5))
-    await core.store.close()
-    log.info("daemon.stopped")
+
+async def serve_metrics(core: Core, http: HttpSection, stack: contextlib.AsyncExitStack) -> None:
+    """/metrics on its own address (`[http] metrics_listen`), closed with the rest."""
+    assert http.metrics_listen is not None
+    runner = web.AppRunner(build_metrics_app(core), handle_signals=False, access_log=None,
+                           keepalive_timeout=http.header_timeout)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    host, _, port = http.metrics_listen.rpartition(":")
+    site = web.TCPSite(runner, host.strip("[]"), int(port), reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be opened ({exc.strerror})"
+        raise StartError(f"http.metrics_listen: {http.metrics_listen} {why}") from exc
+
+
+async def serve(config: Config, *, stop: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop`); everything opened is closed however this ends."""
+    notifier = Notifier()
+    stop = stop or asyncio.Event()
+    async with contextlib.AsyncExitStack() as stack:
+        _, settled = await start(config, stack, notifier, stop)
+        # Ready once every adapter tried to connect (a slow or failing channel does not hold up the rest).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ADAPTER_START_WAIT):
+                for event in settled:
+                    await event.wait()
+        notifier.ready()
+        log.info("daemon.ready")
+        await stop.wait()
+        log.info("daemon.stopping")
     return 0

@@ -25,6 +25,9 @@ class Event:
     message: Message | None = None
     changes: tuple[str, ...] = ()  # for conversation.updated: the fields that changed
     extra: dict[str, Any] = field(default_factory=dict)
+    # Committed by another instance on the same store (bridge/relay.py): shown to this instance's
+    # agents, but not acted on (its automation and metrics ran where it happened).
+    remote: bool = False
 
     @property
     def conversation_id(self) -> int:
@@ -38,10 +41,11 @@ class Event:
 class Subscription:
     """One consumer's queue. A consumer too slow to keep up is dropped, not the publisher slowed."""
 
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
+    def __init__(self, bus: EventBus, maxsize: int, remote: bool) -> None:
         self._bus = bus
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
         self.overflowed = False
+        self.remote = remote
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iter()
@@ -77,12 +81,19 @@ class EventBus:
         would otherwise cost a queue and a task wake-up per event. It must not block."""
         self._listeners.append(fn)
 
-    def subscribe(self, maxsize: int = 10_000) -> Subscription:
-        sub = Subscription(self, maxsize)
+    def subscribe(self, maxsize: int = 10_000, *, remote: bool = False) -> Subscription:
+        """`remote`: also what other instances committed (agents' screens); without it, this instance's own
+        events only (whatever acts on an event, so that it acts once)."""
+        sub = Subscription(self, maxsize, remote)
         self._subs.add(sub)
         return sub
 
     def publish(self, event: Event) -> None:
+        if event.remote:
+            for sub in list(self._subs):
+                if sub.remote:
+                    self._offer(sub, event)
+            return
         for fn in self._listeners:
             try:
                 fn(event)
@@ -90,12 +101,16 @@ class EventBus:
                 log.exception("events.listener_failed", kind=event.kind, conversation_id=event.conversation_id,
                               inbox=event.inbox)
         for sub in list(self._subs):
-            try:
-                sub.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                sub.overflowed = True
-                log.warning("events.subscriber_dropped", kind=event.kind, conversation_id=event.conversation_id)
-                sub.close()
+            self._offer(sub, event)
+
+    @staticmethod
+    def _offer(sub: Subscription, event: Event) -> None:
+        try:
+            sub.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            sub.overflowed = True
+            log.warning("events.subscriber_dropped", kind=event.kind, conversation_id=event.conversation_id)
+            sub.close()
 
     def close(self) -> None:
         for sub in list(self._subs):

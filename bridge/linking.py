@@ -9,13 +9,16 @@ The core reads the text, so every channel gets this without a line in its adapte
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
+from pathlib import Path
 
 import structlog
 from tpbridge.bridge.core import Core
-from tpbridge.bridge.model import BOT, Conversation, Message
+from tpbridge.bridge.helpcentre import load_strings, strings_for
+from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Message
 
 log = structlog.get_logger(__name__)
 
@@ -25,40 +28,51 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = 3600.0
 _LINK = re.compile(r"^\s*/link(?:@\w+)?\s*$", re.I)
 _UNLINK = re.compile(r"^\s*/unlink(?:@\w+)?\s*$", re.I)
-_CODE = re.compile(r"^\s*(?:/link(?:@\w+)?\s+)?([A-Za-z0-9]{4})-?([A-Za-z0-9]{4})\s*$", re.I)
-_WITH_COMMAND = re.compile(r"^\s*/link", re.I)
+_WITH_CODE = re.compile(r"^\s*/link(?:@\w+)?\s+([A-Za-z0-9]{4})-?([A-Za-z0-9]{4})\s*$", re.I)
+_BARE_CODE = re.compile(r"^\s*([A-HJ-NP-Z2-9]{4})-?([A-HJ-NP-Z2-9]{4})\s*$", re.I)
 
+# English, for a config without config/help/help.toml; every shipped language is there (link_*).
 TEXTS = {
-    "code": {"en": "Your link code is {code}. Send it from your other channel (e.g. Telegram, WeChat or the web "
-                   "chat) within 10 minutes to link them. Never share it with anyone else.",
-             "zh": "您的关联代码是 {code}。请在 10 分钟内从您的另一个渠道（如 Telegram、微信或网页在线客服）"
-                   "发送此代码完成关联。请勿告诉他人。"},
-    "linked": {"en": "Done: your channels are linked, and our team sees one conversation history.",
-               "zh": "关联成功：您的各个渠道已关联，客服可以看到完整的对话记录。"},
-    "wrong": {"en": "That code is wrong or has expired. Send /link on your other channel for a new one.",
-              "zh": "代码错误或已过期。请在另一个渠道发送 /link 获取新代码。"},
-    "throttled": {"en": "Too many wrong codes. Please try again in an hour.",
-                  "zh": "错误次数过多，请一小时后再试。"},
-    "same": {"en": "These channels are already linked.", "zh": "这些渠道已经关联。"},
-    "unlinked": {"en": "Unlinked: this channel is no longer linked to your others.",
-                 "zh": "已取消关联：此渠道不再与您的其他渠道关联。"},
-    "not_linked": {"en": "This channel is not linked to another one.", "zh": "此渠道没有与其他渠道关联。"},
+    "code": "Your link code is {code}. Send it from your other channel (e.g. Telegram, WeChat or the web chat) "
+            "within 10 minutes to link them. Never share it with anyone else.",
+    "linked": "Done: your channels are linked, and our team sees one conversation history.",
+    "wrong": "That code is wrong or has expired. Send /link on your other channel for a new one.",
+    "throttled": "Too many wrong codes. Please try again in an hour.",
+    "same": "These channels are already linked.",
+    "unlinked": "Unlinked: this channel is no longer linked to your others.",
+    "not_linked": "This channel is not linked to another one.",
 }
 
 
-def _say(key: str, language: str | None, **values: str) -> str:
-    texts = TEXTS[key]
-    lang = "zh" if (language or "").lower().startswith("zh") else "en"
-    return texts[lang].format(**values)
+@functools.cache
+def _strings(help_dir: Path) -> dict[str, dict[str, str]]:
+    return load_strings(help_dir)  # read once: it does not change while running
+
+
+def _say(core: Core, key: str, language: str | None, **values: str) -> str:
+    strings = strings_for(_strings(core.config.config_dir / "help"), language)
+    return (strings.get(f"link_{key}") or TEXTS[key]).format(**values)
 
 
 def new_code() -> str:
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(8))
-    return f"{raw[:4]}-{raw[4:]}"
+    """Eight characters with at least one digit, so a word ("PASSWORD") is never taken for a code."""
+    while True:
+        raw = "".join(secrets.choice(ALPHABET) for _ in range(8))
+        if any(ch.isdigit() for ch in raw):
+            return f"{raw[:4]}-{raw[4:]}"
 
 
 def is_request(text: str) -> bool:
-    return bool(_LINK.match(text) or _UNLINK.match(text) or _CODE.match(text))
+    """`/link`, `/unlink`, `/link CODE`, or a bare word shaped like a code (with a digit: not "password")."""
+    if _LINK.match(text) or _UNLINK.match(text) or _WITH_CODE.match(text):
+        return True
+    match = _BARE_CODE.match(text)
+    return match is not None and any(ch.isdigit() for ch in match.group(0))
+
+
+def claims(msg: Message) -> bool:
+    """True when the message is for the linking flow, so the FAQ bot leaves it alone."""
+    return msg.direction is Direction.IN and msg.author.kind is AuthorKind.CONTACT and is_request(msg.text or "")
 
 
 async def _root(core: Core, contact_id: int) -> int:
@@ -75,12 +89,12 @@ async def on_message(core: Core, conv: Conversation, msg: Message) -> bool:
     if _UNLINK.match(text):
         await unlink(core, conv)
         return True
-    match = _CODE.match(text)
-    if match is None:
+    with_command = _WITH_CODE.match(text)
+    match = with_command or _BARE_CODE.match(text)
+    if match is None or not is_request(text):
         return False
-    # A bare 8-character word is a code only if one is pending with it; with /link it always counts.
-    await redeem(core, conv, (match.group(1) + "-" + match.group(2)).upper(),
-                 counted=bool(_WITH_COMMAND.match(text)))
+    # A bare code-shaped word is a code only if one is pending with it; with /link it always counts.
+    await redeem(core, conv, (match.group(1) + "-" + match.group(2)).upper(), counted=with_command is not None)
     return True
 
 
@@ -89,7 +103,7 @@ async def issue(core: Core, conv: Conversation) -> str:
     await core.store.kv_set(f"link:code:{code}", json.dumps(
         {"contact_id": conv.contact_id, "conversation_id": conv.id, "inbox": conv.inbox}), TTL)
     log.info("link.code_issued", inbox=conv.inbox, conversation_id=conv.id)
-    await core.desk.reply(conv.id, _say("code", conv.language, code=code), author=BOT, auto=True)
+    await core.desk.reply(conv.id, _say(core, "code", conv.language, code=code), author=BOT, auto=True)
     return code
 
 
@@ -99,7 +113,7 @@ async def redeem(core: Core, conv: Conversation, code: str, *, counted: bool = T
     failures = int(await store.kv_get(fail_key) or 0)
     if failures >= MAX_FAILURES:
         log.warning("link.throttled", inbox=conv.inbox, conversation_id=conv.id)
-        await core.desk.reply(conv.id, _say("throttled", conv.language), author=BOT, auto=True)
+        await core.desk.reply(conv.id, _say(core, "throttled", conv.language), author=BOT, auto=True)
         return False
     raw = await store.kv_get(f"link:code:{code}")
     if raw is None:
@@ -107,20 +121,20 @@ async def redeem(core: Core, conv: Conversation, code: str, *, counted: bool = T
             return False  # a bare word that happens to look like a code: not an attempt
         await store.kv_set(fail_key, str(failures + 1), FAILURE_WINDOW)
         log.warning("link.wrong_code", inbox=conv.inbox, conversation_id=conv.id, failures=failures + 1)
-        await core.desk.reply(conv.id, _say("wrong", conv.language), author=BOT, auto=True)
+        await core.desk.reply(conv.id, _say(core, "wrong", conv.language), author=BOT, auto=True)
         return False
     await store.kv_set(f"link:code:{code}", "", 0.001)  # one use only
     issued = json.loads(raw)
     target, source = await _root(core, issued["contact_id"]), await _root(core, conv.contact_id)
     if target == source:
-        await core.desk.reply(conv.id, _say("same", conv.language), author=BOT, auto=True)
+        await core.desk.reply(conv.id, _say(core, "same", conv.language), author=BOT, auto=True)
         return True
     await store.merge_contacts(target, source, verified=True)
     note = f"Linked by the person with a one-time code (verified): contact {source} joined contact {target}."
     for conv_id in {conv.id, int(issued["conversation_id"])}:
         await core.desk.note(conv_id, note)
     log.info("link.verified", inbox=conv.inbox, conversation_id=conv.id, target=target, source=source)
-    await core.desk.reply(conv.id, _say("linked", conv.language), author=BOT, auto=True)
+    await core.desk.reply(conv.id, _say(core, "linked", conv.language), author=BOT, auto=True)
     return True
 
 
@@ -143,5 +157,5 @@ async def unlink(core: Core, conv: Conversation) -> bool:
     if undone:
         await core.desk.note(conv.id, f"Unlinked by the person: contacts {undone} separated again.")
         log.info("link.unlinked", inbox=conv.inbox, conversation_id=conv.id, contacts=undone)
-    await core.desk.reply(conv.id, _say(key, conv.language), author=BOT, auto=True)
+    await core.desk.reply(conv.id, _say(core, key, conv.language), author=BOT, auto=True)
     return bool(undone)

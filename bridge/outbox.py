@@ -8,6 +8,7 @@ and the message row is recorded once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Mapping
@@ -79,10 +80,9 @@ class InboxWorker:
                 timeout = 30.0 if nxt is None else max(0.05, min(30.0, nxt - time.time()))
                 if self._in_flight:
                     timeout = min(timeout, 1.0)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel
+                        await self._wake.wait()
         finally:
             if self._in_flight:
                 await asyncio.gather(*self._in_flight.values(), return_exceptions=True)

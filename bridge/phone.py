@@ -94,7 +94,7 @@ class Phone:
         """Log a call in the caller's conversation (found by number, or a new one)."""
         line = self.hotline(inbox)
         number = self.number(line, call.number)
-        arrow = "📞 ←" if call.direction == "in" else "📞 →"
+        arrow = "☎ ←" if call.direction == "in" else "☎ →"
         text = f"{arrow} {(call.direction == 'in' and 'Incoming') or 'Outgoing'} call, {_duration(call.duration_s)}" \
                f" — {call.outcome.replace('_', ' ')} (logged by {agent.name})"
         if call.notes.strip():

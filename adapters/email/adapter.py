@@ -68,6 +68,9 @@ class EmailAdapter:
         if session is not None:
             await session.close()
 
+    def polls(self) -> bool:
+        return True  # IMAP IDLE: one session fetches and checkpoints the mailbox
+
     async def run(self, sink: Sink) -> None:
         session, self._session = self._session, None  # the one __aenter__ logged in with, if any
         await self.reader.run(sink, session)

@@ -30,7 +30,7 @@ _LITERAL = re.compile(rb"\{(\d+)\}$")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-class _Protocol(aioimaplib.IMAP4ClientProtocol):
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]  # aioimaplib has no type hints
     """Remembers an EXISTS that arrives outside IDLE (e.g. with a SEARCH response).
 
     aioimaplib drops such untagged responses; without this, a mail delivered between our
@@ -45,7 +45,7 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):
         return super()._untagged_response(line)
 
 
-class _Client(aioimaplib.IMAP4):
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]  # aioimaplib has no type hints
     def create_client(self, host: str, port: int, loop: Any, conn_lost_cb: Any = None, ssl_context: Any = None) -> None:
         local_loop = loop if loop is not None else asyncio.get_running_loop()
         self.protocol = _Protocol(local_loop, conn_lost_cb)
@@ -284,7 +284,7 @@ def mailbox_name(name: str) -> str:
         else:
             pending.append(ch)
     flush()
-    return aioimaplib.quoted("".join(out))
+    return str(aioimaplib.quoted("".join(out)))
 
 
 def raise_if_cancelling() -> None:
@@ -303,7 +303,7 @@ def _uid_set(uids: list[int]) -> str:
     return ",".join(str(u) for u in uids)
 
 
-def _text(lines: list) -> str:
+def _text(lines: list[object]) -> str:
     return " ".join(x.decode(errors="replace") for x in lines if isinstance(x, bytes))[:300]
 
 

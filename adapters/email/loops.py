@@ -119,7 +119,8 @@ def _delivery_status(msg: Message) -> list[dict[str, str]]:
                     out.append(fields)
     # a DSN whose structure is broken still has its fields as text somewhere
     if not out and msg.get_content_type() == "message/delivery-status":
-        text = msg.get_payload() if isinstance(msg.get_payload(), str) else ""
+        payload = msg.get_payload()
+        text = payload if isinstance(payload, str) else ""
         fields = dict(_field_lines(text))
         if fields:
             out.append(fields)

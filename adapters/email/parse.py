@@ -255,18 +255,21 @@ def _filename(part: Message) -> str | None:
         value = value.replace('\\"', '"')
         if "=?" in value or any("\udc80" <= ch <= "\udcff" for ch in value):
             return _safe_filename(decode_header_value(value, part.get_content_charset()))
+    name: str | None
     try:
         name = part.get_filename()  # RFC 2231 (filename*=) is decoded by the parser
     except Exception:
         name = None
     if not name:
+        param: object
         try:
-            name = part.get_param("name")  # type: ignore[assignment]
+            param = part.get_param("name")
         except Exception:
-            name = None
-        if isinstance(name, tuple):  # RFC 2231 triple from the legacy API
-            name = decode_bytes(name[2].encode("latin-1", "replace"), name[0])
-    if not name or not isinstance(name, str):
+            param = None
+        if isinstance(param, tuple):  # RFC 2231 triple from the legacy API
+            param = decode_bytes(str(param[2]).encode("latin-1", "replace"), param[0])
+        name = param if isinstance(param, str) else None
+    if not name:
         return None
     return _safe_filename(name)
 
@@ -325,7 +328,7 @@ def _date(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
-        value = parsedate_to_datetime(raw.strip())
+        value: datetime | None = parsedate_to_datetime(raw.strip())  # None from older Pythons' parser
     except (TypeError, ValueError, IndexError):
         return None
     if value is None:

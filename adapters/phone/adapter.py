@@ -24,7 +24,7 @@ from tpbridge.adapters.base import (
     Sink,
 )
 
-from .numbers import e164
+from .numbers import display, e164
 from .settings import PhoneSettings
 
 
@@ -58,5 +58,7 @@ class PhoneAdapter:
     def public_info(self) -> dict[str, Any]:
         """What visitors may see: the number, the hours, whether to link it for click-to-call."""
         s = self.settings
-        return {"inbox": self.name, "number": s.number, "hours": s.hours, "timezone": s.timezone,
+        hours = ", ".join(f"{k} {v if isinstance(v, str) else ' '.join(v)}" for k, v in s.hours.items()) or "24/7"
+        return {"inbox": self.name, "number": s.number, "display": display(s.number), "hours": s.hours,
+                "hours_text": f"{hours} ({s.timezone})", "timezone": s.timezone,
                 "click_to_call": s.click_to_call, "callback_lead_minutes": s.callback_lead_minutes}

@@ -8,7 +8,7 @@ from typing import ClassVar, Self
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Retry, Sent, Sink
+from tpbridge.adapters.base import AdapterContext, ChannelState, Outbound, Retry, Sent, Sink
 
 from .api import QQApi
 from .send import deliver
@@ -34,8 +34,8 @@ class QQAdapter:
             app_secret=settings.app_secret, sink=ctx.sink, timeout=settings.http_timeout,
             refresh_margin=settings.token_refresh_margin,
         )
+        self.path = ctx.webhook_path  # /hooks/qq/<name>, decided by the core
         self.webhook = Webhook(name, settings, self.api, ctx.sink)
-        self.path = ctx.webhook_path  # handed by the core: /hooks/qq/<name>
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.post(self.path, self.webhook.receive)]
@@ -44,11 +44,11 @@ class QQAdapter:
         await self.api.open()
         try:
             await self.api.token()  # verifies AppID/AppSecret (or reuses the store's token)
-        except BadCredentials:
-            await self.api.close()
-            raise
         except Retry as exc:
             self.log.warning("qq.api_unreachable", reason=exc.reason)  # receiving needs no token
+        except BaseException:
+            await self.api.close()
+            raise
         self.webhook.ready = True
         return self
 
@@ -62,6 +62,6 @@ class QQAdapter:
         await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
-        """BadCredentials raised here are the outbox's to report (and to clear once a send works)."""
+        """Passive (or allowed active) messages; a refused bot raises BadCredentials (the outbox reports it)."""
         return await deliver(self.api, self.sink, out, markdown=self.settings.markdown,
                              active_allowed=self.settings.active_messages, limit=self.settings.text_limit)

@@ -46,11 +46,8 @@ class Webhook:
         if appid is not None and appid != self.settings.app_id:
             self.log.warning("webhook.forbidden", reason="callback for another bot")
             return _error(403, "forbidden", "callback for another bot")
-        limit = self.settings.max_body_bytes
-        if (request.content_length or 0) > limit:
-            return _error(413, "too_large", "body too large")
-        raw = await request.content.read(limit + 1)
-        if len(raw) > limit:
+        raw = await _body(request, self.settings.max_body_bytes)
+        if raw is None:
             return _error(413, "too_large", "body too large")
         signed, reason = self._signed(request, raw)
         try:
@@ -142,6 +139,18 @@ class Webhook:
         text = "\n".join(part for part in (inbound.text, *notes) if part)
         extra = {**inbound.extra, "attachment_urls": [r.url for r in refs]} if notes else inbound.extra
         return dataclasses.replace(inbound, text=text, attachments=tuple(got), extra=extra)
+
+
+async def _body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it is over `limit` (signatures cover the exact bytes)."""
+    if (request.content_length or 0) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

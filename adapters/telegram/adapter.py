@@ -73,6 +73,9 @@ class TelegramAdapter:
 
     # ------------------------------------------------------------ receiving
 
+    def polls(self) -> bool:
+        return self.settings.mode == "polling"
+
     async def run(self, sink: Sink) -> None:
         """Poll until cancelled; in webhook mode the route receives and this watches the webhook."""
         if self._bot is None:

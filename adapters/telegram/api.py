@@ -31,7 +31,7 @@ class ApiError(TelegramError):
         self.description = description
         self.retry_after = retry_after
 
-    def __reduce__(self) -> tuple[type, tuple[int, str, float | None]]:
+    def __reduce__(self) -> tuple[type, tuple[int, str, float | None]]:  # type: ignore[override]
         return self.__class__, (self.status, self.description, self.retry_after)
 
     def bad_credentials(self) -> BadCredentials | None:

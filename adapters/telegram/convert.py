@@ -124,15 +124,15 @@ def _media_of(message: Message) -> tuple[str, _Media] | None:
         name = f"voice_{v.file_unique_id}{_ext(mime, '.ogg')}"
         return "voice", _Media("voice", v.file_id, v.file_size, mime, name)
     if message.audio:
-        a = message.audio
-        mime = a.mime_type or "audio/mpeg"
-        name = a.file_name or f"{a.title or 'audio_' + a.file_unique_id}{_ext(mime, '.mp3')}"
-        return "audio", _Media("audio", a.file_id, a.file_size, mime, name)
+        au = message.audio
+        mime = au.mime_type or "audio/mpeg"
+        name = au.file_name or f"{au.title or 'audio_' + au.file_unique_id}{_ext(mime, '.mp3')}"
+        return "audio", _Media("audio", au.file_id, au.file_size, mime, name)
     if message.video:
-        v = message.video
-        mime = v.mime_type or "video/mp4"
-        name = v.file_name or f"video_{v.file_unique_id}{_ext(mime, '.mp4')}"
-        return "video", _Media("video", v.file_id, v.file_size, mime, name)
+        vi = message.video
+        mime = vi.mime_type or "video/mp4"
+        name = vi.file_name or f"video_{vi.file_unique_id}{_ext(mime, '.mp4')}"
+        return "video", _Media("video", vi.file_id, vi.file_size, mime, name)
     if message.video_note:
         n = message.video_note
         name = f"video_note_{n.file_unique_id}.mp4"
@@ -145,9 +145,9 @@ def _unknown_kind(message: Message) -> str:
         if kind.value in _NOT_A_KIND:
             continue
         if getattr(message, kind.value, None):
-            return kind.value
+            return str(kind.value)
     # Fields newer than this PTB version land in api_kwargs.
-    return next(iter(message.api_kwargs), "unknown")
+    return str(next(iter(message.api_kwargs), "unknown"))
 
 
 def _place_text(message: Message) -> tuple[str, dict[str, Any]] | None:
@@ -325,6 +325,9 @@ async def download(bot: Any, file_id: str, size: int | None, limit: int) -> byte
 FILE_ATTEMPTS = 3  # transient download failures of one file before the message is stored without it
 
 
+from .text import text_record  # noqa: E402 - text.py builds on the helpers above
+
+
 class UpdateReader:
     """One raw update -> its record, for the poller and the webhook alike.
 
@@ -342,9 +345,12 @@ class UpdateReader:
         raw = raw if raw is not None else json.dumps(data, ensure_ascii=False).encode()
         update_id = data.get("update_id") if isinstance(data, dict) else None
         try:
-            if not isinstance(update_id, int):
+            if not isinstance(data, dict) or not isinstance(update_id, int):
                 raise ValueError("not a Telegram Update object (no update_id)")
-            update = Update.de_json(data, bot)  # type: ignore[arg-type]
+            plain = text_record(self.inbox, data)
+            if plain is not None:  # the common case, without building python-telegram-bot objects
+                return plain
+            update = Update.de_json(data, bot)
             return await self._convert(bot, update)
         except (NetworkError, ApiError):
             raise  # a download failed for now: the update stays unconfirmed and comes again

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import ClassVar, Self
 
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, Outbound, Sent, Sink
+from tpbridge.adapters import first_contact
+from tpbridge.adapters.base import AdapterContext, Outbound, Reach, Sent, Sink
 
 from .api import OpenPages, VisitorTokens
 from .send import deliver
@@ -46,5 +47,17 @@ class WebchatAdapter:
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return self.visitors.routes()
 
+    # ------------------------------------------------------------ writing first (StartsConversations)
+    def address(self, to: str) -> str:
+        return first_contact.opaque_id(to)  # a visitor id
+
+    def may_start(self, reach: Reach) -> None:
+        first_contact.require_written(reach, "webchat_unknown_visitor",
+                                      "the web chat can only reach a visitor who has written before")
+
     async def send(self, out: Outbound) -> Sent:
         return deliver(self.pages, out)
+
+    def delivered_elsewhere(self, out: Outbound) -> None:
+        """Another instance sent this reply: the visitor's pages open on this process get it too."""
+        deliver(self.pages, out)

@@ -8,6 +8,7 @@ retries the reply after a transient failure.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Sent, Sink
 
@@ -50,18 +51,19 @@ def _media_rule(att: OutboundAttachment) -> tuple[str, int]:
 
 async def deliver(api: WechatApi, sink: Sink, out: Outbound) -> Sent:
     """Send every part not yet sent; raise Retry / Rejected / BadCredentials per WeChat's errcode."""
-    media = [(att, *_media_rule(att)) for att in out.attachments]  # refuse before sending anything
+    media = [(att, _media_rule(att)[0]) for att in out.attachments]  # refuse before sending anything
     texts = split_text(out.text) if out.text.strip() or not out.attachments else []
-    parts: list[tuple[str, object]] = [("text", t) for t in texts] + [("media", m) for m in media]
-    for index, (what, item) in enumerate(parts):
+    parts: list[str | tuple[OutboundAttachment, str]] = [*texts, *media]  # a text, or a file and its WeChat type
+    for index, item in enumerate(parts):
         done_key = f"wechat.sent:{out.inbox}:{out.message_id}:{index}"
         if await sink.kv_get(done_key):
             continue
+        payload: dict[str, Any]
         try:
-            if what == "text":
+            if isinstance(item, str):
                 payload = {"touser": out.recipient, "msgtype": "text", "text": {"content": item}}
             else:
-                att, wechat_type, _limit = item  # type: ignore[misc]
+                att, wechat_type = item
                 data = await asyncio.to_thread(att.path.read_bytes)
                 media_id = await api.upload(wechat_type, att.filename, att.mime, data)
                 payload = {

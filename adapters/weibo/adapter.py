@@ -42,26 +42,31 @@ class WeiboAdapter:
         """Check the token (its uid must be the configured account's); keep receiving if Weibo is down."""
         await self.api.open()
         try:
-            info = await self.api.token_info()
-        except WeiboError as exc:
-            err = classify(exc)
-            if isinstance(err, BadCredentials) or exc.status in (400, 401, 403):
-                await self.api.close()
-                raise BadCredentials(f"Weibo refused the access token: {exc}") from None
-            self.log.warning("weibo.api_unreachable", reason=str(exc))
-        except Retry as exc:
-            self.log.warning("weibo.api_unreachable", reason=exc.reason)
-        else:
-            uid = str(info.get("uid") or "")
-            if self.settings.uid and uid and uid != self.settings.uid:
-                await self.api.close()
-                raise BadCredentials(f"the access token belongs to uid {uid}, not to {self.settings.uid}")
-            self.webhook.uid = self.settings.uid or uid or None
-            expire_in = float(info.get("expire_in") or 0)
-            if 0 < expire_in < TOKEN_WARN_DAYS * 86400:
-                self.log.warning("weibo.token_expires_soon", days=round(expire_in / 86400, 1))
+            await self._check_token()
+        except BaseException:
+            await self.api.close()
+            raise
         self.webhook.ready = True
         return self
+
+    async def _check_token(self) -> None:
+        try:
+            info = await self.api.token_info()
+        except WeiboError as exc:
+            if isinstance(classify(exc), BadCredentials) or exc.status in (400, 401, 403):
+                raise BadCredentials(f"Weibo refused the access token: {exc}") from None
+            self.log.warning("weibo.api_unreachable", reason=str(exc))  # receiving needs no API
+            return
+        except Retry as exc:
+            self.log.warning("weibo.api_unreachable", reason=exc.reason)
+            return
+        uid = str(info.get("uid") or "")
+        if self.settings.uid and uid and uid != self.settings.uid:
+            raise BadCredentials(f"the access token belongs to uid {uid}, not to {self.settings.uid}")
+        self.webhook.uid = self.settings.uid or uid or None
+        expire_in = float(info.get("expire_in") or 0)
+        if 0 < expire_in < TOKEN_WARN_DAYS * 86400:
+            self.log.warning("weibo.token_expires_soon", days=round(expire_in / 86400, 1))
 
     async def __aexit__(self, *exc: object) -> None:
         self.webhook.ready = False

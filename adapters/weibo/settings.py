@@ -21,7 +21,8 @@ class Settings(ChannelSettings):
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     # Pushes whose timestamp is further than this from our clock are refused (0: no check).
     signature_max_age: float = Field(default=300.0, ge=0)
-    # Weibo retries after 5 s without an answer: image download and profile look-up share this.
+    # Weibo retries after 5 s without an answer: the name look-up (at most half) and the image
+    # download share this budget.
     media_timeout: float = Field(default=2.0, gt=0, le=4.0)
     media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     http_timeout: float = Field(default=10.0, gt=0)

@@ -95,11 +95,12 @@ class Webhook:
         if known:
             mlog.debug("webhook.duplicate")  # a retry of a stored push: acknowledge again
             return web.Response(text="", content_type="text/plain")
+        deadline = asyncio.get_running_loop().time() + self.settings.media_timeout  # shared by both look-ups
         profile = await self._profile(push.sender_id, mlog)
         inbound, media = convert.to_inbound(self.inbox, push, convert.sender(push.sender_id, profile),
                                             window_hours=self.settings.reply_window_hours)
         if media is not None:
-            inbound = await self._attach(inbound, media, mlog)
+            inbound = await self._attach(inbound, media, deadline, mlog)
         try:
             await self.sink.ingest([inbound])
         except Exception as exc:
@@ -126,9 +127,9 @@ class Webhook:
         await self.sink.kv_set(key, str(profile.get("screen_name") or ""), ttl=PROFILE_TTL)
         return profile
 
-    async def _attach(self, inbound: Inbound, ref: convert.MediaRef, mlog: Any) -> Inbound:
+    async def _attach(self, inbound: Inbound, ref: convert.MediaRef, deadline: float, mlog: Any) -> Inbound:
         try:
-            async with asyncio.timeout(self.settings.media_timeout):
+            async with asyncio.timeout_at(deadline):
                 got = await self.api.download(ref.fid, max_bytes=self.settings.media_max_bytes)
         except Exception as exc:  # best effort: the message itself must land
             reason = "timeout" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__

@@ -71,6 +71,9 @@ class XAdapter:
             await self.api.close()
             self.api = None
 
+    def polls(self) -> bool:
+        return self.settings.mode == "polling"
+
     async def run(self, sink: Sink) -> None:
         """Poll, or (webhook mode) stay connected while the routes receive."""
         if self.settings.mode == "webhook":

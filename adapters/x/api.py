@@ -128,7 +128,7 @@ class XApi:
     async def close(self) -> None:
         await self.session.close()
 
-    async def call(self, key: str, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> dict:
+    async def call(self, key: str, fn: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Await one tweepy call and return its JSON, raising Retry / Rejected / BadCredentials."""
         try:
             response = await fn(*args, **kwargs)
@@ -150,9 +150,12 @@ class XApi:
             raise Retry(f"X unreachable: {exc.__class__.__name__}") from exc
         self.limits.update(key, response.headers)
         try:
-            return await response.json()
+            body = await response.json()
         except (aiohttp.ContentTypeError, ValueError) as exc:
             raise Retry("X answered with something that is not JSON") from exc
+        if not isinstance(body, dict):
+            raise Retry("X answered with JSON that is not an object")
+        return body
 
     async def upload_media(self, data: bytes, mime: str, category: str) -> str:
         """POST /2/media/upload (one-shot JSON form); tweepy's AsyncClient has no media method."""
@@ -160,7 +163,8 @@ class XApi:
         result = await self.call("POST /2/media/upload", self._post_json, "/2/media/upload", body)
         return str(result["data"]["id"])
 
-    async def _post_json(self, route: str, body: dict) -> ClientResponse:
+    async def _post_json(self, route: str, body: dict[str, Any]) -> ClientResponse:
         # tweepy's own request(): OAuth 1.0a signing and its error mapping; params={} because
         # user-auth signing iterates over them.
-        return await self.client.request("POST", route, params={}, json=body, user_auth=True)
+        response: ClientResponse = await self.client.request("POST", route, params={}, json=body, user_auth=True)
+        return response

@@ -23,6 +23,9 @@ USER_FIELDS = ["id", "name", "username"]
 MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url"]
 MEDIA_EXPANSION = "attachments.media_keys"
 
+Json = dict[str, Any]
+"""One object of X's JSON (a user, a media item)."""
+
 
 def dm_id(event_id: str) -> str:
     return f"dm:{event_id}"
@@ -58,7 +61,7 @@ def _iso(value: str | None) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _dm(inbox: str, event_id: str, sender: Sender, text: str, sent_at: datetime, extra: dict) -> Inbound:
+def _dm(inbox: str, event_id: str, sender: Sender, text: str, sent_at: datetime, extra: dict[str, Any]) -> Inbound:
     return Inbound(
         inbox=inbox,
         external_id=dm_id(event_id),
@@ -100,15 +103,15 @@ def _mention(
 # ---------------------------------------------------------------- API v2 (polling)
 
 
-def users_by_id(body: Mapping[str, Any]) -> dict[str, dict]:
+def users_by_id(body: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {u["id"]: u for u in (body.get("includes") or {}).get("users") or []}
 
 
-def media_by_key(body: Mapping[str, Any]) -> dict[str, dict]:
+def media_by_key(body: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["media_key"]: m for m in (body.get("includes") or {}).get("media") or []}
 
 
-def _media_refs(keys: list[str], media: Mapping[str, dict], *, signed: bool) -> list[dict[str, Any]]:
+def _media_refs(keys: list[str], media: Mapping[str, dict[str, Any]], *, signed: bool) -> list[dict[str, Any]]:
     """What to download for `attachments.media_keys`: a photo, or a video's preview image.
 
     DM media (ton.twitter.com) is only served to OAuth 1.0a-signed requests; post media is public.
@@ -123,7 +126,7 @@ def _media_refs(keys: list[str], media: Mapping[str, dict], *, signed: bool) -> 
 
 
 def dm_event_from_v2(
-    inbox: str, event: Mapping[str, Any], users: Mapping[str, dict], media: Mapping[str, dict] | None = None,
+    inbox: str, event: Mapping[str, Any], users: Mapping[str, Json], media: Mapping[str, Json] | None = None,
 ) -> Inbound | None:
     """A `MessageCreate` DM event; None for the other event types (joins, leaves)."""
     if event.get("event_type", "MessageCreate") != "MessageCreate":
@@ -140,7 +143,7 @@ def dm_event_from_v2(
 
 
 def tweet_from_v2(
-    inbox: str, tweet: Mapping[str, Any], users: Mapping[str, dict], media: Mapping[str, dict] | None = None,
+    inbox: str, tweet: Mapping[str, Any], users: Mapping[str, Json], media: Mapping[str, Json] | None = None,
 ) -> Inbound:
     """A post that mentions us (GET /2/users/:id/mentions)."""
     author = str(tweet["author_id"])

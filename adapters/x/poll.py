@@ -113,7 +113,7 @@ class Poller:
                 self.log.info("poll.stored", received=len(batch), stored=stored)
         return after
 
-    async def _call(self, key: str, used: dict[str, int], fn: Any, *args: Any, **kwargs: Any) -> dict:
+    async def _call(self, key: str, used: dict[str, int], fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         await self.api.limits.gate(key)
         used[key] = used.get(key, 0) + 1
         return await self.api.call(key, fn, *args, **kwargs)

@@ -159,7 +159,7 @@ class Replier:
             ids.append(await api.upload_media(data, att.mime, _category(att, prefix)))
         return ids
 
-    async def _call(self, key: str, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> dict:
+    async def _call(self, key: str, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> dict[str, Any]:
         api = self.adapter.require_api()
         wait = api.limits.exhausted_for(key)
         if wait > 0:  # X would answer 429: let the outbox worker come back at the reset

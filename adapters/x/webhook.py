@@ -39,7 +39,7 @@ def crc_response_token(consumer_secret: str, crc_token: str) -> str:
 
 def signature_valid(consumer_secret: str, body: bytes, header: str | None) -> bool:
     """Whether `x-twitter-webhooks-signature` matches the body (constant-time)."""
-    return bool(header) and hmac.compare_digest(_hmac(consumer_secret, body).encode(), header.encode())
+    return header is not None and hmac.compare_digest(_hmac(consumer_secret, body).encode(), header.encode())
 
 
 class Webhook:

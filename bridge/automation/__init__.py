@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from tpbridge.bridge.automation.classify import Classifier, RuleClassifier, RulesError
+from tpbridge.bridge.automation.examples import ExamplesError
 from tpbridge.bridge.automation.faq import FaqError, KnowledgeBase
 from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.language import LanguageDetector
 from tpbridge.bridge.automation.templates import TemplateError, Templates
+from tpbridge.bridge.automation.understand import Understander
 from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
 from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Status
 
@@ -65,17 +67,23 @@ class Automation:
         base = core.config.config_dir
         self.kb = KnowledgeBase([])
         self.templates = Templates({}, self.settings.default_language)
-        self.classifier: Classifier = classifier or RuleClassifier([])
+        rules = RuleClassifier([])
         self.load_error: str | None = None
+        self.brain = Understander(self.settings, rules, self.kb, [], None)
         try:
             # Paths are relative to [bridge].config_dir (an absolute path stays as it is).
             self.kb = KnowledgeBase.load(base / self.settings.faq_dir)
             self.templates = Templates.load(base / self.settings.templates_dir, self.settings.default_language)
-            if classifier is None:
-                self.classifier = RuleClassifier.from_toml(base / self.settings.classify_rules)
-        except (FaqError, TemplateError, RulesError) as exc:
+            rules = RuleClassifier.from_toml(base / self.settings.classify_rules)
+            self.brain = Understander.load(self.settings, rules, self.kb, base / self.settings.examples_dir,
+                                           core.config.data_dir)
+        except (FaqError, TemplateError, RulesError, ExamplesError) as exc:
             self.load_error = str(exc)
-        self.detector = LanguageDetector(self.settings.languages, short_text_letters=self.settings.short_text_letters)
+        # A classifier handed in (tests, plug-ins) replaces rules + model; security rules then come from it alone.
+        self.classifier: Classifier = classifier or self.brain.classifier
+        if classifier is not None:
+            self.brain.classifier = classifier
+        self.detector: LanguageDetector = self.brain.detector
         self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
         self.metrics = AutomationMetrics(_registry(core))
         self.store: Any = core.store  # the Store protocol plus the AutomationStore queries
@@ -96,12 +104,23 @@ class Automation:
         found = conv.attrs.get("automation")
         return dict(found) if isinstance(found, dict) else {}
 
-    async def say(self, conv: Conversation, text: str, *, extra: dict[str, Any] | None = None) -> bool:
-        """An automatic reply, through the outbox like an agent's; False when the loop breaker held it back.
+    async def prepare_models(self) -> None:
+        """Train or load the classifier and build the language detector, off the event loop."""
+        if not self.brain.ready:
+            await asyncio.to_thread(self.brain.prepare)
+
+    async def say(self, conv: Conversation, text: str, *, extra: dict[str, Any] | None = None,
+                  public_ok: bool = False) -> bool:
+        """An automatic reply, through the outbox like an agent's; False when it was held back.
 
         Whatever the channel flags, a conversation never gets more than
         `max_auto_replies_per_hour` automatic messages: two bots answering each other stop here.
+        Nothing automatic is posted into a public thread (X mentions) but the short pointer to
+        DMs (`public_ok`): an acknowledgement, FAQ answer or survey there would be public.
         """
+        if conv.attrs.get("public") and not public_ok:
+            log.info("automation.reply_suppressed", inbox=conv.inbox, conversation_id=conv.id, reason="public_thread")
+            return False
         since = self.now().timestamp() - 3600
         if await self.store.auto_replies_since(conv.id, since) >= self.settings.max_auto_replies_per_hour:
             log.warning("automation.reply_suppressed", inbox=conv.inbox, conversation_id=conv.id,
@@ -137,34 +156,40 @@ class Automation:
             # A broken knowledge base must not answer people with half a bot: stay off, say why, once.
             log.error("automation.config_invalid", problem=self.load_error)
             await asyncio.Event().wait()
-        await self.prepare()
+        with self.core.bus.subscribe() as sub:
+            # Subscribed first, so what arrives while the models load waits in the queue, not lost.
+            await self.prepare_models()
+            await self.prepare()
+            await self._consume(sub)
+
+    async def _consume(self, sub: Any) -> None:
         if not self.kb.entries:
             log.warning("automation.no_faq", path=str(self.core.config.config_dir / self.settings.faq_dir))
         if not self.templates.by_language:
             log.warning("automation.no_templates",
                         path=str(self.core.config.config_dir / self.settings.templates_dir))
         log.info("automation.started", faq_entries=len(self.kb.entries), languages=self.settings.languages,
-                 teams=sorted(self.teams))
-        with self.core.bus.subscribe() as sub:
-            sweeper = asyncio.create_task(self._sweep_forever(), name="automation-sweep")
-            try:
-                async for event in sub:
-                    await self.handle(event)
-            finally:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                 teams=sorted(self.teams), learned_model=self.brain.has_model)
+        sweeper = asyncio.create_task(self._sweep_forever(), name="automation-sweep")
+        try:
+            async for event in sub:
+                await self.handle(event)
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
     async def handle(self, event: Event) -> None:
         """One event; a failure is logged with its conversation and never stops the loop."""
+        from tpbridge.bridge import linking
         from tpbridge.bridge.automation import bot, survey_flow
         from tpbridge.bridge.privacy import commands as privacy_commands
 
         try:
             msg = event.message
             if event.kind == MESSAGE_CREATED and msg is not None:
-                if privacy_commands.claims(event.conversation, msg):
-                    return  # /mydata, /forget and their confirmation: bridge/privacy/commands.py answers
+                if privacy_commands.claims(event.conversation, msg) or linking.claims(msg):
+                    return  # /mydata, /forget, /link and codes: bridge/privacy/commands.py, bridge/linking.py answer
                 if msg.direction is Direction.IN and msg.author.kind is AuthorKind.CONTACT:
                     await bot.on_customer_message(self, event.conversation_id, msg)
                 elif msg.author.kind is AuthorKind.AGENT and not msg.private:
@@ -186,11 +211,12 @@ class Automation:
             self.handled += 1
 
     async def _sweep_forever(self) -> None:
-        from tpbridge.bridge.automation import handoff
+        from tpbridge.bridge.automation import alerts, handoff
 
         while True:
             try:
                 await handoff.sweep(self)
+                await alerts.deliver_due(self)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -7,11 +7,13 @@ makes it `open` for humans. The bot never answers a message its channel marked
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from tpbridge.bridge.automation import handoff, survey_flow
+from tpbridge.bridge.automation import handoff, labels, security, survey_flow
 from tpbridge.bridge.automation.templates import mentions, says
+from tpbridge.bridge.automation.understand import Understanding
 from tpbridge.bridge.model import Conversation, Message, Status
 
 if TYPE_CHECKING:
@@ -20,19 +22,38 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-async def detect_language(a: Automation, conv: Conversation, msg: Message) -> Conversation:
+async def store_language(a: Automation, conv: Conversation, msg: Message, language: str | None) -> Conversation:
     """Store the message's language, and the conversation's and contact's when it changed."""
+    if language is None:
+        return conv
+    await a.store.set_message_language(msg.id, language)
+    contact = await a.store.get_contact(conv.contact_id)
+    if contact is not None and contact.language != language:
+        await a.store.set_contact_language(contact.id, language)
+    if conv.language != language:
+        conv = await a.desk.update(conv.id, language=language)
+    return conv
+
+
+async def understand(a: Automation, conv: Conversation, msg: Message) -> tuple[Conversation, Understanding]:
+    """Language, category, security and the FAQ answer for this message; stored on the conversation.
+
+    The category is the conversation's: while no human has it, it is re-decided on everything
+    the person said so far, so a second message can change it (and an agent's choice is kept).
+    """
     contact = await a.store.get_contact(conv.contact_id)
     fallback = (contact.language if contact else None) or conv.language
-    lang = await a.detector.detect_async(msg.text or "", fallback)
-    if lang is None:
-        return conv
-    await a.store.set_message_language(msg.id, lang)
-    if contact is not None and contact.language != lang:
-        await a.store.set_contact_language(contact.id, lang)
-    if conv.language != lang:
-        conv = await a.desk.update(conv.id, language=lang)
-    return conv
+    state = a.state(conv)
+    text = msg.text or ""
+    nobody = conv.assignee_id is None  # no human has it (waiting in a queue counts as nobody yet)
+    earlier = [q for q in state.get("questions", []) if q][-4:] if nobody else []
+    chosen = msg.extra.get("chosen_language")  # picked by the person (web chat): it wins over detection
+    u = await asyncio.to_thread(a.brain.understand, text, fallback, context="\n".join(earlier) or None,
+                                language=chosen if isinstance(chosen, str) and chosen else None)
+    conv = await store_language(a, conv, msg, u.language)
+    if nobody:
+        conv = await labels.record(a, conv, u.classification)
+    return conv, u
 
 
 def bot_on(a: Automation, conv: Conversation) -> bool:
@@ -50,11 +71,14 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
     if conv is None:
         return
     lg = log.bind(inbox=conv.inbox, conversation_id=conv.id, message_id=msg.id)
-    conv = await detect_language(a, conv, msg)
+    conv, u = await understand(a, conv, msg)
+    state = a.state(conv)
+    if u.security and not state.get("security") and not labels.set_by_agent(conv):
+        await security.incident(a, conv, msg, u)
+        return
     if msg.extra.get("no_auto_reply"):
         lg.info("automation.skipped", reason="no_auto_reply")
         return
-    state = a.state(conv)
     if not state and await survey_flow.answer_in_new_conversation(a, conv, msg):
         return
     if state.get("resolved"):
@@ -77,13 +101,17 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
     if not bot_on(a, conv):
         await handoff.hand_over(a, conv, msg, "the bot is off for this inbox at this time")
         return
+    if conv.attrs.get("public"):
+        await public_thread(a, conv, msg, u)
+        return
     if mentions(text, a.settings.handoff_words):
         if not await bot_only(a, conv, "asked for a person"):
             await handoff.hand_over(a, conv, msg, "asked for a person")
         return
-    cls = a.classifier.classify(text, conv.language)
-    if cls.category in a.settings.high_priority_categories and a.settings.inbox(conv.inbox).bot != "only":
-        await handoff.hand_over(a, conv, msg, f"{cls.category} matter: straight to a person")
+    category = u.category
+    straight = set(a.settings.high_priority_categories) | set(a.settings.no_faq_categories)
+    if category in straight and a.settings.inbox(conv.inbox).bot != "only":
+        await handoff.hand_over(a, conv, msg, f"{category} matter: straight to a person")
         return
     lang = a.language(conv)
     if stage == "bot" and state.get("awaiting") == "feedback":
@@ -94,7 +122,21 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
         if says(text, a.templates.words("yes", lang), extra_words=2):
             await resolved_by_bot(a, conv)
             return
-    await try_answer(a, conv, msg, state)
+    await try_answer(a, conv, msg, state, u)
+
+
+async def public_thread(a: Automation, conv: Conversation, msg: Message, u: Understanding) -> None:
+    """An X public thread: nothing automatic is posted there but, once, the short pointer to DMs."""
+    state = a.state(conv)
+    if a.settings.public_threads == "pointer" and not state.get("pointer"):
+        if await a.say(conv, a.templates.render("public_pointer", a.language(conv)),
+                       extra={"automation": "public_pointer"}, public_ok=True):
+            await a.set_state(conv.id, pointer=True)
+            conv = await a.desk.conversation(conv.id)
+    reason = "public thread: answered by a person (no automatic reply in public)"
+    if u.faq is not None:
+        reason += f"; the FAQ would have been {u.faq.entry.id}"
+    await handoff.hand_over(a, conv, msg, reason)
 
 
 async def bot_only(a: Automation, conv: Conversation, reason: str) -> bool:
@@ -102,25 +144,24 @@ async def bot_only(a: Automation, conv: Conversation, reason: str) -> bool:
     if a.settings.inbox(conv.inbox).bot != "only":
         return False
     lang = a.language(conv)
-    topics = ", ".join(e.title.get(lang) or e.title.get("en") or e.id for e in a.kb.entries)
+    topics = ", ".join(e.title_in(lang, a.settings.default_language) for e in a.kb.entries)
     await a.say(conv, a.templates.render("bot_only", lang, faq_topics=topics))
     await a.set_state(conv.id, stage="bot", awaiting=None)
     log.info("bot.no_humans", inbox=conv.inbox, conversation_id=conv.id, reason=reason)
     return True
 
 
-async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dict[str, Any]) -> None:
+async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dict[str, Any],
+                     u: Understanding) -> None:
     text = msg.text or ""
     lang = a.language(conv)
     turns = int(state.get("turns", 0))
-    matches = a.kb.search(text) if text.strip() else []
-    best = matches[0] if matches else None
+    best = u.faq
     if turns >= a.settings.bot_turns and a.settings.inbox(conv.inbox).bot != "only":
         await handoff.hand_over(a, conv, msg, f"the bot already answered {turns} times")
         return
-    if best is None or best.confidence < a.settings.faq_threshold:
-        why = "no confident FAQ answer" if best is None else (
-            f"best FAQ match below the threshold {a.settings.faq_threshold:g}: {best.explain()}")
+    if best is None:
+        why = u.faq_withheld or "no confident FAQ answer"
         if not await bot_only(a, conv, why):
             await handoff.hand_over(a, conv, msg, why)
         return

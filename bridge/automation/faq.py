@@ -14,10 +14,14 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from tpbridge.bridge.automation.language import language_chain
+from tpbridge.bridge.automation.normalize import normalize
 from tpbridge.bridge.search import terms as search_terms
 
 K1 = 1.2
+SIMILARITY_SCALE = 1.0  # a cosine of character n-grams counts as this much confidence
 B = 0.75
 # Words that carry no topic; BM25's idf mostly discounts them, this keeps short questions honest.
 STOPWORDS = frozenset(
@@ -40,8 +44,9 @@ def stem(word: str) -> str:
 
 
 def terms(text: str) -> list[str]:
+    """Words and CJK bigrams of the normal form: a Traditional question matches Simplified variants."""
     out = []
-    for t in search_terms(text):
+    for t in search_terms(normalize(text)):
         if t in STOPWORDS:
             continue
         out.append(stem(t) if t.isascii() else t)
@@ -54,12 +59,23 @@ class Entry:
     questions: dict[str, list[str]]
     answers: dict[str, str]
     title: dict[str, str] = field(default_factory=dict)
+    category: str | None = None  # what the entry is about: an FAQ is not sent to a message of another category
 
     def answer(self, language: str | None, default: str) -> str:
-        for lang in (language, default, "en"):
-            if lang and lang in self.answers:
+        for lang in language_chain(language, default):
+            if lang in self.answers:
                 return self.answers[lang]
         return next(iter(self.answers.values()))
+
+    def title_in(self, language: str | None, default: str = "en") -> str:
+        for lang in language_chain(language, default):
+            if lang in self.title:
+                return self.title[lang]
+        return self.id
+
+    def has_answer(self, language: str | None) -> bool:
+        return any(lang in self.answers for lang in language_chain(language, None))
+
 
 
 @dataclass(frozen=True)
@@ -69,10 +85,12 @@ class Match:
     confidence: float  # 0..1: score / the variant's self-score
     variant: str
     matched: tuple[str, ...]  # the shared terms: why it matched
+    similarity: float = 0.0  # cosine of character n-grams with the variant
 
     def explain(self) -> str:
         return (f"{self.entry.id} (confidence {self.confidence:.2f}, bm25 {self.score:.2f}, "
-                f"matched {' '.join(self.matched) or '-'}, variant {self.variant!r})")
+                f"n-gram similarity {self.similarity:.2f}, matched {' '.join(self.matched) or '-'}, "
+                f"variant {self.variant!r})")
 
 
 def load_entries(folder: Path) -> list[Entry]:
@@ -98,7 +116,10 @@ def load_entries(folder: Path) -> list[Entry]:
             if not isinstance(answers, dict) or not answers or not all(isinstance(v, str) for v in answers.values()):
                 raise FaqError(f"{where}.answers: a table of language = answer")
             seen.add(entry_id)
-            entries.append(Entry(entry_id, questions, answers, raw.get("title", {})))
+            category = raw.get("category")
+            if category is not None and not isinstance(category, str):
+                raise FaqError(f"{where}.category: a category name")
+            entries.append(Entry(entry_id, questions, answers, raw.get("title", {}), category))
     return entries
 
 
@@ -119,6 +140,22 @@ class KnowledgeBase:
             df.update(tf.keys())
         self._idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
         self._self = [self._bm25(tf, tf, dl) for _e, _v, tf, dl in self._docs]
+        self._vectorizer: Any = None  # character n-grams over the variants, once fit_similarity() ran
+        self._matrix: Any = None
+
+    def fit_similarity(self) -> None:
+        """Character n-gram TF-IDF over every variant (scikit-learn; run in a worker thread at start).
+
+        Words miss paraphrases and languages without spaces; shared character n-grams of the normal
+        form catch "充值显示成功了但是余额还是0" against "充值没到账" and typos like "deposite".
+        """
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if not self._docs:
+            return
+        vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, lowercase=False)
+        self._matrix = vec.fit_transform([normalize(v) for _e, v, _tf, _n in self._docs])
+        self._vectorizer = vec
 
     @classmethod
     def load(cls, folder: Path) -> KnowledgeBase:
@@ -137,15 +174,21 @@ class KnowledgeBase:
         query = Counter(terms(text))
         if not query:
             return []
+        similar: list[float] = [0.0] * len(self._docs)
+        if self._vectorizer is not None:
+            row = self._vectorizer.transform([normalize(text)])
+            similar = [float(x) for x in (self._matrix @ row.T).toarray().ravel()]
         best: dict[str, Match] = {}
-        for (entry, variant, tf, dl), own in zip(self._docs, self._self, strict=True):
+        for (entry, variant, tf, dl), own, sim in zip(self._docs, self._self, similar, strict=True):
             score = self._bm25(query, tf, dl)
-            if score <= 0 or own <= 0:
+            if (score <= 0 or own <= 0) and sim <= 0:
                 continue
             # A question with many off-topic words matches less well than the same words alone.
             extra = sum(self._idf.get(t, 1.0) for t in query if t not in tf)
-            confidence = min(1.0, score / own) * (own / (own + extra * 0.5))
-            match = Match(entry, score, confidence, variant, tuple(t for t in query if t in tf))
+            lexical = min(1.0, score / own) * (own / (own + extra * 0.5)) if own > 0 else 0.0
+            confidence = max(lexical, sim * SIMILARITY_SCALE)
+            match = Match(entry, score, min(1.0, confidence), variant, tuple(t for t in query if t in tf),
+                          round(sim, 3))
             if entry.id not in best or match.confidence > best[entry.id].confidence:
                 best[entry.id] = match
         return sorted(best.values(), key=lambda m: (-m.confidence, -m.score))[:limit]

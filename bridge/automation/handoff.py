@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from tpbridge.bridge.automation import labels
+from tpbridge.bridge.automation.classify import Classification
 from tpbridge.bridge.automation.queue import estimate, material, position_of
 from tpbridge.bridge.automation.routing import choose_agent, choose_team
 from tpbridge.bridge.model import BOT, Conversation, Message, Priority, Status
@@ -32,12 +34,21 @@ def team_for(a: Automation, conv: Conversation, category: str | None) -> str | N
 
 async def hand_over(
     a: Automation, conv: Conversation, msg: Message, reason: str, *, feedback: str | None = None,
+    priority: Priority | None = None,
 ) -> Conversation:
     state = a.state(conv)
     questions = [*state.get("questions", []), (msg.text or "")[:500]]
-    cls = a.classifier.classify("\n".join(questions), conv.language)
+    if labels.set_by_agent(conv):
+        cls = Classification(conv.category, 1.0, (), 1.0, "agent")
+    else:
+        cls = a.classifier.classify("\n".join(questions), conv.language)
+        if conv.category in a.settings.security_categories and cls.category not in a.settings.security_categories:
+            cls = Classification(conv.category, 1.0, (), 1.0, "rule")  # an incident stays one
     category = cls.category or conv.category
-    priority, why = conv.priority, []
+    why: list[str] = []
+    if priority is not None and priority > conv.priority:
+        why.append(f"{category} incident")
+    priority = max(Priority(conv.priority), priority or Priority.LOW)
     if category in a.settings.high_priority_categories:
         priority, why = max(priority, Priority.HIGH), [*why, f"category {category}"]
     contact = await a.store.get_contact(conv.contact_id)
@@ -45,6 +56,7 @@ async def hand_over(
         priority, why = max(priority, Priority.HIGH), [*why, f"{contact.tier} contact"]
     team = team_for(a, conv, category)
     now = a.now()
+    conv = await labels.record(a, conv, cls)
     conv = await a.desk.update(
         conv.id, category=category, priority=int(priority), team=team, handoff_at=now, status=Status.OPEN.value,
         attrs={"automation": {"stage": "human", "awaiting": None, "handoff_reason": reason,
@@ -111,12 +123,12 @@ async def acknowledge(a: Automation, conv: Conversation, msg: Message, position:
     if closed:
         back = hours.next_open(now)
         local = back.astimezone(hours.zone) if back else None
-        topics = "、" if lang in ("zh", "ja") else ", "
+        topics = "、" if (lang or "").startswith(("zh", "ja")) else ", "
         text = a.templates.render(
             "ack_closed", lang, position=max(position, 1), timezone=str(hours.zone),
             back_date=local.strftime("%Y-%m-%d") if local else "?", back_time=local.strftime("%H:%M") if local else "?",
             back_weekday=a.templates.weekday(local.weekday(), lang) if local else "?",
-            faq_topics=topics.join(e.title.get(lang) or e.title.get("en") or e.id for e in a.kb.entries),
+            faq_topics=topics.join(e.title_in(lang, a.settings.default_language) for e in a.kb.entries),
             wait=a.templates.duration(wait, lang))
     elif agent is not None:
         text = a.templates.render("ack_assigned", lang, agent=agent.name)

@@ -58,7 +58,9 @@ def compute(rows: dict[str, list[dict[str, Any]]], hours_of: Callable[[str | Non
     convs, cycles, bot, surveys = rows["conversations"], rows["cycles"], rows["bot"], rows["surveys"]
     zone = ZoneInfo(tz)
 
-    frt, frt_by_team, unanswered = [], {}, 0
+    frt: list[float] = []
+    frt_by_team: dict[str, list[float]] = {}
+    unanswered = 0
     resolution = []
     for c in cycles:
         start = _ts(c["started_at"])

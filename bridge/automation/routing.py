@@ -1,5 +1,8 @@
 """Routing: which team takes a conversation (category, language, inbox) and which agent, if any, now.
 
+By language with a fallback: a team that names the language wins, then one that takes any
+language, then the inbox's team or `default_team` (the fallback team).
+
 An agent is a candidate when online, enabled, in the team and under capacity
 (their own, and the team's cap). Among candidates, one who speaks the
 conversation's language comes first, then the one with the fewest open
@@ -10,13 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tpbridge.bridge.automation.language import same_language
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
 from tpbridge.bridge.model import Agent
 
 
-def _takes(values: list[str], value: str | None) -> int:
-    """2: named explicitly; 1: takes anything; 0: does not take it."""
-    if value is not None and value in values:
+def _takes(values: list[str], value: str | None, *, language: bool = False) -> int:
+    """2: named explicitly; 1: takes anything; 0: does not take it.
+
+    A language named without its script takes every script of it (`zh` takes `zh-Hans` and `zh-Hant`).
+    """
+    if value is not None and (value in values or (language and any(same_language(v, value) for v in values))):
         return 2
     if not values or "*" in values or value is None:
         return 1  # an unknown language (or category) does not keep a team from taking it
@@ -37,7 +44,7 @@ def choose_team(
     for order, (name, team) in enumerate(teams.items()):
         if not _serves_inbox(team, inbox):
             continue
-        cat, lang = _takes(team.categories, category), _takes(team.languages, language)
+        cat, lang = _takes(team.categories, category), _takes(team.languages, language, language=True)
         if not cat or not lang:
             continue
         rank = (cat, lang, -order)
@@ -63,7 +70,7 @@ def choose_agent(
         load = loads.get(agent.id, 0)
         if load >= cap:
             continue
-        speaks = language is not None and language in agent.languages
+        speaks = language is not None and any(same_language(x, language) for x in agent.languages)
         candidates.append((not speaks, load, agent.id, agent))
     if not candidates:
         return None

@@ -1,7 +1,8 @@
-"""Automatic reply templates per language (`config/templates/<code>.toml`).
+"""Automatic reply templates per language (`config/templates/<code>.toml`, BCP 47: `ja`, `zh-Hant`).
 
-A key missing in one language falls back to the default language, then English,
-so adding a language can start with a few keys.
+A key missing in one language falls back to its base language (`zh-Hant` -> `zh`), the
+default language, then English, so adding a language can start with a few keys.
+`zh.toml` is Simplified Chinese (`zh-Hans` finds it).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from tpbridge.bridge.automation.language import language_chain
 
 
 class TemplateError(ValueError):
@@ -31,7 +34,7 @@ class Templates:
         found: dict[str, dict[str, Any]] = {}
         for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
             try:
-                found[path.stem.lower()] = tomllib.loads(path.read_text(encoding="utf-8"))
+                found[path.stem] = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise TemplateError(f"{path}: {exc}") from None
         if not found:
@@ -43,8 +46,8 @@ class Templates:
         return sorted(self.by_language)
 
     def _chain(self, language: str | None) -> list[dict[str, Any]]:
-        order = [language, self.default, "en"]
-        return [self.by_language[lang] for lang in dict.fromkeys(order) if lang and lang in self.by_language]
+        lower = {k.lower(): v for k, v in self.by_language.items()}
+        return [lower[lang.lower()] for lang in language_chain(language, self.default) if lang.lower() in lower]
 
     def has(self, key: str, language: str | None) -> bool:
         return any(key in t for t in self._chain(language))
@@ -52,7 +55,7 @@ class Templates:
     def render(self, key: str, language: str | None, **values: Any) -> str:
         for table in self._chain(language):
             if key in table and isinstance(table[key], str):
-                return table[key].format_map(_Blank(values))
+                return str(table[key].format_map(_Blank(values)))
         raise TemplateError(f"no template {key!r} for language {language!r} (nor {self.default!r})")
 
     def words(self, key: str, language: str | None) -> list[str]:

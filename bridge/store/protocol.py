@@ -6,7 +6,7 @@ implementation package.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,7 +97,30 @@ class NewReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something another instance committed, for this instance's event bus (bridge/relay.py): an event's
+    kind (bridge/events.py), its conversation, its message, and for conversation.updated the fields."""
+
+    kind: str
+    conversation_id: int
+    message_id: int | None = None
+    changes: tuple[str, ...] = ()
+
+
 UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as listed (its secret is never stored); times are unix seconds."""
+
+    id: int
+    agent_id: int
+    label: str | None
+    created_at: float
+    last_used_at: float | None
+    expires_at: float | None
 
 
 class Store(Protocol):
@@ -141,6 +164,9 @@ class Store(Protocol):
     async def thread_refs(self, conversation_id: int) -> tuple[list[str], str | None]: ...
     async def attachment(self, attachment_id: int) -> tuple[Attachment, int] | None: ...
     async def due_snoozes(self, now: float) -> list[int]: ...
+    async def resolved_between(self, since: float, until: float) -> list[int]:
+        """Conversations still resolved whose resolution time is in (since, until], oldest first (500 at most)."""
+        ...
     async def identity_messages(self, inbox: str, external_id: str, limit: int) -> list[Message]: ...
     async def list_quarantine(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
@@ -172,6 +198,18 @@ class Store(Protocol):
     async def session(self, session_hash: str) -> tuple[Agent, str] | None: ...
     async def drop_session(self, session_hash: str) -> None: ...
 
+    # API tokens and the end of credentials (bridge/store/sqlite/credentials.py)
+    async def create_token(self, agent_id: int, token_hash: str, label: str | None,
+                           expires_at: float | None = None) -> ApiToken: ...
+    async def token_login(self, token_hash: str) -> tuple[Agent, ApiToken] | None: ...
+    async def touch_token(self, token_id: int) -> None: ...
+    async def list_tokens(self, agent_id: int) -> list[ApiToken]: ...
+    async def get_token(self, token_id: int) -> ApiToken | None: ...
+    async def revoke_token(self, token_id: int) -> bool: ...
+    async def end_credentials(self, agent_id: int) -> None:
+        """Every session and token of the agent stops working (a password change, a disable)."""
+        ...
+
     # inbox administration (bridge/store/sqlite/admin.py)
     async def list_canned(self) -> list[Any]: ...
     async def add_canned(self, shortcut: str, text: str, created_by: int | None) -> Any: ...
@@ -193,6 +231,17 @@ class Store(Protocol):
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
     async def audit_last_issued(self) -> int: ...
 
+    # several instances on one store (bridge/lease.py, bridge/relay.py); one process (SQLite): trivial
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew the lease `name` for `holder` for `ttl` seconds; False while another's lease lives."""
+        ...
+    async def release(self, name: str, holder: str) -> None: ...
+    def changes(self) -> AsyncIterator[list[Change]]:
+        """What OTHER instances commit, as it commits (until cancelled)."""
+        ...
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached (/healthz reports degraded)."""
+        ...
     # retention (bridge/privacy/retention.py)
     async def expired_conversations(self, resolved_before: float, limit: int) -> list[int]: ...
     async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]: ...
@@ -205,6 +254,8 @@ class Store(Protocol):
 
 __all__ = [
     "UNSET",
+    "ApiToken",
+    "Change",
     "ConversationFilter",
     "IngestedItem",
     "NewReply",

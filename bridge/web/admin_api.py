@@ -15,11 +15,12 @@ from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite.admin import Canned, Conflict
 from tpbridge.bridge.web import audit_api, openapi
 from tpbridge.bridge.web.api import parse_int, read_json, render_conversations
-from tpbridge.bridge.web.auth import hash_password
+from tpbridge.bridge.web.auth import hash_password_async
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.i18n import LANGUAGES
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import contact_json
+from tpbridge.bridge.web.sse import STREAMS
 
 routes = web.RouteTableDef()
 _SHORTCUT = re.compile(r"^[\w-]{1,40}$")
@@ -163,9 +164,10 @@ async def unmerge_contact(request: web.Request) -> web.Response:
     contact = await store.get_contact(contact_id)
     if contact is None:
         fail(404, "not_found", f"contact {contact_id} not found")
+    # Visibility first: a contact the agent may not see is 404 whatever its state.
+    await visible_contact(request, contact.merged_into if contact.merged_into is not None else contact_id)
     if contact.merged_into is None:
         fail(422, "invalid", f"contact {contact_id} is not merged")
-    await visible_contact(request, contact.merged_into)
     await store.unmerge_contact(contact_id)
     await audit_api.record(request, "contact_unmerge", f"contact:{contact_id}")
     return web.json_response(contact_json(await store.get_contact(contact_id),
@@ -214,7 +216,8 @@ async def add_agent(request: web.Request) -> web.Response:
     store = request.app[CORE].store
     if await store.agent_by_email(email) is not None:
         fail(409, "conflict", f"an agent {email} already exists")
-    agent = await store.add_agent(email.strip(), name.strip(), _role(body) or Role.AGENT, hash_password(password),
+    pw_hash = await hash_password_async(password)
+    agent = await store.add_agent(email.strip(), name.strip(), _role(body) or Role.AGENT, pw_hash,
                                   _str_list(body, "teams") or [], _str_list(body, "languages") or [])
     await audit_api.record(request, "agent_create", f"agent:{agent.id}", email=agent.email, role=agent.role.value,
                            teams=list(agent.teams))
@@ -248,13 +251,17 @@ async def update_agent(request: web.Request) -> web.Response:
     if body.get("password") is not None:
         if not isinstance(body["password"], str) or len(body["password"]) < 8:
             fail(422, "invalid", "password: at least 8 characters")
-        fields["password_hash"] = hash_password(body["password"])
+        fields["password_hash"] = await hash_password_async(body["password"])
     if not fields:
         fail(422, "invalid", "nothing to change")
     updated = await store.update_agent(agent_id, **fields)
     changes = {k: (v.value if isinstance(v, Role) else v) for k, v in fields.items() if k != "password_hash"}
     await audit_api.record(request, "agent_update", f"agent:{agent_id}", **changes,
                            **({"password": "changed"} if "password_hash" in fields else {}))
+    if fields.keys() & {"teams", "role", "disabled", "password_hash"}:
+        # The store ended the sessions and tokens (new password, disable); open event streams end here,
+        # and a client that reconnects sees only what the agent may now see.
+        request.app[STREAMS].end(agent_id)
     return web.json_response(agent_json(updated))
 
 

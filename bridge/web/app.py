@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
-from tpbridge.bridge.web import api, desk_api, help, openapi, privacy, sse, views
+from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -34,15 +35,40 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the store answers (`degraded` when a channel refused its credentials); 503 when the store
+    does not: nothing can be stored, so a load balancer should send the traffic to another instance."""
     core = request.app[CORE]
-    return web.json_response({"status": "ok" if core.health.ok else "degraded",
+    try:
+        await core.store.ping()
+    except Exception as exc:
+        return web.json_response({"status": "degraded", "store": {"state": "unreachable", "reason": str(exc)[:200]},
+                                  "channels": core.health.snapshot()}, status=503)
+    return web.json_response({"status": "ok" if core.health.ok else "degraded", "store": {"state": "ok"},
                               "channels": core.health.snapshot()})
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; behind `[http] metrics_token` when one is set (compared in constant time)."""
     core = request.app[CORE]
+    expected = core.config.http.metrics_token
+    if expected:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            return error_response(401, "unauthorized", "a valid metrics token is required",
+                                  **{"WWW-Authenticate": "Bearer"})
     body = core.extras["metrics"].render(core.health)
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def build_metrics_app(core: object) -> web.Application:
+    """/metrics alone, for `[http] metrics_listen` (a scrape-only address kept off the public one)."""
+    from tpbridge.bridge.core import Core
+
+    assert isinstance(core, Core)
+    app = web.Application()
+    app[CORE] = core
+    app.router.add_get("/metrics", metrics)
+    return app
 
 
 def build_app(core: object) -> web.Application:
@@ -52,8 +78,10 @@ def build_app(core: object) -> web.Application:
     limit = core.config.http.max_attachment_bytes + 1024 * 1024
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=limit)
     app[CORE] = core
+    app[sse.STREAMS] = sse.Streams()
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    if core.config.http.metrics_listen is None:
+        app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi.serve)
     app.router.add_get("/api/v1/events", sse.events)
     app.add_routes(api.routes)
@@ -65,5 +93,6 @@ def build_app(core: object) -> web.Application:
     views.setup(app)
     privacy.setup(app)
     help.setup(app)
+    intelligence_api.setup(app)
     setup_reports(app)
     return app

@@ -6,18 +6,26 @@ does not let anyone in.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 import secrets
+import time
+import weakref
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tpbridge.bridge.model import Agent
+from tpbridge.bridge.store.protocol import Store
 from tpbridge.bridge.web.errors import error_response
-from tpbridge.bridge.web.keys import AGENT, CORE, CSRF, VIA_SESSION, VIEWER
+from tpbridge.bridge.web.keys import AGENT, CORE, CREDENTIAL, CSRF, VIA_SESSION, VIEWER
 
+T = TypeVar("T")
 SESSION_COOKIE = "tpb_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -27,6 +35,9 @@ SELF_AUTHENTICATED = ("/chat/", "/hooks/")
 _hasher = PasswordHasher()
 # A hash to verify against when the email is unknown, so timing does not tell which emails exist.
 _DUMMY = _hasher.hash("tpbridge-dummy-password")
+
+
+TOKEN_USE_RESOLUTION = 60.0  # seconds: "last used" is kept to the minute, not written on every request
 
 
 def hash_password(password: str) -> str:
@@ -40,6 +51,32 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+# argon2 costs ~100 ms of CPU: it runs in threads of its own (argon2-cffi releases the GIL), at most one
+# per core but one core left to the event loop, and only that many checks run at once, so a burst of
+# logins neither stalls the loop (health, channels, the watchdog) nor queues unbounded work.
+_ARGON2_THREADS = max(1, min(2, (os.cpu_count() or 1) - 1))
+_argon2_pool = ThreadPoolExecutor(_ARGON2_THREADS, thread_name_prefix="argon2")
+_argon2_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+async def _off_loop(fn: Callable[[], T]) -> T:
+    loop = asyncio.get_running_loop()
+    slots = _argon2_slots.get(loop)
+    if slots is None:
+        slots = _argon2_slots[loop] = asyncio.Semaphore(_ARGON2_THREADS)
+    async with slots:
+        return await loop.run_in_executor(_argon2_pool, fn)
+
+
+async def hash_password_async(password: str) -> str:
+    """hash_password off the event loop (for request handlers)."""
+    return await _off_loop(lambda: hash_password(password))
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    return await _off_loop(lambda: verify_password(password_hash, password))
+
+
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -51,10 +88,10 @@ def new_token() -> str:
 async def check_login(request: web.Request, email: str, password: str) -> Agent | None:
     found = await request.app[CORE].store.agent_by_email(email.strip())
     if found is None:
-        verify_password(None, password)
+        await verify_password_async(None, password)
         return None
     agent, pw_hash = found
-    if agent.disabled or not verify_password(pw_hash, password):
+    if not await verify_password_async(pw_hash, password) or agent.disabled:
         return None
     return agent
 
@@ -85,16 +122,35 @@ async def _resolve(request: web.Request) -> None:
     header = request.headers.get("Authorization", "")
     agent: Agent | None = None
     if header.lower().startswith("bearer "):
-        agent = await core.store.agent_by_token(digest(header[7:].strip()))
+        token_hash = digest(header[7:].strip())
+        agent = await agent_by_credential(core.store, ("token", token_hash))
         request[VIA_SESSION] = False
+        request[CREDENTIAL] = ("token", token_hash)
     elif (sid := request.cookies.get(SESSION_COOKIE)) is not None:
-        found = await core.store.session(digest(sid))
+        session_hash = digest(sid)
+        found = await core.store.session(session_hash)
         if found is not None:
             agent, request[CSRF] = found
             request[VIA_SESSION] = True
+            request[CREDENTIAL] = ("session", session_hash)
     if agent is not None:
         request[AGENT] = agent
         request[VIEWER] = await core.store.viewer(agent)
+
+
+async def agent_by_credential(store: Store, credential: tuple[str, str]) -> Agent | None:
+    """The agent a token or session (by hash) stands for, while it is valid; a token's use is recorded."""
+    kind, secret_hash = credential
+    if kind == "session":
+        found = await store.session(secret_hash)
+        return None if found is None else found[0]
+    token = await store.token_login(secret_hash)
+    if token is None:
+        return None
+    agent, info = token
+    if info.last_used_at is None or time.time() - info.last_used_at > TOKEN_USE_RESOLUTION:
+        await store.touch_token(info.id)
+    return agent
 
 
 def csrf_ok(request: web.Request, form_token: str | None = None) -> bool:

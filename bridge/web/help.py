@@ -22,6 +22,7 @@ from tpbridge.bridge.helpcentre import (
     from_accept_language,
     normalise,
 )
+from tpbridge.bridge.phone import Hotline
 from tpbridge.bridge.web.keys import CORE
 
 log = structlog.get_logger(__name__)
@@ -125,6 +126,9 @@ async def widget(request: web.Request) -> web.Response:
         "strings": centre.t(lang),
         "suggested": [_item(centre.entries[s], lang) for s in centre.suggested],
         "help_url": _url("/help", lang),
+        "phone": [{k: info[k] for k in ("inbox", "number", "display", "hours_text", "click_to_call")}
+                  for line in request.app[CORE].adapters.values() if isinstance(line, Hotline)
+                  for info in (line.public_info(),)],
     }, headers={"Cache-Control": "public, max-age=60", "Vary": "Accept-Language, Cookie"})
 
 

@@ -15,3 +15,4 @@ AGENT: web.RequestKey[Agent] = web.RequestKey("tpb.agent", Agent)  # the authent
 VIEWER: web.RequestKey[Viewer] = web.RequestKey("tpb.viewer", Viewer)  # decides visibility
 VIA_SESSION: web.RequestKey[bool] = web.RequestKey("tpb.via_session", bool)  # authenticated by the cookie
 CSRF: web.RequestKey[str] = web.RequestKey("tpb.csrf", str)  # the session's CSRF token (for templates)
+CREDENTIAL: web.RequestKey[tuple[str, str]] = web.RequestKey("tpb.credential", tuple)  # ("token"|"session", hash)

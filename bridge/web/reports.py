@@ -13,9 +13,11 @@ from typing import Any
 from aiohttp import web
 from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.reports import compute
+from tpbridge.bridge.model import Viewer
 from tpbridge.bridge.web import openapi
 from tpbridge.bridge.web.errors import fail
-from tpbridge.bridge.web.keys import AGENT, CORE
+from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
+from tpbridge.bridge.web.views.render import secure
 
 MAX_DAYS = 366
 
@@ -43,7 +45,7 @@ def _period(request: web.Request) -> tuple[float, float]:
 async def report(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE]
     since, until = _period(request)
-    rows = await core.store.report_rows(since, until)  # type: ignore[attr-defined]
+    rows = scoped(await core.store.report_rows(since, until), request[VIEWER])  # type: ignore[attr-defined]
     teams = core.config.teams
     hours = {name: Hours.of(t) for name, t in teams.items()}
 
@@ -51,6 +53,23 @@ async def report(request: web.Request) -> dict[str, Any]:
         return hours.get(team or "", Hours.of(None))
 
     return compute(rows, hours_of, since=since, until=until, tz=core.config.automation.reports_timezone)
+
+
+def scoped(rows: dict[str, list[dict[str, Any]]], viewer: Viewer) -> dict[str, list[dict[str, Any]]]:
+    """An agent's report counts only the conversations of their teams' inboxes; an admin's counts all."""
+    if viewer.is_admin:
+        return rows
+
+    def visible(conv: dict[str, Any]) -> bool:
+        if conv.get("team") is not None:
+            return conv["team"] in viewer.teams
+        return "*" in viewer.team_inboxes or conv.get("inbox") in viewer.team_inboxes
+
+    convs = [c for c in rows["conversations"] if visible(c)]
+    ids = {c["id"] for c in convs}
+    out = {key: [r for r in value if r.get("conversation_id") in ids] for key, value in rows.items()}
+    out["conversations"] = convs
+    return out
 
 
 async def reports_json(request: web.Request) -> web.Response:
@@ -141,7 +160,9 @@ async def reports_page(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther("/login")
     data = await report(request)
     data["_days"] = html.escape(request.query.get("days", "30"))
-    return web.Response(text=render_page(data), content_type="text/html")
+    response = web.Response(text=render_page(data), content_type="text/html")
+    secure(response)
+    return response
 
 
 def setup_reports(app: web.Application) -> None:

@@ -259,7 +259,8 @@ from_address = "Example Support <{box.user}>"
             async def automation_done() -> bool:
                 return any(r.rcpt_tos == ["dave@example.org"] for r in smtp.received)
 
-            await daemon.wait_for(automation_done, timeout=5)  # the bot hands over and says so
+            # the bot hands over and says so (once its language models are loaded, seconds after start)
+            await daemon.wait_for(automation_done, timeout=60)
         recipients = {rcpt for r in smtp.received for rcpt in r.rcpt_tos}
         assert "bob@example.org" not in recipients  # imported history
         assert "carol@example.org" not in recipients  # an auto-reply is never answered

@@ -29,6 +29,7 @@ app_secret = "env:TPB_WEIBO_SECRET"
 access_token = "env:TPB_WEIBO_TOKEN"
 api_base_url = "{fake.url}"
 rate_limit_delay = 0.2
+media_timeout = 4.0
 """
 
 
@@ -54,11 +55,15 @@ async def push(daemon: Daemon, pusher: WeiboPusher, body: bytes) -> tuple[int, s
 
 
 async def conversation_of(daemon: Daemon, uid: int) -> dict[str, Any] | None:
+    """The uid's conversation. A contact whose screen-name look-up missed its budget (a loaded machine)
+    has no name yet and is shown as an anonymous visitor, without the uid: then the inbox's only one."""
     status, body = await daemon.api("GET", "/api/v1/conversations?inbox=weibo.official&limit=100")
     assert status == 200, body
     for conv in body["items"]:
         if any(i["external_id"] == str(uid) for i in conv["contact"]["identities"]):
             return conv
+    if len(body["items"]) == 1 and body["items"][0]["contact"]["anonymous"]:
+        return body["items"][0]
     return None
 
 
@@ -162,16 +167,25 @@ async def test_reply_delivered_then_refused_when_the_window_closed(tmp_path: Pat
 
 
 async def test_export_and_forget_a_weibo_contact(tmp_path: Path) -> None:
-    async with bridge(tmp_path) as (daemon, _fake, pusher):
+    async with bridge(tmp_path) as (daemon, fake, pusher):
         assert await push(daemon, pusher, push_body("text", BOB, "请删除我的数据")) == (200, "")
         conv = await daemon.wait_for(lambda: conversation_of(daemon, BOB))
         contact_id = conv["contact"]["id"]
         status, export = await daemon.api("GET", f"/api/v1/contacts/{contact_id}/export")
         assert status == 200
         assert "请删除我的数据" in str(export) and str(BOB) in str(export)
-        status, _ = await daemon.api("DELETE", f"/api/v1/contacts/{contact_id}")
-        assert status in (200, 204)
-        assert await conversation_of(daemon, BOB) is None
+        # ... and erased from their own chat: asked, confirmed, a last message, then nothing is left
+        fake.open_window(str(BOB))
+        assert await push(daemon, pusher, push_body("text", BOB, "/forget")) == (200, "")
+        [question] = await fake.wait_sent(1, within=20)
+        assert "YES" in question["data"]["text"] or "确认" in question["data"]["text"]
+        assert await push(daemon, pusher, push_body("text", BOB, "确认")) == (200, "")
+        await fake.wait_sent(2, within=20)
+
+        async def erased() -> bool:
+            return await conversation_of(daemon, BOB) is None
+
+        await daemon.wait_for(erased, timeout=90)
 
 
 async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -203,8 +217,17 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> No
             stored = await inbound_texts(daemon)
             for body in acked:  # every acknowledged push survived the kill
                 assert body.decode().split('"text": "')[1].split('"')[0] in stored
-            for body in bodies:  # Weibo retries what was not acknowledged (and a few that were)
-                assert (await push(daemon, pusher, body))[0] == 200
+
+            async def until_acked(body: bytes) -> int:  # as Weibo does: again until it gets an answer
+                for _ in range(5):
+                    try:
+                        return (await push(daemon, pusher, body))[0]
+                    except aiohttp.ClientError:
+                        continue
+                return 0
+
+            again = await asyncio.gather(*(until_acked(b) for b in bodies))  # Weibo retries the rest
+            assert set(again) == {200}
             texts = await inbound_texts(daemon)
         assert sorted(texts) == sorted(f"消息 {uid} #{n}" for n in range(10) for uid in fake_uids)
 

@@ -21,7 +21,7 @@ CONFIG = REPO / "config"
 def automation_raw(**overrides: Any) -> dict[str, Any]:
     """[automation] on, with the shipped knowledge base, templates and rules."""
     return {"enabled": True, "faq_dir": str(CONFIG / "faq"), "templates_dir": str(CONFIG / "templates"),
-            "classify_rules": str(CONFIG / "classify.toml"), **overrides}
+            "classify_rules": str(CONFIG / "classify.toml"), "examples_dir": str(CONFIG / "examples"), **overrides}
 
 
 class Harness:
@@ -75,12 +75,18 @@ class Harness:
 
 @asynccontextmanager
 async def harness(tmp_path: Path, automation: dict[str, Any] | None = None,
-                  teams: dict[str, Any] | None = None) -> AsyncIterator[Harness]:
+                  teams: dict[str, Any] | None = None, *, learned: bool = False,
+                  extra: dict[str, Any] | None = None) -> AsyncIterator[Harness]:
+    """`learned`: load the classifier and lingua first, as the daemon does at start (trained once per test
+    session: the model is kept per process by the examples' fingerprint)."""
     raw: dict[str, Any] = {"automation": automation_raw(**(automation or {}))}
     if teams is not None:
         raw["teams"] = teams
+    raw.update(extra or {})
     async with running_core(tmp_path, raw) as core:
         a = Automation(core)
+        if learned:
+            await a.prepare_models()
         await a.prepare()
         h = Harness(core, a)
         try:

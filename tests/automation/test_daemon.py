@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,6 +18,8 @@ from tests.support.daemon import Daemon, Visitor
 pytestmark = pytest.mark.slow
 
 LEAD = "lead@example.com"
+# The daemons of one test session share the trained classifier (keyed by the examples' fingerprint).
+MODEL_DIR = Path(tempfile.gettempdir()) / f"tpbridge-tests-model-{os.getuid()}"
 
 
 def automation_toml(team_extra: str = "") -> str:
@@ -25,6 +29,8 @@ enabled = true
 faq_dir = "{CONFIG / 'faq'}"
 templates_dir = "{CONFIG / 'templates'}"
 classify_rules = "{CONFIG / 'classify.toml'}"
+examples_dir = "{CONFIG / 'examples'}"
+model_dir = "{MODEL_DIR}"
 sweep_seconds = 0.2
 
 [teams.support]
@@ -34,25 +40,32 @@ lead = "{LEAD}"
 """
 
 
-async def bot_says(v: Visitor, d: Daemon, fragment: str) -> dict[str, Any]:
+async def bot_says(v: Visitor, d: Daemon, fragment: str, timeout: float = 15) -> dict[str, Any]:
     async def seen() -> dict[str, Any] | None:
         return next((m for m in await v.history() if m["author"]["kind"] == "bot" and fragment in m["text"]), None)
 
-    return await d.wait_for(seen, timeout=15)
+    return await d.wait_for(seen, timeout=timeout)
+
+
+# The automation answers once its models are loaded (scikit-learn and lingua, a few seconds after READY on a
+# busy machine; what arrives meanwhile waits in its queue): the first answer of a daemon may take longer.
+FIRST = 90
 
 
 async def conversation_of(d: Daemon, v: Visitor, check: Callable[[dict[str, Any]], bool] = lambda c: True,
                           ) -> dict[str, Any]:
-    """The visitor's newest conversation once `check` holds for it (found by the visitor's identity)."""
-    visitor_id = v.token.split(".")[1]
+    """The visitor's newest conversation once `check` holds for it, found by the visitor's own messages
+    (web chat visitors are anonymous to agents: their identities carry no id to match)."""
 
     async def found() -> dict[str, Any] | None:
+        mine = {m["id"] for m in await v.history()}
         status, body = await d.api("GET", "/api/v1/conversations?status=all&limit=100")
         assert status == 200, body
-        mine = [c for c in body["items"] if any(i["external_id"] == visitor_id
-                                                 for i in (c["contact"] or {}).get("identities", []))]
-        newest = max(mine, key=lambda c: c["id"], default=None)
-        return newest if newest is not None and check(newest) else None
+        for conv in body["items"]:  # newest first; a test has a handful
+            _s, msgs = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
+            if mine & {m["id"] for m in msgs["items"]}:
+                return conv if check(conv) else None
+        return None
 
     return await d.wait_for(found, timeout=15)
 
@@ -66,9 +79,9 @@ async def test_chinese_faq_answer_handoff_note_and_security_jumping_the_queue(tm
         # 1. the deposit question is answered in Chinese by the bot
         v = await Visitor(d).start()
         await v.say("充值不到账怎么办")
-        answer = await bot_says(v, d, "充值未到账")
+        answer = await bot_says(v, d, "充值未到账", FIRST)
         assert "交易哈希" in answer["text"] and "解决您的问题" in answer["text"]
-        conv = await conversation_of(d, v, lambda c: c["language"] == "zh" and c["status"] == "pending")
+        conv = await conversation_of(d, v, lambda c: c["language"] == "zh-Hans" and c["status"] == "pending")
 
         # 2. 转人工 hands over with a note: the agent sees the question and what the bot tried
         await v.say("转人工")
@@ -84,15 +97,16 @@ async def test_chinese_faq_answer_handoff_note_and_security_jumping_the_queue(tm
         assert "充值不到账怎么办" in handoff_note["text"] and "deposit-not-arrived" in handoff_note["text"]
         assert not any("Handoff" in m["text"] for m in await v.history())  # the visitor never sees the note
 
-        # 3. another waits, then stolen money: security, high priority, first in the queue
+        # 3. another waits, then stolen money: security, urgent, first in the queue, a safety reply at once
         other = await Visitor(d).start()
         await other.say("human please")
         await bot_says(other, d, "number 2 in the queue")
         victim = await Visitor(d).start()
         await victim.say("我的钱被盗了")
-        await bot_says(victim, d, "排在第 1 位")
+        await bot_says(victim, d, "客服绝不会索要")
         urgent = await conversation_of(d, victim, lambda c: c["category"] == "security")
-        assert urgent["priority"] == 2 and urgent["status"] == "open"
+        assert urgent["priority"] in (3, "urgent") and urgent["status"] == "open"
+        assert "助记词" in next(m for m in await victim.history() if m["author"]["kind"] == "bot")["text"]
         # the reports API counts it
         status, report = await d.api("GET", "/api/v1/reports?days=1")
         if status == 200:  # served once the app mounts bridge.web.reports.setup_reports
@@ -105,7 +119,7 @@ async def test_agent_pickup_survey_and_low_score_reopens_as_complaint_for_the_le
         lead_token = d.add_agent(LEAD, "Lee", teams=("support",), langs="en,zh")
         v = await Visitor(d).start()
         await v.say("I cannot find the button to export my transaction history as a spreadsheet")
-        await bot_says(v, d, "number 1 in the queue")
+        await bot_says(v, d, "number 1 in the queue", FIRST)
         # Ann comes online: the waiting conversation is assigned to her
         status, _ = await d.api("PATCH", "/api/v1/me", {"presence": "online"}, token=agent_token)
         assert status == 200
@@ -137,7 +151,7 @@ async def test_off_hours_message_gets_the_back_at_time_in_the_teams_zone(tmp_pat
     async with Daemon(tmp_path, extra_toml=automation_toml(team)) as d:
         v = await Visitor(d).start()
         await v.say("I need a person to look at my account")
-        ack = await bot_says(v, d, "Asia/Shanghai")
+        ack = await bot_says(v, d, "Asia/Shanghai", FIRST)
         tomorrow = today + timedelta(days=1)
         assert f"{tomorrow.isoformat()} at 09:00" in ack["text"]
         assert "Deposit not arrived" in ack["text"]  # the FAQ is offered meanwhile

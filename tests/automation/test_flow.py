@@ -17,12 +17,12 @@ async def test_deposit_question_in_chinese_gets_the_deposit_answer_in_chinese(tm
         texts = await h.bot_texts(conv.id)
         assert len(texts) == 1
         assert "充值未到账" in texts[0] and "解决您的问题" in texts[0]
-        assert conv.language == "zh" and conv.status.value == "pending"
+        assert conv.language == "zh-Hans" and conv.status.value == "pending"
         assert conv.attrs["automation"]["tried"][0]["entry"] == "deposit-not-arrived"
         msgs = await h.messages(conv.id)
-        assert msgs[0].language == "zh"
+        assert msgs[0].language == "zh-Hans"
         contact = await h.core.store.get_contact(conv.contact_id)
-        assert contact is not None and contact.language == "zh"
+        assert contact is not None and contact.language == "zh-Hans"
 
 
 async def test_english_question_gets_the_english_answer(tmp_path: Path) -> None:
@@ -76,17 +76,18 @@ async def test_unknown_question_goes_to_humans_with_what_the_bot_tried(tmp_path:
         assert conv.category == "account"
 
 
-async def test_stolen_money_is_security_high_priority_and_jumps_the_queue(tmp_path: Path) -> None:
+async def test_stolen_money_is_an_urgent_security_incident_that_jumps_the_queue(tmp_path: Path) -> None:
     async with harness(tmp_path, teams=TEAMS) as h:
         first = await h.say("转人工", "a")
         second = await h.say("human please", "b")
         urgent = await h.say("我的钱被盗了", "c")
-        assert urgent.category == "security" and urgent.priority == Priority.HIGH
+        assert urgent.category == "security" and urgent.priority == Priority.URGENT
         queue = await h.core.store.waiting("support")
         assert [w.conversation_id for w in queue] == [urgent.id, first.id, second.id]
-        assert "排在第 1 位" in (await h.bot_texts(urgent.id))[-1]
+        texts = await h.bot_texts(urgent.id)
+        assert len(texts) == 1 and "助记词" in texts[0] and "客服绝不会索要" in texts[0]  # the safety reply, in zh
         note = (await h.notes(urgent.id))[0]
-        assert "security" in note and "high" in note
+        assert "security" in note and "urgent" in note
 
 
 async def test_vip_contact_gets_high_priority(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ async def test_no_auto_reply_messages_are_never_answered(tmp_path: Path) -> None
     async with harness(tmp_path, teams=TEAMS) as h:
         conv = await h.say("充值不到账怎么办", no_auto_reply=True)
         assert await h.bot_texts(conv.id) == []
-        assert conv.language == "zh"
+        assert conv.language == "zh-Hans"
 
 
 async def test_bot_off_for_inbox_goes_straight_to_humans(tmp_path: Path) -> None:
@@ -136,9 +137,9 @@ async def test_short_reply_keeps_the_contacts_language(tmp_path: Path) -> None:
     async with harness(tmp_path, teams=TEAMS) as h:
         await h.say("提现被冻结了怎么办")
         conv = await h.say("ok")
-        assert conv.language == "zh"
+        assert conv.language == "zh-Hans"
         msgs = [m for m in await h.messages(conv.id) if m.direction.value == "in"]
-        assert [m.language for m in msgs] == ["zh", "zh"]
+        assert [m.language for m in msgs] == ["zh-Hans", "zh-Hans"]
 
 
 async def test_loop_breaker_caps_automatic_replies_per_conversation(tmp_path: Path) -> None:

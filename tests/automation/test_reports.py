@@ -63,7 +63,7 @@ async def test_report_numbers_from_a_story(tmp_path: Path) -> None:
         assert r["csat"]["distribution"]["1"] == 1 and r["csat"]["satisfied_rate"] == 0
         assert r["reopen_rate"]["reopened"] == 1 and r["reopen_rate"]["rate"] == 0.5
         assert r["first_response"]["count"] == 1 and r["first_response"]["unanswered"] == 1  # the complaint
-        assert r["volumes"]["by_language"]["zh"] >= 2
+        assert r["volumes"]["by_language"]["zh-Hans"] >= 2
         assert r["volumes"]["by_channel"] == {"webchat": 3}  # the survey answer's carrier is not counted
 
 

@@ -115,7 +115,8 @@ async def test_reply_status_assign_labels_and_healthz(tmp_path: Path) -> None:
         assert [c["id"] for c in filtered["items"]] == [conv]
         async with d.session.get(d.url + "/healthz") as resp:
             health = await resp.json()
-        assert health == {"status": "ok", "channels": {"webchat.site": {"state": "connected", "reason": None}}}
+        assert health == {"status": "ok", "store": {"state": "ok"},
+                          "channels": {"webchat.site": {"state": "connected", "reason": None}}}
         async with d.session.get(d.url + "/metrics") as resp:
             metrics = await resp.text()
         # counted as the events were published: the visitor's one message; a private note is no reply

@@ -35,8 +35,8 @@ async def next_event(events: asyncio.Queue[tuple[str, Any]], want: str, pred: An
                 return data
 
 
-async def test_visitor_writes_agent_answers_visitor_sees_it(tmp_path: Path) -> None:
-    async with Daemon(tmp_path) as d:
+async def test_visitor_writes_agent_answers_visitor_sees_it(tmp_path: Path, store_url: str) -> None:
+    async with Daemon(tmp_path, store_url=store_url) as d:
         agent_events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         visitor_events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         async with d.session.get(d.url + "/api/v1/events", headers={"Authorization": f"Bearer {d.token}"}) as sse:
@@ -70,8 +70,8 @@ async def test_visitor_writes_agent_answers_visitor_sees_it(tmp_path: Path) -> N
         assert after["unread"] == 0 and after["first_response_at"] is not None
 
 
-async def test_crash_midway_keeps_every_acknowledged_message_exactly_once(tmp_path: Path) -> None:
-    d = Daemon(tmp_path)
+async def test_crash_midway_keeps_every_acknowledged_message_exactly_once(tmp_path: Path, store_url: str) -> None:
+    d = Daemon(tmp_path, store_url=store_url)
     await d.start()
     visitors = [await Visitor(d).start() for _ in range(40)]
     acked: set[str] = set()

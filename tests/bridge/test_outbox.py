@@ -35,13 +35,14 @@ async def deliveries(d: Daemon, conv_id: int) -> list[tuple[str, str | None]]:
     return [(m["delivery"], m["error"]) for m in msgs["items"] if m["direction"] == "out"]
 
 
-@pytest.mark.parametrize("interrupt", ["sigterm", "sigkill"])
+@pytest.mark.parametrize(("interrupt", "store_url"), [("sigterm", "sqlite"), ("sigkill", "sqlite"),
+                                                     ("sigkill", "postgresql")], indirect=["store_url"])
 async def test_replies_queued_while_the_channel_fails_go_out_after_a_restart_once_and_in_order(
-    tmp_path: Path, plugin_env: dict[str, str], interrupt: str
+    tmp_path: Path, plugin_env: dict[str, str], interrupt: str, store_url: str
 ) -> None:
     async with FakeRelay() as relay:
         relay.fail_status = 503
-        d = Daemon(tmp_path, relay_toml(relay), env=plugin_env)
+        d = Daemon(tmp_path, relay_toml(relay), env=plugin_env, store_url=store_url)
         await d.start()
         conv_id = await open_conversation(d)
         for text in ("one", "two", "three"):

@@ -147,7 +147,7 @@ async def test_a_person_links_telegram_to_the_web_chat_with_a_one_time_code(tmp_
         visitor = await Visitor(d).start()
         # Wrong codes are refused, and after five the person must wait.
         for i in range(5):
-            assert (await visitor.say(f"/link WRNG-{i:04d}"))[0] == 201
+            assert (await visitor.say(f"/link WRNG-{i:04d}"))[0] == 201  # counted: /link and a code
         await visitor.say(f"/link {code.group(1)}")
 
         async def bot_lines() -> list[str]:

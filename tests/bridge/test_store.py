@@ -357,3 +357,8 @@ async def test_identities_by_address_contact_profile_and_verified_merges(tmp_pat
         await core.store.merge_contacts(a.contact_id, b.contact_id)  # again, by an agent this time
         contact = await core.store.get_contact(a.contact_id)
         assert contact is not None and {i.link for i in contact.identities} == {None, "unverified"}
+        # Resolved conversations by resolution time (the follow-up's query).
+        when = datetime.now(UTC)
+        await core.store.update_conversation(b.id, status="resolved", resolved_at=when)
+        assert await core.store.resolved_between(when.timestamp() - 60, when.timestamp() + 1) == [b.id]
+        assert await core.store.resolved_between(when.timestamp() + 1, when.timestamp() + 60) == []

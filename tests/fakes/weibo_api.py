@@ -40,6 +40,7 @@ class FakeWeibo:
     windows: dict[str, float] = field(default_factory=dict)  # uid -> last action
     unfollowed: set[str] = field(default_factory=set)
     rate_limited: int = 0  # answer this many reply calls with 10023
+    rate_limit_call: int | None = None  # ... or the reply call with this number (1 = the first)
     sent: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     url: str = ""
@@ -110,8 +111,8 @@ class FakeWeibo:
             return error(request, 400, 10008, "param error, data is not json")
         if kind == "text" and not str(data.get("text") or "").strip():
             return error(request, 400, 10016, "miss required parameter (text), see doc for more info")
-        if self.rate_limited > 0:
-            self.rate_limited -= 1
+        if self.rate_limited > 0 or self.calls.count("reply") == self.rate_limit_call:
+            self.rate_limited = max(0, self.rate_limited - 1)
             return error(request, 403, 10023, "User requests out of rate limit!")
         if receiver in self.unfollowed or time.time() - self.windows.get(receiver, 0.0) > WINDOW:
             return error(request, 403, WINDOW_CLOSED, "receiver has no reply quota: no message from this user "

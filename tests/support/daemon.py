@@ -33,7 +33,7 @@ def free_port() -> int:
 
 class Daemon:
     def __init__(self, tmp_path: Path, channels_toml: str = "", env: dict[str, str] | None = None,
-                 *, webchat: bool = True, extra_toml: str = "") -> None:
+                 *, webchat: bool = True, extra_toml: str = "", store_url: str | None = None) -> None:
         self.dir = Path(tmp_path)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -50,7 +50,7 @@ class Daemon:
         self.config_path.write_text(
             f'[bridge]\ndata_dir = "{self.data_dir}"\nconfig_dir = "{REPO / "config"}"\n'
             'log_level = "debug"\nlog_format = "json"\n\n'
-            f'[store]\nurl = "sqlite:///{self.data_dir}/tpbridge.db"\n\n'
+            f'[store]\nurl = "{store_url or f"sqlite:///{self.data_dir}/tpbridge.db"}"\n\n'
             f'[http]\nlisten = "127.0.0.1:{self.port}"\npublic_url = "{self.url}"\n\n'
             f"{extra_toml}\n{webchat_toml}\n{channels_toml}\n",
             encoding="utf-8",

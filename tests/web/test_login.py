@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tpbridge.bridge.model import Role
-from tpbridge.bridge.web.views.login import FREE_FAILURES, Throttle
+from tpbridge.bridge.web.views.login import ADDRESS_FREE_FAILURES, FREE_FAILURES, Throttle
 
 from tests.web.support import PASSWORD, login, page_csrf, web_app
 
@@ -78,16 +78,28 @@ def test_throttle_backs_off_exponentially_per_key_and_forgives_after_success() -
     assert t.wait("email:a", "ip:1") == 0
     t.failed("email:a", "ip:1")
     assert t.wait("email:a") == 2.0
-    assert t.wait("email:b", "ip:1") == 2.0  # the address is throttled for every email
+    assert t.wait("email:b", "ip:1") == 0  # the address has a larger allowance (a shared office)
+    for _ in range(ADDRESS_FREE_FAILURES - FREE_FAILURES):
+        t.failed("ip:1")
+    assert t.wait("email:b", "ip:1") == 2.0  # now the address is throttled for every email
     assert t.wait("email:b", "ip:2") == 0
     now[0] += 2.0
     t.failed("email:a")
     assert t.wait("email:a") == 4.0
     t.succeeded("email:a")
     assert t.wait("email:a") == 0
-    for _ in range(40):
+    for _ in range(60):
         t.failed("ip:9")
     assert t.wait("ip:9") == 900.0
+
+
+def test_an_attempt_is_counted_before_it_is_checked() -> None:
+    """Concurrent guesses: each is counted when let through, so only the free ones pass."""
+    t = Throttle(clock=lambda: 1000.0)
+    passed = [t.attempt("email:a", "ip:1") == 0 for _ in range(60)]
+    assert sum(passed) == FREE_FAILURES
+    t.succeeded("email:b", "ip:2")  # a success elsewhere gives nothing to the attacker's keys
+    assert t.attempt("email:a", "ip:1") > 0
 
 
 async def test_login_next_is_never_an_open_redirect(tmp_path: Path) -> None:

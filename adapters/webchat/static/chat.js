@@ -3,7 +3,13 @@
   "use strict";
   var BASE = document.body.getAttribute("data-base");
   var KEY = "tpbridge-visitor" + BASE;
-  var zh = /^zh/i.test(new URLSearchParams(location.search).get("lang") || navigator.language || "");
+  // The visitor's language: the URL, else their earlier pick (also the help centre's cookie), else the browser's.
+  var LANG_KEY = "tpbridge-lang";
+  function cookieLang() { var m = /(?:^|; )tpb_lang=([^;]+)/.exec(document.cookie); return m ? m[1] : null; }
+  function savedLang() { try { return localStorage.getItem(LANG_KEY); } catch (e) { return null; } }
+  var chosen = new URLSearchParams(location.search).get("lang") || savedLang() || cookieLang() || "";
+  var picked = chosen;  // only a language the visitor (or the link) chose overrides detection on the desk
+  var zh = /^zh/i.test(chosen || navigator.language || "");
   var T = zh ? {
     subtitle: "我们通常会在几分钟内回复。", about: "您的姓名和邮箱（可选）", name: "姓名", email: "邮箱",
     placeholder: "请输入您的问题…", send: "发送", failed: "发送失败，正在重试…", agent: "客服", bot: "机器人",
@@ -14,10 +20,15 @@
     agent: "Support", bot: "Bot", mydata: "Get my data", forget: "Delete my conversation", privacy: "Privacy"
   };
   document.documentElement.lang = zh ? "zh" : "en";
-  document.querySelectorAll("[data-i18n]").forEach(function (el) { el.textContent = T[el.getAttribute("data-i18n")]; });
-  document.querySelectorAll("[data-i18n-placeholder]").forEach(function (el) {
-    el.placeholder = T[el.getAttribute("data-i18n-placeholder")];
-  });
+  function applyStrings() {
+    document.querySelectorAll("[data-i18n]").forEach(function (el) {
+      var v = T[el.getAttribute("data-i18n")]; if (v) { el.textContent = v; }
+    });
+    document.querySelectorAll("[data-i18n-placeholder]").forEach(function (el) {
+      var v = T[el.getAttribute("data-i18n-placeholder")]; if (v) { el.placeholder = v; }
+    });
+  }
+  applyStrings();
 
   var list = document.getElementById("messages");
   var form = document.getElementById("composer");
@@ -124,10 +135,12 @@
     var body;
     if (file) {
       body = new FormData(); body.append("text", value); body.append("client_id", clientId);
+      if (picked) { body.append("language", picked); }
       if (name) { body.append("name", name); } if (email) { body.append("email", email); }
       body.append("file", file, file.name);
     } else {
       body = {text: value, client_id: clientId};
+      if (picked) { body.language = picked; }
       if (name) { body.name = name; } if (email) { body.email = email; }
     }
     var li = render({direction: "in", text: value, attachments: file ? [{filename: file.name}] : []}, true);
@@ -139,5 +152,88 @@
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
   });
 
-  if (token) { listen(); }
+  // ---------------------------------------------------------------- language, help, phone
+  var langSelect = document.getElementById("lang");
+  var welcome = document.getElementById("welcome");
+  var phone = null;
+  function loadWidget(lang) {
+    return fetch("/help/api/widget" + (lang ? "?lang=" + encodeURIComponent(lang) : ""))
+      .then(function (r) { return r.ok ? r.json() : null; }).then(function (w) {
+        if (!w) { return; }
+        chosen = w.language; zh = /^zh/i.test(chosen);
+        Object.keys(w.strings).forEach(function (k) { T[k] = w.strings[k]; });
+        document.documentElement.lang = chosen;
+        applyStrings();
+        langSelect.textContent = "";
+        w.languages.forEach(function (l) {
+          var o = document.createElement("option"); o.value = l.code; o.textContent = l.name; o.lang = l.code;
+          o.selected = l.code === chosen; langSelect.appendChild(o);
+        });
+        document.getElementById("help-lang").value = chosen;
+        document.getElementById("help-link").href = w.help_url;
+        document.getElementById("privacy").href = "/privacy?lang=" + (zh ? "zh" : "en");
+        var ul = document.getElementById("suggested"); ul.textContent = "";
+        w.suggested.forEach(function (s) {
+          var li = document.createElement("li"), a = document.createElement("a");
+          a.href = s.url; a.textContent = s.title; a.target = "_blank"; a.rel = "noopener"; a.lang = s.language;
+          li.appendChild(a); ul.appendChild(li);
+        });
+        phone = (w.phone || [])[0] || null;
+        var call = document.getElementById("call");
+        if (phone) {
+          document.getElementById("callback-open").hidden = false;
+          if (phone.click_to_call) {  // click-to-call: the phone's own dialer
+            call.hidden = false; call.href = "tel:" + phone.number; call.textContent = "☎ " + phone.display;
+            call.title = phone.hours_text || "";
+          }
+        }
+      }).catch(function () { /* the chat works without the help centre */ });
+  }
+  langSelect.addEventListener("change", function () {
+    picked = langSelect.value;
+    try { localStorage.setItem(LANG_KEY, picked); } catch (e) { /* private mode */ }
+    document.cookie = "tpb_lang=" + encodeURIComponent(langSelect.value) + "; path=/; max-age=31536000; SameSite=Lax";
+    loadWidget(langSelect.value);
+  });
+  function hideWelcome() { if (list.children.length) { welcome.hidden = true; } }
+  new MutationObserver(hideWelcome).observe(list, {childList: true});
+
+  var cbForm = document.getElementById("callback");
+  document.getElementById("callback-open").addEventListener("click", function () {
+    cbForm.hidden = !cbForm.hidden; if (!cbForm.hidden) { document.getElementById("cb-number").focus(); }
+  });
+  cbForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var when = document.getElementById("cb-when").value;
+    var body = {number: document.getElementById("cb-number").value, note: document.getElementById("cb-note").value,
+                language: chosen};  // the words of the answer; the desk's language is the visitor's pick
+    if (when) { body.preferred_at = new Date(when).toISOString(); }
+    ensureVisitor().then(function () {
+      if (!source) { listen(); }
+      return api("/api/callback", {method: "POST", headers: {"Content-Type": "application/json"},
+                                   body: JSON.stringify(body)});
+    }).then(function () { cbForm.hidden = true; statusEl.textContent = ""; })
+      .catch(function () { statusEl.textContent = T.failed; });
+  });
+  // Link another channel: the same as typing /link; the answer carries a 10-minute code.
+  document.getElementById("link-channel").addEventListener("click", function () { post("/link"); });
+
+  // A user the app signed in (mobile web view: /chat#identifier=...&identifier_hash=...; the site's
+  // widget passes the same from its script tag): their own conversation and history on every device.
+  var who = new URLSearchParams(location.hash.slice(1));
+  function start() {
+    if (token) { listen(); }
+  }
+  loadWidget(chosen);
+  if (who.get("identifier") && who.get("identifier_hash")) {
+    var profile = {identifier: who.get("identifier"), identifier_hash: who.get("identifier_hash")};
+    ["name", "email", "tier"].forEach(function (k) { if (who.get(k)) { profile[k] = who.get(k); } });
+    history.replaceState(null, "", location.pathname + location.search);  // the hash is a credential
+    token = null;
+    api("/api/visitor", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(profile)})
+      .then(function (v) { token = v.token; store.set(KEY, token); start(); })
+      .catch(function () { statusEl.textContent = T.failed; });
+  } else {
+    start();
+  }
 })();

@@ -8,12 +8,14 @@ from tpbridge.bridge.store.postgres.automation import AutomationStore
 from tpbridge.bridge.store.postgres.base import StoreUnavailable, is_postgres_url
 from tpbridge.bridge.store.postgres.channel import ChannelStore
 from tpbridge.bridge.store.postgres.conversations import ConversationStore
+from tpbridge.bridge.store.postgres.credentials import CredentialStore
 from tpbridge.bridge.store.postgres.delivery import DeliveryStore
 from tpbridge.bridge.store.postgres.people import PeopleStore
+from tpbridge.bridge.store.postgres.retention import RetentionStore
 
 
 class PostgresStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
-                    AuditStore):
+                    AuditStore, RetentionStore, CredentialStore):
     """Implements bridge.store.protocol.Store on one PostgreSQL database, shared by several instances."""
 
     async def _closing(self) -> None:

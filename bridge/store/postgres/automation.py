@@ -145,17 +145,24 @@ class AutomationStore(PostgresBase):
 
         async def run(c: Conn) -> dict[str, list[dict[str, Any]]]:
             async def q(sql: str) -> list[dict[str, Any]]:
-                return [dict(r) for r in await rows.all_rows(c, sql, (since, until))]
+                args = (since, until) * (sql.count("UNION ALL") + 1)
+                return [dict(r) for r in await rows.all_rows(c, sql, args)]
 
+            # Erased conversations still count (anonymously): see retention.py.
             return {
                 "conversations": await q(
                     "SELECT id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
                     " FROM conversations WHERE created_at >= %s AND created_at < %s"
                     # a conversation holding only a survey answer is part of the one it answers
-                    " AND (attrs::jsonb #>> '{automation,stage}') IS DISTINCT FROM 'survey'"),
-                "cycles": await q("SELECT * FROM automation_cycles WHERE started_at >= %s AND started_at < %s"),
-                "bot": await q("SELECT * FROM automation_bot WHERE started_at >= %s AND started_at < %s"),
-                "surveys": await q("SELECT * FROM automation_surveys WHERE created_at >= %s AND created_at < %s"),
+                    " AND (attrs::jsonb #>> '{automation,stage}') IS DISTINCT FROM 'survey'"
+                    " UNION ALL SELECT * FROM erased_conversations WHERE created_at >= %s AND created_at < %s"),
+                "cycles": await q("SELECT * FROM automation_cycles WHERE started_at >= %s AND started_at < %s"
+                                  " UNION ALL SELECT * FROM erased_cycles WHERE started_at >= %s AND started_at < %s"),
+                "bot": await q("SELECT * FROM automation_bot WHERE started_at >= %s AND started_at < %s"
+                               " UNION ALL SELECT * FROM erased_bot WHERE started_at >= %s AND started_at < %s"),
+                "surveys": await q(
+                    "SELECT * FROM automation_surveys WHERE created_at >= %s AND created_at < %s"
+                    " UNION ALL SELECT * FROM erased_surveys WHERE created_at >= %s AND created_at < %s"),
                 "inbound": await q(
                     "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
                     " AND created_at >= %s AND created_at < %s"),

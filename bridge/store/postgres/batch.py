@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import structlog
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.postgres.ingest import batch_locks, ingest_tx, take_locks
+from tpbridge.bridge.store.postgres.notify import ingested, notify
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class IngestBatcher:
     async def _run(self, group: list[IngestJob]) -> None:
         if len(group) > 1:
             try:
-                results = await self._store._tx(lambda c: _together(c, group))
+                results = await self._store._tx(lambda c: _together(c, group, self._store.instance))
             except Exception as exc:  # one of them is bad: each again alone, below
                 log.debug("store.group_failed", error=str(exc), jobs=len(group))
             else:
@@ -90,7 +91,7 @@ class IngestBatcher:
                 return
         for job in group:
             try:
-                alone = await self._store._tx(_alone(job))
+                alone = await self._store._tx(_alone(job, self._store.instance))
             except BaseException as exc:
                 _resolve(job, None, exc)
                 if not isinstance(exc, Exception):
@@ -101,16 +102,18 @@ class IngestBatcher:
                 _resolve(job, alone[0], None)
 
 
-async def _together(conn: Conn, group: list[IngestJob]) -> list[list[IngestedItem]]:
+async def _together(conn: Conn, group: list[IngestJob], instance: str) -> list[list[IngestedItem]]:
     keys: set[int] = set()
     for job in group:
         keys.update(batch_locks(job.inbox, job.batch))
     await take_locks(conn, sorted(keys))
-    return [await ingest_tx(conn, j.inbox, j.channel, j.batch, j.checkpoint, j.now) for j in group]
+    results = [await ingest_tx(conn, j.inbox, j.channel, j.batch, j.checkpoint, j.now) for j in group]
+    await notify(conn, instance, ingested(item for items in results for item in items))
+    return results
 
 
-def _alone(job: IngestJob) -> Callable[[Conn], Awaitable[list[list[IngestedItem]]]]:
-    return lambda c: _together(c, [job])
+def _alone(job: IngestJob, instance: str) -> Callable[[Conn], Awaitable[list[list[IngestedItem]]]]:
+    return lambda c: _together(c, [job], instance)
 
 
 def _resolve(job: IngestJob, result: list[IngestedItem] | None, exc: BaseException | None) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 
-from tpbridge.bridge.store.postgres import rows
-from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+import psycopg
+from tpbridge.bridge.store.postgres import notify, rows
+from tpbridge.bridge.store.postgres.base import Conn, PostgresBase, StoreUnavailable
 from tpbridge.bridge.store.postgres.batch import IngestBatcher, IngestJob
 from tpbridge.bridge.store.postgres.ingest import save_checkpoint
-from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
+from tpbridge.bridge.store.protocol import Change, IngestedItem, PreparedInbound
 
 # The database's clock, not each instance's: leases compare times written by different machines.
 DB_NOW = "extract(epoch FROM clock_timestamp())"
+PING_TIMEOUT = 2.0
 
 
 class ChannelStore(PostgresBase):
@@ -102,6 +105,16 @@ class ChannelStore(PostgresBase):
             return got == holder
 
         return await self._tx(run)
+
+    def changes(self) -> AsyncIterator[list[Change]]:
+        return notify.listen(self.url, self.instance)
+
+    async def ping(self) -> None:
+        try:
+            async with asyncio.timeout(PING_TIMEOUT), self._pool.connection(timeout=PING_TIMEOUT) as c:
+                await c.execute("SELECT 1")
+        except (psycopg.Error, TimeoutError) as exc:
+            raise StoreUnavailable(str(exc) or "no answer from the database") from exc
 
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up at once (a clean stop): another instance need not wait for it to expire."""

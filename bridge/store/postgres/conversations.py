@@ -8,7 +8,7 @@ from typing import Any
 from tpbridge.bridge import search
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import terms
-from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor
@@ -137,6 +137,7 @@ class ConversationStore(PostgresBase):
             cur = await c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = %s", args)
             if cur.rowcount == 0:
                 raise LookupError(f"conversation {conversation_id} not found")
+            await notify.notify(c, self.instance, notify.conversation_updated(conversation_id, fields))
             return await rows.load_conversation(c, conversation_id)  # type: ignore[return-value]
 
         return await self._tx(run)
@@ -163,6 +164,14 @@ class ConversationStore(PostgresBase):
                 " ORDER BY m.id DESC LIMIT %s", (inbox, external_id, limit))
             found.reverse()
             return await rows.messages(c, found)
+
+        return await self._read(run)
+
+    async def resolved_between(self, since: float, until: float) -> list[int]:
+        async def run(c: Conn) -> list[int]:
+            return [r["id"] for r in await rows.all_rows(
+                c, "SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > %s AND resolved_at <= %s"
+                " ORDER BY resolved_at LIMIT 500", (since, until))]
 
         return await self._read(run)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from psycopg.rows import DictRow
 from tpbridge.bridge.model import AuthorKind, Conversation, Message
-from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.ingest import search_terms
 from tpbridge.bridge.store.protocol import NewReply, OutboxItem
@@ -67,6 +67,7 @@ class DeliveryStore(PostgresBase):
                 " WHERE id = %s",
                 (reply.text[:200].replace("\x00", "\ufffd"), now, now, now, human, human, now, conv.id),
             )
+            await notify.notify(c, self.instance, notify.message_created(conv.id, message_id))
             return await rows.load_message(c, message_id), await rows.load_conversation(c, conv.id)  # type: ignore[return-value]
 
         return await self._tx(run)
@@ -115,6 +116,7 @@ class DeliveryStore(PostgresBase):
                 (external_id, now, item.message_id),
             )
             await c.execute("DELETE FROM outbox WHERE id = %s", (item.id,))
+            await notify.notify(c, self.instance, notify.message_updated(item.conversation_id, item.message_id))
             return await rows.load_message(c, item.message_id)
 
         return await self._tx(run)
@@ -130,6 +132,7 @@ class DeliveryStore(PostgresBase):
                     " (SELECT identity_id FROM conversations WHERE id = %s)",
                     (reason, item.conversation_id),
                 )
+            await notify.notify(c, self.instance, notify.message_updated(item.conversation_id, item.message_id))
             return await rows.load_message(c, item.message_id)
 
         return await self._tx(run)
@@ -143,7 +146,9 @@ class DeliveryStore(PostgresBase):
             if found is None:
                 return None
             await c.execute("UPDATE messages SET delivery = 'failed', error = %s WHERE id = %s", (reason, found))
-            return await rows.load_message(c, found)
+            msg = await rows.load_message(c, found)
+            await notify.notify(c, self.instance, notify.message_updated(msg.conversation_id, msg.id))
+            return msg
 
         return await self._tx(run)
 

@@ -38,6 +38,27 @@ async def _family(c: Conn, contact_id: int) -> list[int]:
         c, "SELECT id FROM contacts WHERE merged_into = %s ORDER BY id", (contact_id,))]
 
 
+async def erase_messages(c: Conn, convs: list[int]) -> set[str]:
+    """Delete the conversations' messages and what hangs on them; the attachment hashes they used."""
+    msgs = [r["id"] for r in await rows.all_rows(
+        c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
+    hashes = {r["sha256"] for r in await rows.all_rows(
+        c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
+    for table in ("attachments", "message_edits", "outbox"):
+        await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
+    await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
+    await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
+    await c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ANY(%s)",
+                    (convs,))
+    return hashes
+
+
+async def unused(c: Conn, hashes: set[str]) -> list[str]:
+    still = {r["sha256"] for r in await rows.all_rows(
+        c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
+    return [h for h in hashes if h not in still]
+
+
 ForgetHook = Callable[[Conn, list[int], list[int]], Awaitable[None]]
 FORGET_HOOKS: list[ForgetHook] = []
 
@@ -126,25 +147,14 @@ class PeopleStore(PostgresBase):
             family = await _family(c, contact_id)
             convs = [r["id"] for r in await rows.all_rows(
                 c, "SELECT id FROM conversations WHERE contact_id = ANY(%s)", (family,))]
-            msgs = [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM messages WHERE conversation_id = ANY(%s)", (convs,))]
-            hashes = {r["sha256"] for r in await rows.all_rows(
-                c, "SELECT sha256 FROM attachments WHERE message_id = ANY(%s)", (msgs,))}
-            for table in ("attachments", "message_edits", "outbox"):
-                await c.execute(f"DELETE FROM {table} WHERE message_id = ANY(%s)", (msgs,))
-            await c.execute("DELETE FROM message_search WHERE message_id = ANY(%s)", (msgs,))
-            await c.execute("DELETE FROM messages WHERE id = ANY(%s)", (msgs,))
-            await c.execute("UPDATE conversations SET linked_conversation_id = NULL"
-                            " WHERE linked_conversation_id = ANY(%s)", (convs,))
+            hashes = await erase_messages(c, convs)
             for hook in FORGET_HOOKS:
                 await hook(c, convs, family)
             await c.execute("DELETE FROM conversations WHERE id = ANY(%s)", (convs,))
             await c.execute("DELETE FROM identities WHERE contact_id = ANY(%s)", (family,))
             await c.execute("UPDATE contacts SET merged_into = NULL WHERE merged_into = ANY(%s)", (family,))
             await c.execute("DELETE FROM contacts WHERE id = ANY(%s)", (family,))
-            still = {r["sha256"] for r in await rows.all_rows(
-                c, "SELECT DISTINCT sha256 FROM attachments WHERE sha256 = ANY(%s)", (list(hashes),))}
-            return [h for h in hashes if h not in still]
+            return await unused(c, hashes)
 
         return await self._tx(run)
 
@@ -209,6 +219,10 @@ class PeopleStore(PostgresBase):
                 elif isinstance(value, bool):
                     value = int(value)
                 await c.execute(f"UPDATE agents SET {key} = %s WHERE id = %s", (value, agent_id))
+            if "password_hash" in fields or fields.get("disabled"):
+                # a new password or a disable ends every session and token (as SQLite's)
+                await c.execute("DELETE FROM sessions WHERE agent_id = %s", (agent_id,))
+                await c.execute("DELETE FROM tokens WHERE agent_id = %s", (agent_id,))
             row = await rows.one(c, "SELECT * FROM agents WHERE id = %s", (agent_id,))
             if row is None:
                 raise LookupError(f"agent {agent_id} not found")
@@ -256,7 +270,7 @@ class PeopleStore(PostgresBase):
         async def run(c: Conn) -> Agent | None:
             row = await rows.one(
                 c, "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = %s"
-                " AND a.disabled = 0", (token_hash,))
+                " AND a.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > %s)", (token_hash, self.now()))
             return None if row is None else await agent_of(c, row)
 
         return await self._read(run)
@@ -299,3 +313,13 @@ async def _ensure_team(c: Conn, name: str, inboxes: Sequence[str], now: float) -
         await c.execute("UPDATE teams SET inboxes = %s WHERE id = %s", (json.dumps(merged), row["id"]))
     team_id: int = row["id"]
     return team_id
+
+
+async def _forget_profiles(c: Conn, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
+    for row in await rows.all_rows(c, "SELECT inbox, external_id FROM identities WHERE contact_id = ANY(%s)",
+                                   (contact_ids,)):
+        await c.execute("DELETE FROM kv WHERE key = %s", (f"{row['inbox']}:profile:{row['external_id']}",))
+
+
+FORGET_HOOKS.append(_forget_profiles)

@@ -185,8 +185,8 @@ class AutomationStore(SqliteBase):
                 "surveys": q("SELECT * FROM automation_surveys WHERE created_at >= ? AND created_at < ?"
                              " UNION ALL SELECT * FROM erased_surveys WHERE created_at >= ? AND created_at < ?"),
                 "inbound": q(
-                    "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
-                    " AND created_at >= ? AND created_at < ?"),
+                    "SELECT created_at, conversation_id FROM messages WHERE direction = 'in'"
+                    " AND author_kind = 'contact' AND created_at >= ? AND created_at < ?"),
             }
 
         return await self._read(run)

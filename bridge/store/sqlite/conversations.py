@@ -179,6 +179,11 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
+    async def resolved_between(self, since: float, until: float) -> list[int]:
+        return await self._read(lambda c: [r[0] for r in c.execute(
+            "SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > ? AND resolved_at <= ?"
+            " ORDER BY resolved_at LIMIT 500", (since, until))])
+
     async def due_snoozes(self, now: float) -> list[int]:
         return await self._read(lambda c: [r[0] for r in c.execute(
             "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= ?", (now,))])

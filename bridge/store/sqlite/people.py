@@ -10,6 +10,7 @@ from typing import Any
 from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.credentials import end_credentials
 from tpbridge.bridge.store.sqlite.sealing import lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
@@ -199,6 +200,8 @@ class PeopleStore(SqliteBase):
                 elif isinstance(value, Role):
                     value = value.value
                 c.execute(f"UPDATE agents SET {key} = ? WHERE id = ?", (value, agent_id))
+            if "password_hash" in fields or fields.get("disabled"):
+                end_credentials(c, agent_id)  # a new password or a disable ends every session and token
             return _agent(c, c.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone())
 
         return await self._write(run)
@@ -236,8 +239,8 @@ class PeopleStore(SqliteBase):
     async def agent_by_token(self, token_hash: str) -> Agent | None:
         def run(c: sqlite3.Connection) -> Agent | None:
             row = c.execute(
-                "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = ? AND a.disabled = 0",
-                (token_hash,),
+                "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = ? AND a.disabled = 0"
+                " AND (t.expires_at IS NULL OR t.expires_at > ?)", (token_hash, self.now()),
             ).fetchone()
             return None if row is None else _agent(c, row)
 
@@ -285,3 +288,14 @@ def forget_hooks(c: sqlite3.Connection, conversation_ids: list[int], contact_ids
     """Tables added by other modules (surveys, bot state) register here to erase their rows too."""
     for hook in FORGET_HOOKS:
         hook(c, conversation_ids, contact_ids)
+
+
+def _forget_profiles(c: sqlite3.Connection, conversation_ids: list[int], contact_ids: list[int]) -> None:
+    """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
+    marks = ",".join("?" * len(contact_ids))
+    for inbox, external_id in c.execute(
+            f"SELECT inbox, external_id FROM identities WHERE contact_id IN ({marks})", contact_ids).fetchall():
+        c.execute("DELETE FROM kv WHERE key = ?", (f"{inbox}:profile:{external_id}",))
+
+
+FORGET_HOOKS.append(_forget_profiles)

@@ -46,6 +46,7 @@ def connect(path: Path, *, readonly: bool = False, codec: Codec | None = None) -
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA secure_delete=ON")  # erased people's rows are overwritten, not left in free pages
     if readonly:
         conn.execute("PRAGMA query_only=ON")
     return conn

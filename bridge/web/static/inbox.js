@@ -388,6 +388,7 @@
       li.appendChild(badge(i.channel));
       li.appendChild(document.createTextNode(" " + (i.handle || i.external_id) + " · " + i.inbox));
       if (i.unreachable) { li.appendChild(el("span", "delivery-error", " " + i.unreachable)); }
+      if (i.link) { li.appendChild(el("span", "link-" + i.link, " · " + (T[i.link] || i.link))); }
       ids.appendChild(li);
     });
   }

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from tpbridge.bridge.web import admin_api, audit_api
+from tpbridge.bridge.web import admin_api, audit_api, tokens_api
 from tpbridge.bridge.web.views import admin, login, pages
 
 WEB = Path(__file__).resolve().parent.parent
@@ -31,3 +31,4 @@ def setup(app: web.Application) -> None:
     admin.setup(app)
     admin_api.setup(app)
     audit_api.setup(app)
+    tokens_api.setup(app)

@@ -6,6 +6,7 @@ import hmac
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -17,7 +18,8 @@ from tpbridge.bridge.web.views.render import render, safe_next, secure, signed_i
 log = structlog.get_logger(__name__)
 
 LOGIN_CSRF_COOKIE = "tpb_login_csrf"
-FREE_FAILURES = 5  # failures allowed before the backoff starts
+FREE_FAILURES = 5  # failures allowed per account before the backoff starts
+ADDRESS_FREE_FAILURES = 20  # per client address (several agents may share an office's address)
 MAX_DELAY = 900.0  # seconds
 _FORGET_AFTER = 3600.0
 
@@ -29,18 +31,25 @@ class _Record:
 
 
 class Throttle:
-    """Failed logins per email and per client address, in memory (per daemon).
+    """Failed logins per account (email) and per client address, in memory (per daemon).
 
-    After FREE_FAILURES failures the key is locked for 2, 4, 8 ... seconds (capped) after each
-    further failure; a successful login clears the email's record.
+    An attempt counts as a failure from the moment it is let through (`attempt`), before the
+    password is checked: concurrent guesses cannot all pass a limit that is only recorded after
+    the slow check. After the free failures a key is locked for 2, 4, 8 ... seconds (capped)
+    after each further failure; a success clears the account's record and gives the address
+    its attempt back.
     """
 
-    def __init__(self, clock: object = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._records: dict[str, _Record] = {}
 
     def _now(self) -> float:
-        return self._clock()  # type: ignore[operator]
+        return self._clock()
+
+    @staticmethod
+    def _free(key: str) -> int:
+        return ADDRESS_FREE_FAILURES if key.startswith("ip:") else FREE_FAILURES
 
     def wait(self, *keys: str) -> float:
         """Seconds until these keys may try again (0: now)."""
@@ -48,11 +57,20 @@ class Throttle:
         longest = 0.0
         for key in keys:
             rec = self._records.get(key)
-            if rec is None or rec.failures < FREE_FAILURES:
+            free = self._free(key)
+            if rec is None or rec.failures < free or now - rec.last > _FORGET_AFTER:
                 continue
-            delay = min(2.0 ** (rec.failures - FREE_FAILURES + 1), MAX_DELAY)
+            delay = min(2.0 ** (rec.failures - free + 1), MAX_DELAY)
             longest = max(longest, rec.last + delay - now)
         return max(longest, 0.0)
+
+    def attempt(self, *keys: str) -> float:
+        """Let one attempt through (counted as a failure until it succeeds) and return 0, or
+        return the seconds to wait. No await between the check and the count: atomic on the loop."""
+        wait = self.wait(*keys)
+        if wait <= 0:
+            self.failed(*keys)
+        return wait
 
     def failed(self, *keys: str) -> None:
         now = self._now()
@@ -65,8 +83,13 @@ class Throttle:
             rec.failures += 1
             rec.last = now
 
-    def succeeded(self, key: str) -> None:
+    def succeeded(self, key: str, *refund: str) -> None:
+        """The account's record is cleared; each `refund` key gets the attempt counted for it back."""
         self._records.pop(key, None)
+        for other in refund:
+            rec = self._records.get(other)
+            if rec is not None:
+                rec.failures = max(rec.failures - 1, 0)
 
 
 THROTTLE: web.AppKey[Throttle] = web.AppKey("tpb.login_throttle", Throttle)
@@ -109,19 +132,18 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _form(request, error=t["csrf_failed"], email=email, status=403, next_=next_)
     throttle = request.app[THROTTLE]
     keys = _keys(request, email)
-    wait = throttle.wait(*keys)
+    wait = throttle.attempt(*keys)
     if wait > 0:
         log.warning("login.throttled", wait=round(wait, 1))
         return _form(request, error=t["login_throttled"].format(seconds=math.ceil(wait)), email=email,
                      status=429, retry_after=wait, next_=next_)
     agent = await auth.check_login(request, email, password)
     if agent is None:
-        throttle.failed(*keys)
         log.info("login.failed")
         await request.app[CORE].audit.record("login_failed", agent=email.strip().lower()[:320] or None,
                                              address=request.remote)
         return _form(request, error=t["login_failed"], email=email, status=401, next_=next_)
-    throttle.succeeded(keys[0])
+    throttle.succeeded(keys[0], keys[1])
     response = web.HTTPSeeOther(safe_next(next_))
     await auth.start_session(request, response, agent)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -53,7 +54,16 @@ def to_login(request: web.Request) -> web.HTTPFound:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a local path: `next=https://evil.example` must not turn login into an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a local path: `next` must not turn login into an open redirect.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    `/\t/evil.example` and `/\\evil.example` both mean `//evil.example`: any control or
+    format character is refused first, then anything that has a scheme or a host once normalised.
+    """
+    if not value or any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        return "/"
+    normal = value.replace("\\", "/")
+    parts = urlsplit(normal)
+    if parts.scheme or parts.netloc or not normal.startswith("/") or normal.startswith("//"):
         return "/"
     return value

@@ -1,0 +1,150 @@
+"""Paging the on-call for security incidents (`[automation.alerts]`), until an agent acknowledges.
+
+Each incident goes to every configured target — a webhook (JSON POST), an e-mail address
+and a Telegram chat (through that channel's own adapter, so its credentials, API base and
+rate limits apply) — and again every `repeat_minutes` until an agent presses *Acknowledge*
+in the inbox (`POST /api/v1/conversations/{id}/alert/ack`). A failed delivery is retried
+with the outbox's backoff. The state lives on the conversation (`attrs["alert"]`: per target
+the attempts, the last error, when it was last sent) and the open incidents are listed in the
+store's key-value table, so a restart carries on paging where it stopped and nothing is
+recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import structlog
+from tpbridge.adapters.base import Outbound, backoff
+from tpbridge.bridge.model import Conversation, Priority
+
+if TYPE_CHECKING:
+    from tpbridge.bridge.automation import Automation
+    from tpbridge.bridge.automation.understand import Understanding
+
+log = structlog.get_logger(__name__)
+
+OPEN_KEY = "automation:alerts:open"
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+def payload(a: Automation, conv: Conversation, summary: str) -> dict[str, Any]:
+    """The JSON POSTed to the webhook (SPEC: conversation_id, category, priority, language, summary, url)."""
+    return {
+        "conversation_id": conv.id,
+        "category": conv.category,
+        "priority": Priority(conv.priority).name.lower(),
+        "language": conv.language,
+        "summary": summary,
+        "url": f"{a.core.config.http.public_url.rstrip('/')}/#/conversations/{conv.id}",
+        "inbox": conv.inbox,
+    }
+
+
+def targets(a: Automation) -> list[str]:
+    s = a.settings.alerts
+    return [name for name, on in (("webhook", s.webhook_url), ("email", s.email), ("telegram", s.telegram_chat)) if on]
+
+
+async def _open_ids(a: Automation) -> list[int]:
+    raw = await a.store.kv_get(OPEN_KEY)
+    try:
+        return [int(i) for i in json.loads(raw)] if raw else []
+    except (ValueError, TypeError):
+        return []
+
+
+async def _set_open(a: Automation, ids: list[int]) -> None:
+    await a.store.kv_set(OPEN_KEY, json.dumps(sorted(set(ids))), None)
+
+
+async def raise_alert(a: Automation, conv: Conversation, u: Understanding | None = None) -> None:
+    if conv.category not in a.settings.alerts.categories or not targets(a):
+        return
+    current = conv.attrs.get("alert")
+    if isinstance(current, dict) and current.get("state") == "open":
+        return
+    questions = a.state(conv).get("questions") or []
+    summary = (u.classification.explain() if u else "") + (f" — “{questions[-1][:200]}”" if questions else "")
+    now = a.now().timestamp()
+    await a.desk.update(conv.id, attrs={"alert": {
+        "state": "open", "raised_at": now, "summary": summary,
+        "targets": {t: {"attempts": 0, "due_at": now, "sent_at": None, "error": None} for t in targets(a)}}})
+    await _set_open(a, [*await _open_ids(a), conv.id])
+    log.warning("alert.raised", inbox=conv.inbox, conversation_id=conv.id, targets=targets(a))
+    await deliver_due(a)
+
+
+async def acknowledge(a: Automation, conv: Conversation, agent_id: int) -> Conversation:
+    alert = conv.attrs.get("alert")
+    if not isinstance(alert, dict) or alert.get("state") != "open":
+        return conv
+    conv = await a.desk.update(conv.id, attrs={"alert": {"state": "acknowledged", "acknowledged_by": agent_id,
+                                                          "acknowledged_at": a.now().timestamp()}})
+    await _set_open(a, [i for i in await _open_ids(a) if i != conv.id])
+    log.info("alert.acknowledged", inbox=conv.inbox, conversation_id=conv.id, agent_id=agent_id)
+    return conv
+
+
+async def deliver_due(a: Automation) -> None:
+    """Send what is due for every open incident (run by the automation's sweep and when one is raised)."""
+    ids = await _open_ids(a)
+    still: list[int] = []
+    for conv_id in ids:
+        conv = await a.store.get_conversation(conv_id)
+        alert = conv.attrs.get("alert") if conv else None
+        if conv is None or not isinstance(alert, dict) or alert.get("state") != "open":
+            continue
+        still.append(conv_id)
+        now = a.now().timestamp()
+        changed: dict[str, Any] = {}
+        for name, t in dict(alert.get("targets") or {}).items():
+            if float(t.get("due_at") or 0) > now:
+                continue
+            attempts = int(t.get("attempts") or 0) + 1
+            try:
+                await _send(a, name, conv, str(alert.get("summary") or ""))
+            except Exception as exc:  # any failure of a target is recorded and retried, never fatal
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                changed[name] = {**t, "attempts": attempts, "error": error, "due_at": now + backoff(attempts)}
+                log.warning("alert.failed", inbox=conv.inbox, conversation_id=conv.id, target=name,
+                            attempt=attempts, error=error)
+            else:
+                changed[name] = {**t, "attempts": attempts, "error": None, "sent_at": now,
+                                 "due_at": now + a.settings.alerts.repeat_minutes * 60}
+                log.info("alert.sent", inbox=conv.inbox, conversation_id=conv.id, target=name, attempt=attempts)
+        if changed:
+            await a.desk.update(conv.id, attrs={"alert": {"targets": changed}})
+    if still != ids:
+        await _set_open(a, still)
+
+
+async def _send(a: Automation, target: str, conv: Conversation, summary: str) -> None:
+    s = a.settings.alerts
+    body = payload(a, conv, summary)
+    if target == "webhook" and s.webhook_url:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http, http.post(s.webhook_url, json=body) as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"webhook answered HTTP {resp.status}")
+        return
+    text = (f"[tpbridge] SECURITY incident, conversation {conv.id} ({conv.inbox}, {conv.language or '?'}), "
+            f"priority {body['priority']}: {summary}\n{body['url']}\nAcknowledge it in the inbox to stop these alerts.")
+    if target == "telegram" and s.telegram_chat:
+        tg_inbox, chat = s.telegram_chat.split(":", 1)
+        await _via_adapter(a, tg_inbox, chat, conv, text, None)
+    elif target == "email" and s.email:
+        mail_inbox = s.email_inbox or next((name for name in a.core.adapters if name.startswith("email.")), None)
+        if mail_inbox is None:
+            raise RuntimeError("no e-mail inbox to send the alert through (set [automation.alerts] email_inbox)")
+        await _via_adapter(a, mail_inbox, s.email, conv, text, f"[tpbridge] Security incident #{conv.id}")
+
+
+async def _via_adapter(a: Automation, inbox: str, recipient: str, conv: Conversation, text: str,
+                       subject: str | None) -> None:
+    adapter = a.core.adapters.get(inbox)
+    if adapter is None:
+        raise RuntimeError(f"inbox {inbox} is not enabled")
+    await adapter.send(Outbound(inbox=inbox, message_id=0, conversation_id=conv.id, recipient=recipient, text=text,
+                                subject=subject, auto=True))

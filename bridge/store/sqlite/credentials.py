@@ -1,0 +1,78 @@
+"""API tokens (listed, revoked, expiring) and the end of every credential an agent holds.
+
+Only hashes are stored. A password change or a disable ends the agent's sessions and tokens
+(PeopleStore.update_agent calls `end_credentials` in the same transaction).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tpbridge.bridge.model import Agent
+from tpbridge.bridge.store.protocol import ApiToken
+from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite.base import SqliteBase
+
+
+def _token(row: sqlite3.Row) -> ApiToken:
+    return ApiToken(id=row["id"], agent_id=row["agent_id"], label=row["label"], created_at=row["created_at"],
+                    last_used_at=row["last_used_at"], expires_at=row["expires_at"])
+
+
+def end_credentials(c: sqlite3.Connection, agent_id: int) -> None:
+    """Inside a write transaction: every session and token of the agent stops working."""
+    c.execute("DELETE FROM sessions WHERE agent_id = ?", (agent_id,))
+    c.execute("DELETE FROM tokens WHERE agent_id = ?", (agent_id,))
+
+
+class CredentialStore(SqliteBase):
+    async def create_token(self, agent_id: int, token_hash: str, label: str | None,
+                           expires_at: float | None = None) -> ApiToken:
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> ApiToken:
+            cur = c.execute("INSERT INTO tokens (agent_id, token_hash, label, created_at, expires_at)"
+                            " VALUES (?,?,?,?,?)", (agent_id, token_hash, label, now, expires_at))
+            return _token(c.execute("SELECT * FROM tokens WHERE id = ?", (cur.lastrowid,)).fetchone())
+
+        return await self._write(run)
+
+    async def token_login(self, token_hash: str) -> tuple[Agent, ApiToken] | None:
+        """The agent behind a token that is neither revoked, expired, nor held by a disabled agent."""
+        now = self.now()
+
+        def run(c: sqlite3.Connection) -> tuple[Agent, ApiToken] | None:
+            tok = c.execute("SELECT * FROM tokens WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
+                            (token_hash, now)).fetchone()
+            if tok is None:
+                return None
+            row = c.execute("SELECT * FROM agents WHERE id = ? AND disabled = 0", (tok["agent_id"],)).fetchone()
+            if row is None:
+                return None
+            teams = tuple(r[0] for r in c.execute(
+                "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ?"
+                " ORDER BY t.name", (row["id"],)))
+            return rows.agent(row, teams), _token(tok)
+
+        return await self._read(run)
+
+    async def touch_token(self, token_id: int) -> None:
+        now = self.now()
+        await self._write(lambda c: c.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now, token_id)))
+
+    async def list_tokens(self, agent_id: int) -> list[ApiToken]:
+        return await self._read(lambda c: [_token(r) for r in c.execute(
+            "SELECT * FROM tokens WHERE agent_id = ? ORDER BY id", (agent_id,))])
+
+    async def get_token(self, token_id: int) -> ApiToken | None:
+        def run(c: sqlite3.Connection) -> ApiToken | None:
+            row = c.execute("SELECT * FROM tokens WHERE id = ?", (token_id,)).fetchone()
+            return None if row is None else _token(row)
+
+        return await self._read(run)
+
+    async def revoke_token(self, token_id: int) -> bool:
+        return await self._write(lambda c: c.execute("DELETE FROM tokens WHERE id = ?", (token_id,)).rowcount > 0)
+
+    async def end_credentials(self, agent_id: int) -> None:
+        await self._write(lambda c: end_credentials(c, agent_id))

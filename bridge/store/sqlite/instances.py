@@ -1,0 +1,24 @@
+"""One process owns a SQLite store: every lease is its own, and no other instance commits anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from tpbridge.bridge.store.protocol import Change
+from tpbridge.bridge.store.sqlite.base import SqliteBase
+
+
+class SingleInstance(SqliteBase):
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        return True
+
+    async def release(self, name: str, holder: str) -> None:
+        return None
+
+    async def changes(self) -> AsyncIterator[list[Change]]:
+        await asyncio.Event().wait()  # nobody else writes: nothing ever comes
+        yield []
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())

@@ -1,0 +1,40 @@
+"""API tokens and sessions in the store (both stores): expiry, revocation, and their end with a password."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tpbridge.bridge.model import Role
+
+from tests.support.core import running_core
+
+
+async def test_tokens_expire_are_revoked_and_end_with_a_new_password_or_a_disable(tmp_path: Path,
+                                                                                   store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ann = await store.add_agent("ann@example.com", "Ann", Role.AGENT, "h", [], [])
+        live = await store.create_token(ann.id, "hash-live", "ci")
+        gone = await store.create_token(ann.id, "hash-old", None, expires_at=time.time() - 1)
+        assert gone.expires_at is not None and live.expires_at is None
+        found = await store.token_login("hash-live")
+        assert found is not None and found[0].id == ann.id and found[1].id == live.id
+        assert await store.token_login("hash-old") is None and await store.agent_by_token("hash-old") is None
+        await store.touch_token(live.id)
+        listed = await store.list_tokens(ann.id)
+        assert [t.id for t in listed] == [live.id, gone.id] and listed[0].last_used_at is not None
+        assert await store.revoke_token(gone.id) and not await store.revoke_token(gone.id)
+        assert await store.get_token(gone.id) is None
+        await store.add_session("sess", ann.id, "csrf", 3600)
+        assert await store.session("sess") is not None
+        await store.update_agent(ann.id, password_hash="new")
+        assert await store.session("sess") is None and await store.token_login("hash-live") is None
+        assert await store.list_tokens(ann.id) == []
+        await store.create_token(ann.id, "hash-2", None)
+        await store.add_session("sess-2", ann.id, "csrf", 3600)
+        await store.update_agent(ann.id, name="Ann B")  # other changes keep them
+        assert await store.token_login("hash-2") is not None and await store.session("sess-2") is not None
+        await store.update_agent(ann.id, disabled=True)
+        assert await store.token_login("hash-2") is None and await store.session("sess-2") is None
+        assert await store.list_tokens(ann.id) == []

@@ -1,0 +1,32 @@
+"""One daemon for the attack tests of a module (starting one costs seconds on a busy machine).
+
+Each test makes its own agents through the API, so what one test breaks (a disabled agent, a
+locked account) does not touch another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from tests.security.support import TEAMS_TOML
+from tests.support.daemon import Daemon, free_port
+
+METRICS_TOKEN = "s3cret-metrics-token"
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def d(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daemon]:
+    """The shared daemon: web chat on, teams red (the web chat) and blue, /metrics on its own address
+    behind a token, a short header timeout."""
+    path: Path = tmp_path_factory.mktemp("desk")
+    metrics_port = free_port()
+    daemon = Daemon(path, env={"TPB_METRICS": METRICS_TOKEN}, extra_toml=(
+        f'header_timeout = 2.0\nmetrics_listen = "127.0.0.1:{metrics_port}"\nmetrics_token = "env:TPB_METRICS"\n'
+        + TEAMS_TOML))
+    daemon.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]
+    async with daemon:
+        yield daemon
