@@ -61,6 +61,25 @@ class AttachmentFiles:
         path.codec = self.codec
         return path
 
+    def adopt(self, path: Path, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
+        """Move a spooled upload (adapters/uploads.py) into the store: hashed in chunks, renamed in place."""
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        sha = digest.hexdigest()
+        dest = self.path(sha)
+        if dest.exists():
+            path.unlink(missing_ok=True)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(path, dest)
+        return StoredAttachment(kind=kind, mime=mime, filename=filename, size=size, sha256=sha)
+
     def remove(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
 

@@ -300,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
     forget = contact.add_parser("forget", help="erase a contact everywhere")
     forget.add_argument("contact_id", type=int)
     forget.set_defaults(fn=cmd_contact_forget)
+    from tpbridge.bridge.automation.commands import add_contact_commands
+
+    add_contact_commands(contact)  # tier
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)

@@ -92,6 +92,8 @@ class HttpSection(_Section):
     public_url: str = "http://127.0.0.1:8080"
     max_text_bytes: int = Field(64 * 1024, gt=0)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    max_files: int = Field(10, gt=0)  # files per reply (multipart)
+    max_upload_bytes: int | None = Field(None, gt=0)  # all files of one reply; default 4 x max_attachment_bytes
     session_days: int = Field(14, gt=0)
     # A client has this long to send a request's headers (also the idle keep-alive limit): slow
     # clients cannot hold connections open for minutes.

@@ -117,7 +117,9 @@ class Phone:
     async def _ingest(self, line: Hotline, number: str, name: str | None, text: str, attrs: dict[str, Any],
                       extra: dict[str, Any]) -> Conversation:
         rec = Inbound(
-            inbox=line.name, external_id=f"phone:{uuid.uuid4().hex}", sender=Sender(number, name=name, handle=number),
+            # A caller without a name goes by their number (as in Chatwoot): agents must see whom to call.
+            inbox=line.name, external_id=f"phone:{uuid.uuid4().hex}",
+            sender=Sender(number, name=name or number, handle=number),
             text=text, sent_at=utcnow(), system=True, no_auto_reply=True, conversation_attrs=attrs, extra=extra,
         )
         items = await self.core.pipeline.ingest(line.name, "phone", [rec])

@@ -42,7 +42,8 @@ class Pipeline:
 
     def _prepare(self, rec: Inbound) -> PreparedInbound:
         atts = tuple(
-            self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename) for a in rec.attachments
+            self.files.adopt(a.path, kind=a.kind, mime=a.mime, filename=a.filename) if a.path is not None
+            else self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename) for a in rec.attachments
         )
         return PreparedInbound(rec, clean_html(rec.html), atts)
 

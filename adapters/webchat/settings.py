@@ -16,6 +16,8 @@ class WebchatSettings(ChannelSettings):
     phone_region: str | None = None  # ISO 3166 country for callback numbers typed without +country ("CN")
     max_text_bytes: int = Field(64 * 1024, gt=0)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    max_files: int = Field(10, gt=0)  # files per message
+    max_total_bytes: int | None = Field(None, gt=0)  # all files of one message; default 4 x max_attachment_bytes
 
 
 Settings = WebchatSettings

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Sink
+from tpbridge.adapters.uploads import discard_spooled
 
 from . import identity
 from .api import OpenPages, VisitorTokens, error
@@ -43,8 +44,9 @@ class VisitorRoutes:
     """The handlers behind the chat's path; what they store goes through the sink."""
 
     def __init__(self, inbox: str, settings: WebchatSettings, sink: Sink, tokens: VisitorTokens,
-                 pages: OpenPages) -> None:
+                 pages: OpenPages, spool: Path | None = None) -> None:
         self.inbox = inbox
+        self.spool = spool  # where uploads are written as they arrive (under the data folder)
         self.settings = settings
         self.sink = sink
         self.tokens = tokens
@@ -97,7 +99,7 @@ class VisitorRoutes:
         body: dict[str, Any] = {}
         if request.can_read_body and request.content_type == "application/json":
             try:
-                body = (await read_posted(request, self.settings)).fields
+                body = (await read_posted(request, self.settings, self.spool)).fields
             except Invalid as exc:
                 return error(exc.status, exc.code, exc.message)
         if "identifier" not in body:
@@ -118,7 +120,7 @@ class VisitorRoutes:
         if isinstance(visitor, web.Response):
             return visitor
         try:
-            posted = await read_posted(request, self.settings)
+            posted = await read_posted(request, self.settings, self.spool)
             record, answer = callback_inbound(self.inbox, visitor, posted.fields, self.settings,
                                               await identity.load(self.sink, visitor))
         except Invalid as exc:
@@ -137,10 +139,14 @@ class VisitorRoutes:
         if isinstance(visitor, web.Response):
             return visitor
         try:
-            posted = await read_posted(request, self.settings)
+            posted = await read_posted(request, self.settings, self.spool)
+        except Invalid as exc:
+            return error(exc.status, exc.code, exc.message)
+        try:
             record = to_inbound(self.inbox, visitor, posted, self.settings, language(request),
                                 await identity.load(self.sink, visitor))
         except Invalid as exc:
+            discard_spooled(posted.attachments)
             return error(exc.status, exc.code, exc.message)
         # Stored (committed) before we answer: a 2xx means the message is safe.
         result = await self.sink.ingest([record])

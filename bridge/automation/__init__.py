@@ -211,12 +211,13 @@ class Automation:
             self.handled += 1
 
     async def _sweep_forever(self) -> None:
-        from tpbridge.bridge.automation import alerts, handoff
+        from tpbridge.bridge.automation import alerts, handoff, sla
 
         while True:
             try:
                 await handoff.sweep(self)
                 await alerts.deliver_due(self)
+                await sla.check(self)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from tpbridge.adapters.uploads import Limits, UploadRefused, discard, read_multipart, spool_dir
 from tpbridge.bridge.desk import Invalid
 from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
-from tpbridge.bridge.web import audit_api
+from tpbridge.bridge.web import audit_api, serving
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json
@@ -117,32 +118,35 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
+    """JSON, or multipart with `text`, `private`, `reply_to` and files (spooled to disk as they arrive)."""
     core = request.app[CORE]
     limits = core.config.http
-    if request.content_type == "multipart/form-data":
-        body: dict[str, Any] = {}
-        atts: list[StoredAttachment] = []
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                continue  # a nested multipart: nothing the inbox sends
-            if part.name in ("text", "private", "reply_to"):
-                body[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
-            elif part.filename:
-                data = bytearray()
-                while chunk := await part.read_chunk():  # refused as soon as it is too big, not once read whole
-                    data.extend(chunk)
-                    if len(data) > limits.max_attachment_bytes:
-                        fail(413, "too_large", f"attachment over {limits.max_attachment_bytes} bytes")
-                mime = part.headers.get("Content-Type", "application/octet-stream")
-                kind = "image" if mime.startswith("image/") else "file"
-                # Hashing and the fsync'd write of up to max_attachment_bytes would stall every
-                # other request: off the loop, as the pipeline does for inbound attachments.
-                atts.append(await asyncio.to_thread(core.files.put, bytes(data), kind=kind, mime=mime,
-                                                    filename=part.filename))
-        body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
-        return body, atts
-    return await read_json(request), []
+    if request.content_type != "multipart/form-data":
+        return await read_json(request), []
+    body: dict[str, Any] = {}
+
+    async def field(name: str, part: BodyPartReader) -> None:
+        if name in ("text", "private", "reply_to"):
+            raw = await part.read_chunk(limits.max_text_bytes + 1)
+            if len(raw) > limits.max_text_bytes or await part.read_chunk():
+                fail(413, "too_large", f"{name} over {limits.max_text_bytes} bytes")
+            body[name] = raw.decode("utf-8", "replace")
+
+    caps = Limits(limits.max_attachment_bytes, limits.max_files,
+                  limits.max_upload_bytes or 4 * limits.max_attachment_bytes)
+    try:
+        files = await read_multipart(await request.multipart(), caps, spool_dir(core.config.data_dir), field)
+    except UploadRefused as exc:
+        fail(exc.status, exc.code, exc.message)
+    except ValueError as exc:  # no boundary, a broken part header
+        fail(400, "bad_multipart", f"the multipart body cannot be read: {exc}")
+    try:
+        atts = [await asyncio.to_thread(core.files.adopt, f.path, kind="image" if f.mime.startswith("image/")
+                                        else "file", mime=f.mime, filename=f.filename) for f in files]
+    finally:
+        discard(files)  # whatever was not moved in
+    body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
+    return body, atts
 
 
 @routes.post("/api/v1/conversations/{id}/messages")
@@ -300,16 +304,20 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
     path = core.files.path(att.sha256)
     if not path.exists():
         fail(404, "not_found", "the attachment's bytes are gone (erased)")
-    safe = (att.filename or "file").replace('"', "")
-    inline = att.mime.startswith("image/") and att.mime != "image/svg+xml"
+    data: bytes | None = None
+    if core.files.codec is not None:  # sealed on disk: opened here, in memory
+        data = await asyncio.to_thread(core.files.read, att.sha256)
+        inline = serving.inline_type_of(att.mime, data[:16])
+    else:
+        inline = await asyncio.to_thread(serving.inline_type, att.mime, path)
     headers = {
-        "Content-Type": att.mime if inline else "application/octet-stream",
-        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"',
+        "Content-Type": inline or "application/octet-stream",
+        "Content-Disposition": serving.disposition("inline" if inline else "attachment", att.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    if core.files.codec is not None:  # sealed on disk: opened here, in memory
-        return web.Response(body=await asyncio.to_thread(core.files.read, att.sha256), headers=headers)
+    if data is not None:
+        return web.Response(body=data, headers=headers)
     return web.FileResponse(path, headers=headers)
 
 

@@ -54,7 +54,7 @@ def contact_json(contact: Contact | None, anonymous: Collection[str] = ()) -> di
             "id": contact.id, "name": f"Visitor {contact.id}", "email": None, "language": contact.language,
             "tier": contact.tier, "anonymous": True, "merged_into": contact.merged_into,
             "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": None, "handle": None,
-                            "unreachable": i.unreachable} for i in contact.identities],
+                            "unreachable": i.unreachable, "link": i.link} for i in contact.identities],
         }
     return {
         "id": contact.id,

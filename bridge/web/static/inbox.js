@@ -231,11 +231,42 @@
     }).catch(function (err) { showError(err); loadConversation(false); });
   }
 
+  /* The category, who decided it and why; an agent's choice is kept (and learned from). */
+  function renderCategory(c) {
+    var sel = $("s-category");
+    var cls = (c.attrs || {}).classification || {};
+    function fill(items) {
+      sel.textContent = "";
+      sel.appendChild(option("", "—", !c.category));
+      items.forEach(function (name) { sel.appendChild(option(name, name, c.category === name)); });
+    }
+    if (state.categories) { fill(state.categories); } else {
+      api("GET", "/api/v1/categories").then(function (body) {
+        state.categories = body.items; fill(body.items);
+      }).catch(function () { fill(c.category ? [c.category] : []); });
+    }
+    $("category-why").textContent = cls.reason ?
+      cls.reason + (cls.by === "model" ? " · " + Math.round(cls.confidence * 100) + "%" : "") : "";
+    $("s-tier").value = (c.contact && c.contact.tier) || "";
+  }
+
   function renderWarnings(c) {
     var box = $("warnings");
     box.textContent = "";
     var attrs = c.attrs || {};
     if (attrs["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
+    if (attrs.alert && attrs.alert.state === "open") {
+      var alertBox = el("p", "warn security-alert", T.alert_open + " ");
+      var ack = el("button", "small", T.alert_ack);
+      ack.type = "button";
+      ack.id = "alert-ack";
+      ack.addEventListener("click", function () { act("/alert/ack", {}); });
+      alertBox.appendChild(ack);
+      box.appendChild(alertBox);
+    }
+    if (attrs.sla && (attrs.sla.breached || []).length) {
+      box.appendChild(el("p", "warn sla-breach", T.sla_breached + " (" + attrs.sla.breached.join(", ") + ")"));
+    }
     if (attrs.reply_window_ends_at) {
       var ends = new Date(attrs.reply_window_ends_at);
       var closed = ends.getTime() < Date.now();
@@ -363,6 +394,7 @@
     state.teams.forEach(function (t) { teamSel.appendChild(option(t.name, t.name, c.team === t.name)); });
     // Keep what the agent is typing: a response to an earlier change must not overwrite it.
     if (!labelsDirty) { $("s-labels").value = (c.labels || []).join(", "); }
+    renderCategory(c);
     var attrs = $("attrs");
     attrs.textContent = "";
     var keys = Object.keys(c.attrs || {});
@@ -472,6 +504,14 @@
     act("/assign", { agent: v ? Number(v) : null });
   });
   $("s-team").addEventListener("change", function () { act("/assign", { team: $("s-team").value || null }); });
+  $("s-category").addEventListener("change", function () {
+    if ($("s-category").value) { act("/category", { category: $("s-category").value }); }
+  });
+  $("s-tier").addEventListener("change", function () {
+    if (!state.conv || !state.conv.contact) { return; }
+    api("PATCH", "/api/v1/contacts/" + state.conv.contact.id, { tier: $("s-tier").value || null })
+      .then(function () { refreshConversationMeta(); }, showError);
+  });
   $("s-labels").addEventListener("input", function () { labelsDirty = true; });
   $("labels-save").addEventListener("click", function () {
     labelsDirty = false;
