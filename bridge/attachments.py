@@ -73,6 +73,9 @@ class AttachmentFiles:
         dest = self.path(sha)
         if dest.exists():
             path.unlink(missing_ok=True)
+        elif self.codec is not None:  # sealed into the store; the spooled plaintext goes at once
+            write_atomically(dest, self.codec.seal_bytes(path.read_bytes()))
+            path.unlink(missing_ok=True)
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "rb") as fh:
