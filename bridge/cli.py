@@ -175,18 +175,21 @@ def cmd_contact_export(args: argparse.Namespace) -> int:
 def cmd_contact_forget(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.desk import Desk, NotFound
+    from tpbridge.bridge.events import EventBus
 
-    async def forget(store: Store) -> list[str]:
-        if await store.get_contact(args.contact_id) is None:
-            raise CliError(f"no contact {args.contact_id}")
+    async def forget(store: Store) -> int:
+        # The same code as DELETE /api/v1/contacts/{id}; a running daemon learns of it on its next read.
+        try:
+            files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))  # file names need the store's key
+            count = await Desk(store, EventBus(), files).forget(args.contact_id)
+        except NotFound:
+            raise CliError(f"no contact {args.contact_id}") from None
         await Audit(store).record("contact_forget", object=f"contact:{args.contact_id}", address="cli", by="staff")
-        files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))  # its file names need the store's key
-        for sha in await store.forget_contact(args.contact_id):
-            files.remove(sha)
-        return []
+        return count
 
-    _with_store(cfg, forget)
-    print(f"contact {args.contact_id} erased", file=sys.stderr)
+    count = _with_store(cfg, forget)
+    print(f"contact {args.contact_id} erased ({count} conversations)", file=sys.stderr)
     return 0
 
 

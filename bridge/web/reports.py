@@ -45,7 +45,7 @@ def _period(request: web.Request) -> tuple[float, float]:
 async def report(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE]
     since, until = _period(request)
-    rows = scoped(await core.store.report_rows(since, until), request[VIEWER])  # type: ignore[attr-defined]
+    rows = scoped(await core.store.report_rows(since, until), request[VIEWER])
     teams = core.config.teams
     hours = {name: Hours.of(t) for name, t in teams.items()}
 
