@@ -179,6 +179,11 @@ class AutomationStore(SqliteBase):
                 "inbound": q(
                     "SELECT created_at, conversation_id FROM messages WHERE direction = 'in'"
                     " AND author_kind = 'contact' AND created_at >= ? AND created_at < ?"),
+                # who answered each conversation first (per-agent reports)
+                "first_replies": q(
+                    "SELECT conversation_id, author_id AS agent_id, author_name AS agent, MIN(created_at) AS at"
+                    " FROM messages WHERE author_kind = 'agent' AND private = 0 AND created_at >= ? AND created_at < ?"
+                    " GROUP BY conversation_id"),
             }
 
         return await self._read(run)

@@ -234,7 +234,8 @@ def ingest_tx(
         preview = rec.text[:200]
         if not preview and prep.attachments:
             preview = prep.attachments[0].filename or "attachment"
-        attrs_sql, attrs_args = "", ()
+        attrs_sql = ""
+        attrs_args: tuple[str, ...] = ()
         if rec.conversation_attrs:
             attrs_sql = ", attrs = json_patch(attrs, ?)"
             attrs_args = (json.dumps(dict(rec.conversation_attrs), default=str),)
