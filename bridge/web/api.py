@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +40,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         fail(415, "unsupported_media_type", "send application/json")
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         fail(400, "bad_json", "the body is not valid JSON")
     if not isinstance(body, dict):
         fail(400, "bad_json", "the body must be a JSON object")

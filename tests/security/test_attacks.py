@@ -398,3 +398,42 @@ async def test_6_web_chat_floods_get_429_with_retry_after(d: Daemon) -> None:
     finally:
         for r in streams:
             r.close()
+
+
+# ---------------------------------------------------------------- 8. malformed input is a 4xx, never a 500
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+async def test_8_malformed_input_is_a_clear_4xx_and_a_dropped_stream_is_no_error(d: Daemon) -> None:
+    visitor = await Visitor(d).start()
+    chat = {"Authorization": f"Bearer {visitor.token}"}
+    conv_id = await conversation(d)
+    agent = {"Authorization": f"Bearer {d.token}"}
+    bad_bodies: list[tuple[str, dict[str, str], bytes, dict[str, str]]] = [
+        ("/chat/api/messages", {"Content-Type": "application/json"}, NESTED, chat),
+        ("/chat/api/messages", {"Content-Type": "application/json"}, b'{"text":' + NESTED + b"}", chat),
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data"}, b"--x\r\n", chat),  # no boundary
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\nbroken", chat),
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data; boundary=x"},
+         b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc', chat),  # never ends
+        ("/chat/api/visitor", {"Content-Type": "application/json"}, NESTED, {}),
+        (f"/api/v1/conversations/{conv_id}/messages", {"Content-Type": "application/json"}, NESTED, agent),
+        (f"/api/v1/conversations/{conv_id}/messages", {"Content-Type": "multipart/form-data; boundary=x"},
+         b"--x\r\nContent-Disposition: form-data\r\n\r\n", agent),
+        (f"/api/v1/conversations/{conv_id}/status", {"Content-Type": "application/json"}, NESTED, agent),
+        ("/chat/api/messages", {"Content-Type": "application/json"}, b'{"text": "hi"}',
+         {"Authorization": "Bearer \u00e9\u00e9.\u00e9"}),  # a non-ASCII token
+    ]
+    for path, ctype, body, auth in bad_bodies:
+        async with d.session.post(d.url + path, data=body, headers={**ctype, **auth}) as resp:
+            assert 400 <= resp.status < 500, (path, body[:60], resp.status, await resp.text())
+            assert (await resp.json())["error"]["code"], path
+    # An agent and a visitor drop their event streams mid-way: nothing is logged as an error.
+    for url, auth in ((d.url + "/api/v1/events", agent), (d.url + "/chat/api/events", chat)):
+        resp = await d.session.get(url, headers=auth)
+        await resp.content.readline()
+        resp.close()
+    await conversation(d, "an event for the dropped streams")
+    logs = d.logs()
+    assert "http.unhandled" not in logs and "Traceback" not in logs
