@@ -174,17 +174,20 @@ def cmd_contact_export(args: argparse.Namespace) -> int:
 def cmd_contact_forget(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.desk import Desk, NotFound
+    from tpbridge.bridge.events import EventBus
 
-    async def forget(store: Store) -> list[str]:
-        if await store.get_contact(args.contact_id) is None:
-            raise CliError(f"no contact {args.contact_id}")
+    async def forget(store: Store) -> int:
+        # The same code as DELETE /api/v1/contacts/{id}; a running daemon learns of it on its next read.
+        try:
+            count = await Desk(store, EventBus(), AttachmentFiles(cfg.data_dir)).forget(args.contact_id)
+        except NotFound:
+            raise CliError(f"no contact {args.contact_id}") from None
         await Audit(store).record("contact_forget", object=f"contact:{args.contact_id}", address="cli", by="staff")
-        return await store.forget_contact(args.contact_id)
+        return count
 
-    files = AttachmentFiles(cfg.data_dir)
-    for sha in _with_store(cfg, forget):
-        files.remove(sha)
-    print(f"contact {args.contact_id} erased", file=sys.stderr)
+    count = _with_store(cfg, forget)
+    print(f"contact {args.contact_id} erased ({count} conversations)", file=sys.stderr)
     return 0
 
 

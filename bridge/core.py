@@ -58,6 +58,3 @@ class Core:
     def anonymous_inboxes(self) -> frozenset[str]:
         """Inboxes with `anonymous = true`: agents never see who wrote there."""
         return frozenset(c.name for c in self.config.enabled_channels if c.settings.anonymous)
-
-    def inbox_channel(self, inbox: str) -> str:
-        return inbox.split(".", 1)[0]

@@ -51,14 +51,21 @@ class StartError(Exception):
     """A start-up problem with one clear line for the operator (port in use, store unreadable)."""
 
 
-async def supervise(name: str, run: Callable[[], Awaitable[None]], *, inbox: str | None = None) -> None:
-    """Run `run` forever: restart it with backoff when it returns or raises."""
+async def supervise(name: str, run: Callable[[], Awaitable[None]], *, inbox: str | None = None,
+                    finished: Callable[[], bool] = lambda: False) -> None:
+    """Run `run` forever: restart it with backoff when it returns or raises.
+
+    A task that returns because it was told to stop (`finished()`, e.g. a drained outbox worker)
+    is done, not restarted.
+    """
     attempt = 0
     lg = log.bind(task=name, inbox=inbox)
     while True:
         started = time.monotonic()
         try:
             await run()
+            if finished():
+                return
             lg.warning("task.returned")
         except asyncio.CancelledError:
             raise
@@ -292,7 +299,8 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
         settled.append(asyncio.Event())
         receivers.start(run_adapter(core, inbox, adapter, core.sinks[inbox], settled[-1]), f"adapter-{inbox}")
     for inbox, worker in core.outbox.workers.items():
-        others.start(supervise(f"outbox-{inbox}", worker.run, inbox=inbox), f"outbox-{inbox}")
+        others.start(supervise(f"outbox-{inbox}", worker.run, inbox=inbox, finished=worker.stopping),
+                     f"outbox-{inbox}")
     automation = Automation(core)
     phone = Phone(core)
     others.start(supervise("handover", lambda: handover.run(core, phone)), "handover")

@@ -8,13 +8,13 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from tpbridge.adapters.uploads import Limits, UploadRefused, discard, read_multipart, spool_dir
-from tpbridge.bridge.desk import Invalid
-from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Viewer
+from tpbridge.bridge.desk import Invalid, NotFound
+from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
 from tpbridge.bridge.web import audit_api, serving
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
-from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json
+from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json, quarantine_json
 
 routes = web.RouteTableDef()
 
@@ -73,6 +73,13 @@ async def conversation_response(request: web.Request, conv: Conversation) -> web
     return web.json_response((await render_conversations(request, [conv]))[0])
 
 
+def _priority(word: str) -> Priority:
+    try:
+        return Priority.of_word(word)
+    except ValueError as exc:
+        fail(400, "bad_request", str(exc))
+
+
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
     q = request.query
@@ -85,7 +92,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     flt = ConversationFilter(
         status=status, inbox=q.get("inbox") or None, channel=q.get("channel") or None,
         assignee=q.get("assignee") or None, team=q.get("team") or None, label=q.get("label") or None,
-        priority=parse_int(q["priority"], "priority") if q.get("priority") else None,
+        priority=_priority(q["priority"]) if q.get("priority") else None,
         contact_id=parse_int(q["contact"], "contact") if q.get("contact") else None, q=q.get("q") or None,
     )
     if flt.assignee not in (None, "me", "unassigned", "all") and not flt.assignee.isdigit():
@@ -279,13 +286,12 @@ async def export_contact(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/contacts/{id}")
 async def forget_contact(request: web.Request) -> web.Response:
     _admin(request)
-    core = request.app[CORE]
     contact_id = parse_int(request.match_info["id"], "id")
-    if await core.store.get_contact(contact_id) is None:
+    try:
+        await request.app[CORE].desk.forget(contact_id)
+    except NotFound:
         fail(404, "not_found", f"contact {contact_id} not found")
     await audit_api.record(request, "contact_forget", f"contact:{contact_id}", by="staff")
-    for sha in await core.store.forget_contact(contact_id):
-        core.files.remove(sha)
     return web.json_response({"deleted": contact_id})
 
 
@@ -323,5 +329,5 @@ async def me(request: web.Request) -> web.Response:
 async def quarantine(request: web.Request) -> web.Response:
     _admin(request)
     items = await request.app[CORE].store.list_quarantine()
-    return web.json_response({"items": items, "next_cursor": None})
+    return web.json_response({"items": [quarantine_json(q) for q in items], "next_cursor": None})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, iso
+from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, QuarantineEntry, iso
 
 
 def attachment_json(att: Attachment) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[
         "channel": conv.channel,
         "status": conv.status.value,
         "subject": conv.subject,
-        "priority": conv.priority,
+        "priority": conv.priority.word,
         "category": conv.category,
         "language": conv.language,
         "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
@@ -98,3 +98,8 @@ def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[
         "linked_conversation_id": conv.linked_conversation_id,
         "attrs": conv.attrs,
     }
+
+
+def quarantine_json(q: QuarantineEntry) -> dict[str, Any]:
+    return {"id": q.id, "inbox": q.inbox, "external_id": q.external_id, "reason": q.reason, "path": q.path,
+            "size": q.size, "created_at": iso(q.created_at)}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import enum
 import json
 import sqlite3
-from typing import Any
+from datetime import datetime
+from typing import Any, Unpack
 
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import match_query
-from tpbridge.bridge.store.protocol import ConversationFilter, Page
+from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
@@ -77,7 +79,7 @@ class ConversationStore(SqliteBase):
             sql.append("AND c.assignee_id IS NULL")
         elif flt.assignee not in (None, "", "all"):
             sql.append("AND c.assignee_id = ?")
-            args.append(int(flt.assignee))  # type: ignore[arg-type]
+            args.append(int(flt.assignee or 0))
         if flt.label:
             sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
             args.append(flt.label)
@@ -126,7 +128,7 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
-    async def update_conversation(self, conversation_id: int, **fields: Any) -> Conversation:
+    async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON patch), `labels` replaced."""
         bad = set(fields) - _UPDATABLE
         if bad:
@@ -134,17 +136,22 @@ class ConversationStore(SqliteBase):
         now = self.now()
 
         def run(c: sqlite3.Connection) -> Conversation:
-            sets, args = ["updated_at = ?"], [now]
+            sets: list[str] = ["updated_at = ?"]
+            args: list[object] = [now]
             for key, value in fields.items():
                 if key == "attrs":
                     sets.append("attrs = json_patch(attrs, ?)")
                     args.append(json.dumps(value, default=str))
                 elif key == "labels":
                     sets.append("labels = ?")
-                    args.append(json.dumps(list(value)))
+                    args.append(json.dumps(list(fields["labels"])))
                 else:
                     sets.append(f"{key} = ?")
-                    args.append(value.timestamp() if hasattr(value, "timestamp") else value)
+                    if isinstance(value, datetime):
+                        value = value.timestamp()
+                    elif isinstance(value, enum.Enum):
+                        value = value.value
+                    args.append(value)
             args.append(conversation_id)
             cur = c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", args)
             if cur.rowcount == 0:

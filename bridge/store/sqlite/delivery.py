@@ -74,12 +74,10 @@ class DeliveryStore(SqliteBase):
 
     async def next_due(self, inbox: str) -> float | None:
         def run(c: sqlite3.Connection) -> float | None:
-            return c.execute("SELECT MIN(due_at) FROM outbox WHERE inbox = ?", (inbox,)).fetchone()[0]
+            due: float | None = c.execute("SELECT MIN(due_at) FROM outbox WHERE inbox = ?", (inbox,)).fetchone()[0]
+            return due
 
         return await self._read(run)
-
-    async def pending_inboxes(self) -> list[str]:
-        return await self._read(lambda c: [r[0] for r in c.execute("SELECT DISTINCT inbox FROM outbox")])
 
     async def mark_sent(self, item: OutboxItem, external_id: str) -> Message:
         now = self.now()

@@ -11,7 +11,6 @@ waiting for company halves throughput — drain what is queued, don't wait.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import queue
 import sqlite3
@@ -87,12 +86,6 @@ class Writer:
         self._queue.put((fn, loop, fut))
         return await fut
 
-    def submit_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """For callers outside an event loop: run one write and wait for its commit."""
-        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((fn, None, fut))
-        return fut.result()
-
     def _run(self) -> None:
         try:
             self._conn = connect(self._path)
@@ -138,16 +131,9 @@ class Writer:
         # One wake-up per event loop per batch, not one per write.
         by_loop: dict[Any, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
-            if loop is not None:
-                by_loop.setdefault(loop, []).append((fut, ok, value))
+            by_loop.setdefault(loop, []).append((fut, ok, value))
         for loop, done in by_loop.items():
             loop.call_soon_threadsafe(_resolve_all, done)
-        for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
-            if loop is None and fut is not None:
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
 
     def _together(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]] | None:
         results: list[tuple[bool, Any]] = []

@@ -89,7 +89,9 @@
       var top = el("div", "row1");
       top.appendChild(badge(c.channel));
       top.appendChild(el("span", "name", contactName(c.contact)));
-      if (c.priority >= 2) { top.appendChild(el("span", "prio p" + c.priority, T["priority_" + c.priority])); }
+      if (c.priority === "high" || c.priority === "urgent") {
+        top.appendChild(el("span", "prio p-" + c.priority, T["priority_" + c.priority]));
+      }
       top.appendChild(el("time", "when", fmtTime(c.last_activity_at)));
       a.appendChild(top);
       var second = el("div", "row2");
@@ -263,6 +265,14 @@
       ack.addEventListener("click", function () { act("/alert/ack", {}); });
       alertBox.appendChild(ack);
       box.appendChild(alertBox);
+    }
+    if (attrs.draft && attrs.draft.text) {
+      var draftBox = el("p", "info llm-draft", T.draft + ": " + attrs.draft.text + " ");
+      var use = el("button", "small", T.use_draft);
+      use.type = "button";
+      use.addEventListener("click", function () { $("reply-text").value = attrs.draft.text; $("reply-text").focus(); });
+      draftBox.appendChild(use);
+      box.appendChild(draftBox);
     }
     if (attrs.sla && (attrs.sla.breached || []).length) {
       box.appendChild(el("p", "warn sla-breach", T.sla_breached + " (" + attrs.sla.breached.join(", ") + ")"));
