@@ -363,43 +363,6 @@ async def test_9_attachments_inline_only_when_their_bytes_are_a_raster_image_and
                if name not in inline)
 
 
-# ---------------------------------------------------------------- 6. web chat floods
-
-
-async def test_6_web_chat_floods_get_429_with_retry_after(d: Daemon) -> None:
-    visitor = await Visitor(d).start()
-    auth = {"Authorization": f"Bearer {visitor.token}"}
-
-    async def post(i: int) -> tuple[int, str | None]:
-        async with d.session.post(d.url + "/chat/api/messages", json={"text": "x" * 60_000, "client_id": f"f{i}"},
-                                  headers=auth) as resp:
-            await resp.read()
-            return resp.status, resp.headers.get("Retry-After")
-
-    results = await asyncio.gather(*(post(i) for i in range(100)))
-    statuses = [s for s, _ in results]
-    assert statuses.count(201) <= 25, statuses
-    assert statuses.count(429) >= 75 and all(int(r or 0) >= 1 for s, r in results if s == 429)
-
-    async def mint() -> int:
-        async with d.session.post(d.url + "/chat/api/visitor", json={}) as resp:
-            return resp.status
-
-    minted = await asyncio.gather(*(mint() for _ in range(150)))
-    assert minted.count(429) >= 80, minted
-
-    streams = []
-    try:
-        for _ in range(6):
-            resp = await d.session.get(d.url + "/chat/api/events", headers=auth)
-            streams.append(resp)
-        assert [r.status for r in streams[:5]] == [200] * 5 and streams[5].status == 429
-        assert int(streams[5].headers["Retry-After"]) >= 1
-    finally:
-        for r in streams:
-            r.close()
-
-
 # ---------------------------------------------------------------- 8. malformed input is a 4xx, never a 500
 
 NESTED = b"[" * 100_000 + b"]" * 100_000
@@ -437,3 +400,41 @@ async def test_8_malformed_input_is_a_clear_4xx_and_a_dropped_stream_is_no_error
     await conversation(d, "an event for the dropped streams")
     logs = d.logs()
     assert "http.unhandled" not in logs and "Traceback" not in logs
+
+
+# ---------------------------------------------------------------- 6. web chat floods
+
+
+async def test_6_web_chat_floods_get_429_with_retry_after(d: Daemon) -> None:
+    """Last in the module: it spends this address's budget for new visitors."""
+    visitor = await Visitor(d).start()
+    auth = {"Authorization": f"Bearer {visitor.token}"}
+
+    async def post(i: int) -> tuple[int, str | None]:
+        async with d.session.post(d.url + "/chat/api/messages", json={"text": "x" * 60_000, "client_id": f"f{i}"},
+                                  headers=auth) as resp:
+            await resp.read()
+            return resp.status, resp.headers.get("Retry-After")
+
+    results = await asyncio.gather(*(post(i) for i in range(100)))
+    statuses = [s for s, _ in results]
+    assert statuses.count(201) <= 25, statuses
+    assert statuses.count(429) >= 75 and all(int(r or 0) >= 1 for s, r in results if s == 429)
+
+    async def mint() -> int:
+        async with d.session.post(d.url + "/chat/api/visitor", json={}) as resp:
+            return resp.status
+
+    minted = await asyncio.gather(*(mint() for _ in range(150)))
+    assert minted.count(429) >= 80, minted
+
+    streams = []
+    try:
+        for _ in range(6):
+            resp = await d.session.get(d.url + "/chat/api/events", headers=auth)
+            streams.append(resp)
+        assert [r.status for r in streams[:5]] == [200] * 5 and streams[5].status == 429
+        assert int(streams[5].headers["Retry-After"]) >= 1
+    finally:
+        for r in streams:
+            r.close()
