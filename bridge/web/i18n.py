@@ -182,7 +182,7 @@ def from_header(header: str) -> str:
 
 def language(request: web.Request, agent: Agent | None) -> str:
     if agent is not None and agent.ui_language in LANGUAGES:
-        return agent.ui_language  # type: ignore[return-value]
+        return agent.ui_language
     return from_header(request.headers.get("Accept-Language", ""))
 
 
