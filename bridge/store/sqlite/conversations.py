@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
-from tpbridge.bridge.search import match_query
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
 
 _UPDATABLE = {
     "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
@@ -100,7 +100,7 @@ class ConversationStore(SqliteBase):
             sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
             args.append(flt.label)
         if flt.q:
-            match = match_query(flt.q)
+            match = match_terms(self.codec, flt.q)
             if match is None:
                 return Page([], None)
             await self.index_search()  # a search sees every message stored before it
@@ -197,7 +197,7 @@ class ConversationStore(SqliteBase):
                 "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
                 " JOIN identities i ON i.id = c.identity_id"
                 " WHERE i.inbox = ? AND i.external_id = ? AND m.private = 0"
-                " ORDER BY m.id DESC LIMIT ?", (inbox, external_id, limit)).fetchall()
+                " ORDER BY m.id DESC LIMIT ?", (inbox, lookup_id(c, inbox, external_id), limit)).fetchall()
             found.reverse()
             atts = rows.load_attachments(c, [r["id"] for r in found])
             return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]

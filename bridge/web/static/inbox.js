@@ -257,6 +257,7 @@
     function fill(items) {
       sel.textContent = "";
       sel.appendChild(option("", "—", !c.category));
+      if (c.category && items.indexOf(c.category) < 0) { items = items.concat([c.category]); }
       items.forEach(function (name) { sel.appendChild(option(name, name, c.category === name)); });
     }
     if (state.categories) { fill(state.categories); } else {
