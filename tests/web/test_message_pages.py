@@ -13,9 +13,8 @@ from tests.web.support import web_app
 
 async def test_pages_of_messages_newest_first_oldest_first_within(tmp_path: Path, store_url: str) -> None:
     async with running_core(tmp_path, url=store_url) as core:
-        items = await core.store.ingest("webchat.site", "webchat",
-                                        [PreparedInbound(inbound(f"m{i}", text=f"message {i}"), None) for i in range(25)],
-                                        None)
+        batch = [PreparedInbound(inbound(f"m{i}", text=f"message {i}"), None) for i in range(25)]
+        items = await core.store.ingest("webchat.site", "webchat", batch, None)
         conv_id = items[0].conversation.id if items[0].conversation else 0
         everything = await core.store.list_messages(conv_id)
         assert [m.text for m in everything] == [f"message {i}" for i in range(25)]
