@@ -219,7 +219,12 @@ class Store(Protocol):
     async def list_conversations(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page: ...
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]: ...
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        """Oldest first: every message, or (with `limit`) the newest `limit` below message id `before`."""
+        ...
     async def index_search(self) -> int:
         """Bring the full-text index up to the stored messages (it is written behind them, in batches);
         returns how many were indexed. A store that indexes as it writes does nothing."""
