@@ -28,6 +28,7 @@ from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Stat
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
+    from tpbridge.bridge.store.protocol import Store
 
 log = structlog.get_logger(__name__)
 
@@ -88,7 +89,7 @@ class Automation:
         self.llm = LlmClient(self.settings.llm)
         self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
         self.metrics = AutomationMetrics(_registry(core))
-        self.store: Any = core.store  # the Store protocol plus the AutomationStore queries
+        self.store: Store = core.store
         self.desk = core.desk
         self._kick = asyncio.Event()
         self.handled = 0  # events handled: lets tests wait for the automation to catch up

@@ -58,7 +58,7 @@ async def hand_over(
     now = a.now()
     conv = await labels.record(a, conv, cls)
     conv = await a.desk.update(
-        conv.id, category=category, priority=int(priority), team=team, handoff_at=now, status=Status.OPEN.value,
+        conv.id, category=category, priority=priority, team=team, handoff_at=now, status=Status.OPEN,
         attrs={"automation": {"stage": "human", "awaiting": None, "handoff_reason": reason,
                               "questions": questions, "classified": cls.explain()}},
     )
