@@ -51,7 +51,7 @@ def _identity(conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, 
                 (sender.name, now, row["contact_id"]),
             )
         return row["id"], row["contact_id"]
-    email = sender.external_id if channel == "email" else None
+    email = sender.email
     cur = conn.execute(
         "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at) VALUES (?,?,?,?,?,?)",
         (sender.name, sender.language, 0 if (sender.name or email) else 1, email, now, now),
