@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tpbridge.adapters.base import Adapter, ChannelSettings, Secret
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
+from tpbridge.bridge.crypto import Codec, KeyProblem, parse_key
+from tpbridge.bridge.crypto import load as load_codec
 
 DEFAULT_PATH = "tpbridge.toml"
 
@@ -49,6 +51,33 @@ class BridgeSection(_Section):
 
 class StoreSection(_Section):
     url: str = "sqlite:///data/tpbridge.db"
+    # 32 random bytes, base64 (`openssl rand -base64 32`), usually "env:NAME" or "file:/path" (bridge/crypto.py)
+    encryption_key: Secret | None = None
+    old_encryption_keys: list[Secret] = []  # readable, never written: while `tpbridge key rotate` runs
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("env:", "file:")):
+            try:
+                parse_key(v)
+            except KeyProblem as exc:
+                raise ValueError(str(exc).removeprefix("store.encryption_key: ")) from None
+        return v
+
+    @field_validator("old_encryption_keys")
+    @classmethod
+    def _old_keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            try:
+                parse_key(key)
+            except KeyProblem as exc:
+                raise ValueError(str(exc).removeprefix("store.old_encryption_keys: ")) from None
+        return v
+
+    def codec(self) -> Codec | None:
+        """The codec for these keys, or None when encryption is off."""
+        return load_codec(self.encryption_key, self.old_encryption_keys)
 
     @field_validator("url")
     @classmethod

@@ -25,6 +25,7 @@ from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config, HttpSection
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.crypto import KeyProblem
 from tpbridge.bridge.followup import FollowUps
 from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
@@ -32,7 +33,7 @@ from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
 from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
-from tpbridge.bridge.privacy import retention
+from tpbridge.bridge.privacy import rekey, retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.relay import relay
 from tpbridge.bridge.systemd_notify import Notifier
@@ -235,6 +236,8 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     core = assemble(config)
     try:
         await core.store.open()
+    except KeyProblem:
+        raise  # one clear line, exit 2 (bridge/cli.py)
     except Exception as exc:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
     stack.push_async_callback(core.store.close)
@@ -311,6 +314,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     others.start(supervise("privacy-commands", core.extras["privacy"].run), "privacy-commands")
     others.start(supervise("retention", lambda: retention.run_daily(core)), "retention")
     others.start(supervise("relay", lambda: relay(core)), "relay")
+    others.start(supervise("rekey", lambda: rekey.in_background(core.store, core.files, config.data_dir)), "rekey")
     if notifier.watchdog_interval:
         others.start(watchdog(notifier), "watchdog")
     return core, settled

@@ -172,7 +172,7 @@ class Phone:
         contact = await self.core.store.get_contact(conv.contact_id)
         priority = conv.priority
         if contact is not None and contact.tier and contact.tier.lower() in a.settings.vip_tiers:
-            priority = max(priority, int(Priority.HIGH))
+            priority = max(priority, Priority.HIGH)
         now = utcnow()
         team = conv.team or handoff.team_for(a, conv, conv.category)
         conv = await self.core.desk.update(conv.id, team=team, priority=priority, handoff_at=now)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +40,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         fail(415, "unsupported_media_type", "send application/json")
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         fail(400, "bad_json", "the body is not valid JSON")
     if not isinstance(body, dict):
         fail(400, "bad_json", "the body must be a JSON object")
@@ -103,7 +102,9 @@ async def list_conversations(request: web.Request) -> web.Response:
     except (ValueError, TypeError):
         fail(400, "bad_request", "cursor is not valid")
     if flt.q is not None and cursor_is_first(q.get("cursor")):
-        await audit_api.record(request, "conversation_search", None, q=flt.q, found=len(page.items))
+        codec = request.app[CORE].files.codec  # an encrypted store keeps no query in clear: its keyed hash
+        query = {"q": flt.q} if codec is None else {"q_hash": codec.blind(flt.q)}
+        await audit_api.record(request, "conversation_search", None, found=len(page.items), **query)
     return web.json_response({"items": await render_conversations(request, page.items),
                               "next_cursor": page.next_cursor})
 
@@ -115,11 +116,20 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations/{id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
+    """Every message, oldest first; with `limit`, the newest that many (`cursor`: the page before)."""
+    q = request.query
+    limit = parse_int(q["limit"], "limit") if q.get("limit") else None
+    if limit is not None and not 1 <= limit <= 1000:
+        fail(400, "bad_request", "limit must be between 1 and 1000")
+    before = parse_int(q["cursor"], "cursor") if q.get("cursor") else None
     conv = await visible_conversation(request)
-    await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
-    msgs = await request.app[CORE].store.list_messages(conv.id)
+    if before is None:
+        await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
+    msgs = await request.app[CORE].store.list_messages(conv.id, limit=limit, before=before)
     anonymous = request.app[CORE].anonymous_inboxes
-    return web.json_response({"items": [message_json(m, anonymous) for m in msgs], "next_cursor": None})
+    more = limit is not None and len(msgs) == limit
+    return web.json_response({"items": [message_json(m, anonymous) for m in msgs],
+                              "next_cursor": str(msgs[0].id) if more else None})
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
@@ -308,13 +318,21 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
     path = core.files.path(att.sha256)
     if not path.exists():
         fail(404, "not_found", "the attachment's bytes are gone (erased)")
-    inline = await asyncio.to_thread(serving.inline_type, att.mime, path)
-    return web.FileResponse(path, headers={
+    data: bytes | None = None
+    if core.files.codec is not None:  # sealed on disk: opened here, in memory
+        data = await asyncio.to_thread(core.files.read, att.sha256)
+        inline = serving.inline_type_of(att.mime, data[:16])
+    else:
+        inline = await asyncio.to_thread(serving.inline_type, att.mime, path)
+    headers = {
         "Content-Type": inline or "application/octet-stream",
         "Content-Disposition": serving.disposition("inline" if inline else "attachment", att.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    }
+    if data is not None:
+        return web.Response(body=data, headers=headers)
+    return web.FileResponse(path, headers=headers)
 
 
 @routes.get("/api/v1/me")

@@ -131,6 +131,10 @@ def render_page(r: dict[str, Any]) -> str:
         bars("Satisfaction answers (1–5)", csat["distribution"]),
         bars("First response median by team (minutes)",
              {t: round((s["median_seconds"] or 0) / 60) for t, s in frt["by_team"].items()}),
+        bars("First response median by agent (minutes)",
+             {a: round((s["median_seconds"] or 0) / 60) for a, s in frt.get("by_agent", {}).items()}),
+        bars("Conversations first answered, by agent",
+             {a: s["answered"] for a, s in frt.get("by_agent", {}).items()}),
     ])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Reports · tpbridge</title>

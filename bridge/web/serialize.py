@@ -41,7 +41,8 @@ def message_json(msg: Message, anonymous: Collection[str] = ()) -> dict[str, Any
 
 
 def is_anonymous(contact: Contact, anonymous: Collection[str]) -> bool:
-    return contact.anonymous or any(i.inbox in anonymous for i in contact.identities)
+    """Wrote to an anonymous inbox (`Contact.anonymous` only says no name was given: not the same)."""
+    return any(i.inbox in anonymous for i in contact.identities)
 
 
 def contact_json(contact: Contact | None, anonymous: Collection[str] = ()) -> dict[str, Any] | None:

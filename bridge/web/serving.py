@@ -28,12 +28,18 @@ def base_mime(mime: str) -> str:
 
 def inline_type(mime: str, path: Path) -> str | None:
     """The type to serve inline with, or None: download it."""
+    if INLINE_IMAGES.get(base_mime(mime)) is None:
+        return None
+    with open(path, "rb") as fh:
+        return inline_type_of(mime, fh.read(16))
+
+
+def inline_type_of(mime: str, head: bytes) -> str | None:
+    """The same, from the file's first 16 bytes (a sealed file is opened in memory first)."""
     base = base_mime(mime)
     magics = INLINE_IMAGES.get(base)
     if magics is None:
         return None
-    with open(path, "rb") as fh:
-        head = fh.read(16)
     if not any(head.startswith(m) for m in magics) or (base == "image/webp" and head[8:12] != b"WEBP"):
         return None
     return base

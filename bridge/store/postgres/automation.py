@@ -178,6 +178,11 @@ class AutomationStore(PostgresBase):
                 "inbound": await q(
                     "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
                     " AND created_at >= %s AND created_at < %s"),
+                # who answered each conversation first (per-agent reports)
+                "first_replies": await q(
+                    "SELECT DISTINCT ON (conversation_id) conversation_id, author_id AS agent_id, author_name AS agent,"
+                    " created_at AS at FROM messages WHERE author_kind = 'agent' AND private = 0"
+                    " AND created_at >= %s AND created_at < %s ORDER BY conversation_id, created_at"),
             }
 
         return await self._read(run)

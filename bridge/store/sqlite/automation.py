@@ -8,6 +8,7 @@ from tpbridge.bridge.model import Cycle, Message, Waiting
 from tpbridge.bridge.store.protocol import ReportRows
 from tpbridge.bridge.store.sqlite import people, rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 WAITING = "status = 'open' AND assignee_id IS NULL AND handoff_at IS NOT NULL"
 
@@ -151,7 +152,7 @@ class AutomationStore(SqliteBase):
         await self._write(lambda c: c.execute(
             "INSERT INTO automation_surveys (conversation_id, contact_id, inbox, channel, team, language, score, text,"
             " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], now)))
+            (conversation_id, contact_id, inbox, channel, team, language, score, seal(c, text[:200]), now)))
 
     # ------------------------------------------------------------ reports
     async def report_rows(self, since: float, until: float) -> ReportRows:
@@ -178,6 +179,11 @@ class AutomationStore(SqliteBase):
                 "inbound": q(
                     "SELECT created_at, conversation_id FROM messages WHERE direction = 'in'"
                     " AND author_kind = 'contact' AND created_at >= ? AND created_at < ?"),
+                # who answered each conversation first (per-agent reports)
+                "first_replies": q(
+                    "SELECT conversation_id, author_id AS agent_id, author_name AS agent, MIN(created_at) AS at"
+                    " FROM messages WHERE author_kind = 'agent' AND private = 0 AND created_at >= ? AND created_at < ?"
+                    " GROUP BY conversation_id"),
             }
 
         return await self._read(run)

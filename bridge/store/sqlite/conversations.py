@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
-from tpbridge.bridge.search import match_query
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
 
 _UPDATABLE = {
     "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
@@ -47,6 +47,22 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
         clauses.append(f"(c.team IS NULL AND c.assignee_id IS NULL AND c.inbox IN ({imarks}))")
         args.extend(viewer.team_inboxes)
     return "(" + " OR ".join(clauses) + ")", args
+
+
+def page_of_messages(conversation_id: int, include_private: bool, limit: int | None, before: int | None,
+                     mark: str) -> tuple[str, list[Any]]:
+    """SQL for a conversation's messages, oldest first: all, or the newest `limit` below `before`
+    (the same text for both stores but for the parameter mark)."""
+    sql, args = f"SELECT * FROM messages WHERE conversation_id = {mark}", [conversation_id]
+    if not include_private:
+        sql += " AND private = 0"
+    if before is not None:
+        sql += f" AND id < {mark}"
+        args.append(before)
+    if limit is None:
+        return sql + " ORDER BY id", args
+    args.append(limit)
+    return f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {mark}) AS newest ORDER BY id", args
 
 
 class ConversationStore(SqliteBase):
@@ -84,7 +100,7 @@ class ConversationStore(SqliteBase):
             sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
             args.append(flt.label)
         if flt.q:
-            match = match_query(flt.q)
+            match = match_terms(self.codec, flt.q)
             if match is None:
                 return Page([], None)
             await self.index_search()  # a search sees every message stored before it
@@ -109,12 +125,14 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        sql, args = page_of_messages(conversation_id, include_private, limit, before, "?")
+
         def run(c: sqlite3.Connection) -> list[Message]:
-            sql = "SELECT * FROM messages WHERE conversation_id = ?"
-            if not include_private:
-                sql += " AND private = 0"
-            found = c.execute(sql + " ORDER BY id", (conversation_id,)).fetchall()
+            found = c.execute(sql, args).fetchall()
             atts = rows.load_attachments(c, [r["id"] for r in found])
             return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]
 
@@ -179,7 +197,7 @@ class ConversationStore(SqliteBase):
                 "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
                 " JOIN identities i ON i.id = c.identity_id"
                 " WHERE i.inbox = ? AND i.external_id = ? AND m.private = 0"
-                " ORDER BY m.id DESC LIMIT ?", (inbox, external_id, limit)).fetchall()
+                " ORDER BY m.id DESC LIMIT ?", (inbox, lookup_id(c, inbox, external_id), limit)).fetchall()
             found.reverse()
             atts = rows.load_attachments(c, [r["id"] for r in found])
             return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]

@@ -12,6 +12,7 @@ from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.credentials import end_credentials
+from tpbridge.bridge.store.sqlite.sealing import lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -52,7 +53,8 @@ class PeopleStore(SqliteBase):
             if fields.get("name") or fields.get("email"):
                 sets.append("anonymous = 0")
             cur = c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
-                            (*fields.values(), now, contact_id))
+                            (*(seal(c, v) if k in ("name", "email") else v for k, v in fields.items()), now,
+                             contact_id))
             if cur.rowcount == 0:
                 raise LookupError(f"contact {contact_id} not found")
             return _contact(c, contact_id)  # type: ignore[return-value]
@@ -62,7 +64,7 @@ class PeopleStore(SqliteBase):
     async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
         def run(c: sqlite3.Connection) -> Identity | None:
             row = c.execute("SELECT * FROM identities WHERE inbox = ? AND external_id = ?",
-                            (inbox, external_id)).fetchone()
+                            (inbox, lookup_id(c, inbox, external_id))).fetchone()
             return rows.identity(row) if row is not None else None
 
         return await self._read(run)

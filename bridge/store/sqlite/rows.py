@@ -25,6 +25,7 @@ from tpbridge.bridge.model import (
     Status,
     Team,
 )
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 
 def ts(value: float | None) -> datetime | None:
@@ -42,10 +43,16 @@ def _json(text: str | None, empty: Any) -> Any:
     return json.loads(text)
 
 
+def _sealed_id(row: sqlite3.Row) -> str | None:
+    return row["external_id_sealed"] if "external_id_sealed" in row.keys() else None
+
+
 def identity(row: sqlite3.Row, link: str | None = None) -> Identity:
     return Identity(
         id=row["id"], contact_id=row["contact_id"], inbox=row["inbox"], channel=row["channel"],
-        external_id=row["external_id"], handle=row["handle"], unreachable=row["unreachable"], link=link,
+        # with encryption the channel id is the sealed column's (external_id holds its keyed hash)
+        external_id=_sealed_id(row) or row["external_id"], handle=row["handle"], unreachable=row["unreachable"],
+        link=link,
     )
 
 
@@ -142,7 +149,7 @@ def insert_parts(conn: sqlite3.Connection, message_id: int, attachments: Sequenc
     for att in attachments:
         conn.execute(
             "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
-            (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
+            (message_id, att.kind, att.mime, seal(conn, att.filename), att.size, att.sha256),
         )
 
 
