@@ -97,6 +97,11 @@ class NewReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a database restart, a network cut): nothing was committed, so
+    nothing may be acknowledged; the caller answers 503 and the channel or client tries again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """Something another instance committed, for this instance's event bus (bridge/relay.py): an event's
@@ -259,5 +264,6 @@ __all__ = [
     "PreparedInbound",
     "Status",
     "Store",
+    "StoreUnavailable",
     "StoredAttachment",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import HasWebhooks
+from tpbridge.bridge.store.protocol import StoreUnavailable
 from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
@@ -29,6 +30,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
             return error_response(exc.status, code, exc.reason)
         raise
+    except StoreUnavailable as exc:  # nothing was stored: the client (or the channel) retries later
+        log.warning("http.store_unavailable", path=request.path, error=str(exc)[:200])
+        resp = error_response(503, "store_unavailable", "the store cannot be reached; nothing was stored, retry")
+        resp.headers["Retry-After"] = "2"
+        return resp
     except Exception:
         log.exception("http.unhandled", path=request.path, method=request.method)
         return error_response(500, "internal", "internal error (logged)")

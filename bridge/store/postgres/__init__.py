@@ -5,13 +5,14 @@ from __future__ import annotations
 from tpbridge.bridge.store.postgres.admin import AdminStore
 from tpbridge.bridge.store.postgres.audit import AuditStore
 from tpbridge.bridge.store.postgres.automation import AutomationStore
-from tpbridge.bridge.store.postgres.base import StoreUnavailable, is_postgres_url
+from tpbridge.bridge.store.postgres.base import is_postgres_url
 from tpbridge.bridge.store.postgres.channel import ChannelStore
 from tpbridge.bridge.store.postgres.conversations import ConversationStore
 from tpbridge.bridge.store.postgres.credentials import CredentialStore
 from tpbridge.bridge.store.postgres.delivery import DeliveryStore
 from tpbridge.bridge.store.postgres.people import PeopleStore
 from tpbridge.bridge.store.postgres.retention import RetentionStore
+from tpbridge.bridge.store.protocol import StoreUnavailable
 
 
 class PostgresStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
