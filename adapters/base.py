@@ -80,6 +80,7 @@ class InboundAttachment:
     mime: str
     data: bytes
     filename: str | None = None
+    path: Path | None = None  # an upload already spooled to disk (data is then b""): the core moves it in
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from tpbridge.bridge import config as config_mod
 from tpbridge.bridge import logs
 from tpbridge.bridge.audit import Audit
 from tpbridge.bridge.audit import verify as audit_verify
+from tpbridge.bridge.crypto import KeyProblem
 from tpbridge.bridge.model import Agent, Role
 from tpbridge.bridge.store import open_store
 from tpbridge.bridge.store.protocol import ApiToken, Store
@@ -36,7 +37,7 @@ def _load(args: argparse.Namespace) -> config_mod.Config:
 
 def _with_store(cfg: config_mod.Config, fn: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
-        store = open_store(cfg.store.url, cfg.base_dir)
+        store = open_store(cfg.store.url, cfg.base_dir, cfg.store.codec())
         await store.open()
         try:
             return await fn(store)
@@ -174,17 +175,21 @@ def cmd_contact_export(args: argparse.Namespace) -> int:
 def cmd_contact_forget(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.desk import Desk, NotFound
+    from tpbridge.bridge.events import EventBus
 
-    async def forget(store: Store) -> list[str]:
-        if await store.get_contact(args.contact_id) is None:
-            raise CliError(f"no contact {args.contact_id}")
+    async def forget(store: Store) -> int:
+        # The same code as DELETE /api/v1/contacts/{id}; a running daemon learns of it on its next read.
+        try:
+            files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))  # file names need the store's key
+            count = await Desk(store, EventBus(), files).forget(args.contact_id)
+        except NotFound:
+            raise CliError(f"no contact {args.contact_id}") from None
         await Audit(store).record("contact_forget", object=f"contact:{args.contact_id}", address="cli", by="staff")
-        return await store.forget_contact(args.contact_id)
+        return count
 
-    files = AttachmentFiles(cfg.data_dir)
-    for sha in _with_store(cfg, forget):
-        files.remove(sha)
-    print(f"contact {args.contact_id} erased", file=sys.stderr)
+    count = _with_store(cfg, forget)
+    print(f"contact {args.contact_id} erased ({count} conversations)", file=sys.stderr)
     return 0
 
 
@@ -192,6 +197,29 @@ def cmd_backup(args: argparse.Namespace) -> int:
     cfg = _load(args)
     _with_store(cfg, lambda s: s.backup(args.path))
     print(f"backup written to {args.path}", file=sys.stderr)
+    return 0
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if cfg.store.codec() is None:
+        raise KeyProblem("store.encryption_key: not set (the key to encrypt the store under)")
+    from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.privacy import rekey
+
+    def progress(p: Any) -> None:
+        if isinstance(p, str):
+            print(p, file=sys.stderr)
+        elif p.table is not None:
+            print(f"{p.table}: {p.done}/{p.total}", file=sys.stderr)
+
+    async def rotate(store: Store) -> bool:
+        files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))
+        return await rekey.run_pass(store, files, cfg.data_dir, progress, batch=args.batch)
+
+    did = _with_store(cfg, rotate)
+    print("re-encrypted under the current key" if did else "nothing to do: the store is under the current key",
+          file=sys.stderr)
     return 0
 
 
@@ -275,9 +303,16 @@ def parser() -> argparse.ArgumentParser:
     forget = contact.add_parser("forget", help="erase a contact everywhere")
     forget.add_argument("contact_id", type=int)
     forget.set_defaults(fn=cmd_contact_forget)
+    from tpbridge.bridge.automation.commands import add_contact_commands
+
+    add_contact_commands(contact)  # tier
     backup = sub.add_parser("backup", help="a consistent online copy of the store")
     backup.add_argument("path")
     backup.set_defaults(fn=cmd_backup)
+    key = sub.add_parser("key", help="encryption at rest").add_subparsers(dest="key_cmd", required=True)
+    rotate = key.add_parser("rotate", help="re-encrypt the store under the current encryption_key (resumable)")
+    rotate.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    rotate.set_defaults(fn=cmd_key_rotate)
     store = sub.add_parser("store", help="the store itself").add_subparsers(dest="store_cmd", required=True)
     store_copy = store.add_parser("copy", help="copy a whole store (e.g. SQLite to PostgreSQL), resumable")
     store_copy.add_argument("from_url", metavar="FROM_URL", help="sqlite:///path or postgresql://...")
@@ -305,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config_mod.ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return 2
+    except KeyProblem as exc:
+        print(str(exc), file=sys.stderr)
         return 2
     except CliError as exc:
         print(f"tpbridge: {exc}", file=sys.stderr)

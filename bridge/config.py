@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tpbridge.adapters.base import Adapter, ChannelSettings, Secret
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
+from tpbridge.bridge.crypto import Codec, KeyProblem, parse_key
+from tpbridge.bridge.crypto import load as load_codec
 
 DEFAULT_PATH = "tpbridge.toml"
 
@@ -49,6 +51,33 @@ class BridgeSection(_Section):
 
 class StoreSection(_Section):
     url: str = "sqlite:///data/tpbridge.db"
+    # 32 random bytes, base64 (`openssl rand -base64 32`), usually "env:NAME" or "file:/path" (bridge/crypto.py)
+    encryption_key: Secret | None = None
+    old_encryption_keys: list[Secret] = []  # readable, never written: while `tpbridge key rotate` runs
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _key(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("env:", "file:")):
+            try:
+                parse_key(v)
+            except KeyProblem as exc:
+                raise ValueError(str(exc).removeprefix("store.encryption_key: ")) from None
+        return v
+
+    @field_validator("old_encryption_keys")
+    @classmethod
+    def _old_keys(cls, v: list[str]) -> list[str]:
+        for key in v:
+            try:
+                parse_key(key)
+            except KeyProblem as exc:
+                raise ValueError(str(exc).removeprefix("store.old_encryption_keys: ")) from None
+        return v
+
+    def codec(self) -> Codec | None:
+        """The codec for these keys, or None when encryption is off."""
+        return load_codec(self.encryption_key, self.old_encryption_keys)
 
     @field_validator("url")
     @classmethod
@@ -63,6 +92,8 @@ class HttpSection(_Section):
     public_url: str = "http://127.0.0.1:8080"
     max_text_bytes: int = Field(64 * 1024, gt=0)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    max_files: int = Field(10, gt=0)  # files per reply (multipart)
+    max_upload_bytes: int | None = Field(None, gt=0)  # all files of one reply; default 4 x max_attachment_bytes
     session_days: int = Field(14, gt=0)
     # A client has this long to send a request's headers (also the idle keep-alive limit): slow
     # clients cannot hold connections open for minutes.

@@ -44,9 +44,10 @@ class Core:
     @classmethod
     def build(cls, config: Config) -> Core:
         data_dir = config.data_dir
-        store = open_store(config.store.url, config.base_dir)
+        codec = config.store.codec()
+        store = open_store(config.store.url, config.base_dir, codec)
         bus = EventBus()
-        files = AttachmentFiles(data_dir)
+        files = AttachmentFiles(data_dir, codec)
         health = Health()
         pipeline = Pipeline(store, bus, files, data_dir)
         core = cls(config, store, bus, files, health, pipeline, Desk(store, bus, files))
@@ -58,6 +59,3 @@ class Core:
     def anonymous_inboxes(self) -> frozenset[str]:
         """Inboxes with `anonymous = true`: agents never see who wrote there."""
         return frozenset(c.name for c in self.config.enabled_channels if c.settings.anonymous)
-
-    def inbox_channel(self, inbox: str) -> str:
-        return inbox.split(".", 1)[0]

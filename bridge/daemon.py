@@ -25,6 +25,7 @@ from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config, HttpSection
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.crypto import KeyProblem
 from tpbridge.bridge.followup import FollowUps
 from tpbridge.bridge.lease import LeaseLost, exclusive
 from tpbridge.bridge.metrics import Metrics
@@ -32,7 +33,7 @@ from tpbridge.bridge.model import utcnow
 from tpbridge.bridge.outbox import InboxWorker, Outbox
 from tpbridge.bridge.phone import Phone
 from tpbridge.bridge.pipeline import InboxSink
-from tpbridge.bridge.privacy import retention
+from tpbridge.bridge.privacy import rekey, retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.relay import relay
 from tpbridge.bridge.systemd_notify import Notifier
@@ -51,14 +52,21 @@ class StartError(Exception):
     """A start-up problem with one clear line for the operator (port in use, store unreadable)."""
 
 
-async def supervise(name: str, run: Callable[[], Awaitable[None]], *, inbox: str | None = None) -> None:
-    """Run `run` forever: restart it with backoff when it returns or raises."""
+async def supervise(name: str, run: Callable[[], Awaitable[None]], *, inbox: str | None = None,
+                    finished: Callable[[], bool] = lambda: False) -> None:
+    """Run `run` forever: restart it with backoff when it returns or raises.
+
+    A task that returns because it was told to stop (`finished()`, e.g. a drained outbox worker)
+    is done, not restarted.
+    """
     attempt = 0
     lg = log.bind(task=name, inbox=inbox)
     while True:
         started = time.monotonic()
         try:
             await run()
+            if finished():
+                return
             lg.warning("task.returned")
         except asyncio.CancelledError:
             raise
@@ -228,6 +236,8 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     core = assemble(config)
     try:
         await core.store.open()
+    except KeyProblem:
+        raise  # one clear line, exit 2 (bridge/cli.py)
     except Exception as exc:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
     stack.push_async_callback(core.store.close)
@@ -292,7 +302,8 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
         settled.append(asyncio.Event())
         receivers.start(run_adapter(core, inbox, adapter, core.sinks[inbox], settled[-1]), f"adapter-{inbox}")
     for inbox, worker in core.outbox.workers.items():
-        others.start(supervise(f"outbox-{inbox}", worker.run, inbox=inbox), f"outbox-{inbox}")
+        others.start(supervise(f"outbox-{inbox}", worker.run, inbox=inbox, finished=worker.stopping),
+                     f"outbox-{inbox}")
     automation = Automation(core)
     phone = Phone(core)
     others.start(supervise("handover", lambda: handover.run(core, phone)), "handover")
@@ -303,6 +314,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     others.start(supervise("privacy-commands", core.extras["privacy"].run), "privacy-commands")
     others.start(supervise("retention", lambda: retention.run_daily(core)), "retention")
     others.start(supervise("relay", lambda: relay(core)), "relay")
+    others.start(supervise("rekey", lambda: rekey.in_background(core.store, core.files, config.data_dir)), "rekey")
     if notifier.watchdog_interval:
         others.start(watchdog(notifier), "watchdog")
     return core, settled

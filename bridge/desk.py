@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import structlog
 from tpbridge.bridge.attachments import AttachmentFiles
-from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event, EventBus
-from tpbridge.bridge.model import SYSTEM, Author, Conversation, Message, Status, utcnow
+from tpbridge.bridge.events import (
+    CONVERSATION_DELETED,
+    CONVERSATION_UPDATED,
+    MESSAGE_CREATED,
+    MESSAGE_UPDATED,
+    Event,
+    EventBus,
+)
+from tpbridge.bridge.model import SYSTEM, Author, Contact, Conversation, Message, Status, utcnow
 from tpbridge.bridge.sanitize import clean_html
-from tpbridge.bridge.store.protocol import UNSET, NewReply, Store, StoredAttachment
+from tpbridge.bridge.store.protocol import UNSET, ConversationFields, NewReply, Store, StoredAttachment, Unset
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +75,7 @@ class Desk:
         """A private note: shown to agents, never sent."""
         return await self.reply(conversation_id, text, author=author, private=True)
 
-    async def update(self, conversation_id: int, **fields: Any) -> Conversation:
+    async def update(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         try:
             conv = await self.store.update_conversation(conversation_id, **fields)
         except LookupError as exc:
@@ -84,7 +91,7 @@ class Desk:
             raise Invalid('status must be "open", "pending", "snoozed" or "resolved"') from None
         conv = await self.conversation(conversation_id)
         now = utcnow()
-        fields: dict[str, Any] = {"status": new.value, "snoozed_until": None}
+        fields: ConversationFields = {"status": new, "snoozed_until": None}
         if new is Status.SNOOZED:
             if until is None or until <= now:
                 raise Invalid("until: a snoozed conversation needs a time in the future")
@@ -97,9 +104,9 @@ class Desk:
         return await self.update(conversation_id, **fields)
 
     async def assign(
-        self, conversation_id: int, *, agent_id: int | None = UNSET, team: str | None = UNSET
+        self, conversation_id: int, *, agent_id: int | Unset | None = UNSET, team: str | Unset | None = UNSET
     ) -> Conversation:
-        fields: dict[str, Any] = {}
+        fields: ConversationFields = {}
         if agent_id is not UNSET:
             if agent_id is not None and await self.store.get_agent(agent_id) is None:
                 raise Invalid(f"agent: no agent {agent_id}")
@@ -118,3 +125,66 @@ class Desk:
 
     async def mark_read(self, conversation_id: int) -> Conversation:
         return await self.update(conversation_id, unread=0)
+
+    # ------------------------------------------------------------ people: each change reaches the
+    # conversations that show the person (an event per conversation, so the live inbox checks who
+    # may see each one, as for any other event)
+    def _person_changed(self, convs: Sequence[Conversation], change: str) -> None:
+        for conv in convs:
+            self.bus.publish(Event(CONVERSATION_UPDATED, conv, changes=(change,)))
+
+    async def contact(self, contact_id: int) -> Contact:
+        contact = await self.store.get_contact(contact_id)
+        if contact is None:
+            raise NotFound(f"contact {contact_id} not found")
+        return contact
+
+    async def merge(self, target_id: int, source_id: int, *, verified: bool = False) -> Contact:
+        """Merge `source` into `target`: one person from now on (undone by `unmerge`); `verified` when the
+        person proved both identities theirs (bridge/linking.py), not an agent's judgement."""
+        if source_id == target_id:
+            raise Invalid("contact: cannot merge a contact into itself")
+        target = await self.contact(target_id)
+        await self.contact(source_id)
+        if target.merged_into is not None:
+            raise Invalid(f"contact {target_id} is itself merged into {target.merged_into}; merge into that one")
+        convs = await self.store.merge_contacts(target_id, source_id, verified=verified)
+        log.info("contact.merged", contact_id=target_id, merged=source_id, verified=verified,
+                 conversations=len(convs))
+        self._person_changed(convs, "contact")
+        return await self.contact(target_id)
+
+    async def unmerge(self, contact_id: int) -> Contact:
+        contact = await self.contact(contact_id)
+        if contact.merged_into is None:
+            raise Invalid(f"contact {contact_id} is not merged")
+        convs = await self.store.unmerge_contact(contact_id)
+        log.info("contact.unmerged", contact_id=contact_id, was_merged_into=contact.merged_into,
+                 conversations=len(convs))
+        self._person_changed(convs, "contact")
+        return await self.contact(contact_id)
+
+    async def forget(self, contact_id: int) -> int:
+        """Erase a person everywhere (their merged contacts too) and the files only they used;
+        returns how many conversations went. The API and the command line both call this."""
+        await self.contact(contact_id)
+        gone = await self.store.forget_contact(contact_id)
+        for sha in gone.unused_files:
+            self.files.remove(sha)
+        for conv in gone.conversations:
+            self.bus.publish(Event(CONVERSATION_DELETED, conv))
+        log.info("contact.forgotten", contact_id=contact_id, conversations=len(gone.conversations),
+                 files=len(gone.unused_files))
+        return len(gone.conversations)
+
+    async def set_message_language(self, message_id: int, language: str | None) -> Message:
+        msg = await self.store.set_message_language(message_id, language)
+        if msg is None:
+            raise NotFound(f"message {message_id} not found")
+        conv = await self.conversation(msg.conversation_id)
+        self.bus.publish(Event(MESSAGE_UPDATED, conv, msg))
+        return msg
+
+    async def set_contact_language(self, contact_id: int, language: str) -> None:
+        convs = await self.store.set_contact_language(contact_id, language)
+        self._person_changed(convs, "contact")

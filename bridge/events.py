@@ -15,7 +15,8 @@ log = structlog.get_logger(__name__)
 MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"  # delivery state, an edit
 CONVERSATION_CREATED = "conversation.created"
-CONVERSATION_UPDATED = "conversation.updated"  # status, assignee, labels, priority, ...
+CONVERSATION_UPDATED = "conversation.updated"  # status, assignee, labels, priority, its contact, ...
+CONVERSATION_DELETED = "conversation.deleted"  # its person was erased (the conversation as it was)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,6 @@ class Subscription:
     def __init__(self, bus: EventBus, maxsize: int, remote: bool) -> None:
         self._bus = bus
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
-        self.overflowed = False
         self.remote = remote
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -113,7 +113,6 @@ class EventBus:
         try:
             sub.queue.put_nowait(event)
         except asyncio.QueueFull:
-            sub.overflowed = True
             log.warning("events.subscriber_dropped", kind=event.kind, conversation_id=event.conversation_id)
             sub.close()
 

@@ -1,4 +1,10 @@
-"""Per-inbox health, pushed by adapters and the supervisor; only transitions are logged."""
+"""Per-inbox health; only transitions are logged.
+
+Adapters push their connection state (connecting, connected, transient_disconnect) through
+`Sink.report`. `bad_credentials` has one owner on each side: the supervisor when receiving
+(`daemon.run_adapter`) and the outbox when sending (`outbox.InboxWorker`); adapters raise
+`BadCredentials` and never report it.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ once, so `提现` finds the withdrawal pages whatever language the page is shown
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import tomllib
@@ -22,6 +23,8 @@ from tpbridge.bridge.automation.faq import FaqError, load_entries
 from tpbridge.bridge.automation.faq import terms as search_terms
 
 log = structlog.get_logger(__name__)
+# markdown-it logs every block rule it tries at DEBUG: thousands of lines per article at start.
+logging.getLogger("markdown_it").setLevel(logging.WARNING)
 
 DEFAULT_LANGUAGE = "en"
 # Codes a browser or a link may use for a shipped language; compared lower-cased.

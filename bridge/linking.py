@@ -129,7 +129,7 @@ async def redeem(core: Core, conv: Conversation, code: str, *, counted: bool = T
     if target == source:
         await core.desk.reply(conv.id, _say(core, "same", conv.language), author=BOT, auto=True)
         return True
-    await store.merge_contacts(target, source, verified=True)
+    await core.desk.merge(target, source, verified=True)
     note = f"Linked by the person with a one-time code (verified): contact {source} joined contact {target}."
     for conv_id in {conv.id, int(issued["conversation_id"])}:
         await core.desk.note(conv_id, note)
@@ -152,7 +152,7 @@ async def unlink(core: Core, conv: Conversation) -> bool:
         linked = {i.contact_id for i in (family.identities if family else ()) if i.link == "verified"}
         undone.extend(sorted(linked))
     for contact_id in undone:
-        await store.unmerge_contact(contact_id)
+        await core.desk.unmerge(contact_id)
     key = "unlinked" if undone else "not_linked"
     if undone:
         await core.desk.note(conv.id, f"Unlinked by the person: contacts {undone} separated again.")

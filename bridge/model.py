@@ -53,10 +53,24 @@ class Role(enum.StrEnum):
 
 
 class Priority(enum.IntEnum):
+    """Kept as a number (it orders the queue); shown and filtered as a word."""
+
     LOW = 0
     NORMAL = 1
     HIGH = 2
     URGENT = 3
+
+    @property
+    def word(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of_word(cls, word: str) -> Priority:
+        """Raises ValueError for anything but "low", "normal", "high" or "urgent"."""
+        try:
+            return cls[word.upper()] if word.isalpha() and word.islower() else cls[""]
+        except KeyError:
+            raise ValueError(f"priority must be one of {', '.join(p.word for p in cls)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +82,6 @@ class Author:
 
 SYSTEM = Author(AuthorKind.SYSTEM, None, "system")
 BOT = Author(AuthorKind.BOT, None, "bot")
-
-
-@dataclass(frozen=True, slots=True)
-class Inbox:
-    name: str  # "telegram.main"
-    kind: str  # "telegram"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +154,7 @@ class Conversation:
     identity_id: int
     status: Status
     subject: str | None
-    priority: int
+    priority: Priority  # the store may keep an int; the model and the API speak words (Priority.word)
     category: str | None
     language: str | None
     assignee_id: int | None
@@ -186,6 +194,50 @@ class Agent:
     presence: str = "away"  # "online" | "away"
     capacity: int = 10
     disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Canned:
+    """A canned response: typed as `/shortcut` in the reply box."""
+
+    id: int
+    shortcut: str
+    text: str
+    created_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A conversation in a team's queue (handed to humans, nobody assigned yet)."""
+
+    conversation_id: int
+    priority: int
+    handoff_at: float
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One time a conversation went to humans: the clock of first response and resolution."""
+
+    id: int
+    conversation_id: int
+    team: str | None
+    started_at: float
+    position: int | None  # its place in the queue when it started
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """Something an adapter received and could not understand: kept with the reason, never dropped."""
+
+    id: int
+    inbox: str
+    external_id: str
+    reason: str
+    path: str
+    size: int
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

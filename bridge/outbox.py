@@ -111,7 +111,7 @@ class InboxWorker:
             inbox=self.inbox, message_id=msg.id, conversation_id=conv.id, recipient=recipient, text=msg.text,
             html=msg.html,
             attachments=tuple(
-                OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, self.files.path(a.sha256))
+                OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, self.files.sendable(a.sha256))
                 for a in msg.attachments
             ),
             reply_to=msg.reply_to or last_in, quote=msg.reply_to is not None, subject=conv.subject,

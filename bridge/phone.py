@@ -23,7 +23,7 @@ from tpbridge.bridge.automation.settings import TeamSettings
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.desk import Invalid, NotFound
 from tpbridge.bridge.helpcentre import load_strings, strings_for
-from tpbridge.bridge.model import BOT, Author, Conversation, Message, Status, iso, utcnow
+from tpbridge.bridge.model import BOT, Author, Conversation, Message, Priority, Status, iso, utcnow
 from tpbridge.bridge.outreach import EVERYONE
 from tpbridge.bridge.store.protocol import ConversationFilter
 
@@ -117,7 +117,9 @@ class Phone:
     async def _ingest(self, line: Hotline, number: str, name: str | None, text: str, attrs: dict[str, Any],
                       extra: dict[str, Any]) -> Conversation:
         rec = Inbound(
-            inbox=line.name, external_id=f"phone:{uuid.uuid4().hex}", sender=Sender(number, name=name, handle=number),
+            # A caller without a name goes by their number (as in Chatwoot): agents must see whom to call.
+            inbox=line.name, external_id=f"phone:{uuid.uuid4().hex}",
+            sender=Sender(number, name=name or number, handle=number),
             text=text, sent_at=utcnow(), system=True, no_auto_reply=True, conversation_attrs=attrs, extra=extra,
         )
         items = await self.core.pipeline.ingest(line.name, "phone", [rec])
@@ -153,8 +155,34 @@ class Phone:
         conv = await self._ingest(line, e164, name, text, attrs, extra={"callback_request": attrs["callback"]})
         if source is not None and source.priority > conv.priority:
             conv = await self.core.desk.update(conv.id, priority=source.priority)  # a VIP's request stays urgent
-        log.info("callback.queued", inbox=line.name, conversation_id=conv.id, due_at=iso(due))
+        conv = await self.route(conv)
+        log.info("callback.queued", inbox=line.name, conversation_id=conv.id, due_at=iso(due), team=conv.team,
+                 assignee=conv.assignee_id)
         return conv, due
+
+    async def route(self, conv: Conversation) -> Conversation:
+        """With automation on, a callback is routed like a handed-over conversation: the team serving the
+        phone inbox (and the language), a VIP's raised priority, an online agent under capacity if there is
+        one, and a cycle in the reports. No acknowledgement: the visitor was told when to expect the call."""
+        a: Any = self.core.extras.get("automation")
+        if a is None or not a.settings.enabled:
+            return conv
+        from tpbridge.bridge.automation import handoff
+
+        contact = await self.core.store.get_contact(conv.contact_id)
+        priority = conv.priority
+        if contact is not None and contact.tier and contact.tier.lower() in a.settings.vip_tiers:
+            priority = max(priority, Priority.HIGH)
+        now = utcnow()
+        team = conv.team or handoff.team_for(a, conv, conv.category)
+        conv = await self.core.desk.update(conv.id, team=team, priority=priority, handoff_at=now)
+        agent = None if conv.assignee_id is not None else await handoff.assign_now(a, conv)
+        await a.store.start_cycle(conv.id, conv.inbox, conv.channel, team, conv.category, conv.language, priority,
+                                  "callback", 0, now.timestamp())
+        if agent is not None:
+            await a.store.cycle_assigned(conv.id, now.timestamp())
+        a.kick()
+        return await self.core.desk.conversation(conv.id)
 
     async def queue(self, inbox: str | None = None) -> list[Conversation]:
         """Due callbacks, soonest first, higher priority first at the same time."""

@@ -42,7 +42,8 @@ class Pipeline:
 
     def _prepare(self, rec: Inbound) -> PreparedInbound:
         atts = tuple(
-            self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename) for a in rec.attachments
+            self.files.adopt(a.path, kind=a.kind, mime=a.mime, filename=a.filename) if a.path is not None
+            else self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename) for a in rec.attachments
         )
         return PreparedInbound(rec, clean_html(rec.html), atts)
 
@@ -78,12 +79,15 @@ class Pipeline:
 
     async def quarantine(self, inbox: str, item: Quarantined, checkpoint: str | None) -> None:
         digest = hashlib.sha256(item.raw).hexdigest()
+        if self.files.codec is not None:
+            digest = self.files.codec.blind("quarantine:" + digest)
         qdir = self.data_dir / "quarantine" / inbox
         path = qdir / f"{digest}.eml"
 
         def write() -> None:
             qdir.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(item.raw)
+            codec = self.files.codec  # encryption at rest: quarantined mail is sealed like attachments
+            path.write_bytes(item.raw if codec is None else codec.seal_bytes(item.raw))
 
         await asyncio.to_thread(write)
         await self.store.quarantine(inbox, item.external_id, item.reason, str(path), len(item.raw), checkpoint)

@@ -10,6 +10,7 @@ from typing import ClassVar, Self
 from aiohttp import web
 from tpbridge.adapters import first_contact
 from tpbridge.adapters.base import AdapterContext, Outbound, Reach, Sent, Sink
+from tpbridge.adapters.uploads import spool_dir
 
 from .api import OpenPages, VisitorTokens
 from .send import deliver
@@ -27,7 +28,7 @@ class WebchatAdapter:
         self.sink = ctx.sink
         self.tokens = VisitorTokens()
         self.pages = OpenPages()
-        self.visitors = VisitorRoutes(name, settings, ctx.sink, self.tokens, self.pages)
+        self.visitors = VisitorRoutes(name, settings, ctx.sink, self.tokens, self.pages, spool_dir(ctx.data_dir))
 
     async def __aenter__(self) -> Self:
         """The signing secret: configured, or generated once and shared through the store."""

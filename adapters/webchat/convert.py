@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
+from tpbridge.adapters.uploads import Limits, UploadRefused, read_multipart
 
 from .identity import MAX_IDENTIFIER, NotVerified, Profile, verify
 from .settings import WebchatSettings
@@ -39,7 +42,7 @@ def language(request: web.Request) -> str | None:
     return first.split("-")[0] or None
 
 
-async def read_posted(request: web.Request, s: WebchatSettings) -> Posted:
+async def read_posted(request: web.Request, s: WebchatSettings, spool: Path | None = None) -> Posted:
     """JSON `{"text", "client_id"?, "name"?, "email"?}` or multipart with the same fields and a `file`."""
     if request.content_type == "application/json":
         raw = await request.read()
@@ -47,29 +50,31 @@ async def read_posted(request: web.Request, s: WebchatSettings) -> Posted:
             raise Invalid(413, "too_large", f"text over {s.max_text_bytes} bytes")
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise Invalid(400, "bad_json", "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise Invalid(400, "bad_json", "the body must be a JSON object")
         return Posted(body)
     if request.content_type == "multipart/form-data":
         fields: dict[str, Any] = {}
-        atts: list[InboundAttachment] = []
-        async for part in await request.multipart():
-            if not isinstance(part, BodyPartReader):
-                continue  # a nested multipart: nothing a chat page sends
-            if part.filename:
-                data = bytearray()
-                while chunk := await part.read_chunk():
-                    data.extend(chunk)
-                    if len(data) > s.max_attachment_bytes:
-                        raise Invalid(413, "too_large", f"attachment over {s.max_attachment_bytes} bytes")
-                mime = part.headers.get("Content-Type", "application/octet-stream")
-                kind = "image" if mime.startswith("image/") else "file"
-                atts.append(InboundAttachment(kind, mime, bytes(data), part.filename))
-            elif part.name in FORM_FIELDS:
-                fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
-        return Posted(fields, tuple(atts))
+
+        async def field(name: str, part: BodyPartReader) -> None:
+            if name in FORM_FIELDS:
+                raw_field = await part.read_chunk(s.max_text_bytes + 4096)
+                if await part.read_chunk():
+                    raise Invalid(413, "too_large", f"{name} over {s.max_text_bytes} bytes")
+                fields[name] = raw_field.decode("utf-8", "replace")
+
+        limits = Limits(s.max_attachment_bytes, s.max_files, s.max_total_bytes or 4 * s.max_attachment_bytes)
+        try:
+            files = await read_multipart(await request.multipart(), limits, spool or Path(tempfile.gettempdir()), field)
+        except UploadRefused as exc:
+            raise Invalid(exc.status, exc.code, exc.message) from None
+        except ValueError as exc:  # no boundary, a broken header
+            raise Invalid(400, "bad_multipart", f"the multipart body cannot be read: {exc}") from None
+        atts = tuple(InboundAttachment("image" if f.mime.startswith("image/") else "file", f.mime, b"", f.filename,
+                                       path=f.path) for f in files)
+        return Posted(fields, atts)
     raise Invalid(415, "unsupported_media_type", "send application/json or multipart/form-data")
 
 

@@ -25,11 +25,13 @@ from typing import Any
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Sink
+from tpbridge.adapters.uploads import discard_spooled
 
 from . import identity
 from .api import OpenPages, VisitorTokens, error
 from .callback import callback_inbound
 from .convert import Invalid, language, read_posted, to_inbound, verified_profile
+from .flood import Flood
 from .send import history_items
 from .settings import WebchatSettings
 
@@ -43,8 +45,10 @@ class VisitorRoutes:
     """The handlers behind the chat's path; what they store goes through the sink."""
 
     def __init__(self, inbox: str, settings: WebchatSettings, sink: Sink, tokens: VisitorTokens,
-                 pages: OpenPages) -> None:
+                 pages: OpenPages, spool: Path | None = None) -> None:
         self.inbox = inbox
+        self.spool = spool  # where uploads are written as they arrive (under the data folder)
+        self.flood = Flood(settings.flood)
         self.settings = settings
         self.sink = sink
         self.tokens = tokens
@@ -94,10 +98,12 @@ class VisitorRoutes:
     async def new_visitor(self, request: web.Request) -> web.Response:
         if not self.tokens.ready:
             return error(503, "starting", "the web chat is starting, retry")
+        if (refused := self.flood.new_visitor(request)) is not None:
+            return refused
         body: dict[str, Any] = {}
         if request.can_read_body and request.content_type == "application/json":
             try:
-                body = (await read_posted(request, self.settings)).fields
+                body = (await read_posted(request, self.settings, self.spool)).fields
             except Invalid as exc:
                 return error(exc.status, exc.code, exc.message)
         if "identifier" not in body:
@@ -117,8 +123,10 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
+        if (refused := self.flood.message(request, visitor)) is not None:
+            return refused
         try:
-            posted = await read_posted(request, self.settings)
+            posted = await read_posted(request, self.settings, self.spool)
             record, answer = callback_inbound(self.inbox, visitor, posted.fields, self.settings,
                                               await identity.load(self.sink, visitor))
         except Invalid as exc:
@@ -136,11 +144,17 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
+        if (refused := self.flood.message(request, visitor)) is not None:
+            return refused  # counted before the body is read: a flood costs no parsing
         try:
-            posted = await read_posted(request, self.settings)
+            posted = await read_posted(request, self.settings, self.spool)
+        except Invalid as exc:
+            return error(exc.status, exc.code, exc.message)
+        try:
             record = to_inbound(self.inbox, visitor, posted, self.settings, language(request),
                                 await identity.load(self.sink, visitor))
         except Invalid as exc:
+            discard_spooled(posted.attachments)
             return error(exc.status, exc.code, exc.message)
         # Stored (committed) before we answer: a 2xx means the message is safe.
         result = await self.sink.ingest([record])
@@ -156,6 +170,8 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
+        if (refused := self.flood.open_stream(request, visitor)) is not None:
+            return refused
         queue = self.pages.open(visitor)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         try:
@@ -168,8 +184,9 @@ class VisitorRoutes:
                     await resp.write(b": keep-alive\n\n")
                     continue
                 await resp.write(f"event: message\ndata: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
-        except ConnectionResetError:
+        except ConnectionError:  # the visitor left: normal
             pass
         finally:
             self.pages.close(visitor, queue)
+            self.flood.close_stream(request, visitor)
         return resp

@@ -38,7 +38,8 @@ def check_signature(app_secret: str, query: Any, *, max_age: float) -> None:
     signature, timestamp, nonce = query.get("signature", ""), query.get("timestamp", ""), query.get("nonce", "")
     if not (signature and timestamp and nonce):
         raise Forbidden("signature, timestamp or nonce missing")
-    if not hmac.compare_digest(sign(app_secret, timestamp, nonce), signature.lower()):
+    expected = sign(app_secret, timestamp, nonce).encode()
+    if not hmac.compare_digest(expected, signature.lower().encode("utf-8", "replace")):
         raise Forbidden("wrong signature")
     if max_age > 0:
         try:
@@ -66,30 +67,30 @@ class Webhook:
             check_signature(self.settings.app_secret, request.query, max_age=self.settings.signature_max_age)
         except Forbidden as exc:
             self.log.warning("webhook.forbidden", reason=str(exc), method="GET")
-            return web.Response(status=403, text="forbidden")
+            return _error(403, "forbidden", "bad signature")
         self.log.info("webhook.verified")
         return web.Response(text=request.query.get("echostr", ""), content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         """Verify, parse, store, then answer with an empty body ("no passive reply", no retry)."""
         if not self.ready:
-            return web.Response(status=503, text="starting")
+            return _error(503, "starting", "the inbox is starting")
         try:
             check_signature(self.settings.app_secret, request.query, max_age=self.settings.signature_max_age)
         except Forbidden as exc:
             self.log.warning("webhook.forbidden", reason=str(exc), method="POST")
-            return web.Response(status=403, text="forbidden")
+            return _error(403, "forbidden", "bad signature")
         try:
             raw = await _body(request, self.settings.max_body_bytes)
             push = convert.parse(raw)
         except _TooLarge:
-            return web.Response(status=413, text="too large")
+            return _error(413, "too_large", "body too large")
         except convert.BadPush as exc:
             self.log.warning("webhook.rejected", reason=str(exc))
-            return web.Response(status=400, text="bad request")
+            return _error(400, "bad_push", str(exc))
         if self.uid and push.receiver_id != self.uid:
             self.log.warning("webhook.rejected", reason="push for another account", receiver_id=push.receiver_id)
-            return web.Response(status=403, text="forbidden")
+            return _error(403, "forbidden", "push for another account")
         mlog = self.log.bind(external_id=push.external_id, msg_type=push.kind)
         known = await self.sink.known([push.external_id])
         if known:
@@ -106,7 +107,7 @@ class Webhook:
         except Exception as exc:
             # Not stored, so not acknowledged: Weibo retries the same body.
             mlog.error("message.store_failed", error=f"{type(exc).__name__}: {exc}")
-            return web.Response(status=503, text="try again")
+            return _error(503, "store_failed", "not stored, send again")
         mlog.debug("webhook.stored")
         return web.Response(text="", content_type="text/plain")
 
@@ -145,6 +146,10 @@ class Webhook:
 
 class _TooLarge(Exception):
     pass
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 async def _body(request: web.Request, limit: int) -> bytes:

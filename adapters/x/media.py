@@ -17,6 +17,7 @@ import aiohttp
 from oauthlib.oauth1 import Client as OAuthClient
 from structlog.typing import FilteringBoundLogger
 from tpbridge.adapters.base import Inbound, InboundAttachment
+from tpbridge.adapters.media_fetch import MediaHosts, fetch
 from yarl import URL
 
 from .api import XApi
@@ -24,21 +25,24 @@ from .api import XApi
 MAX_BYTES = 15 * 1024 * 1024  # X's own limit for images is 5 MB, GIFs 15 MB
 
 
+# Where X serves media: post pictures and videos (public), DM media (OAuth 1.0a-signed).
+MEDIA_HOSTS = ("pbs.twimg.com", "video.twimg.com", "ton.twitter.com")
+SIGNED_HOSTS = ("ton.twitter.com",)
+
+
 async def _fetch(api: XApi, url: str, signed: bool) -> InboundAttachment:
-    headers: dict[str, str] = {}
-    if signed:
-        s = api.settings
+    s = api.settings
+    hosts = MediaHosts.of(MEDIA_HOSTS, s.api_base_url)
+
+    def credentials(target: URL) -> dict[str, str]:
+        # The OAuth keys go only to X's DM media host (or the channel's own API origin), never elsewhere.
+        if not signed or not (target.host in SIGNED_HOSTS or hosts.is_own(target)):
+            return {}
         signer = OAuthClient(s.consumer_key, s.consumer_secret, s.access_token, s.access_token_secret)
-        _, headers, _ = signer.sign(url, "GET")
-    async with api.session.get(URL(url, encoded=True), headers=headers) as resp:
-        if resp.status != 200:
-            raise ValueError(f"HTTP {resp.status}")
-        if (resp.content_length or 0) > MAX_BYTES:
-            raise ValueError(f"larger than {MAX_BYTES} bytes")
-        data = await resp.content.read(MAX_BYTES + 1)
-        if len(data) > MAX_BYTES:
-            raise ValueError(f"larger than {MAX_BYTES} bytes")
-        mime = (resp.content_type or "application/octet-stream").lower()
+        _, headers, _ = signer.sign(str(target), "GET")
+        return dict(headers)
+
+    data, mime = await fetch(api.session, url, hosts=hosts, max_bytes=MAX_BYTES, credentials=credentials)
     kind = "image" if mime.startswith("image/") else "video" if mime.startswith("video/") else "file"
     return InboundAttachment(kind=kind, mime=mime, data=data, filename=posixpath.basename(URL(url).path) or None)
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from .media import attach_media
 if TYPE_CHECKING:
     from .adapter import XAdapter
 
+CRC_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{1,128}")
 LOOKUP_TIMEOUT = 2.0  # X expects a quick answer; the conversation id is a nicety, not a must
 MEDIA_DEADLINE = 5.0  # pictures not fetched by then are noted on the message, not waited for
 
@@ -39,7 +41,8 @@ def crc_response_token(consumer_secret: str, crc_token: str) -> str:
 
 def signature_valid(consumer_secret: str, body: bytes, header: str | None) -> bool:
     """Whether `x-twitter-webhooks-signature` matches the body (constant-time)."""
-    return header is not None and hmac.compare_digest(_hmac(consumer_secret, body).encode(), header.encode())
+    return header is not None and hmac.compare_digest(_hmac(consumer_secret, body).encode(),
+                                                      header.encode("utf-8", "replace"))
 
 
 class Webhook:
@@ -50,6 +53,9 @@ class Webhook:
         self.path = adapter.ctx.webhook_path
 
     def routes(self) -> Sequence[web.AbstractRouteDef]:
+        # Polling inboxes have no webhook: nothing to forge deliveries to, no CRC to ask.
+        if self.adapter.settings.mode != "webhook":
+            return []
         return [web.get(self.path, self.crc), web.post(self.path, self.receive)]
 
     async def crc(self, request: web.Request) -> web.Response:
@@ -58,6 +64,11 @@ class Webhook:
         token = request.query.get("crc_token")
         if not token:
             return _error(400, "crc_token_missing", "crc_token is required")
+        # The answer is the HMAC a signed delivery carries: answered for any string, it would sign a
+        # forged body. X's tokens are short base64; nothing shaped like a JSON body is answered.
+        if not CRC_TOKEN.fullmatch(token):
+            self.adapter.log.warning("webhook.crc_refused", size=len(token))
+            return _error(400, "bad_crc_token", "crc_token is not shaped like X's")
         return web.json_response(
             {"response_token": crc_response_token(self.adapter.settings.consumer_secret, token)}
         )
@@ -78,7 +89,7 @@ class Webhook:
             payload = json.loads(body)
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             await sink.quarantine(Quarantined(adapter.name, _raw_id(body), f"invalid JSON: {exc}", body))
             return _error(400, "bad_json", "the body is not a JSON object")
         if str(payload.get("for_user_id", adapter.me_id)) != adapter.me_id:

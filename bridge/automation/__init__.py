@@ -20,6 +20,7 @@ from tpbridge.bridge.automation.examples import ExamplesError
 from tpbridge.bridge.automation.faq import FaqError, KnowledgeBase
 from tpbridge.bridge.automation.hours import Hours
 from tpbridge.bridge.automation.language import LanguageDetector
+from tpbridge.bridge.automation.llm import LlmClient
 from tpbridge.bridge.automation.templates import TemplateError, Templates
 from tpbridge.bridge.automation.understand import Understander
 from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
@@ -27,6 +28,7 @@ from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Stat
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
+    from tpbridge.bridge.store.protocol import Store
 
 log = structlog.get_logger(__name__)
 
@@ -84,9 +86,10 @@ class Automation:
         if classifier is not None:
             self.brain.classifier = classifier
         self.detector: LanguageDetector = self.brain.detector
+        self.llm = LlmClient(self.settings.llm)
         self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
         self.metrics = AutomationMetrics(_registry(core))
-        self.store: Any = core.store  # the Store protocol plus the AutomationStore queries
+        self.store: Store = core.store
         self.desk = core.desk
         self._kick = asyncio.Event()
         self.handled = 0  # events handled: lets tests wait for the automation to catch up
@@ -211,12 +214,13 @@ class Automation:
             self.handled += 1
 
     async def _sweep_forever(self) -> None:
-        from tpbridge.bridge.automation import alerts, handoff
+        from tpbridge.bridge.automation import alerts, handoff, sla
 
         while True:
             try:
                 await handoff.sweep(self)
                 await alerts.deliver_due(self)
+                await sla.check(self)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -26,10 +26,10 @@ async def store_language(a: Automation, conv: Conversation, msg: Message, langua
     """Store the message's language, and the conversation's and contact's when it changed."""
     if language is None:
         return conv
-    await a.store.set_message_language(msg.id, language)
+    await a.desk.set_message_language(msg.id, language)
     contact = await a.store.get_contact(conv.contact_id)
     if contact is not None and contact.language != language:
-        await a.store.set_contact_language(contact.id, language)
+        await a.desk.set_contact_language(contact.id, language)
     if conv.language != language:
         conv = await a.desk.update(conv.id, language=language)
     return conv
@@ -178,7 +178,7 @@ async def try_answer(a: Automation, conv: Conversation, msg: Message, state: dic
     }
     await a.set_state(conv.id, **fields)
     if conv.status is Status.OPEN:
-        await a.desk.update(conv.id, status=Status.PENDING.value)
+        await a.desk.update(conv.id, status=Status.PENDING)
     await a.store.bot_event(conv.id, conv.inbox, conv.channel, conv.language, answered=True)
     a.metrics.bot_answers.labels(conv.inbox, best.entry.id).inc()
     log.info("bot.answered", inbox=conv.inbox, conversation_id=conv.id, entry=best.entry.id,
@@ -210,12 +210,12 @@ async def on_agent_reply(a: Automation, conv_id: int, msg: Message) -> None:
     cycle = await a.store.cycle_first_human(conv.id, msg.created_at.timestamp())
     if cycle is None:
         return
-    team = cycle.get("team")
-    started = handoff.from_ts(cycle["started_at"])
+    team = cycle.team
+    started = handoff.from_ts(cycle.started_at)
     waited = a.team_hours(team).seconds_between(started, msg.created_at)
     a.metrics.first_response.labels(team or "").observe(waited)
     # Seconds per place in the queue (an immediate assignment counts as place 1).
-    per_place = waited / max(1, int(cycle.get("position") or 1))
+    per_place = waited / max(1, cycle.position or 1)
     await a.store.add_team_wait(team, per_place, a.settings.ewma_alpha)
     log.info("automation.first_response", inbox=conv.inbox, conversation_id=conv.id, team=team,
              business_seconds=round(waited))

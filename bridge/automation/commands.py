@@ -70,6 +70,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if all(meets_targets(r) for r in reports) else 1
 
 
+def cmd_contact_tier(args: argparse.Namespace) -> int:
+    """`tpbridge contact tier ID vip` (or `none`): the same as PATCH /api/v1/contacts/{id} {"tier": ...}."""
+    import asyncio
+
+    from tpbridge.bridge.store import open_store
+
+    cfg = config_mod.load(args.config)
+    tier = None if args.tier.lower() in ("none", "null", "-") else args.tier.strip().lower()
+
+    async def run() -> int:
+        store = open_store(cfg.store.url, cfg.base_dir)
+        await store.open()
+        try:
+            contact = await store.update_contact(args.contact_id, tier=tier)
+        except LookupError:
+            print(f"tpbridge: no contact {args.contact_id}", file=sys.stderr)
+            return 1
+        finally:
+            await store.close()
+        print(f"contact {contact.id}: tier {contact.tier or 'none'}", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
+def add_contact_commands(contact: Any) -> None:
+    tier = contact.add_parser("tier", help="set a contact's tier (vip raises priority), or none")
+    tier.add_argument("contact_id", type=int)
+    tier.add_argument("tier", help='"vip" (any name in [automation] vip_tiers), or "none"')
+    tier.set_defaults(fn=cmd_contact_tier)
+
+
 def add_commands(sub: Any) -> None:
     train = sub.add_parser("train", help="train the classifier on config/examples and the agents' corrections")
     train.set_defaults(fn=cmd_train)

@@ -58,7 +58,7 @@ async def hand_over(
     now = a.now()
     conv = await labels.record(a, conv, cls)
     conv = await a.desk.update(
-        conv.id, category=category, priority=int(priority), team=team, handoff_at=now, status=Status.OPEN.value,
+        conv.id, category=category, priority=priority, team=team, handoff_at=now, status=Status.OPEN,
         attrs={"automation": {"stage": "human", "awaiting": None, "handoff_reason": reason,
                               "questions": questions, "classified": cls.explain()}},
     )
@@ -76,6 +76,15 @@ async def hand_over(
     wait, measured = await wait_for(a, team, max(position, 1))
     note = summary(a, conv, state, questions, reason, feedback, cls.explain(), priority, why, team, agent, position,
                    wait)
+    if a.llm.settings.enabled:
+        # Optional: a model's summary on top of the note, and a draft the agent may accept or edit.
+        told = await a.llm.summary(questions, conv.language)
+        if told:
+            note = f"Summary (language model): {told}\n\n{note}"
+        draft = await a.llm.draft(questions, conv.language, category)
+        if draft:
+            conv = await a.desk.update(conv.id, attrs={"draft": {"text": draft, "at": now.timestamp(),
+                                                                 "by": "llm"}})
     await a.desk.note(conv.id, note, author=BOT)
     await acknowledge(a, conv, msg, position, wait, agent)
     log.info("automation.handoff", inbox=conv.inbox, conversation_id=conv.id, reason=reason, category=category,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tpbridge.bridge.store.sqlite.automation import Waiting
+from tpbridge.bridge.model import Waiting
 
 
 @dataclass(frozen=True, slots=True)

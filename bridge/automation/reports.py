@@ -100,7 +100,8 @@ def compute(rows: dict[str, list[dict[str, Any]]], hours_of: Callable[[str | Non
             "by_hour": by_hour,
         },
         "first_response": {**spread(frt), "unanswered": unanswered,
-                           "by_team": {team: spread(v) for team, v in sorted(frt_by_team.items())}},
+                           "by_team": {team: spread(v) for team, v in sorted(frt_by_team.items())},
+                           "by_agent": by_agent(rows.get("first_replies", []), cycles, hours_of)},
         "resolution": spread(resolution),
         "reopen_rate": {
             "resolved": len(resolved_ids), "reopened": len(reopened_ids),
@@ -119,3 +120,19 @@ def compute(rows: dict[str, list[dict[str, Any]]], hours_of: Callable[[str | Non
             "deflection_rate": (len(deflected) / len(answered_by_bot)) if answered_by_bot else None,
         },
     }
+
+
+def by_agent(first: list[dict[str, Any]], cycles: list[dict[str, Any]],
+             hours_of: Callable[[str | None], Hours]) -> dict[str, dict[str, Any]]:
+    """Per agent (by who wrote the first human reply): conversations answered and the first-response spread."""
+    started = {c["conversation_id"]: c for c in cycles if c.get("first_human_at")}
+    out: dict[str, list[float]] = {}
+    answered: dict[str, int] = {}
+    for r in first:
+        name = str(r.get("agent") or r.get("agent_id") or "?")
+        answered[name] = answered.get(name, 0) + 1
+        cycle = started.get(r["conversation_id"])
+        if cycle is not None:
+            waited = hours_of(cycle.get("team")).seconds_between(_ts(cycle["started_at"]), _ts(cycle["first_human_at"]))
+            out.setdefault(name, []).append(waited)
+    return {name: {"answered": answered[name], **spread(out.get(name, []))} for name in sorted(answered)}

@@ -31,7 +31,7 @@ async def incident(a: Automation, conv: Conversation, msg: Message, u: Understan
             conv = await a.desk.conversation(conv.id)
     if conv.assignee_id is not None:
         # A person has the conversation already: keep them on it, but make it urgent and say why.
-        conv = await a.desk.update(conv.id, priority=int(Priority.URGENT))
+        conv = await a.desk.update(conv.id, priority=Priority.URGENT)
         await a.desk.note(conv.id, f"Security incident reported — priority raised to urgent.\n{reason}", author=BOT)
     else:
         conv = await handoff.hand_over(a, conv, msg, reason, priority=Priority.URGENT)

@@ -97,7 +97,7 @@ async def complaint(a: Automation, conv: Conversation, msg: Message, score: int)
     """A low score: reopen as a complaint, high priority, assigned to the team lead for follow-up."""
     lead_id = None
     team_cfg = a.teams.get(conv.team or "")
-    if team_cfg is not None and team_cfg.lead:
+    if conv.team is not None and team_cfg is not None and team_cfg.lead:
         lead_id = await a.store.set_team_lead(conv.team, team_cfg.lead)
     now = a.now()
     state = a.state(conv)
@@ -105,7 +105,7 @@ async def complaint(a: Automation, conv: Conversation, msg: Message, score: int)
     if conv.status is Status.RESOLVED:
         await a.desk.set_status(conv.id, Status.OPEN.value)
     conv = await a.desk.update(
-        conv.id, category="complaint", priority=int(max(conv.priority, Priority.HIGH)), handoff_at=now,
+        conv.id, category="complaint", priority=max(conv.priority, Priority.HIGH), handoff_at=now,
         attrs={"automation": {"stage": "human", "resolved": False, "cycle": cycle,
                               "survey": {"state": "answered", "score": score}}})
     if lead_id is not None:

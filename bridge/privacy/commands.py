@@ -200,7 +200,6 @@ class PrivacyCommands:
         last = await self.await_delivery(conv.id, text("forgotten", lang))
         await core.audit.record("contact_forget", object=f"contact:{contact_id}", address=conv.inbox, by="contact",
                                 conversation_id=conv.id)
-        for sha in await core.store.forget_contact(contact_id):
-            core.files.remove(sha)
+        await core.desk.forget(contact_id)
         log.info("privacy.forgotten", inbox=conv.inbox, conversation_id=conv.id,
                  last_message=last.delivery.value if last and last.delivery else "not delivered in time")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.store.protocol import Store
 
 
-def open_store(url: str, base: Path) -> Store:
+def open_store(url: str, base: Path, codec: Codec | None = None) -> Store:
+    """`codec`: encryption at rest (bridge/crypto.py), None when off."""
     if url.startswith("sqlite:///"):
         from tpbridge.bridge.store.sqlite import SqliteStore, path_from_url
 
-        return SqliteStore(path_from_url(url, base))
+        return SqliteStore(path_from_url(url, base), codec)
     if url.startswith(("postgresql://", "postgres://")):
         from tpbridge.bridge.store.postgres import PostgresStore
 
+        if codec is not None:
+            raise ValueError("store.encryption_key: encryption at rest is not available with PostgreSQL yet"
+                             " (use the database's own encryption, or SQLite)")
         return PostgresStore(url)
     raise ValueError(f"unsupported store url {url!r}: sqlite:///path or postgresql://user:pass@host:port/db")

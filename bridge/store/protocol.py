@@ -1,14 +1,17 @@
 """What the core needs from a store: a SQLite and (later) a PostgreSQL implementation.
 
-Everything above this line speaks in model objects; no SQL leaves the store's
-implementation package.
+Everything outside bridge/store/ reaches the store through this module alone and speaks in
+model objects; no SQL and no implementation type leaves the store's package. A second store
+is a class with these methods and nothing else.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Final, Literal, Protocol, TypedDict, Unpack
 
 from tpbridge.adapters.base import Inbound
 from tpbridge.bridge.audit import AuditEntry
@@ -16,15 +19,24 @@ from tpbridge.bridge.model import (
     Agent,
     Attachment,
     Author,
+    Canned,
     Contact,
     Conversation,
+    Cycle,
     Identity,
     Message,
+    Priority,
+    QuarantineEntry,
     Role,
     Status,
     Team,
     Viewer,
+    Waiting,
 )
+
+
+class Conflict(ValueError):
+    """The change would break a uniqueness rule (e.g. a canned shortcut already taken)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,7 @@ class ConversationFilter:
     assignee: str | None = None  # "me" | "unassigned" | "all" | an agent id
     team: str | None = None
     label: str | None = None
-    priority: int | None = None
+    priority: Priority | None = None
     contact_id: int | None = None
     q: str | None = None
 
@@ -103,6 +115,63 @@ class StoreUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What erasing a person removed."""
+
+    conversations: list[Conversation]  # as they were just before
+    unused_files: list[str]  # sha256 of attachments nothing references any more: the caller deletes them
+
+
+class Unset(enum.Enum):
+    """`UNSET`: a keyword left out, as opposed to one set to None."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = Unset.UNSET
+
+
+class ConversationFields(TypedDict, total=False):
+    """What `update_conversation` may change; `attrs` is merged (a JSON merge patch), `labels` replaced."""
+
+    status: Status
+    subject: str | None
+    priority: Priority
+    category: str | None
+    language: str | None
+    assignee_id: int | None
+    team: str | None
+    labels: Sequence[str]
+    snoozed_until: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    handoff_at: datetime | None
+    reopened_at: datetime | None
+    unread: int
+    linked_conversation_id: int | None
+    attrs: dict[str, Any]  # free-form JSON: automation's state, values a person set
+
+
+class AgentFields(TypedDict, total=False):
+    """What `update_agent` may change; `teams` replaces the agent's teams."""
+
+    name: str
+    role: Role
+    password_hash: str | None
+    teams: Sequence[str]
+    languages: Sequence[str]
+    ui_language: str | None
+    presence: Literal["online", "away"]
+    capacity: int
+    disabled: bool
+
+
+# The raw rows of a reporting period, per table ("conversations", "cycles", "bot", "surveys",
+# "inbound"); bridge/automation/reports.py turns them into numbers.
+ReportRows = dict[str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """Something another instance committed, for this instance's event bus (bridge/relay.py): an event's
     kind (bridge/events.py), its conversation, its message, and for conversation.updated the fields."""
@@ -111,9 +180,6 @@ class Change:
     conversation_id: int
     message_id: int | None = None
     changes: tuple[str, ...] = ()
-
-
-UNSET: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +214,6 @@ class Store(Protocol):
     async def add_reply(self, reply: NewReply) -> tuple[Message, Conversation]: ...
     async def due_outbox(self, inbox: str, now: float, exclude: Sequence[int], limit: int) -> list[OutboxItem]: ...
     async def next_due(self, inbox: str) -> float | None: ...
-    async def pending_inboxes(self) -> list[str]: ...
     async def mark_sent(self, item: OutboxItem, external_id: str) -> Message: ...
     async def mark_failed(self, item: OutboxItem, reason: str, *, unreachable: bool) -> Message: ...
     async def mark_failed_by_external_id(self, inbox: str, external_id: str, reason: str) -> Message | None: ...
@@ -159,13 +224,20 @@ class Store(Protocol):
     async def list_conversations(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page: ...
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]: ...
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        """Oldest first: every message, or (with `limit`) the newest `limit` below message id `before`."""
+        ...
     async def index_search(self) -> int:
         """Bring the full-text index up to the stored messages (it is written behind them, in batches);
         returns how many were indexed. A store that indexes as it writes does nothing."""
         ...
     async def get_message(self, message_id: int) -> Message | None: ...
-    async def update_conversation(self, conversation_id: int, **fields: Any) -> Conversation: ...
+    async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
+        """Raises LookupError for an unknown conversation."""
+        ...
     async def thread_refs(self, conversation_id: int) -> tuple[list[str], str | None]: ...
     async def attachment(self, attachment_id: int) -> tuple[Attachment, int] | None: ...
     async def due_snoozes(self, now: float) -> list[int]: ...
@@ -173,7 +245,7 @@ class Store(Protocol):
         """Conversations still resolved whose resolution time is in (since, until], oldest first (500 at most)."""
         ...
     async def identity_messages(self, inbox: str, external_id: str, limit: int) -> list[Message]: ...
-    async def list_quarantine(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    async def list_quarantine(self, limit: int = 100) -> list[QuarantineEntry]: ...
 
     # people
     async def get_contact(self, contact_id: int) -> Contact | None: ...
@@ -184,8 +256,12 @@ class Store(Protocol):
     async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
         """The identity with this external id in this inbox (a phone number, an e-mail address), if any."""
         ...
-    async def export_contact(self, contact_id: int) -> dict[str, Any] | None: ...
-    async def forget_contact(self, contact_id: int) -> list[str]: ...
+    async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
+        """Everything stored about a person, as the JSON document the export hands out."""
+        ...
+    async def forget_contact(self, contact_id: int) -> Forgotten:
+        """Erase the person and every contact merged into them."""
+        ...
     async def add_agent(
         self, email: str, name: str, role: Role, password_hash: str | None, teams: Sequence[str],
         languages: Sequence[str],
@@ -193,7 +269,7 @@ class Store(Protocol):
     async def get_agent(self, agent_id: int) -> Agent | None: ...
     async def agent_by_email(self, email: str) -> tuple[Agent, str | None] | None: ...
     async def list_agents(self) -> list[Agent]: ...
-    async def update_agent(self, agent_id: int, **fields: Any) -> Agent: ...
+    async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent: ...
     async def list_teams(self) -> list[Team]: ...
     async def ensure_team(self, name: str, inboxes: Sequence[str] = ()) -> Team: ...
     async def viewer(self, agent: Agent) -> Viewer: ...
@@ -215,16 +291,69 @@ class Store(Protocol):
         """Every session and token of the agent stops working (a password change, a disable)."""
         ...
 
-    # inbox administration (bridge/store/sqlite/admin.py)
-    async def list_canned(self) -> list[Any]: ...
-    async def add_canned(self, shortcut: str, text: str, created_by: int | None) -> Any: ...
-    async def update_canned(self, canned_id: int, shortcut: str | None, text: str | None) -> Any | None: ...
+    # inbox administration
+    async def list_canned(self) -> list[Canned]: ...
+    async def add_canned(self, shortcut: str, text: str, created_by: int | None) -> Canned:
+        """Raises Conflict when the shortcut is taken."""
+        ...
+    async def update_canned(self, canned_id: int, shortcut: str | None, text: str | None) -> Canned | None:
+        """None for an unknown id; raises Conflict when the new shortcut is taken."""
+        ...
     async def delete_canned(self, canned_id: int) -> bool: ...
-    async def contact_family(self, contact_id: int) -> list[int]: ...
-    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> None: ...
-    async def unmerge_contact(self, contact_id: int) -> None: ...
+    async def contact_family(self, contact_id: int) -> list[int]:
+        """The contact and every contact merged into it (their conversations are its history)."""
+        ...
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> list[Conversation]:
+        """Merge `source` into `target` (contacts merged into the source move along, so a family is one
+        level deep); returns the conversations of the family, each showing a changed person.
+        `verified`: the person proved both identities theirs (a one-time code), not an agent's guess."""
+        ...
+    async def unmerge_contact(self, contact_id: int) -> list[Conversation]:
+        """Undo a merge; returns the conversations of the contact and of the family it left."""
+        ...
     async def set_team_inboxes(self, name: str, inboxes: Sequence[str]) -> Team | None: ...
     async def delete_team(self, name: str) -> bool: ...
+
+    # support automation (bridge/automation)
+    async def set_message_language(self, message_id: int, language: str | None) -> Message | None:
+        """The message as changed; None for an unknown id."""
+        ...
+    async def set_contact_language(self, contact_id: int, language: str) -> list[Conversation]:
+        """Returns the conversations of the person (the contact's whole family), each showing the change."""
+        ...
+    async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
+        """The person's most recently resolved conversation: where a survey answer in a new one belongs."""
+        ...
+    async def auto_replies_since(self, conversation_id: int, since: float) -> int: ...
+    async def agent_loads(self) -> dict[int, int]:
+        """Open (not resolved) conversations per assigned agent: what balancing counts."""
+        ...
+    async def waiting(self, team: str | None) -> list[Waiting]:
+        """A team's queue, in order: priority first, then who waited longest."""
+        ...
+    async def waiting_teams(self) -> list[str | None]: ...
+    async def set_team_lead(self, team: str, email: str) -> int | None: ...
+    async def start_cycle(self, conversation_id: int, inbox: str, channel: str, team: str | None,
+                          category: str | None, language: str | None, priority: int, reason: str,
+                          position: int, at: float) -> None:
+        """Start the clock of a handoff; an earlier cycle nobody answered is superseded."""
+        ...
+    async def cycle_assigned(self, conversation_id: int, at: float) -> None: ...
+    async def cycle_first_human(self, conversation_id: int, at: float) -> Cycle | None:
+        """Record the first human reply of the open cycle; returns the cycle when this reply was that first one."""
+        ...
+    async def cycle_resolved(self, conversation_id: int, at: float) -> None: ...
+    async def team_wait(self, team: str | None) -> tuple[float | None, int]:
+        """The team's measured seconds per queue place (None: none yet) and how many samples it holds."""
+        ...
+    async def add_team_wait(self, team: str | None, per_place: float, alpha: float) -> float:
+        """Fold one measured wait (seconds per place in the queue) into the team's EWMA."""
+        ...
+    async def bot_event(self, conversation_id: int, inbox: str, channel: str, language: str | None,
+                        *, answered: bool = False, handed_off: bool = False, resolved: bool = False) -> None: ...
+    async def add_survey(self, conversation_id: int, contact_id: int, inbox: str, channel: str, team: str | None,
+                         language: str | None, score: int, text: str) -> None: ...
+    async def report_rows(self, since: float, until: float) -> ReportRows: ...
 
     async def backup(self, path: str) -> None: ...
 
@@ -251,19 +380,34 @@ class Store(Protocol):
     async def expired_conversations(self, resolved_before: float, limit: int) -> list[int]: ...
     async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]: ...
 
+    # encryption at rest (bridge/crypto.py, bridge/privacy/rekey.py)
+    async def reseal_pending(self) -> bool: ...
+    async def reseal_step(self, limit: int = 500) -> Any: ...
+    async def reseal_finish(self) -> None: ...
+
 
 __all__ = [
     "UNSET",
+    "AgentFields",
     "ApiToken",
+    "Canned",
     "Change",
+    "Conflict",
+    "ConversationFields",
     "ConversationFilter",
+    "Cycle",
+    "Forgotten",
     "IngestedItem",
     "NewReply",
     "OutboxItem",
     "Page",
     "PreparedInbound",
+    "QuarantineEntry",
+    "ReportRows",
     "Status",
     "Store",
     "StoreUnavailable",
     "StoredAttachment",
+    "Unset",
+    "Waiting",
 ]

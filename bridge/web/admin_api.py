@@ -10,9 +10,9 @@ import re
 from typing import Any
 
 from aiohttp import web
-from tpbridge.bridge.model import Agent, Role
-from tpbridge.bridge.store.protocol import ConversationFilter
-from tpbridge.bridge.store.sqlite.admin import Canned, Conflict
+from tpbridge.bridge.desk import Invalid
+from tpbridge.bridge.model import Agent, Canned, Role
+from tpbridge.bridge.store.protocol import AgentFields, Conflict, ConversationFilter
 from tpbridge.bridge.web import audit_api, openapi
 from tpbridge.bridge.web.api import parse_int, read_json, render_conversations
 from tpbridge.bridge.web.auth import hash_password_async
@@ -73,7 +73,7 @@ async def add_canned(request: web.Request) -> web.Response:
     _admin(request)
     shortcut, text = _canned_input(await read_json(request), partial=False)
     try:
-        canned = await request.app[CORE].store.add_canned(shortcut, text, request[AGENT].id)
+        canned = await request.app[CORE].store.add_canned(shortcut or "", text or "", request[AGENT].id)
     except Conflict as exc:
         fail(409, "conflict", str(exc))
     return web.json_response(canned_json(canned), status=201)
@@ -145,15 +145,14 @@ async def merge_contacts(request: web.Request) -> web.Response:
         fail(400, "bad_request", "contact must be the id of the contact to merge in")
     if source == target:
         fail(422, "invalid", "contact: cannot merge a contact into itself")
-    store = request.app[CORE].store
     await visible_contact(request, target)
     await visible_contact(request, source)
-    tgt = await store.get_contact(target)
-    if tgt is not None and tgt.merged_into is not None:
-        fail(422, "invalid", f"contact {target} is itself merged into {tgt.merged_into}; merge into that one")
-    await store.merge_contacts(target, source)
+    try:
+        merged = await request.app[CORE].desk.merge(target, source)
+    except Invalid as exc:
+        fail(422, "invalid", str(exc))
     await audit_api.record(request, "contact_merge", f"contact:{target}", merged=source)
-    return web.json_response(contact_json(await store.get_contact(target), request.app[CORE].anonymous_inboxes))
+    return web.json_response(contact_json(merged, request.app[CORE].anonymous_inboxes))
 
 
 @routes.post("/api/v1/contacts/{id}/unmerge")
@@ -168,10 +167,9 @@ async def unmerge_contact(request: web.Request) -> web.Response:
     await visible_contact(request, contact.merged_into if contact.merged_into is not None else contact_id)
     if contact.merged_into is None:
         fail(422, "invalid", f"contact {contact_id} is not merged")
-    await store.unmerge_contact(contact_id)
+    unmerged = await request.app[CORE].desk.unmerge(contact_id)
     await audit_api.record(request, "contact_unmerge", f"contact:{contact_id}")
-    return web.json_response(contact_json(await store.get_contact(contact_id),
-                                          request.app[CORE].anonymous_inboxes))
+    return web.json_response(contact_json(unmerged, request.app[CORE].anonymous_inboxes))
 
 
 # ---------------------------------------------------------------- agents, teams, me
@@ -232,22 +230,23 @@ async def update_agent(request: web.Request) -> web.Response:
     if await store.get_agent(agent_id) is None:
         fail(404, "not_found", f"agent {agent_id} not found")
     body = await read_json(request)
-    fields: dict[str, Any] = {}
+    fields: AgentFields = {}
     if isinstance(body.get("name"), str) and body["name"].strip():
         fields["name"] = body["name"].strip()
     if (role := _role(body)) is not None:
         if role is Role.AGENT and agent_id == request[AGENT].id:
             fail(422, "invalid", "role: you cannot take away your own admin role")
         fields["role"] = role
-    for key in ("teams", "languages"):
-        if (value := _str_list(body, key)) is not None:
-            fields[key] = value
+    if (teams := _str_list(body, "teams")) is not None:
+        fields["teams"] = teams
+    if (languages := _str_list(body, "languages")) is not None:
+        fields["languages"] = languages
     if "disabled" in body:
         if not isinstance(body["disabled"], bool):
             fail(400, "bad_request", "disabled must be true or false")
         if body["disabled"] and agent_id == request[AGENT].id:
             fail(422, "invalid", "disabled: you cannot disable yourself")
-        fields["disabled"] = int(body["disabled"])
+        fields["disabled"] = body["disabled"]
     if body.get("password") is not None:
         if not isinstance(body["password"], str) or len(body["password"]) < 8:
             fail(422, "invalid", "password: at least 8 characters")
@@ -284,6 +283,8 @@ async def add_team(request: web.Request) -> web.Response:
     store = request.app[CORE].store
     await store.ensure_team(name)
     team = await store.set_team_inboxes(name, inboxes)
+    if team is None:  # deleted in between
+        fail(404, "not_found", f"team {name} not found")
     return web.json_response({"id": team.id, "name": team.name, "inboxes": list(team.inboxes)}, status=201)
 
 
@@ -310,7 +311,7 @@ async def list_inboxes(request: web.Request) -> web.Response:
 async def update_me(request: web.Request) -> web.Response:
     """An agent's own settings: `ui_language` ("zh" | "en" | null = browser) and `presence`."""
     body = await read_json(request)
-    fields: dict[str, Any] = {}
+    fields: AgentFields = {}
     if "ui_language" in body:
         if body["ui_language"] not in (None, *LANGUAGES):
             fail(422, "invalid", f"ui_language must be one of {', '.join(LANGUAGES)} or null")

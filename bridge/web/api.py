@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from tpbridge.bridge.desk import Invalid
-from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Viewer
+from tpbridge.adapters.uploads import Limits, UploadRefused, discard, read_multipart, spool_dir
+from tpbridge.bridge.desk import Invalid, NotFound
+from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
-from tpbridge.bridge.web import audit_api
+from tpbridge.bridge.web import audit_api, serving
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
-from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json
+from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json, quarantine_json
 
 routes = web.RouteTableDef()
 
@@ -40,7 +40,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         fail(415, "unsupported_media_type", "send application/json")
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         fail(400, "bad_json", "the body is not valid JSON")
     if not isinstance(body, dict):
         fail(400, "bad_json", "the body must be a JSON object")
@@ -73,6 +73,13 @@ async def conversation_response(request: web.Request, conv: Conversation) -> web
     return web.json_response((await render_conversations(request, [conv]))[0])
 
 
+def _priority(word: str) -> Priority:
+    try:
+        return Priority.of_word(word)
+    except ValueError as exc:
+        fail(400, "bad_request", str(exc))
+
+
 @routes.get("/api/v1/conversations")
 async def list_conversations(request: web.Request) -> web.Response:
     q = request.query
@@ -85,7 +92,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     flt = ConversationFilter(
         status=status, inbox=q.get("inbox") or None, channel=q.get("channel") or None,
         assignee=q.get("assignee") or None, team=q.get("team") or None, label=q.get("label") or None,
-        priority=parse_int(q["priority"], "priority") if q.get("priority") else None,
+        priority=_priority(q["priority"]) if q.get("priority") else None,
         contact_id=parse_int(q["contact"], "contact") if q.get("contact") else None, q=q.get("q") or None,
     )
     if flt.assignee not in (None, "me", "unassigned", "all") and not flt.assignee.isdigit():
@@ -95,7 +102,9 @@ async def list_conversations(request: web.Request) -> web.Response:
     except (ValueError, TypeError):
         fail(400, "bad_request", "cursor is not valid")
     if flt.q is not None and cursor_is_first(q.get("cursor")):
-        await audit_api.record(request, "conversation_search", None, q=flt.q, found=len(page.items))
+        codec = request.app[CORE].files.codec  # an encrypted store keeps no query in clear: its keyed hash
+        query = {"q": flt.q} if codec is None else {"q_hash": codec.blind(flt.q)}
+        await audit_api.record(request, "conversation_search", None, found=len(page.items), **query)
     return web.json_response({"items": await render_conversations(request, page.items),
                               "next_cursor": page.next_cursor})
 
@@ -107,40 +116,52 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations/{id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
+    """Every message, oldest first; with `limit`, the newest that many (`cursor`: the page before)."""
+    q = request.query
+    limit = parse_int(q["limit"], "limit") if q.get("limit") else None
+    if limit is not None and not 1 <= limit <= 1000:
+        fail(400, "bad_request", "limit must be between 1 and 1000")
+    before = parse_int(q["cursor"], "cursor") if q.get("cursor") else None
     conv = await visible_conversation(request)
-    await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
-    msgs = await request.app[CORE].store.list_messages(conv.id)
+    if before is None:
+        await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
+    msgs = await request.app[CORE].store.list_messages(conv.id, limit=limit, before=before)
     anonymous = request.app[CORE].anonymous_inboxes
-    return web.json_response({"items": [message_json(m, anonymous) for m in msgs], "next_cursor": None})
+    more = limit is not None and len(msgs) == limit
+    return web.json_response({"items": [message_json(m, anonymous) for m in msgs],
+                              "next_cursor": str(msgs[0].id) if more else None})
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
+    """JSON, or multipart with `text`, `private`, `reply_to` and files (spooled to disk as they arrive)."""
     core = request.app[CORE]
     limits = core.config.http
-    if request.content_type == "multipart/form-data":
-        body: dict[str, Any] = {}
-        atts: list[StoredAttachment] = []
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                continue  # a nested multipart: nothing the inbox sends
-            if part.name in ("text", "private", "reply_to"):
-                body[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
-            elif part.filename:
-                data = bytearray()
-                while chunk := await part.read_chunk():  # refused as soon as it is too big, not once read whole
-                    data.extend(chunk)
-                    if len(data) > limits.max_attachment_bytes:
-                        fail(413, "too_large", f"attachment over {limits.max_attachment_bytes} bytes")
-                mime = part.headers.get("Content-Type", "application/octet-stream")
-                kind = "image" if mime.startswith("image/") else "file"
-                # Hashing and the fsync'd write of up to max_attachment_bytes would stall every
-                # other request: off the loop, as the pipeline does for inbound attachments.
-                atts.append(await asyncio.to_thread(core.files.put, bytes(data), kind=kind, mime=mime,
-                                                    filename=part.filename))
-        body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
-        return body, atts
-    return await read_json(request), []
+    if request.content_type != "multipart/form-data":
+        return await read_json(request), []
+    body: dict[str, Any] = {}
+
+    async def field(name: str, part: BodyPartReader) -> None:
+        if name in ("text", "private", "reply_to"):
+            raw = await part.read_chunk(limits.max_text_bytes + 1)
+            if len(raw) > limits.max_text_bytes or await part.read_chunk():
+                fail(413, "too_large", f"{name} over {limits.max_text_bytes} bytes")
+            body[name] = raw.decode("utf-8", "replace")
+
+    caps = Limits(limits.max_attachment_bytes, limits.max_files,
+                  limits.max_upload_bytes or 4 * limits.max_attachment_bytes)
+    try:
+        files = await read_multipart(await request.multipart(), caps, spool_dir(core.config.data_dir), field)
+    except UploadRefused as exc:
+        fail(exc.status, exc.code, exc.message)
+    except ValueError as exc:  # no boundary, a broken part header
+        fail(400, "bad_multipart", f"the multipart body cannot be read: {exc}")
+    try:
+        atts = [await asyncio.to_thread(core.files.adopt, f.path, kind="image" if f.mime.startswith("image/")
+                                        else "file", mime=f.mime, filename=f.filename) for f in files]
+    finally:
+        discard(files)  # whatever was not moved in
+    body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
+    return body, atts
 
 
 @routes.post("/api/v1/conversations/{id}/messages")
@@ -276,13 +297,12 @@ async def export_contact(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/contacts/{id}")
 async def forget_contact(request: web.Request) -> web.Response:
     _admin(request)
-    core = request.app[CORE]
     contact_id = parse_int(request.match_info["id"], "id")
-    if await core.store.get_contact(contact_id) is None:
+    try:
+        await request.app[CORE].desk.forget(contact_id)
+    except NotFound:
         fail(404, "not_found", f"contact {contact_id} not found")
     await audit_api.record(request, "contact_forget", f"contact:{contact_id}", by="staff")
-    for sha in await core.store.forget_contact(contact_id):
-        core.files.remove(sha)
     return web.json_response({"deleted": contact_id})
 
 
@@ -298,14 +318,21 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
     path = core.files.path(att.sha256)
     if not path.exists():
         fail(404, "not_found", "the attachment's bytes are gone (erased)")
-    safe = (att.filename or "file").replace('"', "")
-    inline = att.mime.startswith("image/") and att.mime != "image/svg+xml"
-    return web.FileResponse(path, headers={
-        "Content-Type": att.mime if inline else "application/octet-stream",
-        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe}"',
+    data: bytes | None = None
+    if core.files.codec is not None:  # sealed on disk: opened here, in memory
+        data = await asyncio.to_thread(core.files.read, att.sha256)
+        inline = serving.inline_type_of(att.mime, data[:16])
+    else:
+        inline = await asyncio.to_thread(serving.inline_type, att.mime, path)
+    headers = {
+        "Content-Type": inline or "application/octet-stream",
+        "Content-Disposition": serving.disposition("inline" if inline else "attachment", att.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    }
+    if data is not None:
+        return web.Response(body=data, headers=headers)
+    return web.FileResponse(path, headers=headers)
 
 
 @routes.get("/api/v1/me")
@@ -321,5 +348,5 @@ async def me(request: web.Request) -> web.Response:
 async def quarantine(request: web.Request) -> web.Response:
     _admin(request)
     items = await request.app[CORE].store.list_quarantine()
-    return web.json_response({"items": items, "next_cursor": None})
+    return web.json_response({"items": [quarantine_json(q) for q in items], "next_cursor": None})
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from tpbridge.adapters.base import HasWebhooks
 from tpbridge.bridge.store.protocol import StoreUnavailable
 from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
@@ -35,6 +36,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         resp = error_response(503, "store_unavailable", "the store cannot be reached; nothing was stored, retry")
         resp.headers["Retry-After"] = "2"
         return resp
+    except HttpProcessingError as exc:  # a malformed part of the request (e.g. a multipart header)
+        log.info("http.malformed", path=request.path, method=request.method, reason=exc.message)
+        return error_response(400, "malformed", f"the request cannot be read: {exc.message}")
+    except RecursionError:  # a nesting too deep for a parser: the input's fault
+        log.warning("http.too_deep", path=request.path, method=request.method)
+        return error_response(400, "too_deep", "the input is nested too deeply")
+    except ConnectionError:  # the client went away mid-answer: normal
+        log.debug("http.client_gone", path=request.path, method=request.method)
+        raise
     except Exception:
         log.exception("http.unhandled", path=request.path, method=request.method)
         return error_response(500, "internal", "internal error (logged)")

@@ -35,15 +35,24 @@ STRINGS: dict[str, dict[str, str]] = {
     "team": {"en": "Team", "zh": "团队"},
     "label": {"en": "Label", "zh": "标签"},
     "labels": {"en": "Labels", "zh": "标签"},
+    "category": {"en": "Category", "zh": "分类"},
+    "tier": {"en": "Tier", "zh": "等级"},
+    "tier_none": {"en": "standard", "zh": "普通"},
+    "alert_open": {"en": "Security incident: the on-call is being paged.", "zh": "安全事件：正在通知值班人员。"},
+    "alert_ack": {"en": "Acknowledge", "zh": "确认接手"},
+    "sla_breached": {"en": "SLA target missed", "zh": "已超出服务时限"},
+    "draft": {"en": "Suggested reply (check before sending)", "zh": "建议回复（发送前请检查）"},
+    "use_draft": {"en": "Use it", "zh": "使用"},
     "priority": {"en": "Priority", "zh": "优先级"},
-    "priority_0": {"en": "Low", "zh": "低"},
-    "priority_1": {"en": "Normal", "zh": "普通"},
-    "priority_2": {"en": "High", "zh": "高"},
-    "priority_3": {"en": "Urgent", "zh": "紧急"},
+    "priority_low": {"en": "Low", "zh": "低"},
+    "priority_normal": {"en": "Normal", "zh": "普通"},
+    "priority_high": {"en": "High", "zh": "高"},
+    "priority_urgent": {"en": "Urgent", "zh": "紧急"},
     "any": {"en": "Any", "zh": "任意"},
     "no_conversations": {"en": "No conversations.", "zh": "没有会话。"},
     "pick_conversation": {"en": "Pick a conversation on the left (j / k).", "zh": "请在左侧选择一个会话（j / k）。"},
     "load_more": {"en": "Load more", "zh": "加载更多"},
+    "load_earlier": {"en": "Load earlier messages", "zh": "加载更早的消息"},
     "reply": {"en": "Reply", "zh": "回复"},
     "note": {"en": "Private note", "zh": "内部备注"},
     "send": {"en": "Send", "zh": "发送"},
@@ -174,7 +183,7 @@ def from_header(header: str) -> str:
 
 def language(request: web.Request, agent: Agent | None) -> str:
     if agent is not None and agent.ui_language in LANGUAGES:
-        return agent.ui_language  # type: ignore[return-value]
+        return agent.ui_language
     return from_header(request.headers.get("Accept-Language", ""))
 
 

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from tpbridge.bridge.model import Priority, Status
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+CONVERSATION = {"$ref": "#/components/schemas/Conversation"}
 
 
-def _op(summary: str, *, body: dict[str, Any] | None = None, ok: int = 200, params: list[str] = ()) -> dict[str, Any]:
+def _op(summary: str, *, body: dict[str, Any] | None = None, ok: int = 200, params: Sequence[str] = (),
+        schemas: dict[str, dict[str, Any]] | None = None, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`params`: query parameters, strings unless `schemas` says otherwise; `schema`: the answer's."""
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {str(ok): {"description": "OK"}, "401": {"description": "no or wrong token", "content": {
             "application/json": {"schema": ERROR}}}},
     }
+    if schema is not None:
+        op["responses"][str(ok)]["content"] = {"application/json": {"schema": schema}}
     if params:
-        op["parameters"] = [{"name": p, "in": "query", "required": False, "schema": {"type": "string"}} for p in params]
+        op["parameters"] = [{"name": p, "in": "query", "required": False,
+                             "schema": (schemas or {}).get(p, {"type": "string"})} for p in params]
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
@@ -27,15 +35,24 @@ def _obj(**props: Any) -> dict[str, Any]:
 
 
 S, B = {"type": "string"}, {"type": "boolean"}
+PRIORITY = {"enum": [p.word for p in Priority]}
+STATUS = {"enum": [s.value for s in Status]}
 
 # (method, path) -> operation. Other modules add theirs with `register`.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/conversations"): _op(
         "Conversations, newest activity first (keyset pagination)",
         params=["status", "inbox", "channel", "assignee", "team", "label", "priority", "contact", "q", "limit",
-                "cursor"]),
-    ("get", "/api/v1/conversations/{id}"): _op("One conversation with its contact and identities"),
-    ("get", "/api/v1/conversations/{id}/messages"): _op("Every message, oldest first"),
+                "cursor"],
+        schemas={"status": {"enum": [*STATUS["enum"], "all"]}, "priority": PRIORITY, "contact": {"type": "integer"},
+                 "limit": {"type": "integer", "minimum": 1, "maximum": 200}},
+        schema=_obj(items={"type": "array", "items": CONVERSATION}, next_cursor={"type": ["string", "null"]})),
+    ("get", "/api/v1/conversations/{id}"): _op("One conversation with its contact and identities",
+                                                schema=CONVERSATION),
+    ("get", "/api/v1/conversations/{id}/messages"): _op(
+        "Every message, oldest first; with `limit`, the newest that many (`next_cursor`: the page before)",
+        params=["limit", "cursor"], schemas={"limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+                                             "cursor": {"type": "string", "pattern": "^[0-9]+$"}}),
     ("post", "/api/v1/conversations/{id}/messages"): _op(
         "Reply (or a private note); delivered by the outbox", ok=202,
         body=_obj(text=S, private=B, reply_to={"type": "integer"})),
@@ -76,7 +93,11 @@ def document() -> dict[str, Any]:
         "info": {"title": "tpbridge", "version": "1"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": _obj(error=_obj(code=S, message=S))},
+            "schemas": {
+                "Error": _obj(error=_obj(code=S, message=S)),
+                "Conversation": _obj(id={"type": "integer"}, inbox=S, channel=S, status=STATUS, priority=PRIORITY,
+                                     subject={"type": ["string", "null"]}, unread={"type": "integer"}),
+            },
         },
         "security": [{"bearer": []}],
         "paths": paths,

@@ -45,7 +45,7 @@ def _period(request: web.Request) -> tuple[float, float]:
 async def report(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE]
     since, until = _period(request)
-    rows = scoped(await core.store.report_rows(since, until), request[VIEWER])  # type: ignore[attr-defined]
+    rows = scoped(await core.store.report_rows(since, until), request[VIEWER])
     teams = core.config.teams
     hours = {name: Hours.of(t) for name, t in teams.items()}
 
@@ -131,6 +131,10 @@ def render_page(r: dict[str, Any]) -> str:
         bars("Satisfaction answers (1–5)", csat["distribution"]),
         bars("First response median by team (minutes)",
              {t: round((s["median_seconds"] or 0) / 60) for t, s in frt["by_team"].items()}),
+        bars("First response median by agent (minutes)",
+             {a: round((s["median_seconds"] or 0) / 60) for a, s in frt.get("by_agent", {}).items()}),
+        bars("Conversations first answered, by agent",
+             {a: s["answered"] for a, s in frt.get("by_agent", {}).items()}),
     ])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Reports · tpbridge</title>

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, iso
+from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, QuarantineEntry, iso
 
 
 def attachment_json(att: Attachment) -> dict[str, Any]:
@@ -41,7 +41,8 @@ def message_json(msg: Message, anonymous: Collection[str] = ()) -> dict[str, Any
 
 
 def is_anonymous(contact: Contact, anonymous: Collection[str]) -> bool:
-    return contact.anonymous or any(i.inbox in anonymous for i in contact.identities)
+    """Wrote to an anonymous inbox (`Contact.anonymous` only says no name was given: not the same)."""
+    return any(i.inbox in anonymous for i in contact.identities)
 
 
 def contact_json(contact: Contact | None, anonymous: Collection[str] = ()) -> dict[str, Any] | None:
@@ -53,7 +54,7 @@ def contact_json(contact: Contact | None, anonymous: Collection[str] = ()) -> di
             "id": contact.id, "name": f"Visitor {contact.id}", "email": None, "language": contact.language,
             "tier": contact.tier, "anonymous": True, "merged_into": contact.merged_into,
             "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": None, "handle": None,
-                            "unreachable": i.unreachable} for i in contact.identities],
+                            "unreachable": i.unreachable, "link": i.link} for i in contact.identities],
         }
     return {
         "id": contact.id,
@@ -80,7 +81,7 @@ def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[
         "channel": conv.channel,
         "status": conv.status.value,
         "subject": conv.subject,
-        "priority": conv.priority,
+        "priority": conv.priority.word,
         "category": conv.category,
         "language": conv.language,
         "assignee": {"id": assignee.id, "name": assignee.name} if assignee else None,
@@ -98,3 +99,8 @@ def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[
         "linked_conversation_id": conv.linked_conversation_id,
         "attrs": conv.attrs,
     }
+
+
+def quarantine_json(q: QuarantineEntry) -> dict[str, Any]:
+    return {"id": q.id, "inbox": q.inbox, "external_id": q.external_id, "reason": q.reason, "path": q.path,
+            "size": q.size, "created_at": iso(q.created_at)}

@@ -78,8 +78,8 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     try:
         await resp.prepare(request)
-        await resp.write(b": connected\n\n")
         with core.bus.subscribe(remote=True) as sub, request.app[STREAMS].track(viewer.agent_id, sub):
+            await resp.write(b": connected\n\n")  # only once subscribed: a client may act on it at once
             recheck_at = loop.time() + RECHECK
             beat_at = loop.time() + HEARTBEAT
             while True:

@@ -270,7 +270,7 @@ async def inbound_ids(daemon: Daemon) -> list[str]:
     return ids
 
 
-async def test_automation_answers_in_the_group_and_routing_keeps_the_inbox_to_its_team(tmp_path: Path) -> None:
+async def test_automation_answers_in_private_points_groups_to_a_dm_and_routing_follows_teams(tmp_path: Path) -> None:
     config = CONFIG
     extra = f"""
 [automation]
@@ -293,15 +293,20 @@ inboxes = ["email.support"]
                                         extra_toml=extra) as daemon:
         await daemon.wait_for(lambda: state(daemon, "connected"))
         pusher = QQPusher(fake.app_secret, fake.app_id, fake)
-        question = group_message(GROUP, MEMBER, "手续费是多少")
-        assert await dispatch(daemon, pusher, "GROUP_AT_MESSAGE_CREATE", question) == ACK
-        [answer] = await fake.wait_sent(1, within=20)
-        assert (answer["scene"], answer["target"], answer["msg_id"]) == ("group", GROUP, question["id"])
+        question = c2c_message(ALICE, "手续费是多少")
+        assert await dispatch(daemon, pusher, "C2C_MESSAGE_CREATE", question) == ACK
+        [answer] = await fake.wait_sent(1, within=20)  # the FAQ bot answers, as a passive reply
+        assert (answer["scene"], answer["target"], answer["msg_id"]) == ("c2c", ALICE, question["id"])
         assert "提现收取网络手续费" in answer["content"]
+        in_group = group_message(GROUP, MEMBER, "手续费是多少")
+        assert await dispatch(daemon, pusher, "GROUP_AT_MESSAGE_CREATE", in_group) == ACK
+        [_, pointer] = await fake.wait_sent(2, within=20)  # in a group, only the pointer to a private chat
+        assert (pointer["scene"], pointer["target"], pointer["msg_id"]) == ("group", GROUP, in_group["id"])
+        assert "私信" in pointer["content"] and "手续费" not in pointer["content"]
 
         qq_agent = daemon.add_agent("qq@example.com", "QQ Agent", teams=("qq-desk",))
         mail_agent = daemon.add_agent("mail@example.com", "Mail Agent", teams=("mail-desk",))
         _, seen = await daemon.api("GET", "/api/v1/conversations?status=all", token=qq_agent)
-        assert [c["inbox"] for c in seen["items"]] == ["qq.bot"]
+        assert {c["inbox"] for c in seen["items"]} == {"qq.bot"}
         _, unseen = await daemon.api("GET", "/api/v1/conversations?status=all", token=mail_agent)
         assert unseen["items"] == []

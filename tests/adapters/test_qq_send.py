@@ -109,3 +109,20 @@ async def test_a_callback_sent_in_chunks_is_read_whole(tmp_path: Path) -> None:
             assert resp.status == 200, await resp.text()
         [record] = sink.records
         assert record.text == "分块" * 3000
+
+
+async def test_an_attachment_that_cannot_be_fetched_leaves_a_note_not_a_loss(tmp_path: Path) -> None:
+    async with adapter(tmp_path) as (qq, fake, sink):
+        app = web.Application()
+        app.add_routes(qq.routes())
+        pusher = QQPusher(fake.app_secret, fake.app_id)
+        gone = f"{fake.url}/media/gone.jpg"
+        msg = c2c_message(USER, "看图", attachments=[{"content_type": "image/jpeg", "filename": "gone.jpg",
+                                                    "size": 10, "url": gone}])
+        headers, body = pusher.dispatch("C2C_MESSAGE_CREATE", msg)
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.post("/hooks/qq/bot", data=body, headers=headers)
+            assert resp.status == 200 and await resp.json() == {"op": 12, "d": 0}
+        [record] = sink.records
+        assert record.text.startswith("看图\n[image not downloaded: attachment download answered HTTP 404]")
+        assert record.attachments == () and record.extra["attachment_urls"] == [gone]

@@ -97,6 +97,7 @@ async def test_url_check_every_kind_of_push_and_a_forged_one(tmp_path: Path) -> 
                 assert resp.status == 403
             async with http.post(daemon.url + HOOK, params=pusher.params(), data=b"{not json") as resp:
                 assert resp.status == 400
+                assert (await resp.json())["error"]["code"] == "bad_push"
 
         png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
         fake.files["821804469"] = ("image/png", png)

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from tpbridge.adapters.base import AdapterContext, BadCredentials, Outbound, OutboundAttachment, Rejected, Retry
 from tpbridge.adapters.weibo import Settings, WeiboAdapter
 
-from tests.fakes.weibo_api import FakeWeibo
+from tests.fakes.weibo_api import FakeWeibo, WeiboPusher, push_body
 from tests.support.sink import RecordingSink
 
 USER = "2489518277"
@@ -64,3 +66,20 @@ async def test_a_token_of_another_account_is_refused_at_start(tmp_path: Path) ->
         with pytest.raises(BadCredentials, match="belongs to uid"):
             async with adapter(tmp_path, fake, uid="1234"):
                 pass
+
+
+async def test_a_push_for_another_account_is_refused_and_a_missing_image_leaves_a_note(tmp_path: Path) -> None:
+    async with FakeWeibo() as fake, adapter(tmp_path, fake) as weibo:
+        app = web.Application()
+        app.add_routes(weibo.routes())
+        pusher = WeiboPusher("s")
+        async with TestClient(TestServer(app)) as client:
+            other = push_body("text", 42, "hi", receiver_id=999)
+            resp = await client.post("/hooks/weibo/official", params=pusher.params(), data=other)
+            assert resp.status == 403 and (await resp.json())["error"]["message"] == "push for another account"
+            image = push_body("image", 42, "发了一张图片", {"vfid": 1, "tovfid": 777}, receiver_id=fake.uid)
+            resp = await client.post("/hooks/weibo/official", params=pusher.params(), data=image)
+            assert resp.status == 200 and await resp.text() == ""
+        [record] = weibo.sink.records  # type: ignore[attr-defined]
+        assert record.text.startswith("[image not downloaded: parameter (fid)'s value invalid")
+        assert record.extra["tovfid"] == "777" and record.attachments == ()

@@ -75,7 +75,7 @@ class Harness:
 
 @asynccontextmanager
 async def harness(tmp_path: Path, automation: dict[str, Any] | None = None,
-                  teams: dict[str, Any] | None = None, *, learned: bool = False,
+                  teams: dict[str, Any] | None = None, *, learned: bool = True,
                   extra: dict[str, Any] | None = None) -> AsyncIterator[Harness]:
     """`learned`: load the classifier and lingua first, as the daemon does at start (trained once per test
     session: the model is kept per process by the examples' fingerprint)."""

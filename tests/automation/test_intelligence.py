@@ -169,3 +169,22 @@ async def test_agent_reply_in_public_is_not_blocked(tmp_path: Path) -> None:
         agent = await h.agent("b@example.com")
         await h.core.desk.reply(conv_id, "Hello from a person", author=Author(AuthorKind.AGENT, agent, "b"))
         assert any(m.text == "Hello from a person" for m in await h.messages(conv_id))
+
+
+async def test_sla_first_response_breach_is_marked_once_and_published(tmp_path: Path) -> None:
+    auto = {**AUTO, "sla": {"normal": {"first_response_minutes": 30}}}
+    async with harness(tmp_path, auto, TEAMS) as h:
+        from tpbridge.bridge.automation import sla
+
+        conv = await h.say("human please")
+        assert await sla.check(h.a) == 0  # not due yet
+        later = h.a.now() + timedelta(minutes=31)
+        h.a.now = lambda: later  # type: ignore[method-assign]
+        sub = h.core.bus.subscribe()
+        assert await sla.check(h.a) == 1
+        event = sub.queue.get_nowait()
+        assert event is not None and event.conversation_id == conv.id and "attrs" in event.changes
+        stored = await h.core.store.get_conversation(conv.id)
+        assert stored is not None and stored.attrs["sla"]["breached"] == ["first_response"]
+        assert await sla.check(h.a) == 0  # once
+        sub.close()

@@ -65,6 +65,10 @@ async def test_report_numbers_from_a_story(tmp_path: Path) -> None:
         assert r["first_response"]["count"] == 1 and r["first_response"]["unanswered"] == 1  # the complaint
         assert r["volumes"]["by_language"]["zh-Hans"] >= 2
         assert r["volumes"]["by_channel"] == {"webchat": 3}  # the survey answer's carrier is not counted
+        # per agent as well as per team: who wrote the first human reply, and how long it took
+        by_agent = r["first_response"]["by_agent"]
+        assert by_agent["a"]["answered"] == 1 and by_agent["a"]["count"] == 1
+        assert r["first_response"]["by_team"]["support"]["count"] == 1
 
 
 async def test_reports_api_page_and_metrics(tmp_path: Path) -> None:

@@ -122,3 +122,13 @@ async def test_reply_status_assign_labels_and_healthz(tmp_path: Path) -> None:
         # counted as the events were published: the visitor's one message; a private note is no reply
         assert 'tpbridge_messages_received_total{inbox="webchat.site"} 1.0' in metrics
         assert "tpbridge_replies_queued_total{" not in metrics
+
+
+def test_openapi_says_priority_is_a_word() -> None:
+    from tpbridge.bridge.web.openapi import document
+
+    listing = document()["paths"]["/api/v1/conversations"]["get"]
+    param = next(p for p in listing["parameters"] if p["name"] == "priority")
+    assert param["schema"] == {"enum": ["low", "normal", "high", "urgent"]}
+    conversation = document()["components"]["schemas"]["Conversation"]
+    assert conversation["properties"]["priority"] == {"enum": ["low", "normal", "high", "urgent"]}

@@ -16,9 +16,14 @@ from tests.adapters.test_email_daemon import agent_mail, customer_mail
 from tests.adapters.test_email_daemon import bridge as email_bridge
 from tests.adapters.test_telegram_daemon import channels as telegram_channels
 from tests.adapters.test_wechat_daemon import AES_KEY, TOKEN, push, text_xml
+from tests.adapters.test_x_daemon import SECRET as X_SECRET
+from tests.adapters.test_x_daemon import channel_toml as x_channel
+from tests.adapters.test_x_daemon import deliver as x_deliver
+from tests.adapters.test_x_daemon import started as x_started
 from tests.fakes.dovecot import available as dovecot_available
 from tests.fakes.telegram_api import FakeTelegram, message_update
 from tests.fakes.wechat_api import FakeWechatApi, WechatPusher, push_xml
+from tests.fakes.x_api import FakeXApi
 from tests.support.daemon import Daemon, Visitor
 
 pytestmark = pytest.mark.slow
@@ -121,6 +126,24 @@ async def test_an_outbound_email_reaches_the_smtp_server_and_the_answer_threads_
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_x_writes_first_only_to_users_who_opened_a_dm(tmp_path: Path) -> None:
+    async with FakeXApi(consumer_secret=X_SECRET) as x:
+        x.add_user("3001", "mentioner", "Mia")
+        x.add_user("3002", "dmer", "Dan")
+        async with Daemon(tmp_path, x_channel(x), env={"TPB_TEST_X_SECRET": X_SECRET}) as d:
+            await x_started(d)
+            assert await x_deliver(d, x.activity_tweet("3001", "@acme_help is the app down?")) == 200
+            assert await x_deliver(d, x.activity_dm("3002", "a question by DM")) == 200
+            await d.wait_for(lambda: _conversation(d, "x.main", "a question by DM"))
+            await d.wait_for(lambda: _conversation(d, "x.main", "@acme_help is the app down?"))
+            status, err = await _start(d, inbox="x.main", to="3001", text="Can we DM you?")
+            assert status == 422 and "x_dm_not_allowed" in err["error"]["message"]
+            status, conv = await _start(d, inbox="x.main", to="3002", text="Following up by DM")
+            assert status == 201, conv
+            await d.wait_for(lambda: _async(any(c.json.get("text") == "Following up by DM" for c in
+                                                x.calls("POST /2/dm_conversations/with/{id}/messages"))))
 
 
 def test_x_writes_first_only_where_a_dm_exists_and_email_anywhere() -> None:

@@ -119,3 +119,46 @@ async def _bot_said(visitor: Visitor, words: str) -> str | None:
             return str(item["text"])
     await asyncio.sleep(0)
     return None
+
+
+async def test_with_automation_a_callback_is_routed_to_the_phone_team_and_an_online_agent(tmp_path: Path) -> None:
+    routing = '[automation]\nenabled = true\n\n[teams.voice]\ninboxes = ["phone.hotline"]\n'
+    async with Daemon(tmp_path, HOTLINE, extra_toml=routing) as d:
+        token = d.add_agent("ann@example.com", "Ann", teams=("voice",))
+        status, _ = await d.api("PATCH", "/api/v1/me", {"presence": "online"}, token=token)
+        assert status == 200
+        visitor = await Visitor(d).start()
+        async with d.session.post(d.url + "/chat/api/callback", json={"number": "+8613912345678"},
+                                  headers={"Authorization": f"Bearer {visitor.token}"}) as resp:
+            assert resp.status == 201
+
+        async def routed() -> dict[str, Any] | None:
+            _status, body = await d.api("GET", "/api/v1/callbacks")
+            items = body["items"]
+            return items[0] if items and items[0]["assignee"] else None
+
+        task = await d.wait_for(routed, timeout=15)
+        assert task["team"] == "voice" and task["assignee"]["name"] == "Ann"
+        # Ann sees it in her own list, like any conversation routed to her.
+        _status, mine = await d.api("GET", "/api/v1/conversations?assignee=me", token=token)
+        assert [c["id"] for c in mine["items"]] == [task["id"]]
+
+
+def test_a_callback_is_promised_inside_the_hotline_hours() -> None:
+    from zoneinfo import ZoneInfo
+
+    from tpbridge.adapters.phone import PhoneAdapter, PhoneSettings
+    from tpbridge.bridge.phone import Phone
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    line = PhoneAdapter("phone.hotline", PhoneSettings(  # type: ignore[arg-type]
+        number="+86 10 8888 8888", hours={"mon-fri": "09:00-18:00"}, timezone="Asia/Shanghai",
+        callback_lead_minutes=0), None)
+    phone = Phone.__new__(Phone)  # `expected` needs only the line
+    today = datetime.now(shanghai).date() + timedelta(days=7)
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7)
+    asked = datetime(saturday.year, saturday.month, saturday.day, 10, 0, tzinfo=shanghai)
+    promised = phone.expected(line, asked).astimezone(shanghai)
+    assert (promised.weekday(), promised.hour, promised.minute) == (0, 9, 0)  # Monday at opening
+    wednesday = asked + timedelta(days=4)
+    assert phone.expected(line, wednesday) == wednesday  # open then: as asked

@@ -201,8 +201,7 @@ async def test_forget_erases_a_person_and_their_files(tmp_path: Path, store_url:
         exported = await core.store.export_contact(contact_id)
         assert exported["conversations"][0]["messages"][0]["attachments"][0]["filename"] == "a.txt"  # type: ignore[index]
         sha = item.message.attachments[0].sha256  # type: ignore[union-attr]
-        for gone in await core.store.forget_contact(contact_id):
-            core.files.remove(gone)
+        assert await core.desk.forget(contact_id) == 1
         assert await core.store.get_contact(contact_id) is None
         assert await core.store.known("webchat.site", ["f1"]) == set()
         assert not core.files.path(sha).exists()
@@ -216,7 +215,7 @@ async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: P
         await core.pipeline.quarantine("webchat.site", bad, "cp-1")
         await core.pipeline.quarantine("webchat.site", bad, "cp-2")
         items = await core.store.list_quarantine()
-        assert [(q["external_id"], q["reason"]) for q in items] == [("sha256:abc", "no From header")]
+        assert [(q.external_id, q.reason) for q in items] == [("sha256:abc", "no From header")]
         assert await core.store.checkpoint("webchat.site") == "cp-2"
 
 

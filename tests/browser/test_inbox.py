@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 from tpbridge.adapters.base import InboundAttachment
-from tpbridge.bridge.model import Author, AuthorKind, Role
+from tpbridge.bridge.model import Author, AuthorKind, Priority, Role
 
 from tests.browser.conftest import DOCS
 from tests.browser.support import signed_in
@@ -58,7 +58,7 @@ async def seed(w: WebApp) -> dict[str, int]:
     items = await w.core.store.due_outbox("telegram.main", 1e12, [], 10)
     await w.core.store.mark_failed(items[0], "Forbidden: bot was blocked by the user", unreachable=False)
     await w.core.desk.set_labels(tg.id, ["payout", "vip"])
-    await w.core.desk.update(tg.id, priority=3)
+    await w.core.desk.update(tg.id, priority=Priority.URGENT)
     return {"tg": tg.id, "mail": mail.id, "wx": wx.id, "web": web.id, "reply": reply.id,
             "tg_contact": tg.contact_id, "mail_contact": mail.contact_id}
 

@@ -13,12 +13,15 @@ import sqlite3
 import stat
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote
 
+import aiohttp
 import pytest
 
 from tests.security.conftest import METRICS_TOKEN
 from tests.security.support import browser, conversation, login_csrf, login_form, new_agent
-from tests.support.daemon import ADMIN_EMAIL, Daemon
+from tests.support.daemon import ADMIN_EMAIL, Daemon, Visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -272,3 +275,166 @@ async def test_10_unmerge_of_a_contact_the_agent_may_not_see_is_404(d: Daemon) -
     assert (await d.api("POST", f"/api/v1/contacts/{contact}/unmerge", token=blue))[0] == 404
     assert (await d.api("POST", f"/api/v1/contacts/{contact}/unmerge", token=red))[0] == 422
     assert (await d.api("POST", "/api/v1/contacts/999999/unmerge", token=blue))[0] == 404
+
+
+# ---------------------------------------------------------------- 3. uploads without a total
+
+
+def _files_form(count: int, size: int, text: str = "files") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("text", text)
+    for i in range(count):
+        form.add_field("file", b"\0" * size, filename=f"f{i}.bin", content_type="application/octet-stream")
+    return form
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_3_uploads_are_capped_per_request_in_count_and_total_and_never_held_in_memory(d: Daemon) -> None:
+    visitor = await Visitor(d).start()
+    chat = {"Authorization": f"Bearer {visitor.token}"}
+    assert d.proc is not None
+    before = _rss_kb(d.proc.pid)
+    # 11 small files: one too many.
+    async with d.session.post(d.url + "/chat/api/messages", data=_files_form(11, 1000), headers=chat) as resp:
+        assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_many_files"
+    # 10 files of 12 MiB (under the 25 MiB per file) are over the 100 MiB total: refused while streaming.
+    async with d.session.post(d.url + "/chat/api/messages", data=_files_form(10, 12 * 1024 * 1024),
+                              headers=chat) as resp:
+        assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_large"
+    grown_mb = (_rss_kb(d.proc.pid) - before) / 1024
+    assert grown_mb < 60, f"the daemon grew by {grown_mb:.0f} MB on refused uploads"
+    # The agent API has the same caps.
+    conv_id = await conversation(d)
+    async with d.session.post(d.url + f"/api/v1/conversations/{conv_id}/messages", data=_files_form(11, 1000),
+                              headers={"Authorization": f"Bearer {d.token}"}) as resp:
+        assert resp.status == 413 and (await resp.json())["error"]["code"] == "too_many_files"
+    # Nothing refused is left on disk, and a normal upload still works.
+    assert not any((d.data_dir / "attachments" / "incoming").iterdir())
+    async with d.session.post(d.url + "/chat/api/messages", data=_files_form(2, 1000), headers=chat) as resp:
+        assert resp.status == 201, await resp.text()
+
+
+# ---------------------------------------------------------------- 9. attachments
+
+
+async def test_9_attachments_inline_only_when_their_bytes_are_a_raster_image_and_names_are_clean(d: Daemon) -> None:
+    visitor = await Visitor(d).start()
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    cases = [  # (bytes, claimed type, name)
+        (svg, "image/svg+xml; charset=utf-8", "a.svg"),
+        (svg, "IMAGE/SVG+XML", "b.svg"),
+        (svg, "image/png", "c.png"),  # lies about its type
+        (b"<html><script>alert(3)</script>", "text/html", "d.html"),
+        (png, "image/png; charset=utf-8", "ok.png"),
+        (png, "image/png", "evil\r\nSet-Cookie: x=1\r\n.png"),  # sent encoded (RFC 5987), as the review did
+    ]
+    boundary = "xBOUNDARYx"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\nattachments\r\n'.encode()
+    for data, mime, name in cases:
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''"
+                 f"{quote(name, safe='')}\r\nContent-Type: {mime}\r\n\r\n").encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    async with d.session.post(d.url + "/chat/api/messages", data=body, headers={
+            "Authorization": f"Bearer {visitor.token}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}"}) as resp:
+        assert resp.status == 201, await resp.text()
+    _, convs = await d.api("GET", "/api/v1/conversations?status=all")
+    conv = next(c for c in convs["items"] if (c["last_message"] or {}).get("text") == "attachments")
+    _, messages = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
+    atts = messages["items"][-1]["attachments"]
+    assert len(atts) == len(cases)
+    served = {}
+    for att in atts:
+        async with d.session.get(d.url + att["url"], headers={"Authorization": f"Bearer {d.token}"}) as resp:
+            assert resp.status == 200, att
+            served[att["filename"]] = (resp.headers["Content-Type"], resp.headers["Content-Disposition"])
+            assert not any(ord(c) < 32 for c in resp.headers["Content-Disposition"])
+            assert "Set-Cookie" not in resp.headers
+    inline = {name for name, (_ctype, disp) in served.items() if disp.startswith("inline")}
+    assert inline == {"ok.png", "evilSet-Cookie: x=1.png"}, served
+    assert all(ctype.startswith("application/octet-stream") for name, (ctype, _) in served.items()
+               if name not in inline)
+
+
+# ---------------------------------------------------------------- 8. malformed input is a 4xx, never a 500
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+async def test_8_malformed_input_is_a_clear_4xx_and_a_dropped_stream_is_no_error(d: Daemon) -> None:
+    visitor = await Visitor(d).start()
+    chat = {"Authorization": f"Bearer {visitor.token}"}
+    conv_id = await conversation(d)
+    agent = {"Authorization": f"Bearer {d.token}"}
+    bad_bodies: list[tuple[str, dict[str, str], bytes, dict[str, str]]] = [
+        ("/chat/api/messages", {"Content-Type": "application/json"}, NESTED, chat),
+        ("/chat/api/messages", {"Content-Type": "application/json"}, b'{"text":' + NESTED + b"}", chat),
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data"}, b"--x\r\n", chat),  # no boundary
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\nbroken", chat),
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data; boundary=x"},
+         b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc', chat),  # never ends
+        ("/chat/api/visitor", {"Content-Type": "application/json"}, NESTED, {}),
+        (f"/api/v1/conversations/{conv_id}/messages", {"Content-Type": "application/json"}, NESTED, agent),
+        (f"/api/v1/conversations/{conv_id}/messages", {"Content-Type": "multipart/form-data; boundary=x"},
+         b"--x\r\nContent-Disposition: form-data\r\n\r\n", agent),
+        (f"/api/v1/conversations/{conv_id}/status", {"Content-Type": "application/json"}, NESTED, agent),
+        ("/chat/api/messages", {"Content-Type": "application/json"}, b'{"text": "hi"}',
+         {"Authorization": "Bearer \u00e9\u00e9.\u00e9"}),  # a non-ASCII token
+    ]
+    for path, ctype, body, auth in bad_bodies:
+        async with d.session.post(d.url + path, data=body, headers={**ctype, **auth}) as resp:
+            assert 400 <= resp.status < 500, (path, body[:60], resp.status, await resp.text())
+            assert (await resp.json())["error"]["code"], path
+    # An agent and a visitor drop their event streams mid-way: nothing is logged as an error.
+    for url, auth in ((d.url + "/api/v1/events", agent), (d.url + "/chat/api/events", chat)):
+        resp = await d.session.get(url, headers=auth)
+        await resp.content.readline()
+        resp.close()
+    await conversation(d, "an event for the dropped streams")
+    logs = d.logs()
+    assert "http.unhandled" not in logs and "Traceback" not in logs
+
+
+# ---------------------------------------------------------------- 6. web chat floods
+
+
+async def test_6_web_chat_floods_get_429_with_retry_after(d: Daemon) -> None:
+    """Last in the module: it spends this address's budget for new visitors."""
+    visitor = await Visitor(d).start()
+    auth = {"Authorization": f"Bearer {visitor.token}"}
+
+    async def post(i: int) -> tuple[int, str | None]:
+        async with d.session.post(d.url + "/chat/api/messages", json={"text": "x" * 60_000, "client_id": f"f{i}"},
+                                  headers=auth) as resp:
+            await resp.read()
+            return resp.status, resp.headers.get("Retry-After")
+
+    results = await asyncio.gather(*(post(i) for i in range(100)))
+    statuses = [s for s, _ in results]
+    assert statuses.count(201) <= 25, statuses
+    assert statuses.count(429) >= 75 and all(int(r or 0) >= 1 for s, r in results if s == 429)
+
+    async def mint() -> int:
+        async with d.session.post(d.url + "/chat/api/visitor", json={}) as resp:
+            return resp.status
+
+    minted = await asyncio.gather(*(mint() for _ in range(150)))
+    assert minted.count(429) >= 80, minted
+
+    streams = []
+    try:
+        for _ in range(6):
+            resp = await d.session.get(d.url + "/chat/api/events", headers=auth)
+            streams.append(resp)
+        assert [r.status for r in streams[:5]] == [200] * 5 and streams[5].status == 429
+        assert int(streams[5].headers["Retry-After"]) >= 1
+    finally:
+        for r in streams:
+            r.close()

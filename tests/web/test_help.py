@@ -49,9 +49,9 @@ async def test_help_centre_in_chinese_and_english_searchable_and_sticky(tmp_path
                 html = await resp.text()
         assert '<html lang="ja">' in html and "ヘルプセンター" in html
 
-        # An FAQ entry with no Japanese text is shown in English, marked as such for readers and screen readers.
+        # Every shipped language has the FAQ's answers too.
         status, html, _ = await _get(d, "/help/fees?lang=ja")
-        assert status == 200 and '<article lang="en"' in html and 'role="note"' in html
+        assert status == 200 and '<article lang="ja"' in html and 'role="note"' not in html
         # Articles are Markdown rendered on the server; traditional Chinese has its own.
         status, html, _ = await _get(d, "/help/withdrawal-guide?lang=zh-Hant")
         assert "<h2>需要多久</h2>" in html and "<strong>24 小時</strong>" in html
@@ -68,3 +68,23 @@ async def test_help_centre_in_chinese_and_english_searchable_and_sticky(tmp_path
         async with d.session.get(d.url + "/help/api/search", params={"q": "提现", "lang": "en"}) as resp:
             items = (await resp.json())["items"]
         assert items[0]["id"] == "withdrawal-limited" and items[0]["title"] == "Withdrawal limited or frozen"
+
+
+def test_a_page_missing_in_a_language_is_shown_in_the_nearest_one(tmp_path: Path) -> None:
+    from tpbridge.bridge.helpcentre import HelpCentre, from_accept_language
+
+    (tmp_path / "help" / "en").mkdir(parents=True)
+    (tmp_path / "help" / "zh-Hans").mkdir()
+    (tmp_path / "help" / "help.toml").write_text(
+        '[strings.en]\ntitle = "Help"\n[strings.zh-Hans]\ntitle = "帮助"\n[strings.zh-Hant]\ntitle = "幫助"\n'
+        '[strings.ko]\ntitle = "도움말"\n', encoding="utf-8")
+    (tmp_path / "help" / "en" / "fees.md").write_text("# Fees\n\nOne *flat* fee.\n", encoding="utf-8")
+    (tmp_path / "help" / "zh-Hans" / "fees.md").write_text("# 手续费\n\n统一费率。\n", encoding="utf-8")
+    centre = HelpCentre.load(tmp_path / "faq", tmp_path / "help")
+    entry = centre.entries["fees"]
+    assert entry.version("ko").language == "en" and "<em>flat</em>" in entry.version("ko").html
+    assert entry.version("zh-Hant").title == "手续费"  # Traditional readers get Simplified before English
+    assert [h.entry.id for h in centre.search("费率")] == ["fees"]
+    assert from_accept_language("zh-HK,en;q=0.5", centre.languages) == "zh-Hant"
+    assert from_accept_language("de-DE,ko;q=0.3", centre.languages) == "ko"
+    assert centre.t("ko")["title"] == "도움말"

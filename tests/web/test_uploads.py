@@ -25,6 +25,10 @@ class ThreadNotingFiles(AttachmentFiles):
         self.threads.append(threading.get_ident())
         return super().put(data, kind=kind, mime=mime, filename=filename)
 
+    def adopt(self, path: Path, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
+        self.threads.append(threading.get_ident())  # a spooled upload moved in: hashed here
+        return super().adopt(path, kind=kind, mime=mime, filename=filename)
+
 
 def reply_form(data: bytes) -> aiohttp.FormData:
     form = aiohttp.FormData()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientResponse
-from tpbridge.bridge.model import Author, AuthorKind, Role
+from tpbridge.bridge.model import Author, AuthorKind, Priority, Role
 
 from tests.web.support import WebApp, web_app
 
@@ -98,7 +98,7 @@ async def test_filters_combine_and_the_newest_activity_comes_first(tmp_path: Pat
         third = await w.say("w3", "v3", "three")
         await w.core.desk.assign(first.id, agent_id=root.id)
         await w.core.desk.set_labels(second.id, ["vip"])
-        await w.core.desk.update(third.id, priority=3)
+        await w.core.desk.update(third.id, priority=Priority.URGENT)
 
         async def ids(query: str) -> list[int]:
             status, page = await w.api("GET", "/api/v1/conversations?" + query, "root@example.com")
@@ -111,9 +111,14 @@ async def test_filters_combine_and_the_newest_activity_comes_first(tmp_path: Pat
         assert await ids("channel=telegram") == [second.id]
         assert await ids("inbox=webchat.site") == [third.id, first.id]
         assert await ids("label=vip") == [second.id]
-        assert await ids("priority=3") == [third.id]
+        assert await ids("priority=urgent") == [third.id]
+        assert await ids("priority=normal") == [second.id, first.id]
         _, page = await w.api("GET", "/api/v1/conversations", "root@example.com")
         assert all(c["unread"] == 1 for c in page["items"])
+        assert [c["priority"] for c in page["items"]] == ["urgent", "normal", "normal"]
+        for bad in ("3", "URGENT", "critical"):
+            status, body = await w.api("GET", "/api/v1/conversations?priority=" + bad, "root@example.com")
+            assert status == 400 and "low, normal, high, urgent" in body["error"]["message"], body
 
 
 async def test_attachments_download_only_for_agents_who_may_see_the_conversation(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ import json
 from collections.abc import Sequence
 
 from psycopg import errors
-from tpbridge.bridge.model import Team
+from tpbridge.bridge.model import Canned, Conversation, Team
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-from tpbridge.bridge.store.sqlite.admin import Canned, Conflict
+from tpbridge.bridge.store.protocol import Conflict
 
 
 def _canned(row: dict[str, object]) -> Canned:
@@ -62,32 +62,33 @@ class AdminStore(PostgresBase):
     async def contact_family(self, contact_id: int) -> list[int]:
         """The contact and every contact merged into it (their conversations are its history)."""
 
-        async def run(c: Conn) -> list[int]:
-            return [contact_id] + [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM contacts WHERE merged_into = %s ORDER BY id", (contact_id,))]
+        return await self._read(lambda c: rows.family(c, contact_id))
 
-        return await self._read(run)
-
-    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> None:
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> list[Conversation]:
         """Merge `source` into `target`; contacts merged into the source move along (one level deep).
-        `verified`: the person proved both identities theirs (a one-time code)."""
+        `verified`: the person proved both identities theirs (a one-time code).
+        Returns the conversations of the whole family (each shows a changed person)."""
         now = self.now()
 
-        async def run(c: Conn) -> None:
+        async def run(c: Conn) -> list[Conversation]:
             await c.execute("UPDATE contacts SET merged_into = %s, updated_at = %s WHERE merged_into = %s OR id = %s",
                             (target_id, now, source_id, source_id))
             await c.execute("UPDATE contacts SET merge_verified = %s WHERE id = %s", (int(verified), source_id))
+            return await rows.family_conversations(c, await rows.family(c, target_id))
 
-        await self._tx(run)
+        return await self._tx(run)
 
-    async def unmerge_contact(self, contact_id: int) -> None:
+    async def unmerge_contact(self, contact_id: int) -> list[Conversation]:
         now = self.now()
 
-        async def run(c: Conn) -> None:
+        async def run(c: Conn) -> list[Conversation]:
+            was = await rows.value(c, "SELECT merged_into FROM contacts WHERE id = %s", (contact_id,))
             await c.execute("UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = %s WHERE id = %s",
                             (now, contact_id))
+            ids = [contact_id] if was is None else [*await rows.family(c, was), contact_id]
+            return await rows.family_conversations(c, ids)
 
-        await self._tx(run)
+        return await self._tx(run)
 
     async def set_team_inboxes(self, name: str, inboxes: Sequence[str]) -> Team | None:
         """Replace the inboxes a team owns (ensure_team only ever adds)."""

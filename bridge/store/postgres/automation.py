@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tpbridge.bridge.model import Conversation, Cycle, Message, Waiting
 from tpbridge.bridge.store.postgres import people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-from tpbridge.bridge.store.sqlite.automation import WAITING, Waiting
+from tpbridge.bridge.store.protocol import ReportRows
+from tpbridge.bridge.store.sqlite.automation import WAITING
 
 
 async def _forget(c: Conn, conversation_ids: list[int], contact_ids: list[int]) -> None:
@@ -30,12 +32,23 @@ class AutomationStore(PostgresBase):
     async def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return await self._read(lambda c: rows.all_rows(c, sql, args))
 
-    async def set_message_language(self, message_id: int, language: str | None) -> None:
-        await self._exec("UPDATE messages SET language = %s WHERE id = %s", (language, message_id))
+    async def set_message_language(self, message_id: int, language: str | None) -> Message | None:
+        async def run(c: Conn) -> Message | None:
+            cur = await c.execute("UPDATE messages SET language = %s WHERE id = %s", (language, message_id))
+            return None if cur.rowcount == 0 else await rows.load_message(c, message_id)
 
-    async def set_contact_language(self, contact_id: int, language: str) -> None:
-        await self._exec("UPDATE contacts SET language = %s, updated_at = %s WHERE id = %s",
-                         (language, self.now(), contact_id))
+        return await self._tx(run)
+
+    async def set_contact_language(self, contact_id: int, language: str) -> list[Conversation]:
+        now = self.now()
+
+        async def run(c: Conn) -> list[Conversation]:
+            await c.execute("UPDATE contacts SET language = %s, updated_at = %s WHERE id = %s",
+                            (language, now, contact_id))
+            root = await rows.value(c, "SELECT merged_into FROM contacts WHERE id = %s", (contact_id,))
+            return await rows.family_conversations(c, await rows.family(c, root or contact_id))
+
+        return await self._tx(run)
 
     async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
         found = await self._rows(
@@ -88,10 +101,10 @@ class AutomationStore(PostgresBase):
             "UPDATE automation_cycles SET assigned_at = %s WHERE id = (SELECT max(id) FROM automation_cycles"
             " WHERE conversation_id = %s) AND assigned_at IS NULL", (at, conversation_id))
 
-    async def cycle_first_human(self, conversation_id: int, at: float) -> Any:
+    async def cycle_first_human(self, conversation_id: int, at: float) -> Cycle | None:
         """Record the first human reply of the open cycle; returns the cycle when this reply was that first one."""
 
-        async def run(c: Conn) -> Any:
+        async def run(c: Conn) -> Cycle | None:
             row = await rows.one(
                 c, "SELECT * FROM automation_cycles WHERE conversation_id = %s AND first_human_at IS NULL"
                 " AND resolved_at IS NULL ORDER BY id DESC LIMIT 1 FOR UPDATE", (conversation_id,))
@@ -140,7 +153,7 @@ class AutomationStore(PostgresBase):
             " created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], self.now()))
 
-    async def report_rows(self, since: float, until: float) -> dict[str, list[dict[str, Any]]]:
+    async def report_rows(self, since: float, until: float) -> ReportRows:
         """The raw rows of a period; bridge/automation/reports.py turns them into numbers."""
 
         async def run(c: Conn) -> dict[str, list[dict[str, Any]]]:
@@ -166,11 +179,15 @@ class AutomationStore(PostgresBase):
                 "inbound": await q(
                     "SELECT created_at FROM messages WHERE direction = 'in' AND author_kind = 'contact'"
                     " AND created_at >= %s AND created_at < %s"),
+                # who answered each conversation first (per-agent reports)
+                "first_replies": await q(
+                    "SELECT DISTINCT ON (conversation_id) conversation_id, author_id AS agent_id, author_name AS agent,"
+                    " created_at AS at FROM messages WHERE author_kind = 'agent' AND private = 0"
+                    " AND created_at >= %s AND created_at < %s ORDER BY conversation_id, created_at"),
             }
 
         return await self._read(run)
 
 
-def cycle_result(row: dict[str, Any]) -> Any:
-    """What cycle_first_human hands back (the row as a dict today; the protocol's Cycle once it lands)."""
-    return dict(row)
+def cycle_result(row: dict[str, Any]) -> Cycle:
+    return Cycle(row["id"], row["conversation_id"], row["team"], row["started_at"], row["position"])

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import psycopg
+from tpbridge.bridge.model import QuarantineEntry
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.batch import IngestBatcher, IngestJob
@@ -50,10 +51,11 @@ class ChannelStore(PostgresBase):
 
         await self._tx(run)
 
-    async def list_quarantine(self, limit: int = 100) -> list[dict[str, object]]:
-        async def run(c: Conn) -> list[dict[str, object]]:
-            return [dict(r) for r in await rows.all_rows(
-                c, "SELECT * FROM quarantine ORDER BY id DESC LIMIT %s", (limit,))]
+    async def list_quarantine(self, limit: int = 100) -> list[QuarantineEntry]:
+        async def run(c: Conn) -> list[QuarantineEntry]:
+            return [QuarantineEntry(r["id"], r["inbox"], r["external_id"], r["reason"], r["path"], r["size"],
+                                    rows.ts(r["created_at"]))  # type: ignore[arg-type]
+                    for r in await rows.all_rows(c, "SELECT * FROM quarantine ORDER BY id DESC LIMIT %s", (limit,))]
 
         return await self._read(run)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Unpack
 
 from tpbridge.bridge import search
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-from tpbridge.bridge.store.protocol import ConversationFilter, Page
-from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor
+from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
+from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
 
 _IS_CJK_TERM = search._IS_CJK  # the same test as the SQLite store's query builder
 
@@ -98,12 +100,14 @@ class ConversationStore(PostgresBase):
 
         return await self._read(run)
 
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        sql, args = page_of_messages(conversation_id, include_private, limit, before, "%s")
+
         async def run(c: Conn) -> list[Message]:
-            sql = "SELECT * FROM messages WHERE conversation_id = %s"
-            if not include_private:
-                sql += " AND private = 0"
-            return await rows.messages(c, await rows.all_rows(c, sql + " ORDER BY id", (conversation_id,)))
+            return await rows.messages(c, await rows.all_rows(c, sql, args))
 
         return await self._read(run)
 
@@ -114,7 +118,7 @@ class ConversationStore(PostgresBase):
 
         return await self._read(run)
 
-    async def update_conversation(self, conversation_id: int, **fields: Any) -> Conversation:
+    async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
         bad = set(fields) - _UPDATABLE
         if bad:
@@ -129,10 +133,14 @@ class ConversationStore(PostgresBase):
                     args.append(json.dumps(value, default=str))
                 elif key == "labels":
                     sets.append("labels = %s")
-                    args.append(json.dumps(list(value)))
+                    args.append(json.dumps(list(fields["labels"])))
                 else:
                     sets.append(f"{key} = %s")
-                    args.append(value.timestamp() if hasattr(value, "timestamp") else value)
+                    if isinstance(value, datetime):
+                        value = value.timestamp()
+                    elif isinstance(value, enum.Enum):
+                        value = value.value
+                    args.append(value)
             args.append(conversation_id)
             cur = await c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = %s", args)
             if cur.rowcount == 0:

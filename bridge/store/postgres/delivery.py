@@ -101,12 +101,6 @@ class DeliveryStore(PostgresBase):
 
         return await self._read(run)
 
-    async def pending_inboxes(self) -> list[str]:
-        async def run(c: Conn) -> list[str]:
-            return [r["inbox"] for r in await rows.all_rows(c, "SELECT DISTINCT inbox FROM outbox")]
-
-        return await self._read(run)
-
     async def mark_sent(self, item: OutboxItem, external_id: str) -> Message:
         now = self.now()
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -140,13 +141,14 @@ class PeopleStore(PostgresBase):
 
         return await self._read(run)
 
-    async def forget_contact(self, contact_id: int) -> list[str]:
-        """Erase a person everywhere; returns attachment hashes no longer referenced (files to delete)."""
+    async def forget_contact(self, contact_id: int) -> Forgotten:
+        """Erase a person everywhere; returns their conversations as they were and the attachment hashes
+        no longer referenced (files to delete)."""
 
-        async def run(c: Conn) -> list[str]:
+        async def run(c: Conn) -> Forgotten:
             family = await _family(c, contact_id)
-            convs = [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM conversations WHERE contact_id = ANY(%s)", (family,))]
+            gone = await rows.family_conversations(c, family)
+            convs = [conv.id for conv in gone]
             hashes = await erase_messages(c, convs)
             for hook in FORGET_HOOKS:
                 await hook(c, convs, family)
@@ -154,7 +156,7 @@ class PeopleStore(PostgresBase):
             await c.execute("DELETE FROM identities WHERE contact_id = ANY(%s)", (family,))
             await c.execute("UPDATE contacts SET merged_into = NULL WHERE merged_into = ANY(%s)", (family,))
             await c.execute("DELETE FROM contacts WHERE id = ANY(%s)", (family,))
-            return await unused(c, hashes)
+            return Forgotten(gone, sorted(await unused(c, hashes)))
 
         return await self._tx(run)
 
@@ -198,26 +200,29 @@ class PeopleStore(PostgresBase):
 
         return await self._read(run)
 
-    async def update_agent(self, agent_id: int, **fields: Any) -> Agent:
+    async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
         bad = set(fields) - _AGENT_FIELDS - {"teams"}
         if bad:
             raise ValueError(f"not updatable: {sorted(bad)}")
         now = self.now()
 
+        columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
+        if "languages" in fields:
+            columns["languages"] = json.dumps(list(fields["languages"]))
+        for key, value in columns.items():
+            if isinstance(value, Role):
+                columns[key] = value.value
+            elif isinstance(value, bool):
+                columns[key] = int(value)
+        teams = fields.get("teams")
+
         async def run(c: Conn) -> Agent:
-            for key, value in fields.items():
-                if key == "teams":
-                    await c.execute("DELETE FROM agent_teams WHERE agent_id = %s", (agent_id,))
-                    for team in value:
-                        await c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (%s,%s)"
-                                        " ON CONFLICT DO NOTHING", (agent_id, await _ensure_team(c, team, (), now)))
-                    continue
-                if key == "languages":
-                    value = json.dumps(list(value))
-                elif isinstance(value, Role):
-                    value = value.value
-                elif isinstance(value, bool):
-                    value = int(value)
+            if teams is not None:
+                await c.execute("DELETE FROM agent_teams WHERE agent_id = %s", (agent_id,))
+                for team in teams:
+                    await c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (%s,%s)"
+                                    " ON CONFLICT DO NOTHING", (agent_id, await _ensure_team(c, team, (), now)))
+            for key, value in columns.items():
                 await c.execute(f"UPDATE agents SET {key} = %s WHERE id = %s", (value, agent_id))
             if "password_hash" in fields or fields.get("disabled"):
                 # a new password or a disable ends every session and token (as SQLite's)

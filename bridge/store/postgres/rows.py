@@ -70,3 +70,15 @@ async def messages(conn: Conn, found: list[DictRow]) -> list[Message]:
 async def load_conversation(conn: Conn, conversation_id: int) -> Conversation | None:
     row = await one(conn, "SELECT * FROM conversations WHERE id = %s", (conversation_id,))
     return None if row is None else conversation(row)  # type: ignore[arg-type]
+
+
+async def family(conn: Conn, contact_id: int) -> list[int]:
+    """The contact and every contact merged into it."""
+    return [contact_id] + [r["id"] for r in await all_rows(
+        conn, "SELECT id FROM contacts WHERE merged_into = %s ORDER BY id", (contact_id,))]
+
+
+async def family_conversations(conn: Conn, contact_ids: Sequence[int]) -> list[Conversation]:
+    """The conversations of these contacts, oldest first."""
+    return [conversation(r) for r in await all_rows(  # type: ignore[arg-type]
+        conn, "SELECT * FROM conversations WHERE contact_id = ANY(%s) ORDER BY id", (list(contact_ids),))]

@@ -11,12 +11,13 @@ from tpbridge.bridge.store.sqlite.conversations import ConversationStore
 from tpbridge.bridge.store.sqlite.credentials import CredentialStore
 from tpbridge.bridge.store.sqlite.delivery import DeliveryStore
 from tpbridge.bridge.store.sqlite.instances import SingleInstance
+from tpbridge.bridge.store.sqlite.keys import EncryptionStore
 from tpbridge.bridge.store.sqlite.people import PeopleStore
 from tpbridge.bridge.store.sqlite.retention import RetentionStore
 
 
 class SqliteStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
-                  AuditStore, RetentionStore, SingleInstance, CredentialStore):
+                  AuditStore, RetentionStore, SingleInstance, CredentialStore, EncryptionStore):
     """Implements bridge.store.protocol.Store on one SQLite file."""
 
 

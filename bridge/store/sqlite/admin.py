@@ -5,25 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from tpbridge.bridge.model import Team
+from tpbridge.bridge.model import Canned, Conversation, Team
+from tpbridge.bridge.store.protocol import Conflict
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
-
-
-@dataclass(frozen=True, slots=True)
-class Canned:
-    """A canned response: typed as `/shortcut` in the reply box."""
-
-    id: int
-    shortcut: str
-    text: str
-    created_by: int | None
-
-
-class Conflict(ValueError):
-    """The change would break a uniqueness rule (e.g. a shortcut already taken)."""
 
 
 def _canned(row: sqlite3.Row) -> Canned:
@@ -71,30 +57,38 @@ class AdminStore(SqliteBase):
     # ------------------------------------------------------------ contact merges
     async def contact_family(self, contact_id: int) -> list[int]:
         """The contact and every contact merged into it (their conversations are its history)."""
-        return await self._read(lambda c: [contact_id] + [r[0] for r in c.execute(
-            "SELECT id FROM contacts WHERE merged_into = ? ORDER BY id", (contact_id,))])
+        return await self._read(lambda c: rows.family(c, contact_id))
 
-    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> None:
+    async def merge_contacts(self, target_id: int, source_id: int, *, verified: bool = False) -> list[Conversation]:
         """Merge `source` into `target`: one person from now on; undone by `unmerge_contact`.
 
         Contacts merged into the source move to the target, so a family is one level deep.
         `verified`: the person proved both identities theirs (a one-time code), not an agent's guess.
+        Returns the conversations of the whole family (each shows a changed person).
         """
         now = self.now()
 
-        def run(c: sqlite3.Connection) -> None:
+        def run(c: sqlite3.Connection) -> list[Conversation]:
             c.execute("UPDATE contacts SET merged_into = ?, updated_at = ? WHERE merged_into = ?",
                       (target_id, now, source_id))
             c.execute("UPDATE contacts SET merged_into = ?, merge_verified = ?, updated_at = ? WHERE id = ?",
                       (target_id, int(verified), now, source_id))
+            return rows.family_conversations(c, rows.family(c, target_id))
 
-        await self._write(run)
+        return await self._write(run)
 
-    async def unmerge_contact(self, contact_id: int) -> None:
+    async def unmerge_contact(self, contact_id: int) -> list[Conversation]:
+        """Undo a merge; returns the conversations of the contact and of the one it was merged into."""
         now = self.now()
-        await self._write(lambda c: c.execute(
-            "UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = ? WHERE id = ?",
-            (now, contact_id)))
+
+        def run(c: sqlite3.Connection) -> list[Conversation]:
+            row = c.execute("SELECT merged_into FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+            c.execute("UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = ? WHERE id = ?",
+                      (now, contact_id))
+            ids = [contact_id] if row is None or row[0] is None else [*rows.family(c, row[0]), contact_id]
+            return rows.family_conversations(c, ids)
+
+        return await self._write(run)
 
     # ------------------------------------------------------------ teams
     async def set_team_inboxes(self, name: str, inboxes: Sequence[str]) -> Team | None:

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
 
-from tpbridge.bridge.store.sqlite import people
+from tpbridge.bridge.model import Cycle, Message, Waiting
+from tpbridge.bridge.store.protocol import ReportRows
+from tpbridge.bridge.store.sqlite import people, rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 WAITING = "status = 'open' AND assignee_id IS NULL AND handoff_at IS NOT NULL"
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    conversation_id: int
-    priority: int
-    handoff_at: float
-    language: str | None
 
 
 def _forget(c: sqlite3.Connection, conversation_ids: list[int], contact_ids: list[int]) -> None:
@@ -35,13 +28,13 @@ if _forget not in people.FORGET_HOOKS:
 
 class AutomationStore(SqliteBase):
     # ------------------------------------------------------------ language
-    async def set_message_language(self, message_id: int, language: str | None) -> None:
-        await self._write(lambda c: c.execute("UPDATE messages SET language = ? WHERE id = ?", (language, message_id)))
+    async def set_message_language(self, message_id: int, language: str | None) -> Message | None:
+        def run(c: sqlite3.Connection) -> Message | None:
+            if c.execute("UPDATE messages SET language = ? WHERE id = ?", (language, message_id)).rowcount == 0:
+                return None
+            return rows.load_message(c, message_id)
 
-    async def set_contact_language(self, contact_id: int, language: str) -> None:
-        now = self.now()
-        await self._write(lambda c: c.execute(
-            "UPDATE contacts SET language = ?, updated_at = ? WHERE id = ?", (language, now, contact_id)))
+        return await self._write(run)
 
     async def last_resolved(self, identity_id: int, exclude: int) -> int | None:
         """The person's most recently resolved conversation: where a survey answer in a new one belongs."""
@@ -100,17 +93,17 @@ class AutomationStore(SqliteBase):
             "UPDATE automation_cycles SET assigned_at = ? WHERE id = (SELECT MAX(id) FROM automation_cycles"
             " WHERE conversation_id = ?) AND assigned_at IS NULL", (at, conversation_id)))
 
-    async def cycle_first_human(self, conversation_id: int, at: float) -> dict[str, Any] | None:
+    async def cycle_first_human(self, conversation_id: int, at: float) -> Cycle | None:
         """Record the first human reply of the open cycle; returns the cycle when this reply was that first one."""
 
-        def run(c: sqlite3.Connection) -> dict[str, Any] | None:
+        def run(c: sqlite3.Connection) -> Cycle | None:
             row = c.execute(
                 "SELECT * FROM automation_cycles WHERE conversation_id = ? AND first_human_at IS NULL"
                 " AND resolved_at IS NULL ORDER BY id DESC LIMIT 1", (conversation_id,)).fetchone()
             if row is None:
                 return None
             c.execute("UPDATE automation_cycles SET first_human_at = ? WHERE id = ?", (at, row["id"]))
-            return dict(row)
+            return Cycle(row["id"], row["conversation_id"], row["team"], row["started_at"], row["position"])
 
         return await self._write(run)
 
@@ -159,14 +152,14 @@ class AutomationStore(SqliteBase):
         await self._write(lambda c: c.execute(
             "INSERT INTO automation_surveys (conversation_id, contact_id, inbox, channel, team, language, score, text,"
             " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], now)))
+            (conversation_id, contact_id, inbox, channel, team, language, score, seal(c, text[:200]), now)))
 
     # ------------------------------------------------------------ reports
-    async def report_rows(self, since: float, until: float) -> dict[str, list[dict[str, Any]]]:
+    async def report_rows(self, since: float, until: float) -> ReportRows:
         """The raw rows of a period; bridge/automation/reports.py turns them into numbers."""
 
-        def run(c: sqlite3.Connection) -> dict[str, list[dict[str, Any]]]:
-            def q(sql: str) -> list[dict[str, Any]]:
+        def run(c: sqlite3.Connection) -> ReportRows:
+            def q(sql: str) -> list[dict[str, object]]:
                 return [dict(r) for r in c.execute(sql, (since, until) * sql.count("UNION ALL") + (since, until))]
 
             # Erased conversations still count (anonymously): see bridge/store/sqlite/retention.py.
@@ -186,6 +179,11 @@ class AutomationStore(SqliteBase):
                 "inbound": q(
                     "SELECT created_at, conversation_id FROM messages WHERE direction = 'in'"
                     " AND author_kind = 'contact' AND created_at >= ? AND created_at < ?"),
+                # who answered each conversation first (per-agent reports)
+                "first_replies": q(
+                    "SELECT conversation_id, author_id AS agent_id, author_name AS agent, MIN(created_at) AS at"
+                    " FROM messages WHERE author_kind = 'agent' AND private = 0 AND created_at >= ? AND created_at < ?"
+                    " GROUP BY conversation_id"),
             }
 
         return await self._read(run)

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from tpbridge.bridge.store.sqlite import migrations
+from tpbridge.bridge.crypto import Codec
+from tpbridge.bridge.store.sqlite import encryption, migrations
 from tpbridge.bridge.store.sqlite.writer import Checkpointer, Readers, Writer, connect
 
 T = TypeVar("T")
@@ -24,10 +25,11 @@ def path_from_url(url: str, base: Path) -> Path:
 
 
 class SqliteBase:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, codec: Codec | None = None) -> None:
         self.path = path
-        self._writer = Writer(path)
-        self._readers = Readers(path)
+        self.codec = codec
+        self._writer = Writer(path, codec)
+        self._readers = Readers(path, codec=codec)
         self._checkpointer = Checkpointer(path)
         self._opened = False
 
@@ -36,9 +38,11 @@ class SqliteBase:
 
     def open_sync(self, *, upto: int | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path)
+        conn = connect(self.path, codec=self.codec)
         try:
             migrations.upgrade(conn, upto=upto)
+            if upto is None or upto >= encryption.VERSION:
+                encryption.check(conn, self.codec)  # the key matches the store, or one clear line
         finally:
             conn.close()
         self._writer.start()

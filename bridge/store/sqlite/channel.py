@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
+from tpbridge.bridge.model import QuarantineEntry
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
+from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.ingest import save_checkpoint
 from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite, finished
@@ -42,9 +44,11 @@ class ChannelStore(SqliteBase):
 
         await self._write(run)
 
-    async def list_quarantine(self, limit: int = 100) -> list[dict[str, object]]:
-        def run(c: sqlite3.Connection) -> list[dict[str, object]]:
-            return [dict(r) for r in c.execute("SELECT * FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))]
+    async def list_quarantine(self, limit: int = 100) -> list[QuarantineEntry]:
+        def run(c: sqlite3.Connection) -> list[QuarantineEntry]:
+            return [QuarantineEntry(r["id"], r["inbox"], r["external_id"], r["reason"], r["path"], r["size"],
+                                    rows.ts(r["created_at"]))  # type: ignore[arg-type]
+                    for r in c.execute("SELECT * FROM quarantine ORDER BY id DESC LIMIT ?", (limit,))]
 
         return await self._read(run)
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import enum
 import json
 import sqlite3
-from typing import Any
+from datetime import datetime
+from typing import Any, Unpack
 
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
-from tpbridge.bridge.search import match_query
-from tpbridge.bridge.store.protocol import ConversationFilter, Page
+from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
 
 _UPDATABLE = {
     "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
@@ -47,6 +49,22 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(clauses) + ")", args
 
 
+def page_of_messages(conversation_id: int, include_private: bool, limit: int | None, before: int | None,
+                     mark: str) -> tuple[str, list[Any]]:
+    """SQL for a conversation's messages, oldest first: all, or the newest `limit` below `before`
+    (the same text for both stores but for the parameter mark)."""
+    sql, args = f"SELECT * FROM messages WHERE conversation_id = {mark}", [conversation_id]
+    if not include_private:
+        sql += " AND private = 0"
+    if before is not None:
+        sql += f" AND id < {mark}"
+        args.append(before)
+    if limit is None:
+        return sql + " ORDER BY id", args
+    args.append(limit)
+    return f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {mark}) AS newest ORDER BY id", args
+
+
 class ConversationStore(SqliteBase):
     async def index_search(self) -> int:
         total = 0
@@ -77,12 +95,12 @@ class ConversationStore(SqliteBase):
             sql.append("AND c.assignee_id IS NULL")
         elif flt.assignee not in (None, "", "all"):
             sql.append("AND c.assignee_id = ?")
-            args.append(int(flt.assignee))  # type: ignore[arg-type]
+            args.append(int(flt.assignee or 0))
         if flt.label:
             sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
             args.append(flt.label)
         if flt.q:
-            match = match_query(flt.q)
+            match = match_terms(self.codec, flt.q)
             if match is None:
                 return Page([], None)
             await self.index_search()  # a search sees every message stored before it
@@ -107,12 +125,14 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        sql, args = page_of_messages(conversation_id, include_private, limit, before, "?")
+
         def run(c: sqlite3.Connection) -> list[Message]:
-            sql = "SELECT * FROM messages WHERE conversation_id = ?"
-            if not include_private:
-                sql += " AND private = 0"
-            found = c.execute(sql + " ORDER BY id", (conversation_id,)).fetchall()
+            found = c.execute(sql, args).fetchall()
             atts = rows.load_attachments(c, [r["id"] for r in found])
             return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]
 
@@ -126,7 +146,7 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
-    async def update_conversation(self, conversation_id: int, **fields: Any) -> Conversation:
+    async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON patch), `labels` replaced."""
         bad = set(fields) - _UPDATABLE
         if bad:
@@ -134,17 +154,22 @@ class ConversationStore(SqliteBase):
         now = self.now()
 
         def run(c: sqlite3.Connection) -> Conversation:
-            sets, args = ["updated_at = ?"], [now]
+            sets: list[str] = ["updated_at = ?"]
+            args: list[object] = [now]
             for key, value in fields.items():
                 if key == "attrs":
                     sets.append("attrs = json_patch(attrs, ?)")
                     args.append(json.dumps(value, default=str))
                 elif key == "labels":
                     sets.append("labels = ?")
-                    args.append(json.dumps(list(value)))
+                    args.append(json.dumps(list(fields["labels"])))
                 else:
                     sets.append(f"{key} = ?")
-                    args.append(value.timestamp() if hasattr(value, "timestamp") else value)
+                    if isinstance(value, datetime):
+                        value = value.timestamp()
+                    elif isinstance(value, enum.Enum):
+                        value = value.value
+                    args.append(value)
             args.append(conversation_id)
             cur = c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", args)
             if cur.rowcount == 0:
@@ -172,7 +197,7 @@ class ConversationStore(SqliteBase):
                 "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
                 " JOIN identities i ON i.id = c.identity_id"
                 " WHERE i.inbox = ? AND i.external_id = ? AND m.private = 0"
-                " ORDER BY m.id DESC LIMIT ?", (inbox, external_id, limit)).fetchall()
+                " ORDER BY m.id DESC LIMIT ?", (inbox, lookup_id(c, inbox, external_id), limit)).fetchall()
             found.reverse()
             atts = rows.load_attachments(c, [r["id"] for r in found])
             return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]

@@ -10,6 +10,7 @@ from tpbridge.bridge.model import AuthorKind, Conversation, Message
 from tpbridge.bridge.store.protocol import NewReply, OutboxItem
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 
 def _item(row: sqlite3.Row) -> OutboxItem:
@@ -32,9 +33,9 @@ class DeliveryStore(SqliteBase):
                 "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name,"
                 " text, html, private, delivery, created_at, reply_to, auto, extra)"
                 " VALUES (?,?, 'out', ?,?,?,?,?,?,?,?,?,?,?)",
-                (conv.id, conv.inbox, reply.author.kind.value, reply.author.id, reply.author.name, reply.text,
-                 reply.html, int(reply.private), delivery, now, reply.reply_to, int(reply.auto),
-                 json.dumps(reply.extra)),
+                (conv.id, conv.inbox, reply.author.kind.value, reply.author.id, reply.author.name,
+                 seal(c, reply.text), seal(c, reply.html), int(reply.private), delivery, now, reply.reply_to,
+                 int(reply.auto), seal(c, json.dumps(reply.extra))),
             )
             message_id: int = cur.lastrowid  # type: ignore[assignment]
             rows.insert_parts(c, message_id, reply.attachments)
@@ -49,7 +50,7 @@ class DeliveryStore(SqliteBase):
                 " updated_at = ?, unread = CASE WHEN ? THEN 0 ELSE unread END,"
                 " first_response_at = CASE WHEN ? AND first_response_at IS NULL THEN ? ELSE first_response_at END"
                 " WHERE id = ?",
-                (reply.text[:200], now, now, now, human, human, now, conv.id),
+                (seal(c, reply.text[:200]), now, now, now, human, human, now, conv.id),
             )
             return rows.load_message(c, message_id), rows.load_conversation(c, conv.id)  # type: ignore[return-value]
 
@@ -74,12 +75,10 @@ class DeliveryStore(SqliteBase):
 
     async def next_due(self, inbox: str) -> float | None:
         def run(c: sqlite3.Connection) -> float | None:
-            return c.execute("SELECT MIN(due_at) FROM outbox WHERE inbox = ?", (inbox,)).fetchone()[0]
+            due: float | None = c.execute("SELECT MIN(due_at) FROM outbox WHERE inbox = ?", (inbox,)).fetchone()[0]
+            return due
 
         return await self._read(run)
-
-    async def pending_inboxes(self) -> list[str]:
-        return await self._read(lambda c: [r[0] for r in c.execute("SELECT DISTINCT inbox FROM outbox")])
 
     async def mark_sent(self, item: OutboxItem, external_id: str) -> Message:
         now = self.now()

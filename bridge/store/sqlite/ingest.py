@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from tpbridge.adapters.base import Inbound, ThreadHint
 from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
-from tpbridge.bridge.search import index_text
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite.sealing import codec_of, index_terms, lookup_id, seal
 
 
 @dataclass(slots=True)
@@ -40,26 +40,28 @@ def _identity(conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, 
     row = conn.execute(
         "SELECT i.id, i.contact_id, i.handle, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id"
         " WHERE i.inbox = ? AND i.external_id = ?",
-        (inbox, sender.external_id),
+        (inbox, lookup_id(conn, inbox, sender.external_id)),
     ).fetchone()
     if row is not None:
         if sender.handle and sender.handle != row["handle"]:
-            conn.execute("UPDATE identities SET handle = ? WHERE id = ?", (sender.handle, row["id"]))
+            conn.execute("UPDATE identities SET handle = ? WHERE id = ?", (seal(conn, sender.handle), row["id"]))
         if sender.name and row["name"] is None:
             conn.execute(
                 "UPDATE contacts SET name = ?, anonymous = 0, updated_at = ? WHERE id = ? AND name IS NULL",
-                (sender.name, now, row["contact_id"]),
+                (seal(conn, sender.name), now, row["contact_id"]),
             )
         return row["id"], row["contact_id"]
     email = sender.external_id if channel == "email" else None
     cur = conn.execute(
         "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at) VALUES (?,?,?,?,?,?)",
-        (sender.name, sender.language, 0 if (sender.name or email) else 1, email, now, now),
+        (seal(conn, sender.name), sender.language, 0 if (sender.name or email) else 1, seal(conn, email), now, now),
     )
     contact_id = cur.lastrowid
     cur = conn.execute(
-        "INSERT INTO identities (contact_id, inbox, channel, external_id, handle, created_at) VALUES (?,?,?,?,?,?)",
-        (contact_id, inbox, channel, sender.external_id, sender.handle, now),
+        "INSERT INTO identities (contact_id, inbox, channel, external_id, external_id_sealed, handle, created_at)"
+        " VALUES (?,?,?,?,?,?,?)",
+        (contact_id, inbox, channel, lookup_id(conn, inbox, sender.external_id),
+         seal(conn, sender.external_id) if codec_of(conn) else None, seal(conn, sender.handle), now),
     )
     return cur.lastrowid, contact_id  # type: ignore[return-value]
 
@@ -72,7 +74,7 @@ def _new_conversation(
         "INSERT INTO conversations (inbox, channel, contact_id, identity_id, status, subject, thread_key,"
         " linked_conversation_id, language, created_at, updated_at, last_activity_at)"
         " VALUES (?,?,?,?, 'open', ?,?,?,?,?,?,?)",
-        (inbox, channel, contact_id, identity_id, rec.subject, thread_key, linked, rec.sender.language,
+        (inbox, channel, contact_id, identity_id, seal(conn, rec.subject), thread_key, linked, rec.sender.language,
          now, now, now),
     )
     return _Target(cur.lastrowid, created=True)  # type: ignore[arg-type]
@@ -162,10 +164,10 @@ def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> Ing
         return None  # the original never arrived: store the edit as a message of its own
     conn.execute(
         "INSERT INTO message_edits (message_id, inbox, external_id, previous_text, edited_at) VALUES (?,?,?,?,?)",
-        (row["id"], inbox, rec.external_id, row["text"], now),
+        (row["id"], inbox, rec.external_id, seal(conn, row["text"]), now),
     )
-    conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (rec.text, now, row["id"]))
-    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?", (index_text(rec.text), row["id"]))
+    conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (seal(conn, rec.text), now, row["id"]))
+    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?", (index_terms(conn, rec.text), row["id"]))
     msg = rows.load_message(conn, row["id"])
     conv = rows.load_conversation(conn, row["conversation_id"])
     return IngestedItem(row["id"], message=msg, conversation=conv, edited=True)
@@ -223,22 +225,24 @@ def ingest_tx(
             " html, private, external_id, created_at, sent_at, reply_to, extra)"
             " VALUES (?,?, 'in', ?,?,?,?,?, 0, ?,?,?,?,?)",
             (target.conversation_id, inbox, "system" if rec.system else "contact",
-             None if rec.system else contact_id, None if rec.system else rec.sender.name,
-             rec.text, prep.html, rec.external_id, now, sent_at, rec.reply_to, extra_json),
+             None if rec.system else contact_id, None if rec.system else seal(conn, rec.sender.name),
+             seal(conn, rec.text), seal(conn, prep.html), rec.external_id, now, sent_at, rec.reply_to,
+             seal(conn, extra_json)),
         )
         message_id: int = cur.lastrowid  # type: ignore[assignment]
         rows.insert_parts(conn, message_id, prep.attachments)
         preview = rec.text[:200]
         if not preview and prep.attachments:
             preview = prep.attachments[0].filename or "attachment"
-        attrs_sql, attrs_args = "", ()
+        attrs_sql = ""
+        attrs_args: tuple[str, ...] = ()
         if rec.conversation_attrs:
             attrs_sql = ", attrs = json_patch(attrs, ?)"
             attrs_args = (json.dumps(dict(rec.conversation_attrs), default=str),)
         conn.execute(
             "UPDATE conversations SET last_message_text = ?, last_message_at = ?, last_activity_at = ?,"
             f" updated_at = ?, unread = unread + ?{attrs_sql} WHERE id = ?",
-            (preview, now, now, now, 0 if rec.system else 1, *attrs_args, target.conversation_id),
+            (seal(conn, preview), now, now, now, 0 if rec.system else 1, *attrs_args, target.conversation_id),
         )
         if prep.attachments:
             msg: Message = rows.load_message(conn, message_id)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Conversation, Identity, Role, Team, Viewer, iso
+from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.credentials import end_credentials
+from tpbridge.bridge.store.sqlite.sealing import lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -35,10 +37,6 @@ def _agent(c: sqlite3.Connection, row: sqlite3.Row) -> Agent:
     return rows.agent(row, teams)
 
 
-def _family(c: sqlite3.Connection, contact_id: int) -> list[int]:
-    return [contact_id] + [r[0] for r in c.execute("SELECT id FROM contacts WHERE merged_into = ?", (contact_id,))]
-
-
 class PeopleStore(SqliteBase):
     async def get_contact(self, contact_id: int) -> Contact | None:
         return await self._read(lambda c: _contact(c, contact_id))
@@ -55,7 +53,8 @@ class PeopleStore(SqliteBase):
             if fields.get("name") or fields.get("email"):
                 sets.append("anonymous = 0")
             cur = c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
-                            (*fields.values(), now, contact_id))
+                            (*(seal(c, v) if k in ("name", "email") else v for k, v in fields.items()), now,
+                             contact_id))
             if cur.rowcount == 0:
                 raise LookupError(f"contact {contact_id} not found")
             return _contact(c, contact_id)  # type: ignore[return-value]
@@ -65,7 +64,7 @@ class PeopleStore(SqliteBase):
     async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
         def run(c: sqlite3.Connection) -> Identity | None:
             row = c.execute("SELECT * FROM identities WHERE inbox = ? AND external_id = ?",
-                            (inbox, external_id)).fetchone()
+                            (inbox, lookup_id(c, inbox, external_id))).fetchone()
             return rows.identity(row) if row is not None else None
 
         return await self._read(run)
@@ -83,7 +82,7 @@ class PeopleStore(SqliteBase):
             contact = _contact(c, contact_id)
             if contact is None:
                 return None
-            family = _family(c, contact_id)
+            family = rows.family(c, contact_id)
             marks = ",".join("?" * len(family))
             convs = []
             for conv in c.execute(f"SELECT * FROM conversations WHERE contact_id IN ({marks}) ORDER BY id", family):
@@ -111,13 +110,26 @@ class PeopleStore(SqliteBase):
 
         return await self._read(run)
 
-    async def forget_contact(self, contact_id: int) -> list[str]:
-        """Erase a person everywhere; returns attachment hashes no longer referenced (files to delete)."""
+    async def set_contact_language(self, contact_id: int, language: str) -> list[Conversation]:
+        now = self.now()
 
-        def run(c: sqlite3.Connection) -> list[str]:
-            family = _family(c, contact_id)
+        def run(c: sqlite3.Connection) -> list[Conversation]:
+            c.execute("UPDATE contacts SET language = ?, updated_at = ? WHERE id = ?", (language, now, contact_id))
+            row = c.execute("SELECT merged_into FROM contacts WHERE id = ?", (contact_id,)).fetchone()
+            root = contact_id if row is None or row[0] is None else row[0]
+            return rows.family_conversations(c, rows.family(c, root))
+
+        return await self._write(run)
+
+    async def forget_contact(self, contact_id: int) -> Forgotten:
+        """Erase a person everywhere; returns their conversations as they were and the attachment
+        hashes no longer referenced (files to delete)."""
+
+        def run(c: sqlite3.Connection) -> Forgotten:
+            family = rows.family(c, contact_id)
             marks = ",".join("?" * len(family))
-            convs = [r[0] for r in c.execute(f"SELECT id FROM conversations WHERE contact_id IN ({marks})", family)]
+            gone = rows.family_conversations(c, family)
+            convs = [conv.id for conv in gone]
             hashes: set[str] = set()
             for conv_id in convs:
                 msg_ids = [r[0] for r in c.execute("SELECT id FROM messages WHERE conversation_id = ?",
@@ -139,7 +151,7 @@ class PeopleStore(SqliteBase):
             c.execute(f"UPDATE contacts SET merged_into = NULL WHERE merged_into IN ({marks})", family)
             c.execute(f"DELETE FROM contacts WHERE id IN ({marks})", family)
             unused = "SELECT 1 FROM attachments WHERE sha256 = ?"
-            return [h for h in hashes if c.execute(unused, (h,)).fetchone() is None]
+            return Forgotten(gone, sorted(h for h in hashes if c.execute(unused, (h,)).fetchone() is None))
 
         return await self._write(run)
 
@@ -179,24 +191,26 @@ class PeopleStore(SqliteBase):
     async def list_agents(self) -> list[Agent]:
         return await self._read(lambda c: [_agent(c, r) for r in c.execute("SELECT * FROM agents ORDER BY id")])
 
-    async def update_agent(self, agent_id: int, **fields: Any) -> Agent:
+    async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
         bad = set(fields) - _AGENT_FIELDS - {"teams"}
         if bad:
             raise ValueError(f"not updatable: {sorted(bad)}")
         now = self.now()
 
+        columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
+        if "languages" in fields:
+            columns["languages"] = json.dumps(list(fields["languages"]))
+        if isinstance(role := columns.get("role"), Role):
+            columns["role"] = role.value
+        teams = fields.get("teams")
+
         def run(c: sqlite3.Connection) -> Agent:
-            for key, value in fields.items():
-                if key == "teams":
-                    c.execute("DELETE FROM agent_teams WHERE agent_id = ?", (agent_id,))
-                    for team in value:
-                        c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (?,?)",
-                                  (agent_id, _ensure_team(c, team, (), now)))
-                    continue
-                if key == "languages":
-                    value = json.dumps(list(value))
-                elif isinstance(value, Role):
-                    value = value.value
+            if teams is not None:
+                c.execute("DELETE FROM agent_teams WHERE agent_id = ?", (agent_id,))
+                for team in teams:
+                    c.execute("INSERT INTO agent_teams (agent_id, team_id) VALUES (?,?)",
+                              (agent_id, _ensure_team(c, team, (), now)))
+            for key, value in columns.items():
                 c.execute(f"UPDATE agents SET {key} = ? WHERE id = ?", (value, agent_id))
             if "password_hash" in fields or fields.get("disabled"):
                 end_credentials(c, agent_id)  # a new password or a disable ends every session and token
@@ -273,7 +287,7 @@ def _ensure_team(c: sqlite3.Connection, name: str, inboxes: Sequence[str], now: 
         if inboxes:
             merged = sorted(set(json.loads(row[1] or "[]")) | set(inboxes))
             c.execute("UPDATE teams SET inboxes = ? WHERE id = ?", (json.dumps(merged), row[0]))
-        return row[0]
+        return int(row[0])
     cur = c.execute("INSERT INTO teams (name, inboxes, created_at) VALUES (?,?,?)",
                     (name, json.dumps(sorted(inboxes)), now))
     return cur.lastrowid  # type: ignore[return-value]

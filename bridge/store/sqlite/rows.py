@@ -20,10 +20,12 @@ from tpbridge.bridge.model import (
     Direction,
     Identity,
     Message,
+    Priority,
     Role,
     Status,
     Team,
 )
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 
 def ts(value: float | None) -> datetime | None:
@@ -41,10 +43,16 @@ def _json(text: str | None, empty: Any) -> Any:
     return json.loads(text)
 
 
+def _sealed_id(row: sqlite3.Row) -> str | None:
+    return row["external_id_sealed"] if "external_id_sealed" in row.keys() else None
+
+
 def identity(row: sqlite3.Row, link: str | None = None) -> Identity:
     return Identity(
         id=row["id"], contact_id=row["contact_id"], inbox=row["inbox"], channel=row["channel"],
-        external_id=row["external_id"], handle=row["handle"], unreachable=row["unreachable"], link=link,
+        # with encryption the channel id is the sealed column's (external_id holds its keyed hash)
+        external_id=_sealed_id(row) or row["external_id"], handle=row["handle"], unreachable=row["unreachable"],
+        link=link,
     )
 
 
@@ -66,7 +74,8 @@ CONVERSATIONS_JSON = (
 ).format(
     ", ".join(f"iif({name} IS NULL, NULL, printf('%!.17g', {name}))" if i in _TIMES else name
               for i, name in enumerate(_CONVERSATION_FIELDS)))
-_STATUS, _LABELS, _ATTRS = (_CONVERSATION_FIELDS.index(n) for n in ("status", "labels", "attrs"))
+_STATUS, _PRIORITY, _LABELS, _ATTRS = (_CONVERSATION_FIELDS.index(n) for n in ("status", "priority", "labels", "attrs"))
+_PRIORITIES = {p.value: p for p in Priority}
 
 
 def _conversation(values: list[Any]) -> Conversation:
@@ -76,6 +85,7 @@ def _conversation(values: list[Any]) -> Conversation:
         if values[i] is not None:
             values[i] = datetime.fromtimestamp(float(values[i]), UTC)
     values[_STATUS] = Status(values[_STATUS])
+    values[_PRIORITY] = _PRIORITIES.get(values[_PRIORITY], Priority.NORMAL)
     values[_LABELS] = tuple(_json(values[_LABELS], ()))
     values[_ATTRS] = _json(values[_ATTRS], dict)
     return Conversation(*values)
@@ -139,7 +149,7 @@ def insert_parts(conn: sqlite3.Connection, message_id: int, attachments: Sequenc
     for att in attachments:
         conn.execute(
             "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (?,?,?,?,?,?)",
-            (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
+            (message_id, att.kind, att.mime, seal(conn, att.filename), att.size, att.sha256),
         )
 
 
@@ -152,3 +162,19 @@ def load_message(conn: sqlite3.Connection, message_id: int) -> Message:
 def load_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation | None:
     row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     return None if row is None else conversation(row)
+
+
+def family(conn: sqlite3.Connection, contact_id: int) -> list[int]:
+    """The contact and every contact merged into it (their conversations are its history)."""
+    return [contact_id] + [r[0] for r in conn.execute(
+        "SELECT id FROM contacts WHERE merged_into = ? ORDER BY id", (contact_id,))]
+
+
+def family_conversations(conn: sqlite3.Connection, contact_ids: Sequence[int]) -> list[Conversation]:
+    """The conversations of these contacts, oldest first."""
+    ids = list(contact_ids)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return [conversation(r) for r in conn.execute(
+        f"SELECT * FROM conversations WHERE contact_id IN ({marks}) ORDER BY id", ids)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tpbridge.bridge.search import index_text
+from tpbridge.bridge.store.sqlite.sealing import index_terms
 
 BATCH = 2000  # messages per writer job: short enough not to hold up the ingests queued behind it
 
@@ -26,7 +26,7 @@ def index_pending(conn: sqlite3.Connection, limit: int = BATCH) -> int:
     if not found:
         return 0
     conn.executemany("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-                     [(r[0], index_text(r[1] or ""), r[2]) for r in found])
+                     [(r[0], index_terms(conn, r[1] or ""), r[2]) for r in found])
     conn.execute("UPDATE search_state SET indexed_upto = ? WHERE id = 1", (found[-1][0],))
     return len(found)
 

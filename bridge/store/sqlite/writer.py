@@ -11,7 +11,6 @@ waiting for company halves throughput — drain what is queued, don't wait.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import queue
 import sqlite3
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
+from tpbridge.bridge.crypto import Codec
+from tpbridge.bridge.store.sqlite.sealing import CodecConnection, row_factory
 
 log = structlog.get_logger(__name__)
 
@@ -30,9 +31,16 @@ WriteFn = Callable[[sqlite3.Connection], Any]
 _STOP = object()
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.row_factory = sqlite3.Row
+def connect(path: Path, *, readonly: bool = False, codec: Codec | None = None) -> sqlite3.Connection:
+    """A connection; with a codec, it seals and opens values (bridge/store/sqlite/sealing.py)."""
+    if codec is None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30,
+                               factory=CodecConnection)
+        conn.codec = codec
+        conn.row_factory = row_factory(codec)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -60,8 +68,9 @@ class Batchable:
 class Writer:
     """Runs write functions on one connection in one thread, committing in groups."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, codec: Codec | None = None) -> None:
         self._path = path
+        self._codec = codec
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="tpbridge-writer", daemon=True)
         self._conn: sqlite3.Connection | None = None
@@ -87,15 +96,9 @@ class Writer:
         self._queue.put((fn, loop, fut))
         return await fut
 
-    def submit_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """For callers outside an event loop: run one write and wait for its commit."""
-        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._queue.put((fn, None, fut))
-        return fut.result()
-
     def _run(self) -> None:
         try:
-            self._conn = connect(self._path)
+            self._conn = connect(self._path, codec=self._codec)
             # checkpoints run from their own thread (see Checkpointer): a writer that
             # checkpoints inside a commit puts the fsync of the whole WAL on one request.
             self._conn.execute("PRAGMA wal_autocheckpoint=0")
@@ -138,16 +141,9 @@ class Writer:
         # One wake-up per event loop per batch, not one per write.
         by_loop: dict[Any, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
-            if loop is not None:
-                by_loop.setdefault(loop, []).append((fut, ok, value))
+            by_loop.setdefault(loop, []).append((fut, ok, value))
         for loop, done in by_loop.items():
             loop.call_soon_threadsafe(_resolve_all, done)
-        for (_fn, loop, fut), (ok, value) in zip(batch, results, strict=True):
-            if loop is None and fut is not None:
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
 
     def _together(self, conn: sqlite3.Connection, batch: list[Any]) -> list[tuple[bool, Any]] | None:
         results: list[tuple[bool, Any]] = []
@@ -209,8 +205,9 @@ def _resolve_all(done: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class Readers:
     """Read connections, one per worker thread, so reads never wait for the writer."""
 
-    def __init__(self, path: Path, workers: int = 4) -> None:
+    def __init__(self, path: Path, workers: int = 4, codec: Codec | None = None) -> None:
         self._path = path
+        self._codec = codec
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tpbridge-read")
         self._conns: list[sqlite3.Connection] = []
@@ -219,7 +216,7 @@ class Readers:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self._path, readonly=True)
+            conn = connect(self._path, readonly=True, codec=self._codec)
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)

@@ -89,7 +89,9 @@
       var top = el("div", "row1");
       top.appendChild(badge(c.channel));
       top.appendChild(el("span", "name", contactName(c.contact)));
-      if (c.priority >= 2) { top.appendChild(el("span", "prio p" + c.priority, T["priority_" + c.priority])); }
+      if (c.priority === "high" || c.priority === "urgent") {
+        top.appendChild(el("span", "prio p-" + c.priority, T["priority_" + c.priority]));
+      }
       top.appendChild(el("time", "when", fmtTime(c.last_activity_at)));
       a.appendChild(top);
       var second = el("div", "row2");
@@ -180,16 +182,33 @@
     return loadConversation(true);
   }
 
+  /* A long conversation opens with its newest messages; "load earlier" brings the rest a page at a time. */
+  var MESSAGE_PAGE = 200;
+  function loadEarlier() {
+    var id = state.selected;
+    return api("GET", "/api/v1/conversations/" + id + "/messages?limit=" + MESSAGE_PAGE + "&cursor=" + state.earlier)
+      .then(function (page) {
+        if (id !== state.selected) { return; }
+        var list = $("timeline");
+        var height = list.scrollHeight;
+        state.messages = page.items.concat(state.messages);
+        state.earlier = page.next_cursor;
+        renderTimeline();
+        list.scrollTop = list.scrollHeight - height;  // keep the message the agent was reading in place
+      }).catch(showError);
+  }
+
   function loadConversation(markRead) {
     var id = state.selected;
     if (!id) { return Promise.resolve(); }
     return Promise.all([
       api("GET", "/api/v1/conversations/" + id),
-      api("GET", "/api/v1/conversations/" + id + "/messages"),
+      api("GET", "/api/v1/conversations/" + id + "/messages?limit=" + MESSAGE_PAGE),
     ]).then(function (res) {
       if (id !== state.selected) { return; }
       state.conv = res[0];
       state.messages = res[1].items;
+      state.earlier = res[1].next_cursor;
       renderConversation();
       renderTimeline();
       loadHistory();
@@ -231,11 +250,51 @@
     }).catch(function (err) { showError(err); loadConversation(false); });
   }
 
+  /* The category, who decided it and why; an agent's choice is kept (and learned from). */
+  function renderCategory(c) {
+    var sel = $("s-category");
+    var cls = (c.attrs || {}).classification || {};
+    function fill(items) {
+      sel.textContent = "";
+      sel.appendChild(option("", "—", !c.category));
+      if (c.category && items.indexOf(c.category) < 0) { items = items.concat([c.category]); }
+      items.forEach(function (name) { sel.appendChild(option(name, name, c.category === name)); });
+    }
+    if (state.categories) { fill(state.categories); } else {
+      api("GET", "/api/v1/categories").then(function (body) {
+        state.categories = body.items; fill(body.items);
+      }).catch(function () { fill(c.category ? [c.category] : []); });
+    }
+    $("category-why").textContent = cls.reason ?
+      cls.reason + (cls.by === "model" ? " · " + Math.round(cls.confidence * 100) + "%" : "") : "";
+    $("s-tier").value = (c.contact && c.contact.tier) || "";
+  }
+
   function renderWarnings(c) {
     var box = $("warnings");
     box.textContent = "";
     var attrs = c.attrs || {};
     if (attrs["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
+    if (attrs.alert && attrs.alert.state === "open") {
+      var alertBox = el("p", "warn security-alert", T.alert_open + " ");
+      var ack = el("button", "small", T.alert_ack);
+      ack.type = "button";
+      ack.id = "alert-ack";
+      ack.addEventListener("click", function () { act("/alert/ack", {}); });
+      alertBox.appendChild(ack);
+      box.appendChild(alertBox);
+    }
+    if (attrs.draft && attrs.draft.text) {
+      var draftBox = el("p", "info llm-draft", T.draft + ": " + attrs.draft.text + " ");
+      var use = el("button", "small", T.use_draft);
+      use.type = "button";
+      use.addEventListener("click", function () { $("reply-text").value = attrs.draft.text; $("reply-text").focus(); });
+      draftBox.appendChild(use);
+      box.appendChild(draftBox);
+    }
+    if (attrs.sla && (attrs.sla.breached || []).length) {
+      box.appendChild(el("p", "warn sla-breach", T.sla_breached + " (" + attrs.sla.breached.join(", ") + ")"));
+    }
     if (attrs.reply_window_ends_at) {
       var ends = new Date(attrs.reply_window_ends_at);
       var closed = ends.getTime() < Date.now();
@@ -247,6 +306,15 @@
   function renderTimeline() {
     var list = $("timeline");
     list.textContent = "";
+    if (state.earlier) {
+      var more = el("button", "link load-earlier", T.load_earlier);
+      more.type = "button";
+      more.id = "load-earlier";
+      more.addEventListener("click", loadEarlier);
+      var item = el("li", "earlier");
+      item.appendChild(more);
+      list.appendChild(item);
+    }
     var shown = state.messages;
     if ($("all-channels").checked && state.historyMessages.length) {
       shown = state.historyMessages.concat(state.messages).sort(function (a, b) {
@@ -363,6 +431,7 @@
     state.teams.forEach(function (t) { teamSel.appendChild(option(t.name, t.name, c.team === t.name)); });
     // Keep what the agent is typing: a response to an earlier change must not overwrite it.
     if (!labelsDirty) { $("s-labels").value = (c.labels || []).join(", "); }
+    renderCategory(c);
     var attrs = $("attrs");
     attrs.textContent = "";
     var keys = Object.keys(c.attrs || {});
@@ -472,6 +541,14 @@
     act("/assign", { agent: v ? Number(v) : null });
   });
   $("s-team").addEventListener("change", function () { act("/assign", { team: $("s-team").value || null }); });
+  $("s-category").addEventListener("change", function () {
+    if ($("s-category").value) { act("/category", { category: $("s-category").value }); }
+  });
+  $("s-tier").addEventListener("change", function () {
+    if (!state.conv || !state.conv.contact) { return; }
+    api("PATCH", "/api/v1/contacts/" + state.conv.contact.id, { tier: $("s-tier").value || null })
+      .then(function () { refreshConversationMeta(); }, showError);
+  });
   $("s-labels").addEventListener("input", function () { labelsDirty = true; });
   $("labels-save").addEventListener("click", function () {
     labelsDirty = false;

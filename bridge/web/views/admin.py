@@ -48,16 +48,15 @@ async def teams(request: web.Request) -> web.Response:
 async def canned(request: web.Request) -> web.Response:
     if (denied := _guard(request)) is not None:
         return denied
-    items = await request.app[CORE].store.list_canned()  # type: ignore[attr-defined]
+    items = await request.app[CORE].store.list_canned()
     return render(request, "admin/canned.html", {"items": items, "section": "canned"})
 
 
 async def quarantine(request: web.Request) -> web.Response:
     if (denied := _guard(request)) is not None:
         return denied
-    items = await request.app[CORE].store.list_quarantine()
-    for item in items:
-        item["when"] = _when(item.get("created_at"))
+    items = [{"when": _when(q.created_at.timestamp()), "inbox": q.inbox, "external_id": q.external_id,
+              "reason": q.reason, "size": q.size} for q in await request.app[CORE].store.list_quarantine()]
     return render(request, "admin/quarantine.html", {"items": items, "section": "quarantine"})
 
 

@@ -149,7 +149,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     log.info("login.succeeded", agent_id=agent.id)
     await request.app[CORE].audit.record("login", agent_id=agent.id, agent=agent.email, address=request.remote)
-    raise secure(response)
+    secure(response)
+    raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,89 @@
+"""Encryption at rest in the SQLite store: the codec rides on the connection.
+
+Reads are opened in one place, the row factory: every TEXT value that is sealed comes back as
+its plaintext, whatever the query (rows carry names like sqlite3.Row). Writes seal the
+personal columns where they are written (`seal(conn, value)`); search terms are keyed hashes
+(`index_terms`, `match_terms`). Without a key, all of this is a no-op.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from tpbridge.bridge.crypto import TEXT_PREFIX, Codec
+from tpbridge.bridge.search import index_text, match_query, terms
+
+
+class CodecConnection(sqlite3.Connection):
+    codec: Codec | None = None
+
+
+class OpenRow:
+    """A row with its sealed values opened: indexable by position and by column name."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: dict[str, int], values: tuple[Any, ...]) -> None:
+        self._names = names
+        self._values = values
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            return self._values[self._names[key]]
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def row_factory(codec: Codec) -> Any:
+    cache: dict[tuple[Any, ...], dict[str, int]] = {}
+
+    def make(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> OpenRow:
+        desc = cursor.description
+        names = cache.get(desc)
+        if names is None:
+            names = cache[desc] = {d[0]: i for i, d in reversed(list(enumerate(desc)))}
+        opened = tuple(codec.open(v) if isinstance(v, str) and v.startswith(TEXT_PREFIX) else v for v in values)
+        return OpenRow(names, opened)
+
+    return make
+
+
+def codec_of(conn: sqlite3.Connection) -> Codec | None:
+    return getattr(conn, "codec", None)
+
+
+def seal(conn: sqlite3.Connection, value: str | None) -> str | None:
+    codec = codec_of(conn)
+    return codec.seal(value) if codec is not None and value is not None else value
+
+
+def lookup_id(conn: sqlite3.Connection, inbox: str, external_id: str) -> str:
+    """What identities.external_id holds for a channel's id of a person: itself, or its keyed hash."""
+    codec = codec_of(conn)
+    return external_id if codec is None else codec.blind(f"id:{inbox}:{external_id}")
+
+
+def index_terms(conn: sqlite3.Connection, text: str) -> str:
+    """What the search index stores for a message: its terms, or their keyed hashes."""
+    codec = codec_of(conn)
+    if codec is None:
+        return index_text(text)
+    return " ".join(codec.blind(t) for t in terms(text))
+
+
+def match_terms(codec: Codec | None, query: str) -> str | None:
+    """The MATCH expression for a query; with encryption, whole terms only (a hash has no prefix)."""
+    if codec is None:
+        return match_query(query)
+    found = terms(query)
+    return " AND ".join(f'"{codec.blind(t)}"' for t in found) if found else None
