@@ -61,6 +61,7 @@ async def test_japanese_gets_the_japanese_answer_and_french_the_default_language
         fr = await h.say("Bonjour, pouvez-vous m'expliquer comment exporter mon historique en PDF ?", "fr")
         assert fr.language == "fr"  # the real language is stored and shown ...
         assert "Thanks, we have your message" in (await h.bot_texts(fr.id))[-1]  # ... the reply is in English
+        assert fr.team == "intl"  # routed by language: no team names French, the one taking any language has it
 
 
 async def test_complaint_goes_to_a_person_without_an_faq_answer(tmp_path: Path) -> None:
