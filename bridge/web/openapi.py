@@ -96,7 +96,9 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Error": _obj(error=_obj(code=S, message=S)),
                 "Conversation": _obj(id={"type": "integer"}, inbox=S, channel=S, status=STATUS, priority=PRIORITY,
-                                     subject={"type": ["string", "null"]}, unread={"type": "integer"}),
+                                     subject={"type": ["string", "null"]}, unread={"type": "integer"},
+                                     public={"type": "boolean"},
+                                     reply_window_ends_at={"type": ["string", "null"], "format": "date-time"}),
             },
         },
         "security": [{"bearer": []}],

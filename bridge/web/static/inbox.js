@@ -274,7 +274,7 @@
     var box = $("warnings");
     box.textContent = "";
     var attrs = c.attrs || {};
-    if (attrs["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
+    if (c["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
     if (attrs.alert && attrs.alert.state === "open") {
       var alertBox = el("p", "warn security-alert", T.alert_open + " ");
       var ack = el("button", "small", T.alert_ack);
@@ -295,8 +295,8 @@
     if (attrs.sla && (attrs.sla.breached || []).length) {
       box.appendChild(el("p", "warn sla-breach", T.sla_breached + " (" + attrs.sla.breached.join(", ") + ")"));
     }
-    if (attrs.reply_window_ends_at) {
-      var ends = new Date(attrs.reply_window_ends_at);
+    if (c.reply_window_ends_at) {
+      var ends = new Date(c.reply_window_ends_at);
       var closed = ends.getTime() < Date.now();
       box.appendChild(el("p", closed ? "warn window-closed" : "info window",
         closed ? T.window_closed : T.window_ends + " " + ends.toLocaleString()));
