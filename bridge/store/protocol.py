@@ -109,6 +109,11 @@ class NewReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a database restart, a network cut): nothing was committed, so
+    nothing may be acknowledged; the caller answers 503 and the channel or client tries again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Forgotten:
     """What erasing a person removed."""
@@ -401,6 +406,7 @@ __all__ = [
     "ReportRows",
     "Status",
     "Store",
+    "StoreUnavailable",
     "StoredAttachment",
     "Unset",
     "Waiting",
