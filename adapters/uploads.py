@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import BodyPartReader, MultipartReader
+from aiohttp.http_exceptions import HttpProcessingError
 from tpbridge.adapters.base import InboundAttachment
 
 MAX_NAME = 200
@@ -96,7 +97,7 @@ async def read_multipart(reader: MultipartReader, limits: Limits, folder: Path,
     except UploadRefused:
         discard(files)
         raise
-    except (ValueError, AssertionError, RuntimeError, UnicodeDecodeError, LookupError) as exc:
+    except (ValueError, AssertionError, RuntimeError, LookupError, HttpProcessingError) as exc:
         discard(files)
         raise UploadRefused(400, "bad_multipart", f"the multipart body cannot be read: {exc}") from None
     except BaseException:

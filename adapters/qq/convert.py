@@ -58,7 +58,7 @@ class AttachmentRef:
 def parse(raw: bytes) -> Payload:
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BadPayload(f"body is not JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("op"), int) or isinstance(body.get("op"), bool):
         raise BadPayload("payload without an integer op")

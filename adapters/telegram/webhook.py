@@ -54,7 +54,7 @@ class Webhook:
             return _error(503, "the Telegram inbox is not running")
         given = request.headers.get(SECRET_HEADER, "")
         expected = self.settings.webhook_secret or ""
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        if not expected or not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
             self.log.warning("webhook.unauthorized", remote=request.remote)
             return _error(401, f"missing or wrong {SECRET_HEADER}")
         if request.content_length is not None and request.content_length > MAX_WEBHOOK_BODY:
@@ -64,7 +64,7 @@ class Webhook:
             data = json.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not a Telegram Update object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             return _error(400, f"malformed update: {exc}")
         try:
             record = await self.reader.read(bot, self.ctx.sink, data, raw)

@@ -54,7 +54,7 @@ class VisitorTokens:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != "v1" or self._secret is None:
             return None
-        if not hmac.compare_digest(self.sign(parts[1]), token):
+        if not hmac.compare_digest(self.sign(parts[1]).encode(), token.encode("utf-8", "replace")):
             return None
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.clear()

@@ -50,7 +50,7 @@ async def read_posted(request: web.Request, s: WebchatSettings, spool: Path | No
             raise Invalid(413, "too_large", f"text over {s.max_text_bytes} bytes")
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise Invalid(400, "bad_json", "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise Invalid(400, "bad_json", "the body must be a JSON object")

@@ -38,7 +38,8 @@ def expected_hash(secret: str, identifier: str) -> str:
 
 
 def verify(secret: str, identifier: str, given: str) -> None:
-    if not hmac.compare_digest(expected_hash(secret, identifier), given.strip().lower()):
+    expected = expected_hash(secret, identifier).encode()
+    if not hmac.compare_digest(expected, given.strip().lower().encode("utf-8", "replace")):
         raise NotVerified("identifier_hash does not match identifier")
 
 

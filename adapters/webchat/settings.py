@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from tpbridge.adapters.base import ChannelSettings, Secret
 
+from .flood import FloodSettings
+
 
 class WebchatSettings(ChannelSettings):
     path: str = "/chat"
@@ -18,6 +20,7 @@ class WebchatSettings(ChannelSettings):
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_files: int = Field(10, gt=0)  # files per message
     max_total_bytes: int | None = Field(None, gt=0)  # all files of one message; default 4 x max_attachment_bytes
+    flood: FloodSettings = FloodSettings()  # token buckets per visitor and per address (flood.py)
 
 
 Settings = WebchatSettings

@@ -31,6 +31,7 @@ from . import identity
 from .api import OpenPages, VisitorTokens, error
 from .callback import callback_inbound
 from .convert import Invalid, language, read_posted, to_inbound, verified_profile
+from .flood import Flood
 from .send import history_items
 from .settings import WebchatSettings
 
@@ -47,6 +48,7 @@ class VisitorRoutes:
                  pages: OpenPages, spool: Path | None = None) -> None:
         self.inbox = inbox
         self.spool = spool  # where uploads are written as they arrive (under the data folder)
+        self.flood = Flood(settings.flood)
         self.settings = settings
         self.sink = sink
         self.tokens = tokens
@@ -96,6 +98,8 @@ class VisitorRoutes:
     async def new_visitor(self, request: web.Request) -> web.Response:
         if not self.tokens.ready:
             return error(503, "starting", "the web chat is starting, retry")
+        if (refused := self.flood.new_visitor(request)) is not None:
+            return refused
         body: dict[str, Any] = {}
         if request.can_read_body and request.content_type == "application/json":
             try:
@@ -119,6 +123,8 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
+        if (refused := self.flood.message(request, visitor)) is not None:
+            return refused
         try:
             posted = await read_posted(request, self.settings, self.spool)
             record, answer = callback_inbound(self.inbox, visitor, posted.fields, self.settings,
@@ -138,6 +144,8 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
+        if (refused := self.flood.message(request, visitor)) is not None:
+            return refused  # counted before the body is read: a flood costs no parsing
         try:
             posted = await read_posted(request, self.settings, self.spool)
         except Invalid as exc:
@@ -162,6 +170,8 @@ class VisitorRoutes:
         visitor = self._visitor(request)
         if isinstance(visitor, web.Response):
             return visitor
+        if (refused := self.flood.open_stream(request, visitor)) is not None:
+            return refused
         queue = self.pages.open(visitor)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         try:
@@ -174,8 +184,9 @@ class VisitorRoutes:
                     await resp.write(b": keep-alive\n\n")
                     continue
                 await resp.write(f"event: message\ndata: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
-        except ConnectionResetError:
+        except ConnectionError:  # the visitor left: normal
             pass
         finally:
             self.pages.close(visitor, queue)
+            self.flood.close_stream(request, visitor)
         return resp

@@ -42,7 +42,8 @@ def check_signature(
     """Raise Forbidden unless `signature` signs token/timestamp/nonce(/extra) and is fresh."""
     if not (signature and timestamp and nonce):
         raise Forbidden("signature, timestamp or nonce missing")
-    if not hmac.compare_digest(sign(token, timestamp, nonce, *extra), signature.lower()):
+    expected = sign(token, timestamp, nonce, *extra).encode()
+    if not hmac.compare_digest(expected, signature.lower().encode("utf-8", "replace")):
         raise Forbidden("wrong signature")
     if max_age > 0:
         try:
@@ -57,17 +58,22 @@ def parse_xml(body: bytes | str) -> dict[str, Any]:
     """Parse one `<xml>` document into a dict of its children; BadRequest on anything odd."""
     try:
         root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    except (ParseError, DefusedXmlException, ValueError, RecursionError) as exc:
         raise BadRequest(f"unparseable XML: {type(exc).__name__}: {exc}") from None
     if root.tag != "xml":
         raise BadRequest(f"unexpected root element <{root.tag[:40]}>")
     return _children(root)
 
 
-def _children(element: Element) -> dict[str, Any]:
+MAX_DEPTH = 8  # WeChat's pushes are two levels deep; deeper is an attack on the recursion below
+
+
+def _children(element: Element, depth: int = 0) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise BadRequest(f"XML nested deeper than {MAX_DEPTH} levels")
     out: dict[str, Any] = {}
     for child in element:
-        out[child.tag] = _children(child) if len(child) else (child.text or "")
+        out[child.tag] = _children(child, depth + 1) if len(child) else (child.text or "")
     return out
 
 

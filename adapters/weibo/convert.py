@@ -57,7 +57,7 @@ class Push:
 def parse(raw: bytes) -> Push:
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BadPush(f"body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadPush("body is not a JSON object")
@@ -74,7 +74,7 @@ def parse(raw: bytes) -> Push:
     if isinstance(data, str):  # documented as an object, typed "string" in the tables: accept both
         try:
             data = json.loads(data) if data.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise BadPush("data is not JSON") from None
     if not isinstance(data, dict):
         raise BadPush("data is not an object")

@@ -38,7 +38,8 @@ def check_signature(app_secret: str, query: Any, *, max_age: float) -> None:
     signature, timestamp, nonce = query.get("signature", ""), query.get("timestamp", ""), query.get("nonce", "")
     if not (signature and timestamp and nonce):
         raise Forbidden("signature, timestamp or nonce missing")
-    if not hmac.compare_digest(sign(app_secret, timestamp, nonce), signature.lower()):
+    expected = sign(app_secret, timestamp, nonce).encode()
+    if not hmac.compare_digest(expected, signature.lower().encode("utf-8", "replace")):
         raise Forbidden("wrong signature")
     if max_age > 0:
         try:

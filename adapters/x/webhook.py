@@ -41,7 +41,8 @@ def crc_response_token(consumer_secret: str, crc_token: str) -> str:
 
 def signature_valid(consumer_secret: str, body: bytes, header: str | None) -> bool:
     """Whether `x-twitter-webhooks-signature` matches the body (constant-time)."""
-    return header is not None and hmac.compare_digest(_hmac(consumer_secret, body).encode(), header.encode())
+    return header is not None and hmac.compare_digest(_hmac(consumer_secret, body).encode(),
+                                                      header.encode("utf-8", "replace"))
 
 
 class Webhook:
@@ -88,7 +89,7 @@ class Webhook:
             payload = json.loads(body)
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             await sink.quarantine(Quarantined(adapter.name, _raw_id(body), f"invalid JSON: {exc}", body))
             return _error(400, "bad_json", "the body is not a JSON object")
         if str(payload.get("for_user_id", adapter.me_id)) != adapter.me_id:

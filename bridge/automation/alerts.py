@@ -23,6 +23,8 @@ from tpbridge.bridge.model import Conversation, Priority
 if TYPE_CHECKING:
     from tpbridge.bridge.automation import Automation
     from tpbridge.bridge.automation.understand import Understanding
+    from tpbridge.bridge.desk import Desk
+    from tpbridge.bridge.store.protocol import Store
 
 log = structlog.get_logger(__name__)
 
@@ -48,16 +50,16 @@ def targets(a: Automation) -> list[str]:
     return [name for name, on in (("webhook", s.webhook_url), ("email", s.email), ("telegram", s.telegram_chat)) if on]
 
 
-async def _open_ids(a: Automation) -> list[int]:
-    raw = await a.store.kv_get(OPEN_KEY)
+async def _open_ids(store: Store) -> list[int]:
+    raw = await store.kv_get(OPEN_KEY)
     try:
         return [int(i) for i in json.loads(raw)] if raw else []
     except (ValueError, TypeError):
         return []
 
 
-async def _set_open(a: Automation, ids: list[int]) -> None:
-    await a.store.kv_set(OPEN_KEY, json.dumps(sorted(set(ids))), None)
+async def _set_open(store: Store, ids: list[int]) -> None:
+    await store.kv_set(OPEN_KEY, json.dumps(sorted(set(ids))), None)
 
 
 async def raise_alert(a: Automation, conv: Conversation, u: Understanding | None = None) -> None:
@@ -72,25 +74,30 @@ async def raise_alert(a: Automation, conv: Conversation, u: Understanding | None
     await a.desk.update(conv.id, attrs={"alert": {
         "state": "open", "raised_at": now, "summary": summary,
         "targets": {t: {"attempts": 0, "due_at": now, "sent_at": None, "error": None} for t in targets(a)}}})
-    await _set_open(a, [*await _open_ids(a), conv.id])
+    await _set_open(a.store, [*await _open_ids(a.store), conv.id])
     log.warning("alert.raised", inbox=conv.inbox, conversation_id=conv.id, targets=targets(a))
     await deliver_due(a)
 
 
 async def acknowledge(a: Automation, conv: Conversation, agent_id: int) -> Conversation:
+    return await acknowledge_in(a.desk, a.store, conv, agent_id, a.now().timestamp())
+
+
+async def acknowledge_in(desk: Desk, store: Store, conv: Conversation, agent_id: int, now: float) -> Conversation:
+    """An agent took the incident: stop paging (from the inbox, with or without automation running here)."""
     alert = conv.attrs.get("alert")
     if not isinstance(alert, dict) or alert.get("state") != "open":
         return conv
-    conv = await a.desk.update(conv.id, attrs={"alert": {"state": "acknowledged", "acknowledged_by": agent_id,
-                                                          "acknowledged_at": a.now().timestamp()}})
-    await _set_open(a, [i for i in await _open_ids(a) if i != conv.id])
+    conv = await desk.update(conv.id, attrs={"alert": {"state": "acknowledged", "acknowledged_by": agent_id,
+                                                        "acknowledged_at": now}})
+    await _set_open(store, [i for i in await _open_ids(store) if i != conv.id])
     log.info("alert.acknowledged", inbox=conv.inbox, conversation_id=conv.id, agent_id=agent_id)
     return conv
 
 
 async def deliver_due(a: Automation) -> None:
     """Send what is due for every open incident (run by the automation's sweep and when one is raised)."""
-    ids = await _open_ids(a)
+    ids = await _open_ids(a.store)
     still: list[int] = []
     for conv_id in ids:
         conv = await a.store.get_conversation(conv_id)
@@ -118,7 +125,7 @@ async def deliver_due(a: Automation) -> None:
         if changed:
             await a.desk.update(conv.id, attrs={"alert": {"targets": changed}})
     if still != ids:
-        await _set_open(a, still)
+        await _set_open(a.store, still)
 
 
 async def _send(a: Automation, target: str, conv: Conversation, summary: str) -> None:

@@ -13,6 +13,7 @@ import time
 
 from aiohttp import web
 from tpbridge.bridge.automation import alerts, labels
+from tpbridge.bridge.automation.classify import RuleClassifier, RulesError
 from tpbridge.bridge.web import openapi
 from tpbridge.bridge.web.api import _visible_contact, conversation_response, read_json, visible_conversation
 from tpbridge.bridge.web.errors import fail
@@ -23,13 +24,15 @@ routes = web.RouteTableDef()
 
 
 def categories(request: web.Request) -> list[str]:
-    """The categories agents may choose: those the classifier knows (examples and rules), and the configured ones."""
+    """The categories agents may choose: those the classifier knows (example files and rules), and the configured."""
     core = request.app[CORE]
-    a = core.extras.get("automation")
-    found: set[str] = set(core.config.automation.security_categories) | set(core.config.automation.no_faq_categories)
-    if a is not None:
-        found |= {e.category for e in a.brain.examples}
-        found |= {r.category for r in getattr(getattr(a.brain.classifier, "rules", None), "rules", [])}
+    s = core.config.automation
+    found: set[str] = set(s.security_categories) | set(s.no_faq_categories) | set(s.high_priority_categories)
+    found |= {p.stem for p in (core.config.config_dir / s.examples_dir).glob("*.toml")}
+    try:
+        found |= {r.category for r in RuleClassifier.from_toml(core.config.config_dir / s.classify_rules).rules}
+    except RulesError:
+        pass
     return sorted(found)
 
 
@@ -55,11 +58,11 @@ async def set_category(request: web.Request) -> web.Response:
 @routes.post("/api/v1/conversations/{id}/alert/ack")
 async def acknowledge_alert(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
-    a = request.app[CORE].extras.get("automation")
     alert = conv.attrs.get("alert")
-    if a is None or not isinstance(alert, dict):
+    if not isinstance(alert, dict):
         fail(409, "no_alert", "this conversation has no security alert")
-    conv = await alerts.acknowledge(a, conv, request[AGENT].id)
+    core = request.app[CORE]
+    conv = await alerts.acknowledge_in(core.desk, core.store, conv, request[AGENT].id, time.time())
     return await conversation_response(request, conv)
 
 

@@ -361,3 +361,80 @@ async def test_9_attachments_inline_only_when_their_bytes_are_a_raster_image_and
     assert inline == {"ok.png", "evilSet-Cookie: x=1.png"}, served
     assert all(ctype.startswith("application/octet-stream") for name, (ctype, _) in served.items()
                if name not in inline)
+
+
+# ---------------------------------------------------------------- 8. malformed input is a 4xx, never a 500
+
+NESTED = b"[" * 100_000 + b"]" * 100_000
+
+
+async def test_8_malformed_input_is_a_clear_4xx_and_a_dropped_stream_is_no_error(d: Daemon) -> None:
+    visitor = await Visitor(d).start()
+    chat = {"Authorization": f"Bearer {visitor.token}"}
+    conv_id = await conversation(d)
+    agent = {"Authorization": f"Bearer {d.token}"}
+    bad_bodies: list[tuple[str, dict[str, str], bytes, dict[str, str]]] = [
+        ("/chat/api/messages", {"Content-Type": "application/json"}, NESTED, chat),
+        ("/chat/api/messages", {"Content-Type": "application/json"}, b'{"text":' + NESTED + b"}", chat),
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data"}, b"--x\r\n", chat),  # no boundary
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\nbroken", chat),
+        ("/chat/api/messages", {"Content-Type": "multipart/form-data; boundary=x"},
+         b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc', chat),  # never ends
+        ("/chat/api/visitor", {"Content-Type": "application/json"}, NESTED, {}),
+        (f"/api/v1/conversations/{conv_id}/messages", {"Content-Type": "application/json"}, NESTED, agent),
+        (f"/api/v1/conversations/{conv_id}/messages", {"Content-Type": "multipart/form-data; boundary=x"},
+         b"--x\r\nContent-Disposition: form-data\r\n\r\n", agent),
+        (f"/api/v1/conversations/{conv_id}/status", {"Content-Type": "application/json"}, NESTED, agent),
+        ("/chat/api/messages", {"Content-Type": "application/json"}, b'{"text": "hi"}',
+         {"Authorization": "Bearer \u00e9\u00e9.\u00e9"}),  # a non-ASCII token
+    ]
+    for path, ctype, body, auth in bad_bodies:
+        async with d.session.post(d.url + path, data=body, headers={**ctype, **auth}) as resp:
+            assert 400 <= resp.status < 500, (path, body[:60], resp.status, await resp.text())
+            assert (await resp.json())["error"]["code"], path
+    # An agent and a visitor drop their event streams mid-way: nothing is logged as an error.
+    for url, auth in ((d.url + "/api/v1/events", agent), (d.url + "/chat/api/events", chat)):
+        resp = await d.session.get(url, headers=auth)
+        await resp.content.readline()
+        resp.close()
+    await conversation(d, "an event for the dropped streams")
+    logs = d.logs()
+    assert "http.unhandled" not in logs and "Traceback" not in logs
+
+
+# ---------------------------------------------------------------- 6. web chat floods
+
+
+async def test_6_web_chat_floods_get_429_with_retry_after(d: Daemon) -> None:
+    """Last in the module: it spends this address's budget for new visitors."""
+    visitor = await Visitor(d).start()
+    auth = {"Authorization": f"Bearer {visitor.token}"}
+
+    async def post(i: int) -> tuple[int, str | None]:
+        async with d.session.post(d.url + "/chat/api/messages", json={"text": "x" * 60_000, "client_id": f"f{i}"},
+                                  headers=auth) as resp:
+            await resp.read()
+            return resp.status, resp.headers.get("Retry-After")
+
+    results = await asyncio.gather(*(post(i) for i in range(100)))
+    statuses = [s for s, _ in results]
+    assert statuses.count(201) <= 25, statuses
+    assert statuses.count(429) >= 75 and all(int(r or 0) >= 1 for s, r in results if s == 429)
+
+    async def mint() -> int:
+        async with d.session.post(d.url + "/chat/api/visitor", json={}) as resp:
+            return resp.status
+
+    minted = await asyncio.gather(*(mint() for _ in range(150)))
+    assert minted.count(429) >= 80, minted
+
+    streams = []
+    try:
+        for _ in range(6):
+            resp = await d.session.get(d.url + "/chat/api/events", headers=auth)
+            streams.append(resp)
+        assert [r.status for r in streams[:5]] == [200] * 5 and streams[5].status == 429
+        assert int(streams[5].headers["Retry-After"]) >= 1
+    finally:
+        for r in streams:
+            r.close()

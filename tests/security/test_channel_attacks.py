@@ -118,3 +118,14 @@ async def test_1_media_is_fetched_only_from_x_media_hosts_without_credentials_el
     _, messages = await d.api("GET", f"/api/v1/conversations/{conv['id']}/messages")
     assert messages["items"][-1]["attachments"] == []
     assert hostile.requests == []  # never called, so no OAuth header ever reached it
+
+
+async def test_8_hostile_bodies_and_headers_at_the_x_webhook_are_4xx(world: tuple[Daemon, FakeXApi, Hostile]) -> None:
+    d, _, _ = world
+    nested = b"[" * 100_000 + b"]" * 100_000
+    for body, signature in ((nested, activity_signature(nested, SECRET)), (b"{}", "sha256=\u00e9\u00e9"),
+                            (nested, "sha256=AAAA"), (b"\xff\xfe", activity_signature(b"\xff\xfe", SECRET))):
+        async with d.session.post(d.url + "/hooks/x/main", data=body, headers={
+                "x-twitter-webhooks-signature": signature, "content-type": "application/json"}) as resp:
+            assert 400 <= resp.status < 500, (body[:20], signature, resp.status)
+    assert "http.unhandled" not in d.logs()
