@@ -187,3 +187,45 @@ def _kid(key: str) -> str:
     from tpbridge.bridge.crypto import key_id, parse_key
 
     return key_id(parse_key(key))
+
+
+async def test_a_unique_string_through_wechat_and_x_is_not_on_disk(tmp_path: Path) -> None:
+    from tests.adapters import test_wechat_daemon as wechat
+    from tests.adapters import test_x_daemon as x
+    from tests.fakes.wechat_api import FakeWechatApi, WechatPusher
+    from tests.fakes.x_api import FakeXApi
+
+    tag = uuid.uuid4().hex[:12]
+    secrets = [f"wechat-secret-{tag}", f"微信私钥{tag}", f"x-secret-{tag}", f"推特助记词{tag}"]
+    async with FakeWechatApi() as wfake, FakeXApi(consumer_secret=x.SECRET) as xfake:
+        xfake.add_user(x.ALICE, "alice", "Alice")
+        channels = (f'[channels.wechat.official]\napp_id = "{wfake.app_id}"\napp_secret = "env:TPB_WECHAT_SECRET"\n'
+                    'token = "env:TPB_WECHAT_TOKEN"\nencoding_aes_key = "env:TPB_WECHAT_AES_KEY"\n'
+                    f'api_base_url = "{wfake.url}"\n\n' + x.channel_toml(xfake))
+        env = {"TPB_WECHAT_SECRET": wfake.app_secret, "TPB_WECHAT_TOKEN": wechat.TOKEN,
+               "TPB_WECHAT_AES_KEY": wechat.AES_KEY, "TPB_TEST_X_SECRET": x.SECRET, "TPB_DATA_KEY": KEY_A}
+        d = Daemon(tmp_path, channels, env=env)
+        _config(d, ENCRYPTED)
+        async with d:
+            await d.wait_for(lambda: wechat.connected(d))
+            await d.wait_for(lambda: x.connected(d))
+            pusher = WechatPusher(wechat.TOKEN, wfake.app_id, wechat.AES_KEY)
+            status, _ = await wechat.push(d, pusher, wechat.text_xml(f"{secrets[0]} {secrets[1]}", 9001))
+            assert status == 200
+            assert await x.deliver(d, xfake.activity_dm(x.ALICE, f"{secrets[2]} {secrets[3]}")) == 200
+
+            async def both() -> bool:
+                _, page = await d.api("GET", "/api/v1/conversations")
+                return {c["channel"] for c in page["items"]} >= {"wechat", "x"}
+
+            await d.wait_for(both, timeout=20)
+            _, page = await d.api("GET", "/api/v1/conversations")
+            assert {c["last_message"]["text"] for c in page["items"]} == {f"{secrets[0]} {secrets[1]}",
+                                                                          f"{secrets[2]} {secrets[3]}"}
+            wal_copy = tmp_path / "wal-copy"
+            if (d.data_dir / "tpbridge.db-wal").exists():
+                shutil.copy(d.data_dir / "tpbridge.db-wal", wal_copy)
+            backup = tmp_path / "backup.db"
+            d.cli("backup", str(backup))
+    ids = [wechat.OPENID]  # the channel's id of the person is sealed too (its keyed hash is the lookup key)
+    assert _leaks([d.data_dir, wal_copy, backup], secrets + ids) == []
