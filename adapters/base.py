@@ -70,6 +70,7 @@ class Sender:
     name: str | None = None
     handle: str | None = None  # @username, or the address shown to agents
     language: str | None = None  # a hint from the channel (Telegram's language_code)
+    email: str | None = None  # the e-mail address they write from (a new contact's address)
 
 
 @dataclass(frozen=True, slots=True)

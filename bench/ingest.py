@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,15 +139,23 @@ def settle(t: Target, timeout: float = 10.0) -> int:
     return last
 
 
-def throughput(t: Target, args: argparse.Namespace, warmup: float) -> dict[str, Any]:
-    """One wrk run at full load; what was stored, and the CPU it cost the server and everyone else."""
-    assert t.tokens_file is not None
+def throughput(t: Target, args: argparse.Namespace, warmup: float,
+               load: Callable[[float], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One wrk run at full load; what was stored, and the CPU it cost the server and everyone else.
+    `load(seconds)` runs wrk and returns its WRKJSON figures (default: web chat posts)."""
+    if load is None:
+        tokens = t.tokens_file
+        assert tokens is not None
+
+        def load(seconds: float) -> dict[str, Any]:
+            return run_wrk(t, seconds, args, tokens)
+
     if warmup > 0:
-        run_wrk(t, warmup, args, t.tokens_file)
+        load(warmup)
         settle(t)
     n0, cpu0, t0 = t.stored(), cpu_seconds(t.pid), time.monotonic()
     busy0, wrk0, me0 = machine_busy(), children_cpu(), self_cpu()
-    wrk = run_wrk(t, args.duration, args, t.tokens_file)
+    wrk = load(args.duration)
     n1 = settle(t)
     cpu1, elapsed = cpu_seconds(t.pid), time.monotonic() - t0
     server, wrk_cpu = cpu1 - cpu0, children_cpu() - wrk0

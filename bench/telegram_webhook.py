@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -37,17 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import (  # noqa: E402
-    BASELINE,
-    Target,
-    children_cpu,
-    cpu_seconds,
-    free_port,
-    machine_busy,
-    self_cpu,
-    settle,
-    summarize,
-)
+from bench import ingest  # noqa: E402
+from bench.ingest import BASELINE, Target, free_port, summarize  # noqa: E402
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram  # noqa: E402
 from tests.support.daemon import Daemon  # noqa: E402
 
@@ -91,24 +81,7 @@ class Runs:
 
 
 def throughput(t: Target, args: argparse.Namespace, runs: Runs, warmup: float) -> dict[str, Any]:
-    if warmup > 0:
-        run_wrk(t, warmup, args, runs.next())
-        settle(t)
-    n0, cpu0, t0 = t.stored(), cpu_seconds(t.pid), time.monotonic()
-    busy0, wrk0, me0 = machine_busy(), children_cpu(), self_cpu()
-    wrk = run_wrk(t, args.duration, args, runs.next())
-    n1 = settle(t)
-    cpu1, elapsed = cpu_seconds(t.pid), time.monotonic() - t0
-    server, wrk_cpu = cpu1 - cpu0, children_cpu() - wrk0
-    other = machine_busy() - busy0 - server - wrk_cpu - (self_cpu() - me0)
-    stored = n1 - n0
-    errors = sum(wrk[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts"))
-    return {
-        "msgs_per_s": stored / (wrk["duration_us"] / 1e6), "stored": stored, "wrk_requests": wrk["requests"],
-        "wrk_errors": errors, "wrk_p50_ms": wrk["lat_p50_us"] / 1000, "wrk_p99_ms": wrk["lat_p99_us"] / 1000,
-        "cpu_us_per_msg": server / max(stored, 1) * 1e6, "cpu_cores": server / elapsed,
-        "wrk_cores": wrk_cpu / elapsed, "other_cores": max(other, 0.0) / elapsed,
-    }
+    return ingest.throughput(t, args, warmup, lambda seconds: run_wrk(t, seconds, args, runs.next()))
 
 
 class CountingTarget(Target):

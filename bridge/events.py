@@ -50,6 +50,11 @@ class Subscription:
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iter()
 
+    async def get(self, timeout: float) -> Event | None:
+        """The next event, None once closed; TimeoutError after `timeout` seconds, and the subscription
+        stays usable (a timeout around `anext` of the iterator would close its generator for good)."""
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
     async def _iter(self) -> AsyncIterator[Event]:
         while True:
             event = await self.queue.get()

@@ -173,6 +173,25 @@ class Conversation:
     linked_conversation_id: int | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
 
+    # Channel facts the inbox and automation act on, typed here. Adapters report them with the
+    # conversation's attributes (Inbound.conversation_attrs); nothing else reads those keys.
+    @property
+    def public(self) -> bool:
+        """A public thread (an X mention, a QQ group): whatever is answered there everyone sees."""
+        return self.attrs.get("public") is True
+
+    @property
+    def reply_window_ends_at(self) -> datetime | None:
+        """When the channel stops taking replies until the person writes again (WeChat, QQ, Weibo)."""
+        value = self.attrs.get("reply_window_ends_at")
+        if not isinstance(value, str):
+            return None
+        try:
+            ends = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return ends if ends.tzinfo is not None else ends.replace(tzinfo=UTC)
+
 
 @dataclass(frozen=True, slots=True)
 class Team:

@@ -76,7 +76,9 @@ async def start_conversation(
     sink = core.sinks[inbox]
     opened = Inbound(
         inbox=inbox, external_id=f"desk-start:{uuid.uuid4().hex}",
-        sender=Sender(address, name=name or None, handle=address), text=f"Conversation started by {author.name}",
+        # Only an e-mail address has an @ inside (chat ids, openids, user ids and E.164 numbers never do).
+        sender=Sender(address, name=name or None, handle=address, email=address if "@" in address[1:] else None),
+        text=f"Conversation started by {author.name}",
         sent_at=utcnow(), subject=subject or None, thread=ThreadHint(per_thread=True), system=True,
         no_auto_reply=True, extra={"started_by": author.id},
     )

@@ -62,7 +62,7 @@ def to_inbound(
     return Inbound(
         inbox=inbox,
         external_id=mail.external_id,
-        sender=Sender(external_id=mail.from_addr, name=mail.from_name, handle=mail.from_addr),
+        sender=Sender(external_id=mail.from_addr, name=mail.from_name, handle=mail.from_addr, email=mail.from_addr),
         text=mail.text,
         sent_at=_sent_at(mail.date, internaldate),
         html=mail.html,
@@ -93,7 +93,7 @@ def bounce_note(inbox: str, mail: ParsedMail, bounce: Bounce, internaldate: date
     return Inbound(
         inbox=inbox,
         external_id=mail.external_id,
-        sender=Sender(external_id=sender, name=mail.from_name, handle=sender),
+        sender=Sender(external_id=sender, name=mail.from_name, handle=sender, email=sender),
         text=text,
         sent_at=_sent_at(mail.date, internaldate),
         subject=mail.subject,

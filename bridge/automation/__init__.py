@@ -121,7 +121,7 @@ class Automation:
         Nothing automatic is posted into a public thread (X mentions) but the short pointer to
         DMs (`public_ok`): an acknowledgement, FAQ answer or survey there would be public.
         """
-        if conv.attrs.get("public") and not public_ok:
+        if conv.public and not public_ok:
             log.info("automation.reply_suppressed", inbox=conv.inbox, conversation_id=conv.id, reason="public_thread")
             return False
         since = self.now().timestamp() - 3600

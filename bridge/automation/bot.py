@@ -101,7 +101,7 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
     if not bot_on(a, conv):
         await handoff.hand_over(a, conv, msg, "the bot is off for this inbox at this time")
         return
-    if conv.attrs.get("public"):
+    if conv.public:
         await public_thread(a, conv, msg, u)
         return
     if mentions(text, a.settings.handoff_words):

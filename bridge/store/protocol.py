@@ -109,6 +109,11 @@ class NewReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (a database restart, a network cut): nothing was committed, so
+    nothing may be acknowledged; the caller answers 503 and the channel or client tries again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Forgotten:
     """What erasing a person removed."""
@@ -219,7 +224,12 @@ class Store(Protocol):
     async def list_conversations(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page: ...
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]: ...
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        """Oldest first: every message, or (with `limit`) the newest `limit` below message id `before`."""
+        ...
     async def index_search(self) -> int:
         """Bring the full-text index up to the stored messages (it is written behind them, in batches);
         returns how many were indexed. A store that indexes as it writes does nothing."""
@@ -396,6 +406,7 @@ __all__ = [
     "ReportRows",
     "Status",
     "Store",
+    "StoreUnavailable",
     "StoredAttachment",
     "Unset",
     "Waiting",

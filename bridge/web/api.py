@@ -116,11 +116,20 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/conversations/{id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
+    """Every message, oldest first; with `limit`, the newest that many (`cursor`: the page before)."""
+    q = request.query
+    limit = parse_int(q["limit"], "limit") if q.get("limit") else None
+    if limit is not None and not 1 <= limit <= 1000:
+        fail(400, "bad_request", "limit must be between 1 and 1000")
+    before = parse_int(q["cursor"], "cursor") if q.get("cursor") else None
     conv = await visible_conversation(request)
-    await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
-    msgs = await request.app[CORE].store.list_messages(conv.id)
+    if before is None:
+        await audit_api.record(request, "conversation_read", f"conversation:{conv.id}", inbox=conv.inbox)
+    msgs = await request.app[CORE].store.list_messages(conv.id, limit=limit, before=before)
     anonymous = request.app[CORE].anonymous_inboxes
-    return web.json_response({"items": [message_json(m, anonymous) for m in msgs], "next_cursor": None})
+    more = limit is not None and len(msgs) == limit
+    return web.json_response({"items": [message_json(m, anonymous) for m in msgs],
+                              "next_cursor": str(msgs[0].id) if more else None})
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from tpbridge.adapters.base import HasWebhooks
+from tpbridge.bridge.store.protocol import StoreUnavailable
 from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
@@ -30,6 +31,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status, "http_error")
             return error_response(exc.status, code, exc.reason)
         raise
+    except StoreUnavailable as exc:  # nothing was stored: the client (or the channel) retries later
+        log.warning("http.store_unavailable", path=request.path, error=str(exc)[:200])
+        resp = error_response(503, "store_unavailable", "the store cannot be reached; nothing was stored, retry")
+        resp.headers["Retry-After"] = "2"
+        return resp
     except HttpProcessingError as exc:  # a malformed part of the request (e.g. a multipart header)
         log.info("http.malformed", path=request.path, method=request.method, reason=exc.message)
         return error_response(400, "malformed", f"the request cannot be read: {exc.message}")

@@ -52,6 +52,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "no_conversations": {"en": "No conversations.", "zh": "没有会话。"},
     "pick_conversation": {"en": "Pick a conversation on the left (j / k).", "zh": "请在左侧选择一个会话（j / k）。"},
     "load_more": {"en": "Load more", "zh": "加载更多"},
+    "load_earlier": {"en": "Load earlier messages", "zh": "加载更早的消息"},
     "reply": {"en": "Reply", "zh": "回复"},
     "note": {"en": "Private note", "zh": "内部备注"},
     "send": {"en": "Send", "zh": "发送"},

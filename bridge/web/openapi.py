@@ -49,7 +49,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         schema=_obj(items={"type": "array", "items": CONVERSATION}, next_cursor={"type": ["string", "null"]})),
     ("get", "/api/v1/conversations/{id}"): _op("One conversation with its contact and identities",
                                                 schema=CONVERSATION),
-    ("get", "/api/v1/conversations/{id}/messages"): _op("Every message, oldest first"),
+    ("get", "/api/v1/conversations/{id}/messages"): _op(
+        "Every message, oldest first; with `limit`, the newest that many (`next_cursor`: the page before)",
+        params=["limit", "cursor"], schemas={"limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+                                             "cursor": {"type": "string", "pattern": "^[0-9]+$"}}),
     ("post", "/api/v1/conversations/{id}/messages"): _op(
         "Reply (or a private note); delivered by the outbox", ok=202,
         body=_obj(text=S, private=B, reply_to={"type": "integer"})),
@@ -93,7 +96,9 @@ def document() -> dict[str, Any]:
             "schemas": {
                 "Error": _obj(error=_obj(code=S, message=S)),
                 "Conversation": _obj(id={"type": "integer"}, inbox=S, channel=S, status=STATUS, priority=PRIORITY,
-                                     subject={"type": ["string", "null"]}, unread={"type": "integer"}),
+                                     subject={"type": ["string", "null"]}, unread={"type": "integer"},
+                                     public={"type": "boolean"},
+                                     reply_window_ends_at={"type": ["string", "null"], "format": "date-time"}),
             },
         },
         "security": [{"bearer": []}],

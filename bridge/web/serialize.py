@@ -97,6 +97,8 @@ def conversation_json(conv: Conversation, contact: Contact | None, agents: dict[
         "first_response_at": iso(conv.first_response_at),
         "resolved_at": iso(conv.resolved_at),
         "linked_conversation_id": conv.linked_conversation_id,
+        "public": conv.public,
+        "reply_window_ends_at": iso(conv.reply_window_ends_at),
         "attrs": conv.attrs,
     }
 

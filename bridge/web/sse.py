@@ -80,7 +80,6 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         await resp.prepare(request)
         with core.bus.subscribe(remote=True) as sub, request.app[STREAMS].track(viewer.agent_id, sub):
             await resp.write(b": connected\n\n")  # only once subscribed: a client may act on it at once
-            it = aiter(sub)
             recheck_at = loop.time() + RECHECK
             beat_at = loop.time() + HEARTBEAT
             while True:
@@ -95,10 +94,10 @@ async def stream(request: web.Request, viewer: Viewer) -> web.StreamResponse:
                     await resp.write(b": keep-alive\n\n")
                     beat_at = now + HEARTBEAT
                 try:
-                    event = await asyncio.wait_for(anext(it), max(min(recheck_at, beat_at) - now, 0.01))
+                    event = await sub.get(max(min(recheck_at, beat_at) - now, 0.01))
                 except TimeoutError:
                     continue
-                except StopAsyncIteration:
+                if event is None:  # the subscription was closed (too slow a reader, or shutting down)
                     break
                 if not viewer.may_see(event.conversation):
                     continue

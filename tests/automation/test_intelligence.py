@@ -61,6 +61,7 @@ async def test_japanese_gets_the_japanese_answer_and_french_the_default_language
         fr = await h.say("Bonjour, pouvez-vous m'expliquer comment exporter mon historique en PDF ?", "fr")
         assert fr.language == "fr"  # the real language is stored and shown ...
         assert "Thanks, we have your message" in (await h.bot_texts(fr.id))[-1]  # ... the reply is in English
+        assert fr.team == "intl"  # routed by language: no team names French, the one taking any language has it
 
 
 async def test_complaint_goes_to_a_person_without_an_faq_answer(tmp_path: Path) -> None:
@@ -188,3 +189,21 @@ async def test_sla_first_response_breach_is_marked_once_and_published(tmp_path: 
         assert stored is not None and stored.attrs["sla"]["breached"] == ["first_response"]
         assert await sla.check(h.a) == 0  # once
         sub.close()
+
+
+async def test_sla_resolution_breach_is_marked_for_an_open_conversation(tmp_path: Path) -> None:
+    auto = {**AUTO, "sla": {"normal": {"first_response_minutes": 30, "resolution_minutes": 60}}}
+    async with harness(tmp_path, auto, TEAMS) as h:
+        from tpbridge.bridge.automation import sla
+
+        agent = await h.agent("a@example.com", teams=("support",))
+        conv = await h.say("human please")
+        assert conv.assignee_id == agent  # taken at once: no first-response breach can follow
+        await h.core.desk.reply(conv.id, "Looking into it", author=Author(AuthorKind.AGENT, agent, "a"))
+        assert await sla.check_resolution(h.a, force=True) == 0
+        later = h.a.now() + timedelta(minutes=61)
+        h.a.now = lambda: later  # type: ignore[method-assign]
+        assert await sla.check_resolution(h.a, force=True) == 1
+        stored = await h.core.store.get_conversation(conv.id)
+        assert stored is not None and stored.attrs["sla"]["breached"] == ["resolution"]
+        assert await sla.check_resolution(h.a, force=True) == 0  # once

@@ -76,6 +76,7 @@ async def test_telegram_and_wechat_refuse_writing_first_outside_their_rules(tmp_
             old = int((datetime.now(UTC) - timedelta(hours=50)).timestamp())
             assert (await push(d, pusher, push_xml(ToUserName="gh", FromUserName="oOLD_user", CreateTime=old,
                                                    MsgType="text", Content="old question", MsgId=9001)))[0] == 200
+            wx.open_window("oNEW_user")  # WeChat's side of the window the message below opens
             assert (await push(d, pusher, text_xml("new question", 9002, sender="oNEW_user")))[0] == 200
             await d.wait_for(lambda: _conversation(d, "wechat.official", "new question"))
             await d.wait_for(lambda: _conversation(d, "wechat.official", "old question"))
@@ -85,6 +86,16 @@ async def test_telegram_and_wechat_refuse_writing_first_outside_their_rules(tmp_
             assert status == 422 and err["error"]["code"] == "channel_rule"
             status, conv = await _start(d, inbox="wechat.official", to="oNEW_user", text="We checked your question")
             assert status == 201, conv
+
+            # /link works on WeChat too (the core reads the text, whatever the channel).
+            assert (await push(d, pusher, text_xml("/link", 9003, sender="oNEW_user")))[0] == 200
+
+            def code_sent() -> bool:
+                return any("link code" in str(m.get("text", {}).get("content", "")) for m in wx.sent)
+
+            await wx.wait_sent(2, within=15)
+            await d.wait_for(lambda: _async(code_sent()), timeout=15)
+            assert any(m["text"]["content"] == "We checked your question" for m in wx.sent)
 
             # Bad requests are clear 4xx, never a 500.
             for body, code in (({"inbox": "telegram.main", "to": "not-a-chat", "text": "x"}, 422),

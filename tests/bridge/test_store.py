@@ -361,3 +361,21 @@ async def test_identities_by_address_contact_profile_and_verified_merges(tmp_pat
         await core.store.update_conversation(b.id, status="resolved", resolved_at=when)
         assert await core.store.resolved_between(when.timestamp() - 60, when.timestamp() + 1) == [b.id]
         assert await core.store.resolved_between(when.timestamp() + 1, when.timestamp() + 60) == []
+
+
+async def test_a_new_contacts_email_is_what_the_channel_says_not_its_name(tmp_path: Path) -> None:
+    from tpbridge.adapters.base import Inbound, Sender
+
+    async with running_core(tmp_path) as core:
+        def mail(external_id: str, sender: Sender, inbox: str) -> Inbound:
+            return Inbound(inbox=inbox, external_id=external_id, sender=sender, text="hi",
+                           sent_at=datetime.now(UTC))
+
+        by_mail = (await core.pipeline.ingest("email.support", "email", [
+            mail("<1@x>", Sender("li@example.com", email="li@example.com"), "email.support")]))[0]
+        by_chat = (await core.pipeline.ingest("webchat.site", "webchat", [
+            mail("w1", Sender("visitor-7"), "webchat.site")]))[0]
+        first = await core.store.get_contact(by_mail.conversation.contact_id)  # type: ignore[union-attr]
+        second = await core.store.get_contact(by_chat.conversation.contact_id)  # type: ignore[union-attr]
+        assert first is not None and first.email == "li@example.com" and not first.anonymous
+        assert second is not None and second.email is None and second.anonymous

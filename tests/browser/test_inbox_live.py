@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Request, Route, expect
 from tpbridge.bridge.model import Role
+from tpbridge.bridge.store.protocol import PreparedInbound
 
 from tests.browser.support import signed_in
+from tests.support.core import inbound
 from tests.web.support import web_app
 
 pytestmark = pytest.mark.browser
@@ -82,3 +84,20 @@ async def test_a_failed_request_is_shown_not_swallowed(browser: Browser, tmp_pat
         await expect(page.locator("#list-error")).to_contain_text("store is restarting")
         await page.click("#list-error")
         await expect(page.locator("#list-error")).to_be_hidden()
+
+
+async def test_a_long_conversation_opens_with_its_newest_messages(browser: Browser, tmp_path: Path) -> None:
+    async with web_app(tmp_path) as w:
+        await w.agent("root@example.com", "Root", Role.ADMIN)
+        batch = [PreparedInbound(inbound(f"m{i}", "v1", f"message {i}"), None) for i in range(230)]
+        items = await w.core.store.ingest("webchat.site", "webchat", batch, None)
+        conv_id = items[0].conversation.id if items[0].conversation else 0
+        page = await signed_in(browser, w.url, "root@example.com")
+        await page.click(f".conv-item[data-id='{conv_id}'] a")
+        await expect(page.locator("#timeline .msg")).to_have_count(200)
+        await expect(page.locator("#timeline .msg").first).to_contain_text("message 30")
+        await expect(page.locator("#timeline .msg").last).to_contain_text("message 229")
+        await page.click("#load-earlier")
+        await expect(page.locator("#timeline .msg")).to_have_count(230)
+        await expect(page.locator("#timeline .msg").first).to_contain_text("message 0")
+        await expect(page.locator("#load-earlier")).to_have_count(0)

@@ -136,3 +136,16 @@ async def test_attachments_download_only_for_agents_who_may_see_the_conversation
         denied = await w.client.get(url, headers={"Authorization": f"Bearer {w.tokens['ann@example.com']}"})
         assert denied.status == 404
         assert (await w.client.get(url)).status == 401
+
+
+async def test_channel_facts_are_typed_fields_of_a_conversation(tmp_path: Path) -> None:
+    async with web_app(tmp_path) as w:
+        await w.agent("root@example.com", "Root", Role.ADMIN)
+        mention = await w.say("x1", "42", "@desk help", inbox="x.main", conversation_attrs={"public": True})
+        chat = await w.say("wx1", "openid-1", "你好", inbox="wechat.main",
+                           conversation_attrs={"reply_window_ends_at": "2099-01-01T00:00:00+00:00"})
+        plain = await w.say("w1", "v1", "hello")
+        _, page = await w.api("GET", "/api/v1/conversations", "root@example.com")
+        facts = {c["id"]: (c["public"], c["reply_window_ends_at"]) for c in page["items"]}
+        assert facts == {mention.id: (True, None), chat.id: (False, "2099-01-01T00:00:00.000Z"),
+                         plain.id: (False, None)}

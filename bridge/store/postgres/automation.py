@@ -7,6 +7,7 @@ from typing import Any
 from tpbridge.bridge.model import Conversation, Cycle, Message, Waiting
 from tpbridge.bridge.store.postgres import people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+from tpbridge.bridge.store.protocol import ReportRows
 from tpbridge.bridge.store.sqlite.automation import WAITING
 
 
@@ -152,7 +153,7 @@ class AutomationStore(PostgresBase):
             " created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], self.now()))
 
-    async def report_rows(self, since: float, until: float) -> dict[str, list[dict[str, Any]]]:
+    async def report_rows(self, since: float, until: float) -> ReportRows:
         """The raw rows of a period; bridge/automation/reports.py turns them into numbers."""
 
         async def run(c: Conn) -> dict[str, list[dict[str, Any]]]:

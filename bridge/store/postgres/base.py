@@ -15,14 +15,16 @@ import psycopg
 import structlog
 from psycopg import AsyncConnection, errors
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from tpbridge.bridge.store.postgres import migrations
+from tpbridge.bridge.store.protocol import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Conn = AsyncConnection[DictRow]
 INSTANCE_TTL = 8.0  # seconds an instance's outbox claims outlive its last heartbeat
+POOL_WAIT = 5.0  # seconds a request waits for a connection before it is answered 503 (the database is away)
 ATTEMPTS = 3  # a deadlock or a dead pooled connection is retried; nothing else is
 
 
@@ -30,15 +32,11 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
-class StoreUnavailable(Exception):
-    """The database cannot be reached: nothing was committed, nothing may be acknowledged."""
-
-
 class PostgresBase:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            url, min_size=2, max_size=pool_size, open=False, timeout=10.0, name="tpbridge",
+            url, min_size=2, max_size=pool_size, open=False, timeout=POOL_WAIT, name="tpbridge",
             kwargs={"autocommit": True, "row_factory": dict_row},
             # After a database restart every pooled connection is dead: checking on checkout costs a
             # round trip and saves every request after an outage from failing once.
@@ -116,6 +114,8 @@ class PostgresBase:
                 if attempt == ATTEMPTS:
                     raise
                 log.info("store.retry", attempt=attempt, reason="conflict")
+            except PoolTimeout as exc:  # the pool already waited for a connection: the database is away
+                raise StoreUnavailable(str(exc)) from exc
             except (psycopg.OperationalError, TimeoutError) as exc:
                 if committing or attempt == ATTEMPTS:
                     raise StoreUnavailable(str(exc)) from exc
@@ -127,6 +127,8 @@ class PostgresBase:
             try:
                 async with self._pool.connection() as conn:
                     return await fn(conn)
+            except PoolTimeout as exc:
+                raise StoreUnavailable(str(exc)) from exc
             except (psycopg.OperationalError, TimeoutError) as exc:
                 if attempt == ATTEMPTS:
                     raise StoreUnavailable(str(exc)) from exc

@@ -19,7 +19,7 @@ import structlog
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.postgres.ingest import batch_locks, ingest_tx, take_locks
 from tpbridge.bridge.store.postgres.notify import ingested, notify
-from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
+from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, StoreUnavailable
 
 if TYPE_CHECKING:
     from tpbridge.bridge.store.postgres.base import PostgresBase
@@ -81,6 +81,10 @@ class IngestBatcher:
         if len(group) > 1:
             try:
                 results = await self._store._tx(lambda c: _together(c, group, self._store.instance))
+            except StoreUnavailable as exc:  # not one bad record: the database is away, for all of them
+                for job in group:
+                    _resolve(job, None, exc)
+                return
             except Exception as exc:  # one of them is bad: each again alone, below
                 log.debug("store.group_failed", error=str(exc), jobs=len(group))
             else:

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 import psycopg
 from tpbridge.bridge.model import QuarantineEntry
 from tpbridge.bridge.store.postgres import notify, rows
-from tpbridge.bridge.store.postgres.base import Conn, PostgresBase, StoreUnavailable
+from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.batch import IngestBatcher, IngestJob
 from tpbridge.bridge.store.postgres.ingest import save_checkpoint
-from tpbridge.bridge.store.protocol import Change, IngestedItem, PreparedInbound
+from tpbridge.bridge.store.protocol import Change, IngestedItem, PreparedInbound, StoreUnavailable
 
 # The database's clock, not each instance's: leases compare times written by different machines.
 DB_NOW = "extract(epoch FROM clock_timestamp())"

@@ -13,7 +13,7 @@ from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
-from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor
+from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
 
 _IS_CJK_TERM = search._IS_CJK  # the same test as the SQLite store's query builder
 
@@ -100,12 +100,14 @@ class ConversationStore(PostgresBase):
 
         return await self._read(run)
 
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        sql, args = page_of_messages(conversation_id, include_private, limit, before, "%s")
+
         async def run(c: Conn) -> list[Message]:
-            sql = "SELECT * FROM messages WHERE conversation_id = %s"
-            if not include_private:
-                sql += " AND private = 0"
-            return await rows.messages(c, await rows.all_rows(c, sql + " ORDER BY id", (conversation_id,)))
+            return await rows.messages(c, await rows.all_rows(c, sql, args))
 
         return await self._read(run)
 

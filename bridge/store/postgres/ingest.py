@@ -91,7 +91,7 @@ async def _identity(conn: Conn, inbox: str, channel: str, rec: Inbound, now: flo
                 (sender.name, now, row["contact_id"]),
             )
         return row["id"], row["contact_id"]
-    email = sender.external_id if channel == "email" else None
+    email = sender.email
     contact_id = await rows.value(
         conn,
         "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at)"

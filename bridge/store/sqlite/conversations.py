@@ -49,6 +49,22 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(clauses) + ")", args
 
 
+def page_of_messages(conversation_id: int, include_private: bool, limit: int | None, before: int | None,
+                     mark: str) -> tuple[str, list[Any]]:
+    """SQL for a conversation's messages, oldest first: all, or the newest `limit` below `before`
+    (the same text for both stores but for the parameter mark)."""
+    sql, args = f"SELECT * FROM messages WHERE conversation_id = {mark}", [conversation_id]
+    if not include_private:
+        sql += " AND private = 0"
+    if before is not None:
+        sql += f" AND id < {mark}"
+        args.append(before)
+    if limit is None:
+        return sql + " ORDER BY id", args
+    args.append(limit)
+    return f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {mark}) AS newest ORDER BY id", args
+
+
 class ConversationStore(SqliteBase):
     async def index_search(self) -> int:
         total = 0
@@ -109,12 +125,14 @@ class ConversationStore(SqliteBase):
 
         return await self._read(run)
 
-    async def list_messages(self, conversation_id: int, *, include_private: bool = True) -> list[Message]:
+    async def list_messages(
+        self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
+        before: int | None = None,
+    ) -> list[Message]:
+        sql, args = page_of_messages(conversation_id, include_private, limit, before, "?")
+
         def run(c: sqlite3.Connection) -> list[Message]:
-            sql = "SELECT * FROM messages WHERE conversation_id = ?"
-            if not include_private:
-                sql += " AND private = 0"
-            found = c.execute(sql + " ORDER BY id", (conversation_id,)).fetchall()
+            found = c.execute(sql, args).fetchall()
             atts = rows.load_attachments(c, [r["id"] for r in found])
             return [rows.message(r, tuple(atts.get(r["id"], ()))) for r in found]
 

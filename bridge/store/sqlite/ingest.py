@@ -51,7 +51,7 @@ def _identity(conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, 
                 (seal(conn, sender.name), now, row["contact_id"]),
             )
         return row["id"], row["contact_id"]
-    email = sender.external_id if channel == "email" else None
+    email = sender.email
     cur = conn.execute(
         "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at) VALUES (?,?,?,?,?,?)",
         (seal(conn, sender.name), sender.language, 0 if (sender.name or email) else 1, seal(conn, email), now, now),

@@ -182,16 +182,33 @@
     return loadConversation(true);
   }
 
+  /* A long conversation opens with its newest messages; "load earlier" brings the rest a page at a time. */
+  var MESSAGE_PAGE = 200;
+  function loadEarlier() {
+    var id = state.selected;
+    return api("GET", "/api/v1/conversations/" + id + "/messages?limit=" + MESSAGE_PAGE + "&cursor=" + state.earlier)
+      .then(function (page) {
+        if (id !== state.selected) { return; }
+        var list = $("timeline");
+        var height = list.scrollHeight;
+        state.messages = page.items.concat(state.messages);
+        state.earlier = page.next_cursor;
+        renderTimeline();
+        list.scrollTop = list.scrollHeight - height;  // keep the message the agent was reading in place
+      }).catch(showError);
+  }
+
   function loadConversation(markRead) {
     var id = state.selected;
     if (!id) { return Promise.resolve(); }
     return Promise.all([
       api("GET", "/api/v1/conversations/" + id),
-      api("GET", "/api/v1/conversations/" + id + "/messages"),
+      api("GET", "/api/v1/conversations/" + id + "/messages?limit=" + MESSAGE_PAGE),
     ]).then(function (res) {
       if (id !== state.selected) { return; }
       state.conv = res[0];
       state.messages = res[1].items;
+      state.earlier = res[1].next_cursor;
       renderConversation();
       renderTimeline();
       loadHistory();
@@ -257,7 +274,7 @@
     var box = $("warnings");
     box.textContent = "";
     var attrs = c.attrs || {};
-    if (attrs["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
+    if (c["public"]) { box.appendChild(el("p", "warn public-warning", T.public_warning)); }
     if (attrs.alert && attrs.alert.state === "open") {
       var alertBox = el("p", "warn security-alert", T.alert_open + " ");
       var ack = el("button", "small", T.alert_ack);
@@ -278,8 +295,8 @@
     if (attrs.sla && (attrs.sla.breached || []).length) {
       box.appendChild(el("p", "warn sla-breach", T.sla_breached + " (" + attrs.sla.breached.join(", ") + ")"));
     }
-    if (attrs.reply_window_ends_at) {
-      var ends = new Date(attrs.reply_window_ends_at);
+    if (c.reply_window_ends_at) {
+      var ends = new Date(c.reply_window_ends_at);
       var closed = ends.getTime() < Date.now();
       box.appendChild(el("p", closed ? "warn window-closed" : "info window",
         closed ? T.window_closed : T.window_ends + " " + ends.toLocaleString()));
@@ -289,6 +306,15 @@
   function renderTimeline() {
     var list = $("timeline");
     list.textContent = "";
+    if (state.earlier) {
+      var more = el("button", "link load-earlier", T.load_earlier);
+      more.type = "button";
+      more.id = "load-earlier";
+      more.addEventListener("click", loadEarlier);
+      var item = el("li", "earlier");
+      item.appendChild(more);
+      list.appendChild(item);
+    }
     var shown = state.messages;
     if ($("all-channels").checked && state.historyMessages.length) {
       shown = state.historyMessages.concat(state.messages).sort(function (a, b) {
