@@ -229,3 +229,49 @@ async def test_a_unique_string_through_wechat_and_x_is_not_on_disk(tmp_path: Pat
             d.cli("backup", str(backup))
     ids = [wechat.OPENID]  # the channel's id of the person is sealed too (its keyed hash is the lookup key)
     assert _leaks([d.data_dir, wal_copy, backup], secrets + ids) == []
+
+
+@pytest.mark.imap
+async def test_a_unique_string_by_email_and_in_quarantined_mail_is_not_on_disk(tmp_path: Path) -> None:
+    from tests.adapters import test_email_daemon as mail
+    from tests.fakes.dovecot import Dovecot, available
+    from tests.fakes.smtp_sink import SmtpSink
+
+    if not available():
+        pytest.skip("needs Debian dovecot-imapd")
+    tag = uuid.uuid4().hex[:12]
+    sender = f"carol.{tag}@example.org"
+    secrets = [f"email-secret-{tag}", f"邮件助记词{tag}", f"quarantined-secret-{tag}", sender, f"Carol{tag}"]
+    dovecot = Dovecot.shared()
+    box = dovecot.new_mailbox()
+    smtp = SmtpSink(mode="none")
+    channels = (f'[channels.email.support]\nimap_host = "127.0.0.1"\nimap_port = {dovecot.imap_port}\n'
+                f'imap_tls = "starttls"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\nsmtp_tls = "none"\n'
+                f'username = "{box.user}"\npassword = "env:TPB_EMAIL_PASSWORD"\n'
+                f'from_address = "Example Support <{box.user}>"\nsent_folder = "Sent"\n'
+                f'tls_ca_file = "{dovecot.ca_file}"\n')
+    try:
+        d = Daemon(tmp_path, channels, env={"TPB_EMAIL_PASSWORD": box.password, "TPB_DATA_KEY": KEY_A})
+        _config(d, ENCRYPTED)
+        async with d:
+            await d.wait_for(lambda: mail.connected(d), timeout=15)
+            body = f"{secrets[0]} {secrets[1]}"
+            dovecot.deliver(box, mail.customer_mail(f"<{tag}@example.org>", "Lost wallet", body, sender=sender)
+                            .replace(b"From: Bob Customer", f"From: {secrets[4]}".encode()))
+            dovecot.deliver(box, f"Subject: nobody sent this\r\n\r\n{secrets[2]}\r\n".encode())
+
+            async def stored() -> bool:
+                _, page = await d.api("GET", "/api/v1/conversations?inbox=email.support")
+                _, q = await d.api("GET", "/api/v1/quarantine")
+                return bool(page["items"]) and bool(q["items"])
+
+            await d.wait_for(stored, timeout=20)
+            _, page = await d.api("GET", "/api/v1/conversations?inbox=email.support")
+            contact = page["items"][0]["contact"]
+            assert contact["identities"][0]["external_id"] == sender and contact["name"] == secrets[4]
+            assert any((d.data_dir / "quarantine").rglob("*"))
+            backup = tmp_path / "backup.db"
+            d.cli("backup", str(backup))
+    finally:
+        smtp.stop()
+    assert _leaks([d.data_dir, backup], secrets) == []
