@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -317,6 +318,10 @@ async def daemon_server(args: argparse.Namespace, workdir: Path) -> AsyncIterato
                                                                 f'log_level = "{args.log_level}"')
                              .replace("[channels.webchat.site]\nenabled = true\n",
                                       "[channels.webchat.site]\nenabled = true\nflood = { enabled = false }\n"))
+    if args.encrypt:  # encryption at rest on, with a fresh key (its cost: README, Benchmark)
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        d.config_path.write_text(d.config_path.read_text().replace(
+            "[store]\n", f'[store]\nencryption_key = "{key}"\n', 1))
     async with d:
         assert d.proc is not None
         visitors = [await Visitor(d).start() for _ in range(args.visitors)]
@@ -413,6 +418,7 @@ async def main() -> int:
     ap.add_argument("--latency-duration", type=float, default=10, help="seconds of paced load per server (10)")
     ap.add_argument("--log-level", default="info", help="daemon log level (shipped default: info)")
     ap.add_argument("--only", choices=("both", "daemon", "baseline"), default="both")
+    ap.add_argument("--encrypt", action="store_true", help="the daemon with [store] encryption_key set")
     ap.add_argument("--json", type=Path, help="also write every figure to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (databases, daemon.log)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

@@ -187,3 +187,91 @@ def _kid(key: str) -> str:
     from tpbridge.bridge.crypto import key_id, parse_key
 
     return key_id(parse_key(key))
+
+
+async def test_a_unique_string_through_wechat_and_x_is_not_on_disk(tmp_path: Path) -> None:
+    from tests.adapters import test_wechat_daemon as wechat
+    from tests.adapters import test_x_daemon as x
+    from tests.fakes.wechat_api import FakeWechatApi, WechatPusher
+    from tests.fakes.x_api import FakeXApi
+
+    tag = uuid.uuid4().hex[:12]
+    secrets = [f"wechat-secret-{tag}", f"微信私钥{tag}", f"x-secret-{tag}", f"推特助记词{tag}"]
+    async with FakeWechatApi() as wfake, FakeXApi(consumer_secret=x.SECRET) as xfake:
+        xfake.add_user(x.ALICE, "alice", "Alice")
+        channels = (f'[channels.wechat.official]\napp_id = "{wfake.app_id}"\napp_secret = "env:TPB_WECHAT_SECRET"\n'
+                    'token = "env:TPB_WECHAT_TOKEN"\nencoding_aes_key = "env:TPB_WECHAT_AES_KEY"\n'
+                    f'api_base_url = "{wfake.url}"\n\n' + x.channel_toml(xfake))
+        env = {"TPB_WECHAT_SECRET": wfake.app_secret, "TPB_WECHAT_TOKEN": wechat.TOKEN,
+               "TPB_WECHAT_AES_KEY": wechat.AES_KEY, "TPB_TEST_X_SECRET": x.SECRET, "TPB_DATA_KEY": KEY_A}
+        d = Daemon(tmp_path, channels, env=env)
+        _config(d, ENCRYPTED)
+        async with d:
+            await d.wait_for(lambda: wechat.connected(d))
+            await d.wait_for(lambda: x.connected(d))
+            pusher = WechatPusher(wechat.TOKEN, wfake.app_id, wechat.AES_KEY)
+            status, _ = await wechat.push(d, pusher, wechat.text_xml(f"{secrets[0]} {secrets[1]}", 9001))
+            assert status == 200
+            assert await x.deliver(d, xfake.activity_dm(x.ALICE, f"{secrets[2]} {secrets[3]}")) == 200
+
+            async def both() -> bool:
+                _, page = await d.api("GET", "/api/v1/conversations")
+                return {c["channel"] for c in page["items"]} >= {"wechat", "x"}
+
+            await d.wait_for(both, timeout=20)
+            _, page = await d.api("GET", "/api/v1/conversations")
+            assert {c["last_message"]["text"] for c in page["items"]} == {f"{secrets[0]} {secrets[1]}",
+                                                                          f"{secrets[2]} {secrets[3]}"}
+            wal_copy = tmp_path / "wal-copy"
+            if (d.data_dir / "tpbridge.db-wal").exists():
+                shutil.copy(d.data_dir / "tpbridge.db-wal", wal_copy)
+            backup = tmp_path / "backup.db"
+            d.cli("backup", str(backup))
+    ids = [wechat.OPENID]  # the channel's id of the person is sealed too (its keyed hash is the lookup key)
+    assert _leaks([d.data_dir, wal_copy, backup], secrets + ids) == []
+
+
+@pytest.mark.imap
+async def test_a_unique_string_by_email_and_in_quarantined_mail_is_not_on_disk(tmp_path: Path) -> None:
+    from tests.adapters import test_email_daemon as mail
+    from tests.fakes.dovecot import Dovecot, available
+    from tests.fakes.smtp_sink import SmtpSink
+
+    if not available():
+        pytest.skip("needs Debian dovecot-imapd")
+    tag = uuid.uuid4().hex[:12]
+    sender = f"carol.{tag}@example.org"
+    secrets = [f"email-secret-{tag}", f"邮件助记词{tag}", f"quarantined-secret-{tag}", sender, f"Carol{tag}"]
+    dovecot = Dovecot.shared()
+    box = dovecot.new_mailbox()
+    smtp = SmtpSink(mode="none")
+    channels = (f'[channels.email.support]\nimap_host = "127.0.0.1"\nimap_port = {dovecot.imap_port}\n'
+                f'imap_tls = "starttls"\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\nsmtp_tls = "none"\n'
+                f'username = "{box.user}"\npassword = "env:TPB_EMAIL_PASSWORD"\n'
+                f'from_address = "Example Support <{box.user}>"\nsent_folder = "Sent"\n'
+                f'tls_ca_file = "{dovecot.ca_file}"\n')
+    try:
+        d = Daemon(tmp_path, channels, env={"TPB_EMAIL_PASSWORD": box.password, "TPB_DATA_KEY": KEY_A})
+        _config(d, ENCRYPTED)
+        async with d:
+            await d.wait_for(lambda: mail.connected(d), timeout=15)
+            body = f"{secrets[0]} {secrets[1]}"
+            dovecot.deliver(box, mail.customer_mail(f"<{tag}@example.org>", "Lost wallet", body, sender=sender)
+                            .replace(b"From: Bob Customer", f"From: {secrets[4]}".encode()))
+            dovecot.deliver(box, f"Subject: nobody sent this\r\n\r\n{secrets[2]}\r\n".encode())
+
+            async def stored() -> bool:
+                _, page = await d.api("GET", "/api/v1/conversations?inbox=email.support")
+                _, q = await d.api("GET", "/api/v1/quarantine")
+                return bool(page["items"]) and bool(q["items"])
+
+            await d.wait_for(stored, timeout=20)
+            _, page = await d.api("GET", "/api/v1/conversations?inbox=email.support")
+            contact = page["items"][0]["contact"]
+            assert contact["identities"][0]["external_id"] == sender and contact["name"] == secrets[4]
+            assert any((d.data_dir / "quarantine").rglob("*"))
+            backup = tmp_path / "backup.db"
+            d.cli("backup", str(backup))
+    finally:
+        smtp.stop()
+    assert _leaks([d.data_dir, backup], secrets) == []

@@ -11,6 +11,7 @@ from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.ingest import save_checkpoint
 from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite, finished
+from tpbridge.bridge.store.sqlite.sealing import lookup_msg
 
 
 class ChannelStore(SqliteBase):
@@ -61,11 +62,12 @@ class ChannelStore(SqliteBase):
             found: set[str] = set()
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
+                keys = {lookup_msg(c, inbox, e): e for e in chunk}  # keyed hashes when encrypted
                 marks = ",".join("?" * len(chunk))
                 found.update(
-                    r[0] for r in c.execute(
+                    keys[r[0]] for r in c.execute(
                         f"SELECT external_id FROM messages WHERE inbox = ? AND external_id IN ({marks})",
-                        (inbox, *chunk),
+                        (inbox, *keys),
                     )
                 )
             return found

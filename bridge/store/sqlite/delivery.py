@@ -10,7 +10,7 @@ from tpbridge.bridge.model import AuthorKind, Conversation, Message
 from tpbridge.bridge.store.protocol import NewReply, OutboxItem
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
-from tpbridge.bridge.store.sqlite.sealing import seal
+from tpbridge.bridge.store.sqlite.sealing import lookup_msg, seal, sealed_id
 
 
 def _item(row: sqlite3.Row) -> OutboxItem:
@@ -34,7 +34,7 @@ class DeliveryStore(SqliteBase):
                 " text, html, private, delivery, created_at, reply_to, auto, extra)"
                 " VALUES (?,?, 'out', ?,?,?,?,?,?,?,?,?,?,?)",
                 (conv.id, conv.inbox, reply.author.kind.value, reply.author.id, reply.author.name,
-                 seal(c, reply.text), seal(c, reply.html), int(reply.private), delivery, now, reply.reply_to,
+                 seal(c, reply.text), seal(c, reply.html), int(reply.private), delivery, now, seal(c, reply.reply_to),
                  int(reply.auto), seal(c, json.dumps(reply.extra))),
             )
             message_id: int = cur.lastrowid  # type: ignore[assignment]
@@ -85,8 +85,9 @@ class DeliveryStore(SqliteBase):
 
         def run(c: sqlite3.Connection) -> Message:
             c.execute(
-                "UPDATE messages SET delivery = 'sent', error = NULL, external_id = ?, sent_at = ? WHERE id = ?",
-                (external_id, now, item.message_id),
+                "UPDATE messages SET delivery = 'sent', error = NULL, external_id = ?, external_id_sealed = ?,"
+                " sent_at = ? WHERE id = ?",
+                (lookup_msg(c, item.inbox, external_id), sealed_id(c, external_id), now, item.message_id),
             )
             c.execute("DELETE FROM outbox WHERE id = ?", (item.id,))
             return rows.load_message(c, item.message_id)
@@ -111,7 +112,7 @@ class DeliveryStore(SqliteBase):
         def run(c: sqlite3.Connection) -> Message | None:
             row = c.execute(
                 "SELECT id FROM messages WHERE inbox = ? AND external_id = ? AND direction = 'out'",
-                (inbox, external_id),
+                (inbox, lookup_msg(c, inbox, external_id)),
             ).fetchone()
             if row is None:
                 return None
@@ -134,11 +135,11 @@ class DeliveryStore(SqliteBase):
         def run(c: sqlite3.Connection) -> tuple[list[str], str | None]:
             refs, last_in = [], None
             for r in c.execute(
-                "SELECT external_id, direction FROM messages WHERE conversation_id = ?"
+                "SELECT coalesce(external_id_sealed, external_id), direction FROM messages WHERE conversation_id = ?"
                 " AND external_id IS NOT NULL ORDER BY id",
                 (conversation_id,),
             ):
-                refs.append(r[0])
+                refs.append(r[0])  # the sealed copy, opened by the row factory, when encrypted
                 if r[1] == "in":
                     last_in = r[0]
             return refs, last_in

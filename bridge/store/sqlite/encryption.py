@@ -27,7 +27,7 @@ VERSION = 16  # the migration that made crypto_state
 
 # (table, primary key, sealed columns)
 SEALED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("messages", "id", ("text", "html", "extra", "author_name")),
+    ("messages", "id", ("text", "html", "extra", "author_name", "reply_to", "external_id_sealed")),
     ("message_edits", "id", ("previous_text",)),
     ("conversations", "id", ("subject", "last_message_text")),
     ("contacts", "id", ("name", "email")),
@@ -89,6 +89,11 @@ def step(conn: sqlite3.Connection, codec: Codec, limit: int = 500) -> Progress:
     if index >= len(SEALED):
         return Progress(None, 0, 0)
     table, pk, cols = SEALED[index]
+    if table == "messages":  # channel ids from before encryption: the keyed hash becomes the dedupe key
+        plain = conn.execute("SELECT id, inbox, external_id FROM messages WHERE external_id_sealed IS NULL"
+                             " AND external_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
+        conn.executemany("UPDATE messages SET external_id = ?, external_id_sealed = ? WHERE id = ?",
+                         [(codec.blind(f"msg:{r[1]}:{r[2]}"), codec.seal(r[2]), r[0]) for r in plain])
     if table == "identities":  # ids from before encryption: the keyed hash becomes the lookup key
         plain = conn.execute("SELECT id, inbox, external_id FROM identities WHERE external_id_sealed IS NULL"
                              " AND id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()

@@ -13,7 +13,7 @@ from tpbridge.adapters.base import Inbound, ThreadHint
 from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
-from tpbridge.bridge.store.sqlite.sealing import codec_of, index_terms, lookup_id, seal
+from tpbridge.bridge.store.sqlite.sealing import codec_of, index_terms, lookup_id, lookup_msg, seal, sealed_id
 
 
 @dataclass(slots=True)
@@ -126,7 +126,7 @@ def _pick(
         row = conn.execute(
             f"SELECT conversation_id FROM messages WHERE inbox = ? AND external_id IN ({marks})"
             " ORDER BY id DESC LIMIT 1",
-            (inbox, *hint.references),
+            (inbox, *(lookup_msg(conn, inbox, r) for r in hint.references)),
         ).fetchone()
         referenced = row[0] if row else None
     if referenced is None and hint.token is not None:
@@ -153,18 +153,19 @@ def _pick(
 
 def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> IngestedItem | None:
     if conn.execute(
-        "SELECT 1 FROM message_edits WHERE inbox = ? AND external_id = ?", (inbox, rec.external_id)
+        "SELECT 1 FROM message_edits WHERE inbox = ? AND external_id = ?",
+        (inbox, lookup_msg(conn, inbox, rec.external_id))
     ).fetchone():
         return IngestedItem(None)
     row = conn.execute(
         "SELECT id, text, conversation_id FROM messages WHERE inbox = ? AND external_id = ?",
-        (inbox, rec.edit_of),
+        (inbox, lookup_msg(conn, inbox, rec.edit_of)),
     ).fetchone()
     if row is None:
         return None  # the original never arrived: store the edit as a message of its own
     conn.execute(
         "INSERT INTO message_edits (message_id, inbox, external_id, previous_text, edited_at) VALUES (?,?,?,?,?)",
-        (row["id"], inbox, rec.external_id, seal(conn, row["text"]), now),
+        (row["id"], inbox, lookup_msg(conn, inbox, rec.external_id), seal(conn, row["text"]), now),
     )
     conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (seal(conn, rec.text), now, row["id"]))
     conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?", (index_terms(conn, rec.text), row["id"]))
@@ -212,7 +213,8 @@ def ingest_tx(
                 out.append(edited)
                 continue
         if conn.execute(
-            "SELECT 1 FROM messages WHERE inbox = ? AND external_id = ?", (inbox, rec.external_id)
+            "SELECT 1 FROM messages WHERE inbox = ? AND external_id = ?",
+            (inbox, lookup_msg(conn, inbox, rec.external_id))
         ).fetchone():
             out.append(IngestedItem(None))
             continue
@@ -222,12 +224,12 @@ def ingest_tx(
         extra_json = message_extra(rec)
         cur = conn.execute(
             "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text,"
-            " html, private, external_id, created_at, sent_at, reply_to, extra)"
-            " VALUES (?,?, 'in', ?,?,?,?,?, 0, ?,?,?,?,?)",
+            " html, private, external_id, created_at, sent_at, reply_to, extra, external_id_sealed)"
+            " VALUES (?,?, 'in', ?,?,?,?,?, 0, ?,?,?,?,?,?)",
             (target.conversation_id, inbox, "system" if rec.system else "contact",
              None if rec.system else contact_id, None if rec.system else seal(conn, rec.sender.name),
-             seal(conn, rec.text), seal(conn, prep.html), rec.external_id, now, sent_at, rec.reply_to,
-             seal(conn, extra_json)),
+             seal(conn, rec.text), seal(conn, prep.html), lookup_msg(conn, inbox, rec.external_id), now, sent_at,
+             seal(conn, rec.reply_to), seal(conn, extra_json), sealed_id(conn, rec.external_id)),
         )
         message_id: int = cur.lastrowid  # type: ignore[assignment]
         rows.insert_parts(conn, message_id, prep.attachments)

@@ -112,7 +112,8 @@ def message(row: sqlite3.Row, attachments: tuple[Attachment, ...] = ()) -> Messa
         id=row["id"], conversation_id=row["conversation_id"], inbox=row["inbox"],
         direction=Direction(row["direction"]),
         author=Author(AuthorKind(row["author_kind"]), row["author_id"], row["author_name"]),
-        text=row["text"], html=row["html"], private=bool(row["private"]), external_id=row["external_id"],
+        text=row["text"], html=row["html"], private=bool(row["private"]),
+        external_id=_sealed_id(row) or row["external_id"],
         delivery=Delivery(row["delivery"]) if row["delivery"] else None, error=row["error"],
         created_at=ts(row["created_at"]),  # type: ignore[arg-type]
         language=row["language"], reply_to=row["reply_to"], auto=bool(row["auto"]),

@@ -73,6 +73,20 @@ def lookup_id(conn: sqlite3.Connection, inbox: str, external_id: str) -> str:
     return external_id if codec is None else codec.blind(f"id:{inbox}:{external_id}")
 
 
+def lookup_msg(conn: sqlite3.Connection, inbox: str, external_id: str | None) -> str | None:
+    """What messages.external_id (the dedupe key) holds for a channel's message id: itself, or its keyed hash."""
+    codec = codec_of(conn)
+    if codec is None or external_id is None:
+        return external_id
+    return codec.blind(f"msg:{inbox}:{external_id}")
+
+
+def sealed_id(conn: sqlite3.Connection, external_id: str | None) -> str | None:
+    """The sealed copy kept beside a keyed hash (None without encryption: the id is there in clear)."""
+    codec = codec_of(conn)
+    return codec.seal(external_id) if codec is not None and external_id is not None else None
+
+
 def index_terms(conn: sqlite3.Connection, text: str) -> str:
     """What the search index stores for a message: its terms, or their keyed hashes."""
     codec = codec_of(conn)
