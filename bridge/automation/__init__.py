@@ -87,6 +87,7 @@ class Automation:
             self.brain.classifier = classifier
         self.detector: LanguageDetector = self.brain.detector
         self.llm = LlmClient(self.settings.llm)
+        self.alerts_lock = asyncio.Lock()  # one delivery pass at a time (the sweep and a new incident)
         self.hours = {name: Hours.of(team) for name, team in self.teams.items()}
         self.metrics = AutomationMetrics(_registry(core))
         self.store: Store = core.store

@@ -1,13 +1,13 @@
 """Paging the on-call for security incidents (`[automation.alerts]`), until an agent acknowledges.
 
 Each incident goes to every configured target — a webhook (JSON POST), an e-mail address
-and a Telegram chat (through that channel's own adapter, so its credentials, API base and
-rate limits apply) — and again every `repeat_minutes` until an agent presses *Acknowledge*
-in the inbox (`POST /api/v1/conversations/{id}/alert/ack`). A failed delivery is retried
-with the outbox's backoff. The state lives on the conversation (`attrs["alert"]`: per target
-the attempts, the last error, when it was last sent) and the open incidents are listed in the
-store's key-value table, so a restart carries on paging where it stopped and nothing is
-recorded twice.
+and a Telegram chat (as messages in the on-call's own conversation on that inbox, so the
+outbox delivers them: retried, recorded, visible) — and again every `repeat_minutes` until an
+agent presses *Acknowledge* in the inbox (`POST /api/v1/conversations/{id}/alert/ack`). A
+failed webhook POST (or a channel refusing to open the conversation) is retried with backoff.
+The state lives on the conversation (`attrs["alert"]`: per target the attempts, the last error,
+when it was last sent) and the open incidents are listed in the store's key-value table, so a
+restart carries on paging where it stopped and nothing is recorded twice.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
-from tpbridge.adapters.base import Outbound, backoff
-from tpbridge.bridge.model import Conversation, Priority
+from tpbridge.adapters.base import backoff
+from tpbridge.bridge.model import BOT, Conversation, Priority
 
 if TYPE_CHECKING:
     from tpbridge.bridge.automation import Automation
@@ -97,6 +97,11 @@ async def acknowledge_in(desk: Desk, store: Store, conv: Conversation, agent_id:
 
 async def deliver_due(a: Automation) -> None:
     """Send what is due for every open incident (run by the automation's sweep and when one is raised)."""
+    async with a.alerts_lock:
+        await _deliver_due(a)
+
+
+async def _deliver_due(a: Automation) -> None:
     ids = await _open_ids(a.store)
     still: list[int] = []
     for conv_id in ids:
@@ -140,18 +145,30 @@ async def _send(a: Automation, target: str, conv: Conversation, summary: str) ->
             f"priority {body['priority']}: {summary}\n{body['url']}\nAcknowledge it in the inbox to stop these alerts.")
     if target == "telegram" and s.telegram_chat:
         tg_inbox, chat = s.telegram_chat.split(":", 1)
-        await _via_adapter(a, tg_inbox, chat, conv, text, None)
+        await _via_outbox(a, tg_inbox, chat, text, None)
     elif target == "email" and s.email:
         mail_inbox = s.email_inbox or next((name for name in a.core.adapters if name.startswith("email.")), None)
         if mail_inbox is None:
             raise RuntimeError("no e-mail inbox to send the alert through (set [automation.alerts] email_inbox)")
-        await _via_adapter(a, mail_inbox, s.email, conv, text, f"[tpbridge] Security incident #{conv.id}")
+        await _via_outbox(a, mail_inbox, s.email, text, "[tpbridge] Security incidents")
 
 
-async def _via_adapter(a: Automation, inbox: str, recipient: str, conv: Conversation, text: str,
-                       subject: str | None) -> None:
-    adapter = a.core.adapters.get(inbox)
-    if adapter is None:
-        raise RuntimeError(f"inbox {inbox} is not enabled")
-    await adapter.send(Outbound(inbox=inbox, message_id=0, conversation_id=conv.id, recipient=recipient, text=text,
-                                subject=subject, auto=True))
+async def _via_outbox(a: Automation, inbox: str, recipient: str, text: str, subject: str | None) -> None:
+    """The alert as a message in the on-call's own conversation on that channel, delivered by the outbox
+    (retried with backoff, its delivery state recorded and visible in the inbox like any reply).
+
+    The first alert opens the conversation (within the channel's rules: Telegram needs the chat to have
+    written to the bot once); later ones are replies in it.
+    """
+    from tpbridge.bridge.outreach import start_conversation
+
+    key = f"automation:alerts:conversation:{inbox}:{recipient}"
+    known = await a.store.kv_get(key)
+    oncall = await a.store.get_conversation(int(known)) if known and known.isdigit() else None
+    if oncall is None:
+        started = await start_conversation(a.core, inbox=inbox, author=BOT, text=text, to=recipient, name="On-call",
+                                           subject=subject)
+        oncall = await a.desk.update(started.conversation.id, attrs={"oncall": True})
+        await a.store.kv_set(key, str(oncall.id), None)
+    else:
+        await a.desk.reply(oncall.id, text, author=BOT, auto=True)

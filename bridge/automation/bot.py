@@ -71,6 +71,8 @@ async def on_customer_message(a: Automation, conv_id: int, msg: Message) -> None
     if conv is None:
         return
     lg = log.bind(inbox=conv.inbox, conversation_id=conv.id, message_id=msg.id)
+    if conv.attrs.get("oncall"):
+        return  # the on-call's own alert conversation: people of ours, not a customer
     conv, u = await understand(a, conv, msg)
     state = a.state(conv)
     if u.security and not state.get("security") and not labels.set_by_agent(conv):

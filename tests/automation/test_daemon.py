@@ -155,3 +155,35 @@ async def test_off_hours_message_gets_the_back_at_time_in_the_teams_zone(tmp_pat
         tomorrow = today + timedelta(days=1)
         assert f"{tomorrow.isoformat()} at 09:00" in ack["text"]
         assert "Deposit not arrived" in ack["text"]  # the FAQ is offered meanwhile
+
+
+async def test_security_incident_pages_the_on_call_telegram_chat_through_the_outbox(tmp_path: Path) -> None:
+    from tests.adapters.test_telegram_daemon import channels
+    from tests.fakes.telegram_api import FakeTelegram, message_update
+
+    async with FakeTelegram() as fake:
+        fake.push_update(message_update(1, user_id=777, text="/start"))  # the on-call chat wrote to the bot once
+        alerts_toml = '\n[automation.alerts]\ntelegram_chat = "telegram.main:777"\nrepeat_minutes = 60\n'
+        async with Daemon(tmp_path, channels(fake) + automation_toml() + alerts_toml) as d:
+            token = d.add_agent("sec@example.com", "Sam", teams=("support",), langs="en")
+
+            def paged() -> bool:
+                return any(c.params.get("chat_id") in (777, "777") and "SECURITY" in str(c.params.get("text"))
+                           for c in fake.calls_of("sendMessage"))
+
+            victim = await Visitor(d).start()
+            await victim.say("someone drained my wallet, all my USDT is gone")
+            await bot_says(victim, d, "Never share your seed phrase", FIRST)
+            await fake.wait_for(paged, timeout=30)
+            incident = await conversation_of(d, victim, lambda c: c["category"] == "security")
+            # the alert is a message of the on-call's own Telegram conversation, delivered by the outbox
+            status, body = await d.api("GET", "/api/v1/conversations?inbox=telegram.main&status=all")
+            assert status == 200
+            oncall = [c for c in body["items"] if (c.get("attrs") or {}).get("oncall")]
+            assert len(oncall) == 1
+            _s, msgs = await d.api("GET", f"/api/v1/conversations/{oncall[0]['id']}/messages")
+            sent = [m for m in msgs["items"] if m["direction"] == "out" and "SECURITY" in m["text"]]
+            assert sent and sent[0]["delivery"] in ("queued", "sent")
+            # an agent acknowledges it in the inbox: no more pages
+            status, _ = await d.api("POST", f"/api/v1/conversations/{incident['id']}/alert/ack", {}, token=token)
+            assert status == 200
