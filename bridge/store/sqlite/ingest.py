@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from tpbridge.adapters.base import Inbound, Sender, ThreadHint
 from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
-from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.sealing import codec_of, index_terms, lookup_id, lookup_msg, seal, sealed_id
 
 
@@ -217,7 +217,8 @@ def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> Ing
         (row["id"], inbox, lookup_msg(conn, inbox, rec.external_id), seal(conn, row["text"]), now),
     )
     conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (seal(conn, rec.text), now, row["id"]))
-    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?", (index_terms(conn, rec.text), row["id"]))
+    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?",
+                 (index_terms(conn, rec.text), search_index.rowid(row["conversation_id"], row["id"])))
     msg = rows.load_message(conn, row["id"])
     conv = rows.load_conversation(conn, row["conversation_id"])
     return IngestedItem(row["id"], message=msg, conversation=conv, edited=True)
