@@ -6,8 +6,10 @@ it writes replies that the outbox delivers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Unpack
 
 import structlog
@@ -20,7 +22,7 @@ from tpbridge.bridge.events import (
     Event,
     EventBus,
 )
-from tpbridge.bridge.model import SYSTEM, Author, Contact, Conversation, Message, Status, utcnow
+from tpbridge.bridge.model import SYSTEM, Author, Contact, Conversation, Message, QuarantineEntry, Status, utcnow
 from tpbridge.bridge.sanitize import clean_html
 from tpbridge.bridge.store.protocol import UNSET, ConversationFields, NewReply, Store, StoredAttachment, Unset
 
@@ -167,15 +169,44 @@ class Desk:
     async def forget(self, contact_id: int) -> int:
         """Erase a person everywhere (their merged contacts too) and the files only they used;
         returns how many conversations went. The API and the command line both call this."""
-        await self.contact(contact_id)
+        person = await self.contact(contact_id)
+        quarantined = await self._quarantined_of(person)
         gone = await self.store.forget_contact(contact_id)
         for sha in gone.unused_files:
             self.files.remove(sha)
         for conv in gone.conversations:
             self.bus.publish(Event(CONVERSATION_DELETED, conv))
+        if quarantined:
+            await self.store.drop_quarantine([q.id for q in quarantined])
+            for q in quarantined:
+                await asyncio.to_thread(Path(q.path).unlink, missing_ok=True)
         log.info("contact.forgotten", contact_id=contact_id, conversations=len(gone.conversations),
-                 files=len(gone.unused_files))
+                 files=len(gone.unused_files), quarantined=len(quarantined))
         return len(gone.conversations)
+
+    async def _quarantined_of(self, person: Contact) -> list[QuarantineEntry]:
+        """Quarantined raw messages that name the person (their address or id, in an inbox they used):
+        an erasure leaves no copy of them in the quarantine either."""
+        marks = {(i.inbox, term.lower().encode()) for i in person.identities
+                 for term in (i.external_id, i.handle) if term and len(term) >= 3}
+        if not marks:
+            return []
+        entries = await self.store.list_quarantine(limit=100_000)
+        codec = self.files.codec
+
+        def names(entry: QuarantineEntry) -> bool:
+            terms = [t for inbox, t in marks if inbox == entry.inbox]
+            if not terms:
+                return False
+            try:
+                raw = Path(entry.path).read_bytes()
+                raw = codec.open_bytes(raw) if codec is not None else raw
+            except (OSError, ValueError):
+                return False
+            lowered = raw.lower()
+            return any(t in lowered for t in terms)
+
+        return [e for e in entries if await asyncio.to_thread(names, e)]
 
     async def set_message_language(self, message_id: int, language: str | None) -> Message:
         msg = await self.store.set_message_language(message_id, language)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import aiohttp
 import structlog
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
+from tpbridge.adapters.media_fetch import MediaHosts, MediaRefused, fetch
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,10 @@ def classify(exc: QQError, retry_after: float | None = None) -> Exception:
     # 304027 reply window over, 22009 reply/active quota used, 304026 unknown msg_id, 50056
     # markdown not allowed, ...: shown on the message.
     return Rejected(f"QQ refused the message: {exc}")
+
+
+# Where QQ serves what users send (multimedia.nt.qq.com.cn, gchat.qpic.cn, ...).
+MEDIA_HOSTS = ("*.qq.com", "*.qq.com.cn", "*.qpic.cn")
 
 
 class QQApi:
@@ -155,24 +160,20 @@ class QQApi:
         return str(body["file_info"])
 
     async def download(self, url: str, *, max_bytes: int) -> Media:
-        """An attachment a user sent (QQ's URLs sometimes come without a scheme)."""
+        """An attachment a user sent (QQ's URLs sometimes come without a scheme): only from QQ's media
+        hosts over https (or the API's own origin), no redirect off them, counted as it arrives."""
         if "://" not in url:
             url = "https://" + url.lstrip("/")
         try:
-            async with self.session.get(url) as resp:
-                if resp.status >= 400:
-                    raise Retry(f"attachment download answered HTTP {resp.status}")
-                if (resp.content_length or 0) > max_bytes:
-                    raise Rejected(f"attachment larger than {max_bytes} bytes")
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise Rejected(f"attachment larger than {max_bytes} bytes")
-                mime = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
+            data, mime = await fetch(self.session, url, hosts=MediaHosts.of(MEDIA_HOSTS, self.base_url),
+                                     max_bytes=max_bytes)
+        except MediaRefused as exc:
+            raise Rejected(f"attachment {exc}") from None
+        except ValueError as exc:  # an HTTP error status
+            raise Retry(f"attachment download answered {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"attachment download failed: {type(exc).__name__}") from None
-        return Media(bytes(data), mime)
+        return Media(data, mime)
 
     async def _json(self, method: str, path: str, token: str, payload: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"QQBot {token}", "X-Union-Appid": self.app_id}

@@ -133,3 +133,38 @@ async def test_web_chat_visitor_downloads_their_data_by_link_then_deletes_the_co
             assert resp.status == 404
         async with d.session.get(d.url + "/privacy?lang=zh") as resp:
             assert resp.status == 200 and "/forget" in await resp.text()
+
+
+@pytest.mark.imap
+async def test_email_with_subject_mydata_gets_the_export_as_an_attachment_after_confirming(tmp_path: Path) -> None:
+    from tests.adapters import test_email_daemon as mail
+    from tests.fakes.dovecot import available
+
+    if not available():
+        pytest.skip("needs Debian dovecot-imapd")
+    async with mail.bridge(tmp_path) as (d, dovecot, box, smtp):
+        dovecot.deliver(box, mail.customer_mail("<old@example.org>", "Card", SEED))
+        dovecot.deliver(box, mail.customer_mail("<ask@example.org>", "mydata", "please"))
+
+        def sent(words: str) -> Any:
+            return next((r for r in smtp.received if words in (r.message.get_body(("plain",)) or r.message)
+                         .get_content()), None)
+
+        async def asked() -> Any:
+            return sent("Reply YES")
+
+        question = await d.wait_for(asked, timeout=20)
+        dovecot.deliver(box, mail.customer_mail(
+            "<yes@example.org>", f"Re: {question.message['Subject']}", "YES",
+            extra=f"In-Reply-To: {question.message['Message-ID']}\r\n"))
+
+        async def exported() -> Any:
+            return sent("Here is everything we keep about you")
+
+        answer = await d.wait_for(exported, timeout=30)
+        [att] = [p for p in answer.message.iter_attachments()]
+        assert att.get_filename().endswith(".zip")
+        with zipfile.ZipFile(io.BytesIO(att.get_content())) as zf:
+            data = json.loads(zf.read("data.json"))
+        assert SEED in [m["text"] for c in data["conversations"] for m in c["messages"]]
+        assert data["identities"][0]["external_id"] == "bob@example.org"

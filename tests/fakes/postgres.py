@@ -47,7 +47,9 @@ class Postgres:
 
     _instance: Postgres | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """`durable`: fsync and full-page writes on, as in production (the benchmark); the tests run without."""
+        self.durable = durable
         self.bin = _bindir()
         self.dir = Path(tempfile.mkdtemp(prefix="tpb-postgres-"))
         self.data = self.dir / "data"
@@ -78,9 +80,13 @@ class Postgres:
 
     # ------------------------------------------------------------ server
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-                   " -c shared_buffers=64MB")
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
+                   " -c shared_buffers=128MB")
+        # synchronous_commit off either way: like SQLite's WAL with synchronous=NORMAL, a commit survives the
+        # process dying at once and the machine crashing after a moment (wal_writer_delay).
+        options += " -c synchronous_commit=off"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._cmd("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "server.log"), "-w",
                   "-t", "60", "start")
 
@@ -100,6 +106,11 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # ------------------------------------------------------------ databases
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (its children are the server's other processes)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 

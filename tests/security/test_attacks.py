@@ -402,6 +402,31 @@ async def test_8_malformed_input_is_a_clear_4xx_and_a_dropped_stream_is_no_error
     assert "http.unhandled" not in logs and "Traceback" not in logs
 
 
+async def test_10_forget_removes_the_persons_quarantined_raw_messages(d: Daemon) -> None:
+    """A quarantined message naming the person goes with them; someone else's stays."""
+    visitor = await Visitor(d).start()
+    assert (await visitor.say("please forget me"))[0] == 201
+    _, convs = await d.api("GET", "/api/v1/conversations?status=all")
+    conv = next(c for c in convs["items"] if (c["last_message"] or {}).get("text") == "please forget me")
+    person = conv["contact"]["id"]
+    visitor_id = conv["contact"]["identities"][0]["external_id"]
+    qdir = d.data_dir / "quarantine" / "webchat.site"
+    qdir.mkdir(parents=True, exist_ok=True)
+    mine, other = qdir / "mine.eml", qdir / "other.eml"
+    mine.write_bytes(f"From: {visitor_id}\r\n\r\nunreadable".encode())
+    other.write_bytes(b"From: someone-else\r\n\r\nunreadable")
+    db = sqlite3.connect(d.data_dir / "tpbridge.db")
+    for name, path in (("mine", mine), ("other", other)):
+        db.execute("INSERT INTO quarantine (inbox, external_id, reason, path, size, created_at) VALUES (?,?,?,?,?,?)",
+                   ("webchat.site", f"q-{name}-{visitor_id}", "test", str(path), 10, time.time()))
+    db.commit()
+    db.close()
+    assert (await d.api("DELETE", f"/api/v1/contacts/{person}"))[0] == 200
+    assert not mine.exists() and other.exists()
+    _, left = await d.api("GET", "/api/v1/quarantine")
+    assert [q["path"] for q in left["items"] if "webchat.site" == q["inbox"]] == [str(other)]
+
+
 # ---------------------------------------------------------------- 6. web chat floods
 
 

@@ -51,6 +51,12 @@ class ChannelStore(PostgresBase):
 
         await self._tx(run)
 
+    async def drop_quarantine(self, ids: Sequence[int]) -> None:
+        async def run(c: Conn) -> None:
+            await c.execute("DELETE FROM quarantine WHERE id = ANY(%s)", (list(ids),))
+
+        await self._tx(run)
+
     async def list_quarantine(self, limit: int = 100) -> list[QuarantineEntry]:
         async def run(c: Conn) -> list[QuarantineEntry]:
             return [QuarantineEntry(r["id"], r["inbox"], r["external_id"], r["reason"], r["path"], r["size"],

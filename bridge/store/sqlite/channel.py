@@ -45,6 +45,9 @@ class ChannelStore(SqliteBase):
 
         await self._write(run)
 
+    async def drop_quarantine(self, ids: Sequence[int]) -> None:
+        await self._write(lambda c: c.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in ids]))
+
     async def list_quarantine(self, limit: int = 100) -> list[QuarantineEntry]:
         def run(c: sqlite3.Connection) -> list[QuarantineEntry]:
             return [QuarantineEntry(r["id"], r["inbox"], r["external_id"], r["reason"], r["path"], r["size"],
