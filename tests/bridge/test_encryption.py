@@ -197,8 +197,9 @@ async def test_a_unique_string_through_wechat_and_x_is_not_on_disk(tmp_path: Pat
 
     tag = uuid.uuid4().hex[:12]
     secrets = [f"wechat-secret-{tag}", f"微信私钥{tag}", f"x-secret-{tag}", f"推特助记词{tag}"]
+    alice = f"16{uuid.uuid4().int % 10**17:017d}"  # an X user id long enough to search the disk for
     async with FakeWechatApi() as wfake, FakeXApi(consumer_secret=x.SECRET) as xfake:
-        xfake.add_user(x.ALICE, "alice", "Alice")
+        xfake.add_user(alice, "alice", "Alice")
         channels = (f'[channels.wechat.official]\napp_id = "{wfake.app_id}"\napp_secret = "env:TPB_WECHAT_SECRET"\n'
                     'token = "env:TPB_WECHAT_TOKEN"\nencoding_aes_key = "env:TPB_WECHAT_AES_KEY"\n'
                     f'api_base_url = "{wfake.url}"\n\n' + x.channel_toml(xfake))
@@ -212,7 +213,7 @@ async def test_a_unique_string_through_wechat_and_x_is_not_on_disk(tmp_path: Pat
             pusher = WechatPusher(wechat.TOKEN, wfake.app_id, wechat.AES_KEY)
             status, _ = await wechat.push(d, pusher, wechat.text_xml(f"{secrets[0]} {secrets[1]}", 9001))
             assert status == 200
-            assert await x.deliver(d, xfake.activity_dm(x.ALICE, f"{secrets[2]} {secrets[3]}")) == 200
+            assert await x.deliver(d, xfake.activity_dm(alice, f"{secrets[2]} {secrets[3]}")) == 200
 
             async def both() -> bool:
                 _, page = await d.api("GET", "/api/v1/conversations")
@@ -227,7 +228,9 @@ async def test_a_unique_string_through_wechat_and_x_is_not_on_disk(tmp_path: Pat
                 shutil.copy(d.data_dir / "tpbridge.db-wal", wal_copy)
             backup = tmp_path / "backup.db"
             d.cli("backup", str(backup))
-    ids = [wechat.OPENID]  # the channel's id of the person is sealed too (its keyed hash is the lookup key)
+    # The channel's ids of the person are sealed too (their keyed hashes are the lookup keys), the X
+    # conversation's thread key (dm:<user id>) included.
+    ids = [wechat.OPENID, alice]
     assert _leaks([d.data_dir, wal_copy, backup], secrets + ids) == []
 
 

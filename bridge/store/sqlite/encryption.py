@@ -29,7 +29,7 @@ VERSION = 16  # the migration that made crypto_state
 SEALED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("messages", "id", ("text", "html", "extra", "author_name", "reply_to", "external_id_sealed")),
     ("message_edits", "id", ("previous_text",)),
-    ("conversations", "id", ("subject", "last_message_text")),
+    ("conversations", "id", ("subject", "last_message_text", "thread_key_sealed")),
     ("contacts", "id", ("name", "email")),
     ("identities", "id", ("handle", "external_id_sealed")),
     ("automation_surveys", "id", ("text",)),
@@ -94,6 +94,11 @@ def step(conn: sqlite3.Connection, codec: Codec, limit: int = 500) -> Progress:
                              " AND external_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
         conn.executemany("UPDATE messages SET external_id = ?, external_id_sealed = ? WHERE id = ?",
                          [(codec.blind(f"msg:{r[1]}:{r[2]}"), codec.seal(r[2]), r[0]) for r in plain])
+    if table == "conversations":  # thread keys (X's dm:<user id>) from before encryption, likewise
+        plain = conn.execute("SELECT id, inbox, thread_key FROM conversations WHERE thread_key_sealed IS NULL"
+                             " AND thread_key IS NOT NULL AND id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
+        conn.executemany("UPDATE conversations SET thread_key = ?, thread_key_sealed = ? WHERE id = ?",
+                         [(codec.blind(f"thread:{r[1]}:{r[2]}"), codec.seal(r[2]), r[0]) for r in plain])
     if table == "identities":  # ids from before encryption: the keyed hash becomes the lookup key
         plain = conn.execute("SELECT id, inbox, external_id FROM identities WHERE external_id_sealed IS NULL"
                              " AND id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()

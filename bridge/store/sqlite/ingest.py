@@ -16,7 +16,15 @@ from tpbridge.adapters.base import Inbound, Sender, ThreadHint
 from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows, search_index
-from tpbridge.bridge.store.sqlite.sealing import codec_of, index_terms, lookup_id, lookup_msg, seal, sealed_id
+from tpbridge.bridge.store.sqlite.sealing import (
+    codec_of,
+    index_terms,
+    lookup_id,
+    lookup_msg,
+    lookup_thread,
+    seal,
+    sealed_id,
+)
 
 
 @dataclass(slots=True)
@@ -105,12 +113,13 @@ def _new_conversation(
     conn: sqlite3.Connection, inbox: str, channel: str, contact_id: int, identity_id: int, rec: Inbound,
     now: float, *, thread_key: str | None = None, linked: int | None = None,
 ) -> _Target:
+    lookup = lookup_thread(conn, inbox, thread_key) if thread_key is not None else None
     cur = conn.execute(
         "INSERT INTO conversations (inbox, channel, contact_id, identity_id, status, subject, thread_key,"
-        " linked_conversation_id, language, created_at, updated_at, last_activity_at)"
-        " VALUES (?,?,?,?, 'open', ?,?,?,?,?,?,?)",
-        (inbox, channel, contact_id, identity_id, seal(conn, rec.subject), thread_key, linked, rec.sender.language,
-         now, now, now),
+        " thread_key_sealed, linked_conversation_id, language, created_at, updated_at, last_activity_at)"
+        " VALUES (?,?,?,?, 'open', ?,?,?,?,?,?,?,?)",
+        (inbox, channel, contact_id, identity_id, seal(conn, rec.subject), lookup, sealed_id(conn, thread_key),
+         linked, rec.sender.language, now, now, now),
     )
     return _Target(cur.lastrowid, created=True)  # type: ignore[arg-type]
 
@@ -150,7 +159,7 @@ def _pick(
         row = conn.execute(
             "SELECT id FROM conversations WHERE inbox = ? AND thread_key = ? AND status != 'resolved'"
             " ORDER BY id DESC LIMIT 1",
-            (inbox, hint.key),
+            (inbox, lookup_thread(conn, inbox, hint.key)),
         ).fetchone()
         if row is not None:
             return _join(conn, row[0], now)

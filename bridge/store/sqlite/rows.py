@@ -91,8 +91,14 @@ def _conversation(values: list[Any]) -> Conversation:
     return Conversation(*values)
 
 
+_THREAD_KEY = _CONVERSATION_FIELDS.index("thread_key")
+
+
 def conversation(row: sqlite3.Row) -> Conversation:
-    return _conversation([row[name] for name in _CONVERSATION_FIELDS])
+    values = [row[name] for name in _CONVERSATION_FIELDS]
+    if "thread_key_sealed" in row.keys() and row["thread_key_sealed"] is not None:
+        values[_THREAD_KEY] = row["thread_key_sealed"]  # encrypted: thread_key holds its keyed hash
+    return _conversation(values)
 
 
 def conversations_from_json(text: str) -> dict[int, Conversation]:

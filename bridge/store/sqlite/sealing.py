@@ -81,6 +81,13 @@ def lookup_msg(conn: sqlite3.Connection, inbox: str, external_id: str | None) ->
     return codec.blind(f"msg:{inbox}:{external_id}")
 
 
+def lookup_thread(conn: sqlite3.Connection, inbox: str, key: str) -> str:
+    """What conversations.thread_key holds for a channel's thread key (X's `dm:<user id>`, a tweet id): itself,
+    or its keyed hash (the key itself is kept sealed in thread_key_sealed, for replies)."""
+    codec = codec_of(conn)
+    return key if codec is None else codec.blind(f"thread:{inbox}:{key}")
+
+
 def sealed_id(conn: sqlite3.Connection, external_id: str | None) -> str | None:
     """The sealed copy kept beside a keyed hash (None without encryption: the id is there in clear)."""
     codec = codec_of(conn)
