@@ -26,12 +26,13 @@ from tests.fakes.wechat_api import FakeWechatApi, WechatPusher, push_xml
 from tests.fakes.x_api import FakeXApi, activity_signature
 from tests.support.daemon import Daemon, Visitor
 
+pytestmark = pytest.mark.slow
 T = TypeVar("T")
 TG_SECRET = "fuzz-telegram-secret"
 X_SECRET = "fuzz-x-secret"
 WX_TOKEN = "fuzz-wechat-token"
 WX_AES = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
-FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
