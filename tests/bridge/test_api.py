@@ -51,8 +51,8 @@ async def test_every_api_route_answers_401_without_a_valid_token(tmp_path: Path)
 
 
 @pytest.mark.slow
-async def test_bad_input_gets_a_clear_json_error_and_stores_nothing(tmp_path: Path) -> None:
-    async with Daemon(tmp_path) as d:
+async def test_bad_input_gets_a_clear_json_error_and_stores_nothing(tmp_path: Path, store_url: str) -> None:
+    async with Daemon(tmp_path, store_url=store_url) as d:
         v = await Visitor(d).start()
         await v.say("hello")
         _, page = await d.api("GET", "/api/v1/conversations")
@@ -91,8 +91,8 @@ async def test_bad_input_gets_a_clear_json_error_and_stores_nothing(tmp_path: Pa
 
 
 @pytest.mark.slow
-async def test_reply_status_assign_labels_and_healthz(tmp_path: Path) -> None:
-    async with Daemon(tmp_path) as d:
+async def test_reply_status_assign_labels_and_healthz(tmp_path: Path, store_url: str) -> None:
+    async with Daemon(tmp_path, store_url=store_url) as d:
         d.add_agent("li@example.com", "Li Lei", teams=("support",))
         v = await Visitor(d).start()
         await v.say("hi")

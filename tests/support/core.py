@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,8 +17,13 @@ from tpbridge.bridge.core import Core
 @asynccontextmanager
 async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None, *, url: str | None = None
                        ) -> AsyncIterator[Core]:
-    """`url`: the store (the `store_url` fixture gives SQLite and PostgreSQL in turn); SQLite by default."""
+    """`url`: the store (the `store_url` fixture gives SQLite and PostgreSQL in turn); SQLite by default, or
+    a fresh PostgreSQL schema for every core when $TPBRIDGE_TEST_STORE=postgresql (a whole-suite check)."""
     raw = raw or {}
+    if url is None and os.environ.get("TPBRIDGE_TEST_STORE") == "postgresql":
+        from tests.fakes.postgres import Postgres
+
+        url = Postgres.shared().new_database()
     raw.setdefault("bridge", {})["data_dir"] = str(tmp_path / "data")
     raw.setdefault("store", {})["url"] = url or f"sqlite:///{tmp_path}/data/tpbridge.db"
     core = Core.build(parse(raw, tmp_path / "tpbridge.toml"))

@@ -104,7 +104,10 @@ class ConversationStore(SqliteBase):
             if match is None:
                 return Page([], None)
             await self.index_search()  # a search sees every message stored before it
-            sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE message_search MATCH ?)")
+            # `+c.id`: walk the conversations newest first and test each against the matched set, instead of
+            # fetching every matched conversation by id and sorting them all (71 ms vs 14 ms for a term in a
+            # third of 100,000 conversations; a rare term scans the activity index, ~11 ms at that size).
+            sql.append("AND +c.id IN (SELECT rowid >> 32 FROM message_search WHERE message_search MATCH ?)")
             args.append(match)
         if cursor:
             activity, conv_id = decode_cursor(cursor)

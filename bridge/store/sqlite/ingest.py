@@ -1,6 +1,9 @@
 """The ingest transaction: dedupe -> identity -> conversation -> message, plus the checkpoint.
 
-Runs inside the writer thread, so everything here commits together or not at all.
+Runs inside the writer thread, so everything here commits together or not at all. The planning
+step (which identity, which conversation) is `settle_identity` + `settle_conversation` on typed
+rows; the burst pass (ingest_batch.py) calls the same two with rows it looked up for a whole
+group at once.
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from tpbridge.adapters.base import Inbound, ThreadHint
+from tpbridge.adapters.base import Inbound, Sender, ThreadHint
 from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
-from tpbridge.bridge.store.sqlite import rows
+from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.sealing import codec_of, index_terms, lookup_id, lookup_msg, seal, sealed_id
 
 
@@ -21,6 +24,24 @@ class _Target:
     conversation_id: int
     created: bool = False
     reopened: bool = False
+
+
+@dataclass(slots=True)
+class KnownIdentity:
+    """A sender's identity row as planning needs it (kept up to date as a burst goes on)."""
+
+    id: int
+    contact_id: int
+    handle: str | None
+    name: str | None  # the contact's: a name the channel gives later fills it once
+
+
+@dataclass(slots=True)
+class OpenConversation:
+    """The identity's newest conversation not resolved: where a plain message goes."""
+
+    id: int
+    status: str
 
 
 def root_contact(conn: sqlite3.Connection, contact_id: int) -> int:
@@ -35,22 +56,36 @@ def root_contact(conn: sqlite3.Connection, contact_id: int) -> int:
     return contact_id
 
 
-def _identity(conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, now: float) -> tuple[int, int]:
-    sender = rec.sender
+def find_identity(conn: sqlite3.Connection, inbox: str, external_id: str) -> KnownIdentity | None:
     row = conn.execute(
         "SELECT i.id, i.contact_id, i.handle, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id"
         " WHERE i.inbox = ? AND i.external_id = ?",
-        (inbox, lookup_id(conn, inbox, sender.external_id)),
+        (inbox, lookup_id(conn, inbox, external_id)),
     ).fetchone()
-    if row is not None:
-        if sender.handle and sender.handle != row["handle"]:
-            conn.execute("UPDATE identities SET handle = ? WHERE id = ?", (seal(conn, sender.handle), row["id"]))
-        if sender.name and row["name"] is None:
+    return None if row is None else KnownIdentity(row[0], row[1], row[2], row[3])
+
+
+def settle_identity(
+    conn: sqlite3.Connection, inbox: str, channel: str, sender: Sender, known: KnownIdentity | None, now: float,
+) -> KnownIdentity:
+    """The sender's identity: `known` brought up to date (a new handle, a first name), or a new contact
+    with its identity when there is none."""
+    if known is not None:
+        if sender.handle and sender.handle != known.handle:
+            conn.execute("UPDATE identities SET handle = ? WHERE id = ?", (seal(conn, sender.handle), known.id))
+            known.handle = sender.handle  # sealed or not, it differs from the next record's only if that changed
+        if sender.name and known.name is None:
             conn.execute(
                 "UPDATE contacts SET name = ?, anonymous = 0, updated_at = ? WHERE id = ? AND name IS NULL",
-                (seal(conn, sender.name), now, row["contact_id"]),
+                (seal(conn, sender.name), now, known.contact_id),
             )
-        return row["id"], row["contact_id"]
+            known.name = sender.name
+        return known
+    identity_id, contact_id = _new_identity(conn, inbox, channel, sender, now)
+    return KnownIdentity(identity_id, contact_id, sender.handle, sender.name)
+
+
+def _new_identity(conn: sqlite3.Connection, inbox: str, channel: str, sender: Sender, now: float) -> tuple[int, int]:
     email = sender.email
     cur = conn.execute(
         "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at) VALUES (?,?,?,?,?,?)",
@@ -141,13 +176,27 @@ def _pick(
         return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now, linked=referenced)
     if hint.per_thread:
         return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now)
+    return settle_conversation(conn, inbox, channel, rec, identity_id, contact_id, now,
+                               find_open_conversation(conn, identity_id))
+
+
+def find_open_conversation(conn: sqlite3.Connection, identity_id: int) -> OpenConversation | None:
     row = conn.execute(
         "SELECT id, status FROM conversations WHERE identity_id = ? AND status != 'resolved'"
         " ORDER BY id DESC LIMIT 1",
         (identity_id,),
     ).fetchone()
-    if row is not None:
-        return _join(conn, row[0], now, row[1])
+    return None if row is None else OpenConversation(row[0], row[1])
+
+
+def settle_conversation(
+    conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, identity_id: int, contact_id: int,
+    now: float, found: OpenConversation | None,
+) -> _Target:
+    """A message without a thread hint joins the identity's open conversation (ending a snooze) or
+    starts a new one."""
+    if found is not None:
+        return _join(conn, found.id, now, found.status)
     return _new_conversation(conn, inbox, channel, contact_id, identity_id, rec, now)
 
 
@@ -168,7 +217,8 @@ def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> Ing
         (row["id"], inbox, lookup_msg(conn, inbox, rec.external_id), seal(conn, row["text"]), now),
     )
     conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (seal(conn, rec.text), now, row["id"]))
-    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?", (index_terms(conn, rec.text), row["id"]))
+    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?",
+                 (index_terms(conn, rec.text), search_index.rowid(row["conversation_id"], row["id"])))
     msg = rows.load_message(conn, row["id"])
     conv = rows.load_conversation(conn, row["conversation_id"])
     return IngestedItem(row["id"], message=msg, conversation=conv, edited=True)
@@ -218,7 +268,9 @@ def ingest_tx(
         ).fetchone():
             out.append(IngestedItem(None))
             continue
-        identity_id, contact_id = _identity(conn, inbox, channel, rec, now)
+        ident = settle_identity(conn, inbox, channel, rec.sender,
+                                find_identity(conn, inbox, rec.sender.external_id), now)
+        identity_id, contact_id = ident.id, ident.contact_id
         target = _pick(conn, inbox, channel, rec, identity_id, contact_id, now)
         sent_at = rec.sent_at.timestamp()
         extra_json = message_extra(rec)

@@ -3,7 +3,9 @@
 `ingest_tx` runs about seven statements per message. Under load the writer finds
 dozens of ingests queued at once; for plain messages (text from a sender, no edit,
 no thread hint, no attachment, no conversation attributes) the same work is done
-with a handful of set-wise statements for the whole group. Anything else goes
+with a handful of set-wise statements for the whole group: the lookups and the
+inserts are set-wise, the planning step (which identity, which conversation) is
+ingest.py's own, called on the looked-up rows. Anything else goes
 through `ingest_tx` one call at a time, in order. The outcome is the same either
 way (tests/bridge/test_store.py compares them). The burst pass hands back ids
 (`Written`); the model objects for the events are built by the caller, off the
@@ -15,18 +17,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from tpbridge.bridge.model import Conversation
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.ingest import (
-    _identity,
-    _join,
-    _new_conversation,
+    KnownIdentity,
+    OpenConversation,
     ingest_tx,
     message_extra,
     save_checkpoint,
+    settle_conversation,
+    settle_identity,
     written_message,
 )
 from tpbridge.bridge.store.sqlite.writer import Batchable
@@ -95,6 +97,19 @@ _INSERT_MESSAGES = (
 )
 
 
+@dataclass(slots=True)
+class Placed:
+    """Where one record of the burst goes (the planning step's outcome), then its message id."""
+
+    write: IngestWrite
+    prep: PreparedInbound
+    conversation_id: int
+    contact_id: int
+    created: bool
+    extra: str  # the message's `extra` as stored
+    message_id: int = 0
+
+
 def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], results: list[object]) -> None:
     if not writes:
         return
@@ -109,17 +124,18 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
         ids.add(prep.record.external_id)
         senders.add(prep.record.sender.external_id)
     stored: set[tuple[str, str]] = set()
-    known: dict[tuple[str, str], list[Any]] = {}  # (inbox, sender) -> [id, contact_id, handle, external_id, name]
-    open_conv: dict[int, tuple[int, str]] = {}
+    known: dict[tuple[str, str], KnownIdentity] = {}  # (inbox, the sender's external id) -> identity
+    open_conv: dict[int, OpenConversation] = {}  # identity id -> its open conversation
     for inbox, (ids, senders) in by_inbox.items():
         found, idents, convs = conn.execute(_LOOKUP, (inbox, _json(list(ids)), _json(list(senders)))).fetchone()
         stored.update((inbox, e) for e in json.loads(found))
-        for ident in json.loads(idents):
-            known[(inbox, ident[3])] = ident
-        for conv_id, identity_id, status in json.loads(convs):
-            open_conv[identity_id] = (conv_id, status)
+        for ident_id, contact_id, handle, external_id, name in json.loads(idents):
+            known[(inbox, external_id)] = KnownIdentity(ident_id, contact_id, handle, name)
+        for conv_id, identity_id, status in json.loads(convs):  # by id: the newest one stays
+            open_conv[identity_id] = OpenConversation(conv_id, status)
 
-    planned: list[tuple[IngestWrite, PreparedInbound, int, int, bool] | None] = []
+    # The planning step: the same two calls as ingest_tx, on the rows looked up above.
+    planned: list[Placed | None] = []
     for w, prep in recs:
         rec = prep.record
         key = (w.inbox, rec.external_id)
@@ -127,43 +143,30 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
             planned.append(None)
             continue
         stored.add(key)
-        row = known.get((w.inbox, rec.sender.external_id))
-        if row is None or (rec.sender.handle and rec.sender.handle != row[2]) or (rec.sender.name and row[4] is None):
-            identity_id, contact_id = _identity(conn, w.inbox, w.channel, rec, w.now)
-            if row is None:
-                known[(w.inbox, rec.sender.external_id)] = [identity_id, contact_id, rec.sender.handle,
-                                                            rec.sender.external_id, rec.sender.name]
-        else:
-            identity_id, contact_id = row[0], row[1]
-        created = False
-        found_conv = open_conv.get(identity_id)
-        if found_conv is None:
-            conv_id = _new_conversation(conn, w.inbox, w.channel, contact_id, identity_id, rec, w.now).conversation_id
-            created = True
-        else:
-            conv_id = found_conv[0]
-            if found_conv[1] == "snoozed":
-                _join(conn, conv_id, w.now, "snoozed")
-        open_conv[identity_id] = (conv_id, "open")
-        planned.append((w, prep, conv_id, contact_id, created))
+        sender_key = (w.inbox, rec.sender.external_id)
+        ident = known[sender_key] = settle_identity(conn, w.inbox, w.channel, rec.sender, known.get(sender_key),
+                                                    w.now)
+        target = settle_conversation(conn, w.inbox, w.channel, rec, ident.id, ident.contact_id, w.now,
+                                     open_conv.get(ident.id))
+        open_conv[ident.id] = OpenConversation(target.conversation_id, "open")
+        planned.append(Placed(w, prep, target.conversation_id, ident.contact_id, target.created, message_extra(rec)))
 
     todo = [p for p in planned if p is not None]
     first = (conn.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
-    values, extras = [], []
-    for w, prep, conv_id, contact_id, _created in todo:
-        rec = prep.record
-        extras.append(message_extra(rec))
-        values.append((conv_id, w.inbox, contact_id, rec.sender.name, rec.text, prep.html, rec.external_id, w.now,
-                       rec.sent_at.timestamp(), rec.reply_to, extras[-1]))
     if todo:
-        conn.executemany(_INSERT_MESSAGES, values)
+        conn.executemany(_INSERT_MESSAGES, [
+            (p.conversation_id, p.write.inbox, p.contact_id, p.prep.record.sender.name, p.prep.record.text,
+             p.prep.html, p.prep.record.external_id, p.write.now, p.prep.record.sent_at.timestamp(),
+             p.prep.record.reply_to, p.extra) for p in todo])
         # One writer, no AUTOINCREMENT: new rowids are max+1, max+2, ... — checked, not assumed.
         if conn.execute("SELECT max(id) FROM messages").fetchone()[0] != first + len(todo) - 1:
             raise RuntimeError("message ids were not consecutive")  # the writer reruns each write alone
-    summary: dict[int, list[Any]] = {}
-    for w, prep, conv_id, _c, _created in todo:
-        s = summary.setdefault(conv_id, [conv_id, None, w.now, 0])
-        s[1], s[2], s[3] = prep.record.text[:200], w.now, s[3] + 1
+    summary: dict[int, tuple[int, str, float, int]] = {}  # conversation -> (id, preview, at, new messages)
+    for n, p in enumerate(todo):
+        p.message_id = first + n
+        before = summary.get(p.conversation_id)
+        summary[p.conversation_id] = (p.conversation_id, p.prep.record.text[:200], p.write.now,
+                                      1 + (before[3] if before else 0))
     group = _Group("[]")
     if summary:
         conn.executemany("UPDATE conversations SET last_message_text = ?2, last_message_at = ?3, last_activity_at = ?3,"
@@ -173,15 +176,9 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
         if w.checkpoint is not None:
             save_checkpoint(conn, w.inbox, w.checkpoint, w.now)
 
-    done: dict[int, list[tuple[int, int, int, bool, str] | None]] = {id(w): [] for _, w in writes}
-    n = 0
+    done: dict[int, list[Placed | None]] = {id(w): [] for _, w in writes}
     for (w, _prep), plan in zip(recs, planned, strict=True):
-        if plan is None:
-            done[id(w)].append(None)
-            continue
-        _w, _p, conv_id, contact_id, created = plan
-        done[id(w)].append((first + n, conv_id, contact_id, created, extras[n]))
-        n += 1
+        done[id(w)].append(plan)
     for i, w in writes:
         results[i] = Written(group, w, done[id(w)])
 
@@ -209,19 +206,17 @@ class Written:
 
     group: _Group
     write: IngestWrite
-    # per record (None: a duplicate): message id, conversation, contact, created, the stored `extra`
-    done: list[tuple[int, int, int, bool, str] | None]
+    done: list[Placed | None]  # per record; None: a duplicate
 
     def items(self) -> list[IngestedItem]:
         w, out = self.write, []
-        for prep, d in zip(w.batch, self.done, strict=True):
-            if d is None:
+        for prep, p in zip(w.batch, self.done, strict=True):
+            if p is None:
                 out.append(IngestedItem(None))
                 continue
-            message_id, conv_id, contact_id, created, extra_json = d
-            msg = written_message(message_id, conv_id, w.inbox, contact_id, prep, w.now, extra_json)
-            out.append(IngestedItem(message_id, message=msg, conversation=self.group.conversation(conv_id),
-                                    created=created))
+            msg = written_message(p.message_id, p.conversation_id, w.inbox, p.contact_id, prep, w.now, p.extra)
+            out.append(IngestedItem(p.message_id, message=msg, conversation=self.group.conversation(p.conversation_id),
+                                    created=p.created))
         return out
 
 

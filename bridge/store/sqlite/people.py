@@ -138,9 +138,9 @@ class PeopleStore(SqliteBase):
                     found = c.execute("SELECT sha256 FROM attachments WHERE message_id = ?", (mid,))
                     hashes.update(r[0] for r in found)
                     c.execute("DELETE FROM attachments WHERE message_id = ?", (mid,))
-                    c.execute("DELETE FROM message_search WHERE rowid = ?", (mid,))
                     c.execute("DELETE FROM message_edits WHERE message_id = ?", (mid,))
                     c.execute("DELETE FROM outbox WHERE message_id = ?", (mid,))
+                search_index.forget_conversation(c, conv_id)
                 c.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
                 c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ?",
                           (conv_id,))

@@ -47,7 +47,7 @@ def erase_conversations(c: sqlite3.Connection, conversation_ids: Sequence[int]) 
             hashes.update(r[0] for r in c.execute("SELECT sha256 FROM attachments WHERE message_id = ?", (mid,)))
             for table in ("attachments", "message_edits", "outbox"):
                 c.execute(f"DELETE FROM {table} WHERE message_id = ?", (mid,))
-            c.execute("DELETE FROM message_search WHERE rowid = ?", (mid,))
+        search_index.forget_conversation(c, conv_id)
         c.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
         c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ?",
                   (conv_id,))

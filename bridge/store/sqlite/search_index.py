@@ -6,6 +6,11 @@ message is stored without its search terms, and `index_pending` (a writer job, r
 the daemon every INDEX_INTERVAL seconds and by every search before it queries) indexes
 everything above the `search_state.indexed_upto` mark and moves the mark in the same
 transaction: nothing is indexed twice or skipped across a crash.
+
+A row's rowid is its conversation id in the high 32 bits and its message id in the low 32: a search
+reads the conversations it matched straight from the term's doclist (`rowid >> 32`), without a
+lookup per matching message (850 ms for a common term at 1,000,000 messages, bench/desk.py), and a
+conversation's rows are one rowid range.
 """
 
 from __future__ import annotations
@@ -15,6 +20,18 @@ import sqlite3
 from tpbridge.bridge.store.sqlite.sealing import index_terms
 
 BATCH = 2000  # messages per writer job: short enough not to hold up the ingests queued behind it
+LOW = 0xFFFFFFFF
+
+
+def rowid(conversation_id: int, message_id: int) -> int:
+    """A message's row in the index (the message id's low 32 bits cannot repeat within one conversation
+    short of four billion messages)."""
+    return (conversation_id << 32) | (message_id & LOW)
+
+
+def forget_conversation(conn: sqlite3.Connection, conversation_id: int) -> None:
+    conn.execute("DELETE FROM message_search WHERE rowid BETWEEN ? AND ?",
+                 (conversation_id << 32, (conversation_id << 32) | LOW))
 
 
 def index_pending(conn: sqlite3.Connection, limit: int = BATCH) -> int:
@@ -26,7 +43,7 @@ def index_pending(conn: sqlite3.Connection, limit: int = BATCH) -> int:
     if not found:
         return 0
     conn.executemany("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-                     [(r[0], index_terms(conn, r[1] or ""), r[2]) for r in found])
+                     [(rowid(r[2], r[0]), index_terms(conn, r[1] or ""), r[2]) for r in found])
     conn.execute("UPDATE search_state SET indexed_upto = ? WHERE id = 1", (found[-1][0],))
     return len(found)
 
