@@ -20,6 +20,9 @@ TWEET_FIELDS = [
     "referenced_tweets", "entities", "attachments",
 ]
 USER_FIELDS = ["id", "name", "username"]
+# What converting an item X never sends can raise: the item is quarantined, never a 500 or a stuck
+# poll (found by tests/security/test_fuzz.py: null events, timestamps out of range).
+UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 MEDIA_FIELDS = ["media_key", "type", "url", "preview_image_url"]
 MEDIA_EXPANSION = "attachments.media_keys"
 

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tpbridge.adapters.base import ChannelState, Inbound, Rejected, Retry, Sink
+from tpbridge.adapters.base import ChannelState, Inbound, Quarantined, Rejected, Retry, Sink
 
 from .convert import (
     DM_FIELDS,
     MEDIA_EXPANSION,
     MEDIA_FIELDS,
     TWEET_FIELDS,
+    UNREADABLE,
     USER_FIELDS,
     dm_event_from_v2,
     dm_id,
@@ -149,13 +150,22 @@ class Poller:
             for tweet in body.get("data") or []:
                 if str(tweet.get("author_id")) == self.me:
                     continue  # our own replies in a thread: already stored as outbound
-                record = tweet_from_v2(self.inbox, tweet, users, media)
+                try:
+                    record = tweet_from_v2(self.inbox, tweet, users, media)
+                except UNREADABLE as exc:  # one odd post must not stop the others (nor the poll)
+                    await self._quarantine(f"tweet:{tweet.get('id')}", exc, tweet)
+                    continue
                 # Without a checkpoint this is history from before tpbridge: no automatic answers.
                 records.append(record if since else replace(record, no_auto_reply=True))
             token = meta.get("next_token")
             if not token or since is None:
                 break
         return records[::-1], newest  # X pages newest first; store oldest first
+
+    async def _quarantine(self, external_id: str, exc: Exception, item: object) -> None:
+        raw = json.dumps(item, ensure_ascii=False, default=str).encode()
+        await self.sink.quarantine(Quarantined(self.inbox, external_id, f"unreadable item: {exc!r}"[:500], raw))
+        self.adapter.log.warning("poll.quarantined", external_id=external_id, reason=repr(exc))
 
     async def _dm_events(self, last: str | None, used: dict[str, int]) -> tuple[list[Inbound], str | None]:
         """DM events newer than `last`; without a checkpoint, until one already stored.
@@ -192,7 +202,11 @@ class Poller:
                     continue
                 if str(event.get("sender_id")) == self.me:
                     continue  # our own sent DM echoed back: never an inbound message
-                record = dm_event_from_v2(self.inbox, event, users, media)
+                try:
+                    record = dm_event_from_v2(self.inbox, event, users, media)
+                except UNREADABLE as exc:
+                    await self._quarantine(f"dm:{eid}", exc, event)
+                    continue
                 if record is not None:
                     records.append(record if last else replace(record, no_auto_reply=True))
             token = (body.get("meta") or {}).get("next_token")

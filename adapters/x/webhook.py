@@ -19,14 +19,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from tpbridge.adapters.base import AdapterError, Inbound, Quarantined
 
-from .convert import dm_event_from_activity, tweet_from_activity
+from .convert import UNREADABLE, dm_event_from_activity, tweet_from_activity
 from .media import attach_media
 
 if TYPE_CHECKING:
     from .adapter import XAdapter
 
-# What converting an event X never sends can raise: quarantined, never a 500 (found by tests/security/test_fuzz.py).
-UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 CRC_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{1,128}")
 LOOKUP_TIMEOUT = 2.0  # X expects a quick answer; the conversation id is a nicety, not a must
 MEDIA_DEADLINE = 5.0  # pictures not fetched by then are noted on the message, not waited for

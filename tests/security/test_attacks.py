@@ -23,7 +23,7 @@ from tests.security.conftest import METRICS_TOKEN
 from tests.security.support import browser, conversation, login_csrf, login_form, new_agent
 from tests.support.daemon import ADMIN_EMAIL, Daemon, Visitor
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
 # ---------------------------------------------------------------- 2. login brute force
 

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from tests.fakes.x_api import FakeXApi, activity_signature, dumps
 from tests.support.daemon import Daemon
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 SECRET = "consumer-secret"
 ALICE = "2001"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64

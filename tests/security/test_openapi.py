@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.security.support import TEAMS_TOML
 from tests.support.daemon import Daemon, Visitor
 
+pytestmark = pytest.mark.slow
 T = TypeVar("T")
 LEFT_OUT = {("DELETE", "/api/v1/tokens/{id}"), ("PATCH", "/api/v1/agents/{id}")}
 
@@ -68,7 +69,7 @@ def test_no_route_answers_500_to_an_admin_or_an_agent(running: Running) -> None:
         tried.append(f"{operation.method.upper()} {operation.path}")
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
         def call(case: Any) -> None:
             for token in (running.d.token, running.agent):
                 response = case.call(headers={"Authorization": f"Bearer {token}"}, timeout=30)
