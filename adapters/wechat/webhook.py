@@ -112,8 +112,10 @@ class Webhook:
         if not aes:
             # The operator chose safe mode; a plaintext push is a downgrade we refuse.
             raise wire.Forbidden("plaintext push while encoding_aes_key is configured (safe mode)")
-        # `msg_signature` covers the ciphertext, so the envelope is read before it can be checked:
-        # size-capped, defused (no DTD, no entities) and depth-limited, so it cannot fail as a 500.
+        # WeChat signs the query in safe mode too (`signature` over token, timestamp and nonce): checked
+        # before a byte of the body is read, so a stranger's envelope is never parsed. `msg_signature`
+        # covers the ciphertext, so it is checked after the envelope (size-capped, defused, depth-limited).
+        wire.check_signature(self.settings.token, signature, timestamp, nonce, max_age=max_age)
         envelope = wire.parse_xml(await self._body(request))
         plain = wire.decrypt(self.crypto, envelope, q.get("msg_signature", ""), timestamp, nonce,
                              max_age=max_age)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,12 @@ from tests.support.sink import RecordingSink
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((REPO / "tests" / "fixtures" / "wechat" / "vectors.json").read_text())
+
+
+def query_signature(token: str, timestamp: str, nonce: str) -> str:
+    """The plain `signature` WeChat puts on every push's query, safe mode too (the published ciphertext
+    samples give only `msg_signature`, so the test signs the query itself)."""
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 OPENID = "oUser_0123456789abcdefghijk"
 PATH = "/hooks/wechat/official"
@@ -173,6 +180,7 @@ async def post_sample(fake: FakeWechatApi, tmp_path: Path, v: dict, body: str, *
         signature_max_age=0,
     ) as hook:
         params = {
+            "signature": query_signature(v["token"], v["timestamp"], v["nonce"]),
             "timestamp": v["timestamp"],
             "nonce": v["nonce"],
             "encrypt_type": "aes",
@@ -189,7 +197,7 @@ async def test_tencent_sample_encrypted_message_decrypts_and_lands(
     fake: FakeWechatApi, tmp_path: Path
 ) -> None:
     v = VECTORS["tencent_python_sample"]
-    record = await post_sample(fake, tmp_path, v, v["body"], signature="not-checked-in-safe-mode")
+    record = await post_sample(fake, tmp_path, v, v["body"])
     expect = v["expect"]
     assert record.text == expect["Content"]
     assert record.sender.external_id == expect["FromUserName"]
@@ -231,6 +239,7 @@ async def test_sample_vector_is_refused_when_freshness_is_checked(
         fake, tmp_path, app_id=v["app_id"], token=v["token"], encoding_aes_key=v["encoding_aes_key"]
     ) as hook:
         query = {
+            "signature": query_signature(v["token"], v["timestamp"], v["nonce"]),
             "timestamp": v["timestamp"],
             "nonce": v["nonce"],
             "encrypt_type": "aes",
@@ -408,3 +417,20 @@ def test_example_config_validates() -> None:
         table["channels"]["wechat"]["official"], context={"resolve_secrets": False}
     )
     assert settings.api_base_url == "https://api.weixin.qq.com"
+
+
+async def test_safe_mode_checks_the_query_signature_before_reading_the_body(
+    fake: FakeWechatApi, tmp_path: Path
+) -> None:
+    """A stranger's envelope is never parsed: without WeChat's query signature the answer is 403, whatever
+    the body (here a deeply nested document that a parser would have to walk)."""
+    async with webhook(fake, tmp_path, encoding_aes_key=AES_KEY) as hook:
+        params, body = hook.pusher.push(text_xml())
+        nested = b"<xml>" + b"<a>" * 50_000 + b"</a>" * 50_000 + b"</xml>"
+        for forged, data in (({**params, "signature": "f" * 40}, body), ({**params, "signature": "f" * 40}, nested),
+                             ({k: v for k, v in params.items() if k != "signature"}, body)):
+            resp = await hook.client.post(PATH, params=forged, data=data)
+            assert resp.status == 403
+        resp = await hook.client.post(PATH, params=params, data=body)  # the genuine push still lands
+        assert (resp.status, await resp.text()) == (200, "success")
+    assert len(hook.sink.records) == 1
