@@ -123,6 +123,18 @@ class Inbound:
     conversation_attrs: Mapping[str, Any] = field(default_factory=dict)  # merged into the conversation
     extra: Mapping[str, Any] = field(default_factory=dict)  # channel specifics kept on the message
     raw: bytes | None = None  # the original bytes when worth keeping (an email's .eml)
+    # Channel facts the inbox and automation act on (Conversation.public / .reply_window_ends_at):
+    public: bool | None = None  # a public thread (X mention, QQ group): what is answered there everyone sees
+    reply_window_ends_at: datetime | None = None  # the channel refuses replies after this (WeChat, QQ, Weibo)
+
+    def conversation_facts(self) -> dict[str, Any]:
+        """What the store merges into the conversation: the channel's own attributes and the typed facts."""
+        facts = dict(self.conversation_attrs)
+        if self.public is not None:
+            facts["public"] = self.public
+        if self.reply_window_ends_at is not None:
+            facts["reply_window_ends_at"] = self.reply_window_ends_at.isoformat()
+        return facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +205,8 @@ class Outbound:
     auto: bool = False  # written by automation (ack, survey): email adds Auto-Submitted
     conversation_attrs: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    public: bool = False  # the conversation is a public thread (Conversation.public)
+    reply_window_ends_at: datetime | None = None  # the channel refuses replies after this
 
 
 @dataclass(frozen=True, slots=True)

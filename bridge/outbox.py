@@ -116,7 +116,8 @@ class InboxWorker:
             ),
             reply_to=msg.reply_to or last_in, quote=msg.reply_to is not None, subject=conv.subject,
             thread_refs=tuple(refs), thread_key=conv.thread_key, auto=msg.auto,
-            conversation_attrs=conv.attrs, attempt=item.attempts + 1,
+            conversation_attrs=conv.attrs, attempt=item.attempts + 1, public=conv.public,
+            reply_window_ends_at=conv.reply_window_ends_at,
         )
 
     async def _deliver(self, item: OutboxItem, sem: asyncio.Semaphore) -> None:

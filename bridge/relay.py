@@ -52,4 +52,5 @@ async def _outbound(core: Core, conv: Conversation, msg: Message) -> Outbound:
     attachments = tuple(OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, core.files.path(a.sha256))
                         for a in msg.attachments)
     return Outbound(inbox=conv.inbox, message_id=msg.id, conversation_id=conv.id, recipient=recipient, text=msg.text,
-                    html=msg.html, attachments=attachments, auto=msg.auto)
+                    html=msg.html, attachments=attachments, auto=msg.auto, public=conv.public,
+                    reply_window_ends_at=conv.reply_window_ends_at)

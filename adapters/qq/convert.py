@@ -107,19 +107,21 @@ def to_inbound(
     extra: dict[str, Any] = {"qq_event": event}
     attrs: dict[str, Any] = {}
     refs: list[AttachmentRef] = []
+    public: bool | None = None
+    window_ends: datetime | None = None
     if event in MESSAGE_EVENTS:
         external_id = _str(d, "id")
         sent_at = _time(d.get("timestamp"))
         if event == "GROUP_AT_MESSAGE_CREATE":
             group, member = _str(d, "group_openid"), _str(d, "author", "member_openid")
             sender = Sender(external_id=recipient(group, member))
-            attrs.update(qq_scene="group", qq_group_openid=group, public=True)
-            window = group_window
+            attrs.update(qq_scene="group", qq_group_openid=group)
+            public, window = True, group_window
         else:
             sender = Sender(external_id=_str(d, "author", "user_openid"))
-            attrs.update(qq_scene="c2c", public=False)
-            window = c2c_window
-        attrs["reply_window_ends_at"] = (sent_at + timedelta(minutes=window)).isoformat()
+            attrs.update(qq_scene="c2c")
+            public, window = False, c2c_window
+        window_ends = sent_at + timedelta(minutes=window)
         for att in d.get("attachments") or ():
             if isinstance(att, Mapping) and isinstance(att.get("url"), str) and att["url"]:
                 mime = str(att.get("content_type") or "application/octet-stream")
@@ -139,16 +141,17 @@ def to_inbound(
             group = _str(d, "group_openid")
             sender = Sender(external_id=recipient(group, _str(d, "op_member_openid")))
             text = GROUP_EVENTS[event]
-            attrs.update(qq_scene="group", qq_group_openid=group, public=True)
+            attrs.update(qq_scene="group", qq_group_openid=group)
+            public = True
         if event in REPLYABLE_EVENTS:
             window = group_window if event in GROUP_EVENTS else c2c_window
-            attrs["reply_window_ends_at"] = (sent_at + timedelta(minutes=window)).isoformat()
+            window_ends = sent_at + timedelta(minutes=window)
         system = True
     else:
         return None
     inbound = Inbound(
         inbox=inbox, external_id=external_id, sender=sender, text=text, sent_at=sent_at, system=system,
-        conversation_attrs=attrs, extra=extra,
+        conversation_attrs=attrs, extra=extra, public=public, reply_window_ends_at=window_ends,
     )
     return inbound, refs
 

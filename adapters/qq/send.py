@@ -48,9 +48,8 @@ def _file_type(att: OutboundAttachment) -> int:
 
 def _passive(out: Outbound, *, active_allowed: bool) -> dict[str, str]:
     """msg_id / event_id for a passive reply, or nothing for an active message."""
-    ends = out.conversation_attrs.get("reply_window_ends_at")
-    if active_allowed and (not out.reply_to or (
-            isinstance(ends, str) and datetime.fromisoformat(ends) < datetime.now(UTC))):
+    ends = out.reply_window_ends_at
+    if active_allowed and (not out.reply_to or (ends is not None and ends < datetime.now(UTC))):
         return {}
     if not out.reply_to:
         raise Rejected("QQ bots may only answer a message (active messages are off for this inbox)")

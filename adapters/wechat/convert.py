@@ -88,8 +88,11 @@ def to_inbound(
         system = True
         text = f"WeChat {msg_type or 'unknown'} message (not supported by this inbox)"
 
+    window_ends: datetime | None = None
     if opens_window:
-        attrs["reply_window_ends_at"] = (sent_at + timedelta(hours=window_hours)).isoformat()
+        window_ends = sent_at + timedelta(hours=window_hours)
+    elif attrs.get("wechat_subscribed") is False:  # unsubscribed: WeChat refuses every message from now on
+        window_ends = sent_at
     inbound = Inbound(
         inbox=inbox,
         external_id=external_id(fields),
@@ -99,6 +102,7 @@ def to_inbound(
         system=system,
         conversation_attrs=attrs,
         extra=extra,
+        reply_window_ends_at=window_ends,
     )
     return inbound, media
 
@@ -122,7 +126,6 @@ def _event(fields: Mapping[str, Any], extra: dict[str, Any], attrs: dict[str, An
     if lowered == "unsubscribe":
         # An unsubscribed user cannot be messaged any more (errcode 43004): the window is closed.
         attrs["wechat_subscribed"] = False
-        attrs["reply_window_ends_at"] = datetime.fromtimestamp(int(fields["CreateTime"]), UTC).isoformat()
         return "Unsubscribed from the official account", False
     if lowered == "scan":
         return f"Scanned QR code (scene {key})", True

@@ -105,6 +105,7 @@ def to_inbound(inbox: str, push: Push, sender: Sender, *, window_hours: float) -
     media: MediaRef | None = None
     system = False
     opens_window = True
+    window_ends: datetime | None = None
     text = push.text
 
     if push.kind == "text":
@@ -128,7 +129,7 @@ def to_inbound(inbox: str, push: Push, sender: Sender, *, window_hours: float) -
         opens_window = subtype in WINDOW_EVENTS
         if subtype in CLOSING_EVENTS:
             attrs["weibo_following"] = False
-            attrs["reply_window_ends_at"] = push.created_at.isoformat()  # Weibo: no replies after this
+            window_ends = push.created_at  # Weibo: no replies after this
     elif push.kind == "mention":
         extra.update(subtype=str(push.data.get("subtype") or ""), key=str(push.data.get("key") or ""))
         opens_window = False
@@ -138,12 +139,12 @@ def to_inbound(inbox: str, push: Push, sender: Sender, *, window_hours: float) -
         opens_window = False
 
     if opens_window:
-        attrs["reply_window_ends_at"] = (push.created_at + timedelta(hours=window_hours)).isoformat()
+        window_ends = push.created_at + timedelta(hours=window_hours)
         if push.kind == "event":
             attrs["weibo_following"] = True
     inbound = Inbound(
         inbox=inbox, external_id=push.external_id, sender=sender, text=text, sent_at=push.created_at,
-        system=system, conversation_attrs=attrs, extra=extra,
+        system=system, conversation_attrs=attrs, extra=extra, reply_window_ends_at=window_ends,
     )
     return inbound, media
 

@@ -72,7 +72,7 @@ def _dm(inbox: str, event_id: str, sender: Sender, text: str, sent_at: datetime,
         text=text,
         sent_at=sent_at,
         thread=ThreadHint(key=f"dm:{sender.external_id}"),
-        conversation_attrs={"public": False},
+        public=False,
         extra=extra,
     )
 
@@ -83,7 +83,7 @@ def _mention(
 ) -> Inbound:
     handle = (sender.handle or "").lstrip("@") or "i"
     refs = (tweet_id(parent),) if parent else ()
-    attrs: dict[str, Any] = {"public": True}
+    attrs: dict[str, Any] = {}
     if conversation_id:
         attrs["tweet_conversation_id"] = conversation_id
     return Inbound(
@@ -97,6 +97,7 @@ def _mention(
         thread=ThreadHint(key=tweet_id(conversation_id) if conversation_id else None,
                           references=refs, per_thread=True),
         reply_to=tweet_id(parent) if parent else None,
+        public=True,
         conversation_attrs=attrs,
         extra={"tweet_id": tid, "conversation_id": conversation_id, "url": f"https://x.com/{handle}/status/{tid}",
                **({"media": media} if media else {})},

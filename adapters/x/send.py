@@ -86,7 +86,7 @@ class Replier:
 
     async def send(self, out: Outbound) -> Sent:
         log = self.adapter.log.bind(conversation_id=out.conversation_id, message_id=out.message_id)
-        public = bool(out.conversation_attrs.get("public"))
+        public = out.public
         sent = await (self._public(out) if public else self._dm(out))
         log.info("reply.sent", external_id=sent.external_id, public=public, attempt=out.attempt,
                  parts=len(sent.extra.get("ids", ())))

@@ -60,8 +60,8 @@ def test_group_mentions_are_keyed_per_group_and_member_and_answered_in_the_group
                                                                                      msg["id"], [])
     assert target(inbound.sender.external_id) == ("/v2/groups/G1", "group")
     assert target("OPENID") == ("/v2/users/OPENID", "c2c")
-    ends = datetime.fromisoformat(inbound.conversation_attrs["reply_window_ends_at"])
-    assert ends - inbound.sent_at == timedelta(minutes=5)
+    assert inbound.public is True and inbound.reply_window_ends_at is not None
+    assert inbound.reply_window_ends_at - inbound.sent_at == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'{"op":"0","d":{}}', b'{"op":0}', b"nope"])
@@ -82,9 +82,8 @@ def test_a_message_without_its_author_is_refused_and_unknown_events_ignored() ->
 
 
 def outbound(reply_to: str | None, ends: datetime | None = None) -> Outbound:
-    attrs = {"reply_window_ends_at": ends.isoformat()} if ends else {}
     return Outbound(inbox="qq.bot", message_id=1, conversation_id=1, recipient="U", text="t",
-                    reply_to=reply_to, conversation_attrs=attrs)
+                    reply_to=reply_to, reply_window_ends_at=ends)
 
 
 def test_passive_reply_fields_and_the_active_fallback() -> None:

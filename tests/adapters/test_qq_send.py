@@ -36,9 +36,9 @@ async def adapter(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[QQAda
 
 def reply(text: str, reply_to: str | None = "m1", *, message_id: int = 1, window_left: float = 600,
           attachments: tuple[OutboundAttachment, ...] = ()) -> Outbound:
-    ends = (datetime.now(UTC) + timedelta(seconds=window_left)).isoformat()
+    ends = datetime.now(UTC) + timedelta(seconds=window_left)
     return Outbound(inbox="qq.bot", message_id=message_id, conversation_id=1, recipient=USER, text=text,
-                    reply_to=reply_to, conversation_attrs={"reply_window_ends_at": ends}, attachments=attachments)
+                    reply_to=reply_to, reply_window_ends_at=ends, attachments=attachments)
 
 
 async def test_a_reply_whose_answer_was_lost_is_not_sent_twice(tmp_path: Path) -> None:

@@ -29,8 +29,7 @@ async def test_safe_mode_text_message_lands_with_reply_window(fake: FakeWechatAp
     assert record.external_id == f"{OPENID}:7001"
     assert record.sender.external_id == OPENID
     assert not record.system
-    ends = datetime.fromisoformat(record.conversation_attrs["reply_window_ends_at"])
-    assert ends == datetime.fromtimestamp(now, UTC) + timedelta(hours=48)
+    assert record.reply_window_ends_at == datetime.fromtimestamp(now, UTC) + timedelta(hours=48)
 
 
 async def test_image_is_downloaded_with_media_get(fake: FakeWechatApi, tmp_path: Path) -> None:
@@ -213,11 +212,11 @@ async def test_events_become_system_notes(
     assert record.sender.external_id == OPENID
     for key, value in attrs.items():
         assert record.conversation_attrs[key] == value
-    window = record.conversation_attrs.get("reply_window_ends_at")
+    window = record.reply_window_ends_at
     if opens:
-        assert window == (datetime.fromtimestamp(now, UTC) + timedelta(hours=48)).isoformat()
+        assert window == datetime.fromtimestamp(now, UTC) + timedelta(hours=48)
     elif fields["Event"] == "unsubscribe":
-        assert window == datetime.fromtimestamp(now, UTC).isoformat()  # closed: 43004 from now on
+        assert window == datetime.fromtimestamp(now, UTC)  # closed: 43004 from now on
     else:
         assert window is None  # a VIEW click does not open the customer-service window
 

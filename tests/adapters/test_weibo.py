@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,8 @@ def test_unfollow_closes_the_window_and_data_as_a_string_is_accepted() -> None:
     body["data"] = json.dumps({"subtype": "unfollow"})
     inbound, media = to_inbound("weibo.x", parse(json.dumps(body).encode()), sender("42", None), window_hours=48)
     assert media is None and inbound.system
-    assert inbound.conversation_attrs == {"weibo_following": False,
-                                          "reply_window_ends_at": "2026-09-21T14:13:20+00:00"}
+    assert inbound.conversation_attrs == {"weibo_following": False}
+    assert inbound.reply_window_ends_at == datetime(2026, 9, 21, 14, 13, 20, tzinfo=UTC)
 
 
 def test_split_text_prefers_line_breaks() -> None:

@@ -86,12 +86,12 @@ async def test_records_carry_the_conversation_shape(fake: FakeXApi, tmp_path: Pa
     direct = by_id[f"dm:{dm['id']}"]
     assert direct.sender.external_id == ALICE and direct.sender.handle == "@alice" and direct.sender.name == "Alice"
     assert direct.thread is not None and direct.thread.key == f"dm:{ALICE}"
-    assert direct.conversation_attrs == {"public": False}
+    assert direct.public is False and direct.conversation_attrs == {}
     assert direct.text == "hi & hello <3"
     assert by_id[f"tweet:{root['id']}"].text == "@acme_help is the app down? Q&A <here>"
     public = by_id[f"tweet:{reply['id']}"]
     assert public.thread is not None and public.thread.key == f"tweet:{root['id']}"
-    assert public.conversation_attrs == {"public": True, "tweet_conversation_id": root["id"]}
+    assert public.public is True and public.conversation_attrs == {"tweet_conversation_id": root["id"]}
     assert public.reply_to == f"tweet:{root['id']}"
     assert by_id[f"tweet:{root['id']}"].thread.key == f"tweet:{root['id']}"  # type: ignore[union-attr]
 
@@ -166,9 +166,9 @@ async def test_bad_credentials_fail_on_enter(fake: FakeXApi, tmp_path: Path) -> 
 
 def outbound(text: str, *, public: bool, recipient: str = ALICE, reply_to: str | None = None,
              attachments: tuple[OutboundAttachment, ...] = (), message_id: int = 7) -> Outbound:
-    attrs = {"public": True, "tweet_conversation_id": "1"} if public else {"public": False}
+    attrs = {"tweet_conversation_id": "1"} if public else {}
     return Outbound(inbox="x.main", message_id=message_id, conversation_id=3, recipient=recipient, text=text,
-                    reply_to=reply_to, attachments=attachments, conversation_attrs=attrs)
+                    reply_to=reply_to, attachments=attachments, conversation_attrs=attrs, public=public)
 
 
 async def test_dm_reply_goes_to_the_participant(fake: FakeXApi, tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ async def test_mention_opens_a_public_thread_keyed_by_conversation(hook, fake: F
     assert root.external_id == f"tweet:{root_id}"
     assert root.thread is not None and reply.thread is not None
     assert root.thread.key == reply.thread.key == f"tweet:{root_id}"
-    assert reply.conversation_attrs == {"public": True, "tweet_conversation_id": root_id}
+    assert reply.public is True and reply.conversation_attrs == {"tweet_conversation_id": root_id}
     assert reply.reply_to == f"tweet:{root_id}"
     lookups = fake.calls("GET /2/tweets")
     assert lookups and "conversation_id" in lookups[0].query["tweet.fields"]

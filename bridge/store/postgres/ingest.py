@@ -266,9 +266,10 @@ async def ingest_tx(
         if not preview and prep.attachments:
             preview = prep.attachments[0].filename or "attachment"
         attrs_sql, attrs_args = "", ()  # type: tuple[str, tuple[str, ...]]
-        if rec.conversation_attrs:
+        facts = rec.conversation_facts()
+        if facts:
             attrs_sql = ", attrs = tpb_json_patch(attrs::jsonb, %s::jsonb)::text"
-            attrs_args = (json.dumps(dict(rec.conversation_attrs), default=str),)
+            attrs_args = (json.dumps(facts, default=str),)
         await conn.execute(
             "UPDATE conversations SET last_message_text = %s, last_message_at = %s, last_activity_at = %s,"
             f" updated_at = %s, unread = unread + %s{attrs_sql} WHERE id = %s",

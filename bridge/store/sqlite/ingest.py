@@ -299,9 +299,10 @@ def ingest_tx(
             preview = prep.attachments[0].filename or "attachment"
         attrs_sql = ""
         attrs_args: tuple[str, ...] = ()
-        if rec.conversation_attrs:
+        facts = rec.conversation_facts()
+        if facts:
             attrs_sql = ", attrs = json_patch(attrs, ?)"
-            attrs_args = (json.dumps(dict(rec.conversation_attrs), default=str),)
+            attrs_args = (json.dumps(facts, default=str),)
         conn.execute(
             "UPDATE conversations SET last_message_text = ?, last_message_at = ?, last_activity_at = ?,"
             f" updated_at = ?, unread = unread + ?{attrs_sql} WHERE id = ?",

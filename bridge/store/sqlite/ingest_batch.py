@@ -49,7 +49,7 @@ class IngestWrite(Batchable):
     def plain(self) -> bool:
         return all(
             p.record.edit_of is None and p.record.thread is None and not p.attachments
-            and not p.record.conversation_attrs and not p.record.system
+            and not p.record.conversation_facts() and not p.record.system
             and "\x00" not in p.record.external_id and "\x00" not in p.record.sender.external_id
             for p in self.batch
         )
