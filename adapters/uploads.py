@@ -9,6 +9,7 @@ would break the Content-Disposition it is later served with).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import unicodedata
@@ -21,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from tpbridge.adapters.base import InboundAttachment
 
 MAX_NAME = 200
+WRITE_BLOCK = 1 << 20  # bytes gathered before one write in a worker thread (the loop never writes to disk)
 
 
 class UploadRefused(Exception):
@@ -80,9 +82,11 @@ async def read_multipart(reader: MultipartReader, limits: Limits, folder: Path,
                 raise UploadRefused(413, "too_many_files", f"at most {limits.max_files} files per message")
             path = folder / f"up-{secrets.token_hex(12)}"
             size = 0
-            # Small sequential writes to the page cache: cheaper on the loop than a thread hop per chunk.
-            with open(path, "wb") as fh:  # noqa: ASYNC230
-                files.append(SpooledFile(path, 0, "", None))
+            files.append(SpooledFile(path, 0, "", None))
+            fh = await asyncio.to_thread(open, path, "wb")
+            try:
+                block: list[bytes] = []
+                held = 0
                 while chunk := await part.read_chunk():
                     size += len(chunk)
                     total += len(chunk)
@@ -91,7 +95,15 @@ async def read_multipart(reader: MultipartReader, limits: Limits, folder: Path,
                     if total > limits.max_total_bytes:
                         raise UploadRefused(413, "too_large", f"attachments over {limits.max_total_bytes} bytes "
                                             "in all")
-                    fh.write(chunk)
+                    block.append(chunk)
+                    held += len(chunk)
+                    if held >= WRITE_BLOCK:
+                        await asyncio.to_thread(fh.writelines, block)
+                        block, held = [], 0
+                if block:
+                    await asyncio.to_thread(fh.writelines, block)
+            finally:
+                await asyncio.to_thread(fh.close)
             mime = (part.headers.get("Content-Type") or "application/octet-stream").strip()[:255]
             files[-1] = SpooledFile(path, size, mime, clean_filename(part.filename))
     except UploadRefused:
@@ -104,6 +116,17 @@ async def read_multipart(reader: MultipartReader, limits: Limits, folder: Path,
         discard(files)
         raise
     return files
+
+
+def clear_spool(data_dir: Path) -> int:
+    """Remove what uploads cut short by a crash left in the spool (with encryption on, the only plaintext
+    copies of uploaded files are these transient ones); how many were removed."""
+    folder = data_dir / "attachments" / "incoming"
+    gone = 0
+    for leftover in folder.glob("up-*") if folder.is_dir() else ():
+        leftover.unlink(missing_ok=True)
+        gone += 1
+    return gone
 
 
 def discard(files: list[SpooledFile]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from tpbridge.adapters import uploads
 from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, Polls, backoff
 from tpbridge.bridge import handover
 from tpbridge.bridge.automation import Automation
@@ -241,6 +242,9 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     except Exception as exc:
         raise StartError(f"store.url: cannot open the store: {exc}") from exc
     stack.push_async_callback(core.store.close)
+    left = await asyncio.to_thread(uploads.clear_spool, config.data_dir)  # before anything can spool anew
+    if left:
+        log.warning("uploads.spool_cleared", files=left)
     for name, team in config.teams.items():
         await core.store.ensure_team(name, team.inboxes)
     # The configuration takes effect at start: which file, and which version of it, is on record.

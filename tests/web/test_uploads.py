@@ -61,3 +61,18 @@ async def test_upload_is_stored_by_its_hash_from_a_worker_thread_and_a_big_one_g
         assert len(files.threads) == 1  # refused before anything was hashed or written
         _, msgs = await w.api("GET", f"/api/v1/conversations/{conv.id}/messages", "ann@example.com")
         assert [m["text"] for m in msgs["items"] if m["direction"] == "out"] == ["the signed contract"]
+
+
+async def test_uploads_cut_short_by_a_crash_are_cleared_at_start(tmp_path: Path) -> None:
+    """The spool is the one place an uploaded file sits in clear (before it is sealed into the store):
+    what a crash left there is removed when the daemon starts again."""
+    from tests.support.daemon import Daemon
+
+    d = Daemon(tmp_path)
+    spool = d.data_dir / "attachments" / "incoming"
+    spool.mkdir(parents=True)
+    leftover = spool / "up-0123456789abcdef01234567"
+    leftover.write_bytes(b"half of a passport scan")
+    async with d:
+        assert not leftover.exists()
+        assert "uploads.spool_cleared" in d.logs()
