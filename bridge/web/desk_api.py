@@ -13,6 +13,7 @@ from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation
 from tpbridge.bridge.outreach import start_conversation
 from tpbridge.bridge.phone import DIRECTIONS, OUTCOMES, Call, Phone
 from tpbridge.bridge.web import openapi
+from tpbridge.bridge.web.admin_api import visible_contact
 from tpbridge.bridge.web.api import read_json, render_conversations
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
@@ -72,6 +73,8 @@ async def new_conversation(request: web.Request) -> web.Response:
     contact_id = body.get("contact_id")
     if contact_id is not None and (not isinstance(contact_id, int) or isinstance(contact_id, bool)):
         fail(400, "bad_request", "contact_id must be a number")
+    if contact_id is not None:
+        await visible_contact(request, contact_id)  # 404 for a person none of whose conversations the agent sees
     text = _text(body, "text", required=True, limit=core.config.http.max_text_bytes) or ""
     try:
         started = await start_conversation(

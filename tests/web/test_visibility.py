@@ -49,6 +49,10 @@ async def test_team_a_agent_gets_404_for_team_b_conversation_everywhere(tmp_path
                               (f"/api/v1/conversations/{b_conv.id}/assign", {"agent": "ann@example.com"})):
             assert (await w.api("POST", path, "ann@example.com", payload))[0] == 404
         assert (await w.api("GET", f"/api/v1/contacts/{b_conv.contact_id}/conversations", "ann@example.com"))[0] == 404
+        # Nor can Ann write first to team beta's person (the answer says no more than that they are unknown).
+        status, body = await w.api("POST", "/api/v1/conversations", "ann@example.com",
+                                   {"inbox": "email.support", "contact_id": b_conv.contact_id, "text": "hello"})
+        assert status == 404 and body["error"]["code"] == "not_found"
         _, mine = await w.api("GET", "/api/v1/conversations?status=all", "ann@example.com")
         assert [c["id"] for c in mine["items"]] == [a_conv.id]
         _, theirs = await w.api("GET", "/api/v1/conversations?status=all", "bea@example.com")
