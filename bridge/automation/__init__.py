@@ -23,7 +23,7 @@ from tpbridge.bridge.automation.language import LanguageDetector
 from tpbridge.bridge.automation.llm import LlmClient
 from tpbridge.bridge.automation.templates import TemplateError, Templates
 from tpbridge.bridge.automation.understand import Understander
-from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event
+from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event, Subscription
 from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Status
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class Automation:
             await self.prepare()
             await self._consume(sub)
 
-    async def _consume(self, sub: Any) -> None:
+    async def _consume(self, sub: Subscription) -> None:
         if not self.kb.entries:
             log.warning("automation.no_faq", path=str(self.core.config.config_dir / self.settings.faq_dir))
         if not self.templates.by_language:

@@ -16,7 +16,7 @@ from tpbridge.bridge.automation import labels
 from tpbridge.bridge.automation.classify import Classification
 from tpbridge.bridge.automation.queue import estimate, material, position_of
 from tpbridge.bridge.automation.routing import choose_agent, choose_team
-from tpbridge.bridge.model import BOT, Conversation, Message, Priority, Status
+from tpbridge.bridge.model import BOT, Agent, Conversation, Message, Priority, Status
 
 if TYPE_CHECKING:
     from tpbridge.bridge.automation import Automation
@@ -105,7 +105,7 @@ async def reopened(a: Automation, conv: Conversation) -> None:
     a.kick()
 
 
-async def assign_now(a: Automation, conv: Conversation) -> Any:
+async def assign_now(a: Automation, conv: Conversation) -> Agent | None:
     team_cfg = a.teams.get(conv.team or "")
     agent = choose_agent(await a.store.list_agents(), await a.store.agent_loads(), team=conv.team,
                          language=conv.language, team_capacity=team_cfg.capacity if team_cfg else None)
@@ -122,7 +122,7 @@ async def wait_for(a: Automation, team: str | None, position: int) -> tuple[floa
 
 
 async def acknowledge(a: Automation, conv: Conversation, msg: Message, position: int, wait: float,
-                      agent: Any) -> None:
+                      agent: Agent | None) -> None:
     if msg.extra.get("no_auto_reply") or a.state(conv).get("ack"):
         return
     lang = a.language(conv)
@@ -148,7 +148,8 @@ async def acknowledge(a: Automation, conv: Conversation, msg: Message, position:
 
 
 def summary(a: Automation, conv: Conversation, state: dict[str, Any], questions: list[str], reason: str,
-            feedback: str | None, classified: str, priority: int, why: list[str], team: str | None, agent: Any,
+            feedback: str | None, classified: str, priority: int, why: list[str], team: str | None,
+            agent: Agent | None,
             position: int, wait: float) -> str:
     """The private handoff note: what the person asked, what the bot tried, how it was routed."""
     lines = [f"Handoff to a person — reason: {reason}", "", "Customer asked:"]
