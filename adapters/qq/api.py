@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import structlog
+from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
 from tpbridge.adapters.media_fetch import MediaHosts, MediaRefused, fetch
 
@@ -64,7 +65,7 @@ def classify(exc: QQError, retry_after: float | None = None) -> Exception:
 MEDIA_HOSTS = ("*.qq.com", "*.qq.com.cn", "*.qpic.cn")
 
 
-class QQApi:
+class QQApi(ApiSession):
     def __init__(self, *, base_url: str, token_url: str, app_id: str, app_secret: str, sink: Sink,
                  timeout: float, refresh_margin: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -72,27 +73,12 @@ class QQApi:
         self.app_id = app_id
         self._secret = app_secret
         self._sink = sink
-        self._timeout = timeout
+        super().__init__(timeout)
         self._margin = refresh_margin
         self._key = f"qq.access_token:{app_id}"
         self._lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
         self.log = log.bind(inbox=sink.inbox)
         self.last_retry_after: float | None = None
-
-    async def open(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("QQApi used before open()")
-        return self._session
 
     # ------------------------------------------------------------ access token
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import structlog
+from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
 
 log = structlog.get_logger(__name__)
@@ -62,7 +63,7 @@ def classify(exc: WechatError) -> Exception:
     return Rejected(str(exc), unreachable=exc.errcode in UNREACHABLE_ERRORS)
 
 
-class WechatApi:
+class WechatApi(ApiSession):
     """Token cache plus the calls: message/custom/send, media/upload, media/get."""
 
     def __init__(
@@ -73,26 +74,11 @@ class WechatApi:
         self.app_id = app_id
         self._secret = app_secret
         self._sink = sink
-        self._timeout = timeout
+        super().__init__(timeout)
         self._margin = refresh_margin
         self._key = f"wechat.access_token:{app_id}"
         self._lock = asyncio.Lock()  # one token fetch in flight per process
-        self._session: aiohttp.ClientSession | None = None
         self.log = log.bind(inbox=sink.inbox)
-
-    async def open(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("WechatApi used before open()")
-        return self._session
 
     # ------------------------------------------------------------ access token
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry
 
 HOSTS = {
@@ -54,29 +55,14 @@ def classify(exc: WeiboError, *, rate_limit_delay: float = 60.0) -> Exception:
     return Rejected(f"Weibo refused the reply: {exc}")
 
 
-class WeiboApi:
+class WeiboApi(ApiSession):
     def __init__(self, *, base_url: str | None, access_token: str, timeout: float) -> None:
         self._base = base_url.rstrip("/") if base_url else None
         self._token = access_token
-        self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        super().__init__(timeout)
 
     def url(self, host: str, path: str) -> str:
         return (self._base or HOSTS[host]) + path
-
-    async def open(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("WeiboApi used before open()")
-        return self._session
 
     # ------------------------------------------------------------ calls
 
