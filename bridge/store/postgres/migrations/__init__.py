@@ -7,40 +7,20 @@ applies the missing versions and the others find them recorded in `schema_migrat
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import time
-from dataclasses import dataclass
-from types import ModuleType
 
 import structlog
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
+from tpbridge.bridge.store.sqlite.migrations import Migration, discover
 
 log = structlog.get_logger(__name__)
 
 MIGRATION_LOCK = 0x7470_6272_6964_6765  # "tpbridge": one upgrade at a time per database
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    description: str
-    module: ModuleType
-
-
 def available() -> list[Migration]:
-    found = []
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("m") or not info.name[1:5].isdigit():
-            continue
-        mod = importlib.import_module(f"{__name__}.{info.name}")
-        found.append(Migration(mod.VERSION, mod.DESCRIPTION, mod))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version number: {versions}")
-    return found
+    return discover(__name__, __path__)
 
 
 async def upgrade(conn: AsyncConnection[DictRow], *, upto: int | None = None) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import ModuleType
@@ -28,11 +29,16 @@ class Migration:
 
 
 def available() -> list[Migration]:
+    return discover(__name__, __path__)
+
+
+def discover(package: str, path: Sequence[str]) -> list[Migration]:
+    """The `mNNNN_*` modules of a migrations package, in version order (the PostgreSQL store's too)."""
     found = []
-    for info in pkgutil.iter_modules(__path__):
+    for info in pkgutil.iter_modules(path):
         if not info.name.startswith("m") or not info.name[1:5].isdigit():
             continue
-        mod = importlib.import_module(f"{__name__}.{info.name}")
+        mod = importlib.import_module(f"{package}.{info.name}")
         found.append(Migration(mod.VERSION, mod.DESCRIPTION, mod))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
