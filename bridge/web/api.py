@@ -61,16 +61,22 @@ async def agents_by_id(request: web.Request) -> dict[int, Agent]:
 
 
 async def render_conversations(request: web.Request, convs: list[Conversation]) -> list[dict[str, Any]]:
+    """The conversations with their contacts. One whose contact is gone was erased between the two
+    reads (a person's erasure deletes both in one transaction): it is left out, not shown ownerless."""
     store = request.app[CORE].store
     contacts = await store.get_contacts([c.contact_id for c in convs])
     agents = await agents_by_id(request)
     anonymous = request.app[CORE].anonymous_inboxes
-    return [conversation_json(c, contacts.get(c.contact_id), agents, anonymous) for c in convs]
+    return [conversation_json(c, contacts[c.contact_id], agents, anonymous) for c in convs
+            if c.contact_id in contacts]
 
 
 async def conversation_response(request: web.Request, conv: Conversation) -> web.Response:
     """One conversation in the list's shape, with its contact and assignee."""
-    return web.json_response((await render_conversations(request, [conv]))[0])
+    rendered = await render_conversations(request, [conv])
+    if not rendered:
+        fail(404, "not_found", "conversation not found")
+    return web.json_response(rendered[0])
 
 
 def _priority(word: str) -> Priority:

@@ -60,8 +60,10 @@ def _phone(request: web.Request) -> Phone:
 
 
 async def _one(request: web.Request, conv: Conversation, status: int, **extra: Any) -> web.Response:
-    data = (await render_conversations(request, [conv]))[0]
-    return web.json_response({**data, **extra}, status=status)
+    rendered = await render_conversations(request, [conv])
+    if not rendered:  # its person was erased meanwhile
+        fail(404, "not_found", "conversation not found")
+    return web.json_response({**rendered[0], **extra}, status=status)
 
 
 @routes.post("/api/v1/conversations")
