@@ -30,7 +30,7 @@ async def sweep(core: Core, *, now: float | None = None) -> int:
     total, files = 0, 0
     while ids := await core.store.expired_conversations(cut, BATCH):
         for sha in await core.store.erase_conversations(ids):
-            core.files.remove(sha)
+            await core.files.remove(sha)
             files += 1
         total += len(ids)
     log.info("retention.erased", conversations=total, files=files, retain_days=days)
