@@ -2,7 +2,8 @@
 
 The store hands over other instances' changes as they commit (bridge/store/postgres/notify.py:
 LISTEN/NOTIFY); each is read back and published as a *remote* event: agents' SSE streams here see
-it, automation and metrics do not (they ran where it happened). A reply another instance delivered
+it, automation and metrics do not (they ran where it happened). An erased conversation comes with
+what it was (its rows are gone), so screens here drop it too. A reply another instance delivered
 to a channel that pushes to connected clients (the web chat) is pushed to the clients here too.
 With SQLite there is no other instance and nothing comes.
 """
@@ -30,6 +31,9 @@ async def relay(core: Core) -> None:
 
 
 async def _publish(core: Core, change: Change) -> None:
+    if change.gone is not None:  # erased there (a person's erasure, retention): nothing to read back
+        core.bus.publish(Event(change.kind, change.gone, remote=True))
+        return
     conv = await core.store.get_conversation(change.conversation_id)
     if conv is None:
         return  # erased since

@@ -9,12 +9,12 @@ prefixed `event:` so a reply to one passes `event_id` instead of `msg_id`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tpbridge.adapters import json_input
 from tpbridge.adapters.base import Inbound, Sender
 
 MESSAGE_EVENTS = {"C2C_MESSAGE_CREATE", "GROUP_AT_MESSAGE_CREATE"}
@@ -57,7 +57,7 @@ class AttachmentRef:
 
 def parse(raw: bytes) -> Payload:
     try:
-        body = json.loads(raw)
+        body = json_input.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BadPayload(f"body is not JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("op"), int) or isinstance(body.get("op"), bool):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from collections.abc import Callable, Sequence
 
 import structlog
 from aiohttp import web
 from telegram.error import TelegramError
+from tpbridge.adapters import json_input
 from tpbridge.adapters.base import AdapterContext, ChannelState, Sink
 
 from .api import ApiError, BridgeBot
@@ -61,7 +61,7 @@ class Webhook:
             return _error(413, "update too large")
         raw = await request.read()
         try:
-            data = json.loads(raw)
+            data = json_input.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not a Telegram Update object")
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep

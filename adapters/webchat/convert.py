@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from tpbridge.adapters import json_input
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
 from tpbridge.adapters.uploads import Limits, UploadRefused, read_multipart
 
@@ -49,7 +49,7 @@ async def read_posted(request: web.Request, s: WebchatSettings, spool: Path | No
         if len(raw) > s.max_text_bytes + 4096:
             raise Invalid(413, "too_large", f"text over {s.max_text_bytes} bytes")
         try:
-            body = json.loads(raw)
+            body = json_input.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise Invalid(400, "bad_json", "the body is not valid JSON") from None
         if not isinstance(body, dict):

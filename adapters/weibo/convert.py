@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tpbridge.adapters import json_input
 from tpbridge.adapters.base import Inbound, Sender
 
 MEDIA_KINDS = {"image": "image", "voice": "voice"}
@@ -56,7 +57,7 @@ class Push:
 
 def parse(raw: bytes) -> Push:
     try:
-        body = json.loads(raw)
+        body = json_input.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BadPush(f"body is not JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -73,7 +74,7 @@ def parse(raw: bytes) -> Push:
     data = body.get("data") or {}
     if isinstance(data, str):  # documented as an object, typed "string" in the tables: accept both
         try:
-            data = json.loads(data) if data.strip() else {}
+            data = json_input.loads(data) if data.strip() else {}
         except (ValueError, RecursionError):
             raise BadPush("data is not JSON") from None
     if not isinstance(data, dict):

@@ -11,12 +11,12 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from tpbridge.adapters import json_input
 from tpbridge.adapters.base import AdapterError, Inbound, Quarantined
 
 from .convert import UNREADABLE, dm_event_from_activity, tweet_from_activity
@@ -86,7 +86,7 @@ class Webhook:
             return _error(403, "bad_signature", "x-twitter-webhooks-signature does not match")
         sink = adapter.ctx.sink
         try:
-            payload = json.loads(body)
+            payload = json_input.loads(body)
             if not isinstance(payload, dict):
                 raise ValueError("not an object")
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep

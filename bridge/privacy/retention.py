@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import structlog
+from tpbridge.bridge.events import CONVERSATION_DELETED, Event
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
@@ -29,9 +30,12 @@ async def sweep(core: Core, *, now: float | None = None) -> int:
     cut = (now if now is not None else time.time()) - days * DAY
     total, files = 0, 0
     while ids := await core.store.expired_conversations(cut, BATCH):
-        for sha in await core.store.erase_conversations(ids):
+        gone = await core.store.erase_conversations(ids)
+        for sha in gone.unused_files:
             await core.files.remove(sha)
             files += 1
+        for conv in gone.conversations:  # agents' screens drop them (other instances: by the store)
+            core.bus.publish(Event(CONVERSATION_DELETED, conv))
         total += len(ids)
     log.info("retention.erased", conversations=total, files=files, retain_days=days)
     if total:

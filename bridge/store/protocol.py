@@ -180,6 +180,9 @@ class Change:
     conversation_id: int
     message_id: int | None = None
     changes: tuple[str, ...] = ()
+    # For conversation.deleted, whose rows are gone: the conversation as it was (what deciding who may
+    # see the event needs: inbox, team, assignee, contact; no text), so it is not read back.
+    gone: Conversation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +382,10 @@ class Store(Protocol):
         ...
     # retention (bridge/privacy/retention.py)
     async def expired_conversations(self, resolved_before: float, limit: int) -> list[int]: ...
-    async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]: ...
+    async def erase_conversations(self, conversation_ids: Sequence[int]) -> Forgotten:
+        """Erase these conversations (as a person's erasure does); returns them as they were and the
+        attachment hashes no longer referenced."""
+        ...
 
     # encryption at rest (bridge/crypto.py, bridge/privacy/rekey.py)
     async def reseal_pending(self) -> bool: ...

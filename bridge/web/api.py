@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from tpbridge.adapters import json_input
 from tpbridge.adapters.uploads import Limits, UploadRefused, discard, read_multipart, spool_dir
 from tpbridge.bridge.attachments import AttachmentMissing
 from tpbridge.bridge.attachments.folder import AttachmentFolder
@@ -42,7 +43,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         fail(415, "unsupported_media_type", "send application/json")
     try:
-        body = await request.json()
+        body = json_input.loads(await request.read())
     except (ValueError, RecursionError):  # RecursionError: nested too deep
         fail(400, "bad_json", "the body is not valid JSON")
     if not isinstance(body, dict):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from psycopg import errors
 from tpbridge.bridge.model import Canned, Conversation, Team
-from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import Conflict
 
@@ -74,7 +74,9 @@ class AdminStore(PostgresBase):
             await c.execute("UPDATE contacts SET merged_into = %s, updated_at = %s WHERE merged_into = %s OR id = %s",
                             (target_id, now, source_id, source_id))
             await c.execute("UPDATE contacts SET merge_verified = %s WHERE id = %s", (int(verified), source_id))
-            return await rows.family_conversations(c, await rows.family(c, target_id))
+            convs = await rows.family_conversations(c, await rows.family(c, target_id))
+            await notify.notify(c, self.instance, notify.conversations_updated(convs, ("contact",)))
+            return convs
 
         return await self._tx(run)
 
@@ -86,7 +88,9 @@ class AdminStore(PostgresBase):
             await c.execute("UPDATE contacts SET merged_into = NULL, merge_verified = 0, updated_at = %s WHERE id = %s",
                             (now, contact_id))
             ids = [contact_id] if was is None else [*await rows.family(c, was), contact_id]
-            return await rows.family_conversations(c, ids)
+            convs = await rows.family_conversations(c, ids)
+            await notify.notify(c, self.instance, notify.conversations_updated(convs, ("contact",)))
+            return convs
 
         return await self._tx(run)
 

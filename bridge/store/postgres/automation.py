@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tpbridge.bridge.model import Conversation, Cycle, Message, Waiting
-from tpbridge.bridge.store.postgres import people, rows
+from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import ReportRows
 from tpbridge.bridge.store.sqlite.automation import WAITING
@@ -35,7 +35,11 @@ class AutomationStore(PostgresBase):
     async def set_message_language(self, message_id: int, language: str | None) -> Message | None:
         async def run(c: Conn) -> Message | None:
             cur = await c.execute("UPDATE messages SET language = %s WHERE id = %s", (language, message_id))
-            return None if cur.rowcount == 0 else await rows.load_message(c, message_id)
+            if cur.rowcount == 0:
+                return None
+            msg = await rows.load_message(c, message_id)
+            await notify.notify(c, self.instance, notify.message_updated(msg.conversation_id, msg.id))
+            return msg
 
         return await self._tx(run)
 

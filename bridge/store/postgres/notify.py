@@ -11,11 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import Any
 
 import psycopg
 import structlog
 from psycopg.rows import dict_row
-from tpbridge.bridge.events import CONVERSATION_CREATED, CONVERSATION_UPDATED, MESSAGE_CREATED, MESSAGE_UPDATED
+from tpbridge.bridge.events import (
+    CONVERSATION_CREATED,
+    CONVERSATION_DELETED,
+    CONVERSATION_UPDATED,
+    MESSAGE_CREATED,
+    MESSAGE_UPDATED,
+)
+from tpbridge.bridge.model import Conversation, Priority, Status
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.protocol import Change, IngestedItem
 
@@ -53,12 +62,46 @@ def conversation_updated(conversation_id: int, fields: Iterable[str]) -> list[Ch
     return [Change(CONVERSATION_UPDATED, conversation_id, None, tuple(sorted(fields)))]
 
 
+def conversations_updated(convs: Iterable[Conversation], fields: Iterable[str]) -> list[Change]:
+    names = tuple(sorted(fields))
+    return [Change(CONVERSATION_UPDATED, conv.id, None, names) for conv in convs]
+
+
+def conversations_deleted(convs: Iterable[Conversation]) -> list[Change]:
+    """Erased conversations (a person's erasure, retention): nothing is left to read back, so the
+    notification carries what deciding who may see the event needs — never their text."""
+    return [Change(CONVERSATION_DELETED, conv.id, gone=conv) for conv in convs]
+
+
+def _gone_json(conv: Conversation) -> dict[str, Any]:
+    return {"inbox": conv.inbox, "channel": conv.channel, "contact": conv.contact_id, "identity": conv.identity_id,
+            "status": conv.status.value, "priority": int(conv.priority), "assignee": conv.assignee_id,
+            "team": conv.team, "created": conv.created_at.isoformat(), "active": conv.last_activity_at.isoformat()}
+
+
+def _gone_of(conversation_id: int, data: dict[str, Any]) -> Conversation:
+    return Conversation(
+        id=conversation_id, inbox=data["inbox"], channel=data["channel"], contact_id=data["contact"],
+        identity_id=data["identity"], status=Status(data["status"]), subject=None, priority=Priority(data["priority"]),
+        category=None, language=None, assignee_id=data["assignee"], team=data["team"], labels=(), thread_key=None,
+        unread=0, last_message_text=None, last_message_at=None, created_at=datetime.fromisoformat(data["created"]),
+        last_activity_at=datetime.fromisoformat(data["active"]))
+
+
+def _change_of(entry: list[Any]) -> Change:
+    kind, conv, msg, fields = entry[:4]
+    gone = _gone_of(conv, entry[4]) if len(entry) > 4 and isinstance(entry[4], dict) else None
+    return Change(kind, conv, msg, tuple(fields), gone)
+
+
 async def notify(conn: Conn, instance: str, changes: list[Change]) -> None:
     """Queue the changes on this transaction: sent on COMMIT, dropped on ROLLBACK."""
     chunk: list[list[object]] = []
     size = 0
     for ch in changes:
         entry: list[object] = [ch.kind, ch.conversation_id, ch.message_id, list(ch.changes)]
+        if ch.gone is not None:
+            entry.append(_gone_json(ch.gone))
         size += len(json.dumps(entry)) + 1
         chunk.append(entry)
         if size > MAX_PAYLOAD:
@@ -86,7 +129,7 @@ async def listen(url: str, instance: str) -> AsyncIterator[list[Change]]:
                         continue
                     if body.get("i") == instance:
                         continue
-                    yield [Change(k, c, m, tuple(f)) for k, c, m, f in body.get("e", [])]
+                    yield [_change_of(entry) for entry in body.get("e", [])]
         except psycopg.Error as exc:
             log.warning("store.listen_lost", error=str(exc))
         await asyncio.sleep(RECONNECT)

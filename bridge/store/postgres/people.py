@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
-from tpbridge.bridge.store.postgres import rows
+from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 
@@ -156,6 +156,7 @@ class PeopleStore(PostgresBase):
             await c.execute("DELETE FROM identities WHERE contact_id = ANY(%s)", (family,))
             await c.execute("UPDATE contacts SET merged_into = NULL WHERE merged_into = ANY(%s)", (family,))
             await c.execute("DELETE FROM contacts WHERE id = ANY(%s)", (family,))
+            await notify.notify(c, self.instance, notify.conversations_deleted(gone))
             return Forgotten(gone, sorted(await unused(c, hashes)))
 
         return await self._tx(run)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tpbridge.bridge.store.postgres import people, rows
+from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+from tpbridge.bridge.store.protocol import Forgotten
 
 _CONV_COLUMNS = "id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
 
@@ -27,12 +28,13 @@ if keep_counts not in people.FORGET_HOOKS:
     people.FORGET_HOOKS.insert(0, keep_counts)
 
 
-async def erase_conversations(c: Conn, conversation_ids: Sequence[int]) -> list[str]:
-    """Delete these conversations and all that hangs on them; returns attachment hashes no longer used."""
-    convs = [r["id"] for r in await rows.all_rows(c, "SELECT id FROM conversations WHERE id = ANY(%s)",
-                                                  (list(conversation_ids),))]
-    contacts = {r["contact_id"] for r in await rows.all_rows(
-        c, "SELECT DISTINCT contact_id FROM conversations WHERE id = ANY(%s)", (convs,))}
+async def erase_conversations(c: Conn, conversation_ids: Sequence[int], instance: str) -> Forgotten:
+    """Delete these conversations and all that hangs on them; returns them as they were and the attachment
+    hashes no longer used. Every instance is told (their agents' screens drop them)."""
+    gone = [rows.conversation(r) for r in await rows.all_rows(  # type: ignore[arg-type]
+        c, "SELECT * FROM conversations WHERE id = ANY(%s) ORDER BY id", (list(conversation_ids),))]
+    convs = [conv.id for conv in gone]
+    contacts = {conv.contact_id for conv in gone}
     hashes = await people.erase_messages(c, convs)
     for hook in people.FORGET_HOOKS:
         await hook(c, convs, [])
@@ -43,7 +45,8 @@ async def erase_conversations(c: Conn, conversation_ids: Sequence[int]) -> list[
         if left is None:
             await c.execute("DELETE FROM identities WHERE contact_id = %s", (contact_id,))
             await c.execute("DELETE FROM contacts WHERE id = %s", (contact_id,))
-    return await people.unused(c, hashes)
+    await notify.notify(c, instance, notify.conversations_deleted(gone))
+    return Forgotten(gone, sorted(await people.unused(c, hashes)))
 
 
 class RetentionStore(PostgresBase):
@@ -57,6 +60,6 @@ class RetentionStore(PostgresBase):
 
         return await self._read(run)
 
-    async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]:
+    async def erase_conversations(self, conversation_ids: Sequence[int]) -> Forgotten:
         ids = list(conversation_ids)
-        return await self._tx(lambda c: erase_conversations(c, ids))
+        return await self._tx(lambda c: erase_conversations(c, ids, self.instance))

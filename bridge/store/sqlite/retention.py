@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from tpbridge.bridge.store.sqlite import people, search_index
+from tpbridge.bridge.store.protocol import Forgotten
+from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
 _CONV_COLUMNS = "id, inbox, channel, category, language, team, status, created_at, resolved_at, handoff_at"
@@ -34,15 +35,18 @@ if keep_counts not in people.FORGET_HOOKS:
     people.FORGET_HOOKS.insert(0, keep_counts)
 
 
-def erase_conversations(c: sqlite3.Connection, conversation_ids: Sequence[int]) -> list[str]:
-    """Delete these conversations and all that hangs on them; returns attachment hashes no longer used."""
+def erase_conversations(c: sqlite3.Connection, conversation_ids: Sequence[int]) -> Forgotten:
+    """Delete these conversations and all that hangs on them; returns them as they were and the attachment
+    hashes no longer used."""
     hashes: set[str] = set()
     contacts: set[int] = set()
+    gone = []
     for conv_id in conversation_ids:
-        row = c.execute("SELECT contact_id FROM conversations WHERE id = ?", (conv_id,)).fetchone()
+        row = c.execute("SELECT * FROM conversations WHERE id = ?", (conv_id,)).fetchone()
         if row is None:
             continue
-        contacts.add(row[0])
+        gone.append(rows.conversation(row))
+        contacts.add(row["contact_id"])
         for (mid,) in c.execute("SELECT id FROM messages WHERE conversation_id = ?", (conv_id,)).fetchall():
             hashes.update(r[0] for r in c.execute("SELECT sha256 FROM attachments WHERE message_id = ?", (mid,)))
             for table in ("attachments", "message_edits", "outbox"):
@@ -51,7 +55,7 @@ def erase_conversations(c: sqlite3.Connection, conversation_ids: Sequence[int]) 
         c.execute("DELETE FROM messages WHERE conversation_id = ?", (conv_id,))
         c.execute("UPDATE conversations SET linked_conversation_id = NULL WHERE linked_conversation_id = ?",
                   (conv_id,))
-    ids = list(conversation_ids)
+    ids = [conv.id for conv in gone]
     people.forget_hooks(c, ids, [])
     search_index.after_erasure(c)
     for conv_id in ids:
@@ -62,7 +66,8 @@ def erase_conversations(c: sqlite3.Connection, conversation_ids: Sequence[int]) 
         if left is None:
             c.execute("DELETE FROM identities WHERE contact_id = ?", (contact_id,))
             c.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
-    return [h for h in hashes if c.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (h,)).fetchone() is None]
+    return Forgotten(gone, sorted(h for h in hashes
+                                  if c.execute("SELECT 1 FROM attachments WHERE sha256 = ?", (h,)).fetchone() is None))
 
 
 class RetentionStore(SqliteBase):
@@ -72,6 +77,6 @@ class RetentionStore(SqliteBase):
             "SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at < ? AND last_activity_at < ?"
             " ORDER BY id LIMIT ?", (resolved_before, resolved_before, limit))])
 
-    async def erase_conversations(self, conversation_ids: Sequence[int]) -> list[str]:
+    async def erase_conversations(self, conversation_ids: Sequence[int]) -> Forgotten:
         ids = list(conversation_ids)
         return await self._write(lambda c: erase_conversations(c, ids))
