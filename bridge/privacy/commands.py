@@ -41,14 +41,20 @@ COMMANDS = {
 }
 # Where the channel hands a file to the person, the export goes as a document; elsewhere as a link.
 ATTACH_EXPORT = {"telegram", "email"}
-_TRIM = re.compile(r"^[\s\"'“”「」.,!?。，！？]+|[\s\"'“”「」.,!?。，！？]+$")
+# Trimmed from both ends of a command: whitespace (every code point str.isspace() knows, all below U+3001)
+# and the quotes and punctuation people type around one. str.strip: linear, unlike a regex's `[...]+$`.
+_TRIM = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\"'“”「」.,!?。，！？"
+
+
+COMMAND_LEN = 64  # longer than any command with its punctuation: a first line this long is a message
 
 
 def _first_line(value: str) -> str:
-    for line in value.splitlines():
-        if line.strip():
-            return _TRIM.sub("", line).lower()
-    return ""
+    """The first non-blank line, trimmed, if it is short enough to be a command ("" otherwise)."""
+    head = value.lstrip()[:COMMAND_LEN + 1].splitlines()
+    if not head or len(head[0]) > COMMAND_LEN:
+        return ""
+    return head[0].strip(_TRIM).lower()
 
 
 def _word(value: str) -> str:
