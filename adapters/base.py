@@ -109,6 +109,14 @@ class ThreadHint:
     per_thread: bool = False
 
 
+class SanitisedHtml(str):
+    """HTML already in the exact form the core's sanitiser returns (escaped text, tags it keeps as they
+    are): stored without another pass. Only for HTML an adapter builds itself from escaped text — the
+    Telegram text path (adapters/telegram/text.py), whose test proves clean_html(x) == x for what it marks."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """One thing a channel handed over: a message, an edit, or a system note."""
