@@ -15,16 +15,34 @@ _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "p
 
 
 async def _contact(c: Conn, contact_id: int) -> Contact | None:
-    row = await rows.one(c, "SELECT * FROM contacts WHERE id = %s", (contact_id,))
-    if row is None:
-        return None
-    # A contact's identities include those of contacts merged into it.
-    ids = tuple(rows.identity(r, link=None if r["contact_id"] == contact_id else  # type: ignore[arg-type]
-                              "verified" if r["merge_verified"] else "unverified") for r in await rows.all_rows(
-        c, "SELECT i.*, k.merge_verified FROM identities i JOIN contacts k ON k.id = i.contact_id"
-        " WHERE i.contact_id = %s OR i.contact_id IN (SELECT id FROM contacts WHERE merged_into = %s)"
-        " ORDER BY i.id", (contact_id, contact_id)))
-    return rows.contact(row, ids)  # type: ignore[arg-type]
+    return (await _contacts(c, [contact_id])).get(contact_id)
+
+
+# A contact's identities include those of contacts merged into it. Two index look-ups, not an OR (which read
+# every identity), for a whole page of contacts at once (the inbox list shows fifty).
+_IDENTITIES = (
+    "SELECT i.*, k.merge_verified, i.contact_id AS owner FROM identities i JOIN contacts k ON k.id = i.contact_id"
+    " WHERE i.contact_id = ANY(%s)"
+    " UNION ALL"
+    " SELECT i.*, k.merge_verified, k.merged_into AS owner FROM contacts k JOIN identities i ON i.contact_id = k.id"
+    " WHERE k.merged_into = ANY(%s)"
+    " ORDER BY id"
+)
+
+
+async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
+    if not wanted:
+        return {}
+    found = await rows.all_rows(c, "SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
+    if not found:
+        return {}
+    idents: dict[int, list[Identity]] = {}
+    for r in await rows.all_rows(c, _IDENTITIES, (wanted, wanted)):
+        owner = r["owner"]
+        link = None if r["contact_id"] == owner else "verified" if r["merge_verified"] else "unverified"
+        idents.setdefault(owner, []).append(rows.identity(r, link=link))  # type: ignore[arg-type]
+    return {r["id"]: rows.contact(r, tuple(idents.get(r["id"], ())))  # type: ignore[arg-type]
+            for r in found}
 
 
 async def agent_of(c: Conn, row: Any) -> Agent:
@@ -98,15 +116,7 @@ class PeopleStore(PostgresBase):
     async def get_contacts(self, ids: Sequence[int]) -> dict[int, Contact]:
         wanted = sorted(set(ids))
 
-        async def run(c: Conn) -> dict[int, Contact]:
-            out = {}
-            for i in wanted:
-                found = await _contact(c, i)
-                if found is not None:
-                    out[i] = found
-            return out
-
-        return await self._read(run)
+        return await self._read(lambda c: _contacts(c, wanted))
 
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
         async def run(c: Conn) -> dict[str, Any] | None:
