@@ -45,7 +45,15 @@ async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
             for r in found}
 
 
+# An agent's row with its teams' names, in one statement (every API request reads its agent, and a page of
+# conversations lists the agents).
+AGENT = ("a.*, ARRAY(SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = a.id"
+         " ORDER BY t.name) AS team_names")
+
+
 async def agent_of(c: Conn, row: Any) -> Agent:
+    if "team_names" in row:
+        return rows.agent(row, tuple(row["team_names"]))
     teams = tuple(r["name"] for r in await rows.all_rows(
         c, "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = %s"
         " ORDER BY t.name", (row["id"],)))
@@ -193,7 +201,7 @@ class PeopleStore(PostgresBase):
 
     async def get_agent(self, agent_id: int) -> Agent | None:
         async def run(c: Conn) -> Agent | None:
-            row = await rows.one(c, "SELECT * FROM agents WHERE id = %s", (agent_id,))
+            row = await rows.one(c, f"SELECT {AGENT} FROM agents a WHERE a.id = %s", (agent_id,))
             return None if row is None else await agent_of(c, row)
 
         return await self._read(run)
@@ -207,7 +215,7 @@ class PeopleStore(PostgresBase):
 
     async def list_agents(self) -> list[Agent]:
         async def run(c: Conn) -> list[Agent]:
-            return [await agent_of(c, r) for r in await rows.all_rows(c, "SELECT * FROM agents ORDER BY id")]
+            return [await agent_of(c, r) for r in await rows.all_rows(c, f"SELECT {AGENT} FROM agents a ORDER BY a.id")]
 
         return await self._read(run)
 
@@ -305,7 +313,7 @@ class PeopleStore(PostgresBase):
 
         async def run(c: Conn) -> tuple[Agent, str] | None:
             row = await rows.one(
-                c, "SELECT a.*, s.csrf AS s_csrf FROM sessions s JOIN agents a ON a.id = s.agent_id"
+                c, f"SELECT {AGENT}, s.csrf AS s_csrf FROM sessions s JOIN agents a ON a.id = s.agent_id"
                 " WHERE s.id = %s AND s.expires_at > %s AND a.disabled = 0", (session_hash, now))
             return None if row is None else (await agent_of(c, row), row["s_csrf"])
 
