@@ -7,6 +7,7 @@ channel. Errors that drive retries are named exceptions, not status codes.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import os
 import random
@@ -30,6 +31,11 @@ def resolve_secret(value: object, info: ValidationInfo) -> object:
     """
     if not isinstance(value, str) or (info.context or {}).get("resolve_secrets") is False:
         return value
+    return secret_value(value)
+
+
+def secret_value(value: str) -> str:
+    """`env:NAME` / `file:PATH` resolved (ValueError naming the source when it cannot be); else `value`."""
     if value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:
@@ -101,6 +107,14 @@ class ThreadHint:
     references: tuple[str, ...] = ()
     token: int | None = None
     per_thread: bool = False
+
+
+class SanitisedHtml(str):
+    """HTML already in the exact form the core's sanitiser returns (escaped text, tags it keeps as they
+    are): stored without another pass. Only for HTML an adapter builds itself from escaped text — the
+    Telegram text path (adapters/telegram/text.py), whose test proves clean_html(x) == x for what it marks."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,13 +191,25 @@ class PastMessage:
 # ---------------------------------------------------------------- outbound
 
 
+class Readable(Protocol):
+    """Where an outbound attachment's bytes are: a `Path`, or an object in the attachment store
+    (bridge/attachments/). `read_bytes` blocks (a disk or a network read): call it from a thread."""
+
+    def read_bytes(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundAttachment:
     kind: str
     mime: str
     filename: str
     size: int
-    path: Path  # where the bytes are; read them, never hand the channel a URL of ours
+    source: Readable  # where the bytes are; read them, never hand the channel a URL of ours
+
+    async def read(self) -> bytes:
+        """The bytes, read off the event loop. Raises `StoreUnavailable` (bridge/store/protocol.py) when
+        the attachment store cannot be reached: the outbox retries the reply later."""
+        return await asyncio.to_thread(self.source.read_bytes)
 
 
 @dataclass(frozen=True, slots=True)

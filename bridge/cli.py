@@ -174,14 +174,15 @@ def cmd_contact_export(args: argparse.Namespace) -> int:
 
 def cmd_contact_forget(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.attachments import open_attachments
     from tpbridge.bridge.desk import Desk, NotFound
     from tpbridge.bridge.events import EventBus
 
     async def forget(store: Store) -> int:
         # The same code as DELETE /api/v1/contacts/{id}; a running daemon learns of it on its next read.
         try:
-            files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))  # file names need the store's key
+            # file names need the store's key
+            files = open_attachments(cfg.attachments, cfg.data_dir, getattr(store, "codec", None))
             count = await Desk(store, EventBus(), files).forget(args.contact_id)
         except NotFound:
             raise CliError(f"no contact {args.contact_id}") from None
@@ -204,7 +205,7 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg.store.codec() is None:
         raise KeyProblem("store.encryption_key: not set (the key to encrypt the store under)")
-    from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.attachments import open_attachments
     from tpbridge.bridge.privacy import rekey
 
     def progress(p: Any) -> None:
@@ -214,7 +215,7 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
             print(f"{p.table}: {p.done}/{p.total}", file=sys.stderr)
 
     async def rotate(store: Store) -> bool:
-        files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))
+        files = open_attachments(cfg.attachments, cfg.data_dir, getattr(store, "codec", None))
         return await rekey.run_pass(store, files, cfg.data_dir, progress, batch=args.batch)
 
     did = _with_store(cfg, rotate)

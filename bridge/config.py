@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tpbridge.adapters.base import Adapter, ChannelSettings, Secret
@@ -128,6 +128,12 @@ class HttpSection(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
+class AttachmentsSection(_Section):
+    """Where attachment files live: `data_dir/attachments` (bridge/attachments/)."""
+
+    backend: Literal["folder"] = "folder"
+
+
 class PrivacySection(_Section):
     retain_days: int = Field(0, ge=0)  # 0: keep until erased; else resolved conversations older are erased daily
 
@@ -137,6 +143,7 @@ class _Root(_Section):
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
     privacy: PrivacySection = PrivacySection()
+    attachments: AttachmentsSection = AttachmentsSection()
     automation: AutomationSettings = AutomationSettings()
     teams: dict[str, TeamSettings] = {}
     channels: dict[str, dict[str, dict[str, Any]]] = {}
@@ -161,6 +168,7 @@ class Config:
     teams: dict[str, TeamSettings]
     channels: tuple[ChannelConfig, ...]
     privacy: PrivacySection = field(default_factory=PrivacySection)
+    attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
 
     @property
     def data_dir(self) -> Path:
@@ -257,6 +265,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     return Config(
         path=path, base_dir=path.parent, bridge=root.bridge, store=root.store, http=root.http,
         automation=root.automation, teams=root.teams, channels=tuple(channels), privacy=root.privacy,
+        attachments=root.attachments,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nh3
+from tpbridge.adapters.base import SanitisedHtml
 
 # No scripts, no event handlers, no javascript: URLs, no forms; images only from data: or https.
 _ALLOWED_SCHEMES = {"http", "https", "mailto", "cid", "data"}
@@ -13,4 +14,6 @@ _CLEANER = nh3.Cleaner(url_schemes=_ALLOWED_SCHEMES, link_rel="noopener noreferr
 def clean_html(html: str | None) -> str | None:
     if not html:
         return None
+    if type(html) is SanitisedHtml:  # built by an adapter in this very form (tested): nothing to clean
+        return str(html)
     return _CLEANER.clean(html)

@@ -14,7 +14,7 @@ from tpbridge.adapters.base import Outbound
 from .settings import EmailSettings
 
 _PREFIX = re.compile(r"^\s*((re|aw|sv|fw|fwd|wg|antw|答复|回复|转发)\s*(\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE)
-_TOKEN = re.compile(r"\s*\[#\d+\]")
+_TOKEN = re.compile(r"(?<!\s)\s*\[#\d+\]")  # from a run's start only: linear in long runs of spaces
 _MSGID = re.compile(r"^<[^<>\s]+@[^<>\s]+>$")
 MAX_REFERENCES = 20  # RFC 5322 §3.6.4 allows trimming; keep the root and the newest ones
 
@@ -74,6 +74,6 @@ def build_reply(out: Outbound, settings: EmailSettings, message_id: str) -> Emai
     msg.add_alternative(out.html or text_to_html(out.text or ""), subtype="html")
     for att in out.attachments:
         maintype, _, subtype = (att.mime or "application/octet-stream").partition("/")
-        data = att.path.read_bytes()
+        data = att.source.read_bytes()  # build_reply runs in a worker thread
         msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=att.filename)
     return msg

@@ -12,9 +12,10 @@ import asyncio
 import base64
 import re
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aioimaplib import aioimaplib
 from tpbridge.adapters.base import BadCredentials
@@ -27,6 +28,7 @@ _EXISTS = re.compile(rb"^(\d+) EXISTS")
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _LITERAL = re.compile(rb"\{(\d+)\}$")
+T = TypeVar("T")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -86,6 +88,27 @@ class ImapSession:
         assert self._client is not None, "open() first"
         return self._client
 
+    async def _unless_lost(self, command: Awaitable[T]) -> T:
+        """One command, failing the moment the connection drops.
+
+        aioimaplib leaves a command sent on a dead connection waiting: until its timeout (`timeout`),
+        or for ever for the IDLE that follows a catch-up. A server that kicks us between two commands
+        is then noticed at once, not after a timeout.
+        """
+        task = asyncio.ensure_future(command)
+        lost = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            lost.cancel()
+        if not task.done():
+            task.cancel()
+            raise ImapError("IMAP connection lost")
+        return task.result()
+
     async def open(self) -> None:
         """Connect, secure, log in; BadCredentials when the server refuses the login."""
         s = self._settings
@@ -99,7 +122,7 @@ class ImapSession:
         await self.client.wait_hello_from_server()
         if s.imap_tls == "starttls":
             await self._starttls()
-        response = await self.client.login(aioimaplib.quoted(s.username), s.password)
+        response = await self._unless_lost(self.client.login(aioimaplib.quoted(s.username), s.password))
         if response.result != "OK":
             text = _text(response.lines)
             if "[UNAVAILABLE]" in text or "[SERVERBUG]" in text:
@@ -123,7 +146,7 @@ class ImapSession:
         await asyncio.wait_for(protocol.capability(), self._settings.timeout)
 
     async def select(self, mailbox: str) -> MailboxState:
-        response = await self.client.select(mailbox_name(mailbox))
+        response = await self._unless_lost(self.client.select(mailbox_name(mailbox)))
         if response.result != "OK":
             raise ImapError(f"SELECT {mailbox} failed: {_text(response.lines)}")
         validity = uidnext = None
@@ -149,7 +172,7 @@ class ImapSession:
         return await self._search("SINCE", f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}")
 
     async def _search(self, *criteria: str) -> list[int]:
-        response = await self.client.uid_search(*criteria, charset=None)
+        response = await self._unless_lost(self.client.uid_search(*criteria, charset=None))
         if response.result != "OK":
             raise ImapError(f"UID SEARCH failed: {_text(response.lines)}")
         uids: set[int] = set()
@@ -166,7 +189,7 @@ class ImapSession:
 
     async def fetch(self, uids: list[int]) -> list[Fetched]:
         """The raw bytes of these mails; BODY.PEEK so that fetching does not set \\Seen."""
-        response = await self.client.uid("fetch", _uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])")
+        response = await self._unless_lost(self.client.uid("fetch", _uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])"))
         if response.result != "OK":
             raise ImapError(f"UID FETCH failed: {_text(response.lines)}")
         found: dict[int, Fetched] = {}
@@ -188,12 +211,12 @@ class ImapSession:
 
     async def mark_seen(self, uids: list[int]) -> None:
         if uids:
-            response = await self.client.uid("store", _uid_set(uids), "+FLAGS.SILENT", r"(\Seen)")
+            response = await self._unless_lost(self.client.uid("store", _uid_set(uids), "+FLAGS.SILENT", r"(\Seen)"))
             if response.result != "OK":
                 raise ImapError(f"UID STORE failed: {_text(response.lines)}")
 
     async def append(self, mailbox: str, raw: bytes, flags: str = r"(\Seen)") -> None:
-        response = await self.client.append(raw, mailbox=mailbox_name(mailbox), flags=flags)
+        response = await self._unless_lost(self.client.append(raw, mailbox=mailbox_name(mailbox), flags=flags))
         if response.result != "OK":
             raise ImapError(f"APPEND to {mailbox} failed: {_text(response.lines)}")
 
@@ -218,7 +241,7 @@ class ImapSession:
                 await client.noop()
                 return True
             raise ImapError("IMAP connection lost")
-        idle = await client.idle_start(timeout=renew)
+        idle = await self._unless_lost(client.idle_start(timeout=renew))
         changed = False
         lost = asyncio.ensure_future(self.lost.wait())
         push: asyncio.Future[Any] | None = None

@@ -23,9 +23,10 @@ _BOUNCE_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _DELAY_SUBJECT = re.compile(r"delayed|still being retried|warning: message .* delayed", re.IGNORECASE)
-_MSGID_LINE = re.compile(r"^\s*message-id:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
+# `[ \t]*`, not `\s*`, after `^`: \s also eats newlines, and blank line after blank line was quadratic.
+_MSGID_LINE = re.compile(r"^[ \t]*message-id:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
-_SMTP_REPLY = re.compile(r"^\s*([45]\d\d[ -].{3,300})$", re.MULTILINE)
+_SMTP_REPLY = re.compile(r"^[ \t]*([45]\d\d[ -].{3,300})$", re.MULTILINE)
 
 
 def auto_reply_reason(mail: ParsedMail, own_addresses: frozenset[str]) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import structlog
@@ -127,7 +126,7 @@ class ReplyDelivery:
                         reply: ReplyParameters | None) -> Message:
         if isinstance(step, str):
             return await self._bot.send_message(chat_id, step, reply_parameters=reply)
-        data = await asyncio.to_thread(step.path.read_bytes)
+        data = await step.read()
         # Uploaded as multipart: Telegram must never fetch a URL of ours.
         upload = InputFile(data, filename=step.filename)
         if step.mime in PHOTO_MIMES and len(data) <= PHOTO_LIMIT:

@@ -4,18 +4,17 @@ Most of what a support bot receives is a text message in a private chat. Buildin
 python-telegram-bot's objects for one (`Update.de_json`) and its HTML (`text_html`) cost more
 than everything else the daemon does with it (bench/telegram_webhook.py), so this module reads
 exactly that shape from the dict and returns the `Inbound` that `convert.update_to_inbound`
-would build; anything else (media, edits, groups, replies, forwards, overlapping or unusual
-entities, a field it does not know) returns None and takes the full path.
+would build, its HTML already in sanitised form; anything else (media, edits, groups, replies,
+forwards, overlapping or unusual entities, a field it does not know) returns None: the full path.
 tests/adapters/test_telegram_text.py checks that the two agree on every update both accept.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
-from tpbridge.adapters.base import Inbound, Sender
+from tpbridge.adapters.base import Inbound, SanitisedHtml, Sender
 
 from .convert import external_id, start_payload
 
@@ -24,37 +23,60 @@ _MESSAGE_KEYS = frozenset({"message_id", "from", "chat", "date", "text", "entiti
 _CHAT_KEYS = frozenset({"id", "type", "first_name", "last_name", "username"})
 _USER_KEYS = frozenset({"id", "is_bot", "first_name", "last_name", "username", "language_code", "is_premium"})
 _ENTITY_KEYS = frozenset({"type", "offset", "length"})
-# Entity types python-telegram-bot renders as a plain tag pair (text_html, urled=False) ...
+# The HTML is written straight in the form the core's sanitiser would give python-telegram-bot's text_html
+# (urled=False), so it is stored without a sanitiser pass (adapters.base.SanitisedHtml): its serialiser
+# escapes &, <, > and U+00A0 in text and leaves quotes; it keeps these tags as they are but the spoiler's
+# class. A plain tag pair per entity type ...
 _TAGS = {"bold": ("<b>", "</b>"), "italic": ("<i>", "</i>"), "underline": ("<u>", "</u>"),
          "strikethrough": ("<s>", "</s>"), "code": ("<code>", "</code>"), "pre": ("<pre>", "</pre>"),
-         "spoiler": ('<span class="tg-spoiler">', "</span>"), "blockquote": ("<blockquote>", "</blockquote>")}
-# ... and as the escaped text alone.
+         "spoiler": ("<span>", "</span>"), "blockquote": ("<blockquote>", "</blockquote>")}
+# ... or the escaped text alone.
 _PLAIN = frozenset({"mention", "hashtag", "cashtag", "bot_command", "url", "email", "phone_number"})
+_ASTRAL = "\U00010000"  # from here on a character is two UTF-16 units: offsets and indexes part
+
+
+def _serialised(text: str) -> str:
+    """Text as the sanitiser writes it (chained replace: str.translate with a dict cost 5x more)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\xa0", "&nbsp;")
+
+# What the HTML parser itself rewrites (CR to LF, NUL dropped): such text takes the full path.
+_REWRITTEN = frozenset("\r\x00")
 
 
 def _str_or_none(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
-def _html(text: str, entities: list[dict[str, Any]]) -> str | None:
-    """text_html for entities that do not overlap; None for anything else (the full path renders it)."""
-    units = text.encode("utf-16-le")
+def _html(text: str, entities: list[dict[str, Any]]) -> SanitisedHtml | None:
+    """The sanitised text_html for entities that do not overlap; None for anything else (the full path)."""
+    if not _REWRITTEN.isdisjoint(text):
+        return None
+    if max(text, default="") < _ASTRAL:  # offsets (UTF-16 units) are indexes: slice the str itself
+        def cut(start: int, end: int | None) -> str:
+            return text[start:end]
+    else:
+        units = text.encode("utf-16-le")
+
+        def cut(start: int, end: int | None) -> str:
+            return units[start * 2:None if end is None else end * 2].decode("utf-16-le")
     out: list[str] = []
     last = 0
     for entity in sorted(entities, key=lambda e: e["offset"]):
         kind, offset, length = entity["type"], entity["offset"], entity["length"]
         if offset < last or length <= 0 or (kind not in _TAGS and kind not in _PLAIN):
             return None
-        part = escape(units[offset * 2:(offset + length) * 2].decode("utf-16-le"))
-        out.append(escape(units[last * 2:offset * 2].decode("utf-16-le")))
+        part = _serialised(cut(offset, offset + length))
+        out.append(_serialised(cut(last, offset)))
         if kind in _TAGS:
+            if kind == "pre" and part.startswith("\n"):
+                return None  # the parser drops a newline that opens a <pre>
             start, end = _TAGS[kind]
             out.append(f"{start}{part}{end}")
         else:
             out.append(part)
         last = offset + length
-    out.append(escape(units[last * 2:].decode("utf-16-le")))
-    return "".join(out)
+    out.append(_serialised(cut(last, None)))
+    return SanitisedHtml("".join(out))
 
 
 def text_record(inbox: str, data: dict[str, Any]) -> Inbound | None:

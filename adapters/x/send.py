@@ -7,7 +7,6 @@ continues where it stopped instead of posting the first parts twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -155,7 +154,7 @@ class Replier:
         api = self.adapter.require_api()
         ids: list[str] = []
         for att in media:
-            data = await asyncio.to_thread(att.path.read_bytes)
+            data = await att.read()
             ids.append(await api.upload_media(data, att.mime, _category(att, prefix)))
         return ids
 

@@ -46,8 +46,10 @@ _CYRILLIC_WORD = re.compile(r"[\u0400-\u04ff]+")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]+")
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
 # Hashes, addresses, order numbers, URLs and e-mail addresses say nothing about the language.
-_NOISE = re.compile(r"https?://\S+|[\w.+-]+@[\w.-]+|(?<![A-Za-z0-9])(?=[A-Za-z-]*\d)[A-Za-z0-9-]{5,}(?![A-Za-z0-9])"
-                    r"|#\S+")
+# Each alternative that can fail after a scan starts only where its run of characters starts (the
+# lookbehinds): tried from every position of a long run, the scans were quadratic (seconds for 64 KB).
+_NOISE = re.compile(r"https?://\S+|(?<![\w.+-])[\w.+-]+@[\w.-]+"
+                    r"|(?<![A-Za-z0-9-])(?=[A-Za-z-]*\d)[A-Za-z0-9-]{5,}(?![A-Za-z0-9])|#\S+")
 
 DOMAIN_WEIGHT = 1.5
 TRUST_LINGUA = 0.98

@@ -41,14 +41,20 @@ COMMANDS = {
 }
 # Where the channel hands a file to the person, the export goes as a document; elsewhere as a link.
 ATTACH_EXPORT = {"telegram", "email"}
-_TRIM = re.compile(r"^[\s\"'“”「」.,!?。，！？]+|[\s\"'“”「」.,!?。，！？]+$")
+# Trimmed from both ends of a command: whitespace (every code point str.isspace() knows, all below U+3001)
+# and the quotes and punctuation people type around one. str.strip: linear, unlike a regex's `[...]+$`.
+_TRIM = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\"'“”「」.,!?。，！？"
+
+
+COMMAND_LEN = 64  # longer than any command with its punctuation: a first line this long is a message
 
 
 def _first_line(value: str) -> str:
-    for line in value.splitlines():
-        if line.strip():
-            return _TRIM.sub("", line).lower()
-    return ""
+    """The first non-blank line, trimmed, if it is short enough to be a command ("" otherwise)."""
+    head = value.lstrip()[:COMMAND_LEN + 1].splitlines()
+    if not head or len(head[0]) > COMMAND_LEN:
+        return ""
+    return head[0].strip(_TRIM).lower()
 
 
 def _word(value: str) -> str:
@@ -165,11 +171,11 @@ class PrivacyCommands:
         await core.audit.record("contact_export", object=f"contact:{contact_id}", address=conv.inbox, by="contact",
                                 conversation_id=conv.id)
         if conv.channel in ATTACH_EXPORT:
-            blob = await asyncio.to_thread(export.build_zip, data, core.files)
-            att = core.files.put(blob, kind="file", mime="application/zip", filename=f"my-data-{contact_id}.zip")
+            blob = await export.build_zip(data, core.files)
+            att = await core.files.put(blob, kind="file", mime="application/zip", filename=f"my-data-{contact_id}.zip")
             msg = await self.await_delivery(
                 conv.id, text("export_attached", lang), attachments=[att])
-            core.files.remove(att.sha256)  # delivered (or refused for good): our copy is not kept
+            await core.files.remove(att.sha256)  # delivered (or refused for good): our copy is not kept
             log.info("privacy.exported", inbox=conv.inbox, conversation_id=conv.id, how="document",
                      delivery=msg.delivery.value if msg and msg.delivery else None)
             return

@@ -32,7 +32,7 @@ async def sweep(core: Core, *, now: float | None = None) -> int:
     while ids := await core.store.expired_conversations(cut, BATCH):
         gone = await core.store.erase_conversations(ids)
         for sha in gone.unused_files:
-            core.files.remove(sha)
+            await core.files.remove(sha)
             files += 1
         for conv in gone.conversations:  # agents' screens drop them (other instances: by the store)
             core.bus.publish(Event(CONVERSATION_DELETED, conv))

@@ -58,24 +58,29 @@ class Daemon:
 
     # ------------------------------------------------------------ CLI
     def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "tpbridge.bridge", "-c", str(self.config_path), *args],
-            input=input, capture_output=True, text=True, env=self.env, timeout=60,
-        )
+        return self._run([sys.executable, "-m", "tpbridge.bridge", "-c", str(self.config_path), *args],
+                         " ".join(args), input=input, check=check)
+
+    def _run(self, argv: list[str], what: str, *, input: str | None, check: bool) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=self.env, timeout=60)
         if check and proc.returncode != 0:
-            raise AssertionError(f"tpbridge {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+            raise AssertionError(f"tpbridge {what} failed ({proc.returncode}): {proc.stderr}")
         return proc
 
     def add_agent(self, email: str, name: str, *, role: str = "agent", teams: tuple[str, ...] = (),
                   password: str = ADMIN_PASSWORD, langs: str | None = None) -> str:
-        """Create an agent and return an API token for them."""
+        """Create an agent and return an API token for them: `tpbridge agent add`, then `tpbridge token create`,
+        in one interpreter (tests/support/cli_batch.py) — a second Python start-up per daemon costs seconds."""
+        config = ["-c", str(self.config_path)]
         args = ["agent", "add", email, "--name", name, "--role", role]
         for team in teams:
             args += ["--team", team]
         if langs:
             args += ["--lang", langs]
-        self.cli(*args, input=password + "\n")
-        return self.cli("token", "create", email).stdout.strip()
+        batch = [*config, *args, "--then", *config, "token", "create", email]
+        proc = self._run([sys.executable, str(REPO / "tests" / "support" / "cli_batch.py"), *batch],
+                         f"{' '.join(args)} && token create", input=password + "\n", check=True)
+        return proc.stdout.strip()
 
     # ------------------------------------------------------------ process
     async def start(self) -> None:

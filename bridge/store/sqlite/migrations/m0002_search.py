@@ -7,7 +7,11 @@ character bigrams (bridge/search.py) and queries the same way.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 2
 DESCRIPTION = "message search index (words + CJK bigrams)"

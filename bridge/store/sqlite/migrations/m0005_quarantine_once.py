@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 5
 DESCRIPTION = "quarantine unique per (inbox, external_id)"

@@ -5,7 +5,11 @@ Every message stored until now was indexed in its own transaction: the mark star
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 6
 DESCRIPTION = "search index written in batches behind the messages (indexed_upto mark)"

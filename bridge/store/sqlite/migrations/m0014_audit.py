@@ -7,7 +7,11 @@ id ever issued in sqlite_sequence, so deleting the newest entries shows too.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 14
 DESCRIPTION = "audit trail: append-only, each entry carries the hash of the previous one"

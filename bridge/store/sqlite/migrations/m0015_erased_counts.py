@@ -6,7 +6,11 @@ conversation, its handoff cycles, bot session and survey scores here before dele
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 15
 DESCRIPTION = "anonymous report rows of erased conversations"

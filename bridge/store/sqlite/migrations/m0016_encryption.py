@@ -7,7 +7,11 @@ killed midway resumes where it stopped.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 16
 DESCRIPTION = "encryption at rest: key id, sealed index key, re-encryption progress"

@@ -4,7 +4,11 @@ sender's host)."""
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 17
 DESCRIPTION = "sealed channel ids of messages (encryption at rest)"

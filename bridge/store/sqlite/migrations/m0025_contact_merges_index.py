@@ -6,7 +6,11 @@ contact on the page (bench/desk.py: 50 scans of 100,000 contacts per list page).
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 25
 DESCRIPTION = "index contacts.merged_into"

@@ -7,7 +7,11 @@ the planner walk the matching rows newest first and stop at the page's end.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 26
 DESCRIPTION = "conversation list indexes: (inbox, activity) and (assignee, activity)"

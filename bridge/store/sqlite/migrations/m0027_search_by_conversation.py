@@ -6,7 +6,11 @@ were): only their rowids change, so nothing is re-tokenised and no search waits 
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 27
 DESCRIPTION = "search rows keyed by conversation (rowid >> 32 is the conversation id)"

@@ -3,7 +3,11 @@ lookup and a sealed copy for replies, as identities do with channel ids."""
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils  # imported (with numpy) only when a migration runs
+
 
 VERSION = 28
 DESCRIPTION = "conversations.thread_key_sealed (encryption at rest)"
