@@ -22,10 +22,10 @@ from tests.support.daemon import Daemon
 async def test_slots_are_paced_and_a_pause_reserves_nothing(tmp_path: Path, store_url: str) -> None:
     async with running_core(tmp_path, url=store_url) as core:
         store = core.store
-        waits = [(await store.send_slot("t.main:", 10.0, 3.0)).wait for _ in range(6)]
-        # three at once (the burst), then one every 0.1 s
+        waits = [(await store.send_slot("t.main:", 1.0, 3.0)).wait for _ in range(6)]
+        # three at once (the burst), then one a second
         assert waits[:3] == [0.0, 0.0, 0.0]
-        assert [round(w, 1) for w in waits[3:]] == [0.1, 0.2, 0.3]
+        assert [round(w) for w in waits[3:]] == [1, 2, 3]
         assert (await store.send_slot("t.main:chat:1", 1.0, 1.0)).wait == 0.0  # keys are separate
         await store.pause_sends("t.main:", 5.0)
         assert 4.0 < await store.sends_paused("t.main:") <= 5.0
@@ -58,7 +58,7 @@ def channels(fake: FakeTelegram) -> str:
 
 
 RATE = 4  # messages per second for the bot (the burst is as many)
-CHATS = 16
+CHATS = 24  # more than one instance claims at once (16), so both send
 
 
 @pytest.mark.slow
