@@ -286,7 +286,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
         await serve_metrics(core, config.http, stack)
     settle_heap()
     log.info("daemon.listening", listen=config.http.listen, inboxes=sorted(core.adapters),
-             chat=f"{config.http.public_url}/chat")
+             chat=f"{config.http.public_url}/chat", attachments=core.files.where())
 
     others = Tasks()
     stack.push_async_callback(others.cancel, 1.0)

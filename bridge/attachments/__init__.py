@@ -1,4 +1,4 @@
-"""Where attachment bytes live, behind one interface: a folder (the default backend).
+"""Where attachment bytes live: a folder (the default) or an S3-compatible bucket, behind one interface.
 
 Both are content-addressed: an attachment is named by its sha256 — with encryption at rest by a keyed
 hash of it, its bytes sealed (bridge/crypto.py), so neither backend ever holds plaintext or learns
@@ -75,7 +75,11 @@ class AttachmentStore(Protocol):
 
 
 def open_attachments(settings: AttachmentsSection, data_dir: Path, codec: Codec | None) -> AttachmentStore:
-    """The configured backend: `[attachments] backend = "folder"` (the default)."""
+    """The configured backend: `[attachments] backend = "folder"` (default) or `"s3"`."""
+    if settings.backend == "s3":
+        from tpbridge.bridge.attachments.s3 import ObjectStore
+
+        return ObjectStore(settings, codec)
     from tpbridge.bridge.attachments.folder import AttachmentFolder
 
     return AttachmentFolder(data_dir, codec)

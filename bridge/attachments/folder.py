@@ -2,7 +2,7 @@
 
 With encryption at rest the bytes are sealed and the file is named by a keyed hash of the sha256, so
 neither the content nor which known file it is shows on disk. Several instances share it as one folder
-on shared storage (NFS).
+on shared storage (NFS), or use the S3 backend instead (bridge/attachments/s3.py).
 """
 
 from __future__ import annotations

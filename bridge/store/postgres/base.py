@@ -14,6 +14,7 @@ from typing import TypeVar
 import psycopg
 import structlog
 from psycopg import AsyncConnection, errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from tpbridge.bridge.store.postgres import migrations
@@ -100,12 +101,29 @@ class PostgresBase:
             except Exception as exc:  # the database is away: health shows it; claims lapse, by design
                 log.warning("store.heartbeat_failed", error=str(exc))
 
-    async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _tx(self, fn: Callable[[Conn], Awaitable[T]], *, pipeline: bool = False) -> T:
         """Run `fn` in one transaction. Retried when the database asks for it (deadlock, serialization)
-        or when the connection died before the commit was sent: either way nothing was committed."""
+        or when the connection died before the commit was sent: either way nothing was committed.
+
+        `pipeline`: in pipeline mode, BEGIN goes with `fn`'s first statements and COMMIT with its last
+        ones; `fn` waits only where it reads a result (the ingest batcher)."""
         for attempt in range(1, ATTEMPTS + 1):
             committing = False
             try:
+                if pipeline:
+                    async with self._pool.connection() as conn:
+                        try:
+                            async with conn.pipeline():
+                                await conn.execute("BEGIN")
+                                result = await fn(conn)
+                                committing = True
+                                await conn.execute("COMMIT")
+                        except BaseException:
+                            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                                with contextlib.suppress(psycopg.Error):
+                                    await conn.execute("ROLLBACK")
+                            raise
+                    return result
                 async with self._pool.connection() as conn, conn.transaction():
                     result = await fn(conn)
                     committing = True

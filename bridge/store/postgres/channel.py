@@ -72,7 +72,9 @@ class ChannelStore(PostgresBase):
 
         async def run(c: Conn) -> set[str]:
             found = await rows.all_rows(
-                c, "SELECT external_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)", (inbox, ids))
+                c, "SELECT external_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)"
+                " AND external_id IS NOT NULL",  # the partial dedupe index, also in a generic plan
+                (inbox, ids))
             return {r["external_id"] for r in found}
 
         return await self._read(run)

@@ -166,7 +166,8 @@ async def _pick(
     if hint.references:
         referenced = await rows.value(
             conn,
-            "SELECT conversation_id FROM messages WHERE inbox = %s AND external_id = ANY(%s) ORDER BY id DESC LIMIT 1",
+            "SELECT conversation_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)"
+            " AND external_id IS NOT NULL ORDER BY id DESC LIMIT 1",
             (inbox, list(hint.references)),
         )
     if referenced is None and hint.token is not None:
