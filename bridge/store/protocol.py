@@ -267,6 +267,10 @@ class Store(Protocol):
     async def forget_contact(self, contact_id: int) -> Forgotten:
         """Erase the person and every contact merged into them."""
         ...
+    async def unused_files(self, hashes: Sequence[str]) -> list[str]:
+        """Those of the attachment hashes no attachment references (a deferred file removal checks again:
+        the same content may have come back since)."""
+        ...
     async def add_agent(
         self, email: str, name: str, role: Role, password_hash: str | None, teams: Sequence[str],
         languages: Sequence[str],

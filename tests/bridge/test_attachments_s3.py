@@ -164,3 +164,31 @@ def test_the_example_table_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     cfg = parse(tomllib.loads(example.read_text()), tmp_path / "tpbridge.toml")
     assert (cfg.attachments.backend, cfg.attachments.bucket, cfg.attachments.secret_access_key) == (
         "s3", "tpbridge-attachments", "example-secret")
+
+
+async def test_erasure_does_not_wait_for_the_bucket_and_its_files_go_when_it_is_back(
+        tmp_path: Path, store_url: str) -> None:
+    from tpbridge.adapters.base import InboundAttachment
+    from tpbridge.bridge.attachments.removal import retry_pending
+
+    from tests.support.core import inbound, running_core
+
+    async with FakeS3() as s3, running_core(tmp_path, {"attachments": s3.settings()}, url=store_url) as core:
+        async def say(external_id: str, sender: str, data: bytes) -> int:
+            att = InboundAttachment("file", "text/plain", data, "p.txt")
+            item = (await core.pipeline.ingest("webchat.site", "webchat",
+                                               [inbound(external_id, sender, attachments=(att,))]))[0]
+            assert item.conversation is not None
+            return item.conversation.contact_id
+
+        ann = await say("f1", "ann", b"passport scan")
+        bob = await say("f2", "bob", b"a common logo")
+        s3.stop()
+        assert await core.desk.forget(ann) == 1  # the rows go now; the files are owed
+        assert await core.desk.forget(bob) == 1
+        assert await core.store.get_contact(ann) is None
+        s3.start()
+        # before the retry, someone else sends the very same logo: that file is theirs now and stays
+        await say("f3", "carl", b"a common logo")
+        assert await retry_pending(core.files, core.store) == 0
+        assert list(s3.objects().values()) == [b"a common logo"]

@@ -141,6 +141,12 @@ class PeopleStore(PostgresBase):
 
         return await self._read(run)
 
+    async def unused_files(self, hashes: Sequence[str]) -> list[str]:
+        if not hashes:
+            return []
+        free = set(await self._read(lambda c: unused(c, set(hashes))))
+        return [h for h in hashes if h in free]
+
     async def forget_contact(self, contact_id: int) -> Forgotten:
         """Erase a person everywhere; returns their conversations as they were and the attachment hashes
         no longer referenced (files to delete)."""

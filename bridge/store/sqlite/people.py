@@ -121,6 +121,13 @@ class PeopleStore(SqliteBase):
 
         return await self._write(run)
 
+    async def unused_files(self, hashes: Sequence[str]) -> list[str]:
+        def run(c: sqlite3.Connection) -> list[str]:
+            used = "SELECT 1 FROM attachments WHERE sha256 = ?"
+            return [h for h in hashes if c.execute(used, (h,)).fetchone() is None]
+
+        return await self._read(run)
+
     async def forget_contact(self, contact_id: int) -> Forgotten:
         """Erase a person everywhere; returns their conversations as they were and the attachment
         hashes no longer referenced (files to delete)."""
