@@ -13,7 +13,7 @@ from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
 from tpbridge.bridge.store.sqlite.writer import connect
 
-from tests.support.core import inbound, running_core
+from tests.support.core import inbound, running_core, sqlite_url
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 
@@ -43,7 +43,7 @@ async def test_failed_batch_leaves_neither_messages_nor_checkpoint(tmp_path: Pat
 
 
 async def test_concurrent_writes_are_group_committed(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         await asyncio.gather(*(core.pipeline.ingest("webchat.site", "webchat", [inbound(f"g{i}", f"u{i % 7}")])
                                for i in range(300)))
         writer = core.store._writer  # type: ignore[attr-defined]
@@ -93,7 +93,7 @@ async def test_thread_key_groups_a_public_thread(tmp_path: Path, store_url: str)
 
 
 async def test_edit_keeps_the_earlier_version(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         orig = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("e1", text="helo")]))[0]
         edit = inbound("e1:edit:1", text="hello", edit_of="e1")
         items = await core.pipeline.ingest("webchat.site", "webchat", [edit, edit])
@@ -115,7 +115,7 @@ async def test_chinese_and_english_search(tmp_path: Path, store_url: str) -> Non
 
 
 async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         store = core.store
         conn = connect(store.path)  # type: ignore[attr-defined]
         terms = lambda: tuple(conn.execute("SELECT count(*), count(DISTINCT rowid) FROM message_search").fetchone())  # noqa: E731
@@ -220,7 +220,7 @@ async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: P
 
 
 async def test_one_failing_write_does_not_undo_its_neighbours_in_the_same_commit(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         writer = core.store._writer  # type: ignore[attr-defined]
 
         def good(n: int):
