@@ -7,12 +7,15 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Role, Viewer
-from tpbridge.bridge.store.protocol import ConversationFilter
+from tpbridge.bridge.store.postgres import PostgresStore
+from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
 from tpbridge.bridge.store.sqlite.writer import connect
 
+from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core, sqlite_url
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())
@@ -112,6 +115,62 @@ async def test_chinese_and_english_search(tmp_path: Path, store_url: str) -> Non
         for q, expected in (("提现", 1), ("到账", 1), ("deposit", 1), ("depo", 1), ("提款", 0), ("arrived", 1)):
             page = await core.store.list_conversations(ADMIN, ConversationFilter(q=q), 10, None)
             assert len(page.items) == expected, q
+
+
+async def test_a_word_ends_where_the_script_changes(tmp_path: Path, store_url: str) -> None:
+    """`USDT提现` is the word `usdt` and the pair `提现` (a CJK character is a word character too: the
+    two were once one term, and neither search found it)."""
+    async with running_core(tmp_path, url=store_url) as core:
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("s1", "u1", "我的USDT提现3天了还没到账")])
+        for q, expected in (("提现", 1), ("usdt", 1), ("USDT提现", 1), ("usdt提", 1), ("3", 1), ("天了", 1),
+                            ("btc提现", 0)):
+            page = await core.store.list_conversations(ADMIN, ConversationFilter(q=q), 10, None)
+            assert len(page.items) == expected, q
+
+
+async def test_an_index_of_the_old_terms_is_built_again_on_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = SqliteStore(path)
+    old.open_sync(upto=28)
+    conn = connect(path)
+    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
+    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    conn.execute("INSERT INTO conversations (id, inbox, channel, contact_id, identity_id, created_at, last_activity_at)"
+                 " VALUES (1, 'w.s', 'w', 1, 1, 0, 0)")
+    conn.execute("INSERT INTO messages (id, conversation_id, inbox, direction, author_kind, text, created_at,"
+                 " external_id) VALUES (1, 1, 'w.s', 'in', 'contact', 'USDT提现没到', 0, 'e1')")
+    conn.execute("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?, 'usdt提现 没到', 1)",
+                 (search_index.rowid(1, 1),))  # as version 28 indexed it
+    conn.execute("UPDATE search_state SET indexed_upto = 1 WHERE id = 1")
+    conn.close()
+    old.close_sync()
+    new = SqliteStore(path)
+    await new.open()
+    try:
+        page = await new.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)
+        assert [c.id for c in page.items] == [1]
+    finally:
+        await new.close()
+
+
+async def test_postgres_terms_are_built_again_on_upgrade(tmp_path: Path, postgres: Postgres) -> None:
+    url = postgres.new_database()
+    old = PostgresStore(url)
+    await old.open(upto=28)
+    try:
+        await old.ingest("webchat.site", "webchat", [PreparedInbound(inbound("e1", "u1", "USDT提现没到"), None)],
+                         None)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:  # as version 28 indexed it
+            await conn.execute("UPDATE message_search SET terms = array_to_tsvector(ARRAY['usdt提现', '没到'])")
+        assert (await old.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)).items == []
+    finally:
+        await old.close()
+    new = PostgresStore(url)
+    await new.open()
+    try:
+        assert len((await new.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)).items) == 1
+    finally:
+        await new.close()
 
 
 async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: Path) -> None:
@@ -292,7 +351,7 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
             q("SELECT id, identity_id, status, unread, last_message_text, last_activity_at FROM conversations"
               " ORDER BY id"),
             q("SELECT id, contact_id, external_id FROM identities ORDER BY id"),
-            q("SELECT rowid, terms, conversation_id FROM message_search ORDER BY rowid"),
+            q("SELECT rowid, terms FROM message_search ORDER BY rowid"),
             q("SELECT inbox, value FROM checkpoints"),
         )
 
