@@ -12,11 +12,12 @@ from tpbridge.bridge.store.postgres.credentials import CredentialStore
 from tpbridge.bridge.store.postgres.delivery import DeliveryStore
 from tpbridge.bridge.store.postgres.people import PeopleStore
 from tpbridge.bridge.store.postgres.retention import RetentionStore
+from tpbridge.bridge.store.postgres.windows import WindowStore
 from tpbridge.bridge.store.protocol import StoreUnavailable
 
 
 class PostgresStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore, AdminStore, AutomationStore,
-                    AuditStore, RetentionStore, CredentialStore):
+                    AuditStore, RetentionStore, CredentialStore, WindowStore):
     """Implements bridge.store.protocol.Store on one PostgreSQL database, shared by several instances."""
 
     # Encryption at rest (bridge/crypto.py) is the SQLite store's for now: open_store refuses a key with a

@@ -20,11 +20,13 @@ _IS_CJK_TERM = search._IS_CJK  # the same test as the SQLite store's query build
 
 def tsquery(query: str) -> str | None:
     """The search as a tsquery of verbatim lexemes (the terms of bridge/search.py, as indexed):
-    every term must occur; the last word also matches as a prefix, as in the SQLite store."""
+    every term must occur; the last word, and a lone CJK character, also match as a prefix, as in the
+    SQLite store."""
     found = terms(query)
     if not found:
         return None
-    quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in found]
+    quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'"
+              + (":*" if len(t) == 1 and _IS_CJK_TERM.match(t) else "") for t in found]
     if not _IS_CJK_TERM.match(found[-1]):
         quoted[-1] += ":*"
     return " & ".join(quoted)

@@ -42,8 +42,8 @@ def index_pending(conn: sqlite3.Connection, limit: int = BATCH) -> int:
     ).fetchall()
     if not found:
         return 0
-    conn.executemany("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?,?,?)",
-                     [(rowid(r[2], r[0]), index_terms(conn, r[1] or ""), r[2]) for r in found])
+    conn.executemany("INSERT INTO message_search (rowid, terms) VALUES (?,?)",
+                     [(rowid(r[2], r[0]), index_terms(conn, r[1] or "")) for r in found])
     conn.execute("UPDATE search_state SET indexed_upto = ? WHERE id = 1", (found[-1][0],))
     return len(found)
 
