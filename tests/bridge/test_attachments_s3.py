@@ -240,3 +240,13 @@ async def test_a_reply_whose_file_cannot_be_read_from_the_bucket_is_retried_and_
         assert channel.calls == 2 and channel.got == [b"the refund form"]
         sent = await core.store.get_message(msg.id)
         assert sent is not None and sent.delivery is Delivery.SENT
+
+
+async def test_check_says_why_the_bucket_cannot_be_used(tmp_path: Path) -> None:
+    async with FakeS3() as s3:
+        await store(s3).check()
+        wrong = AttachmentsSection.model_validate(s3.settings(bucket="no-such-bucket"))
+        with pytest.raises(AttachmentStoreUnavailable, match="bucket no-such-bucket does not exist"):
+            await open_attachments(wrong, tmp_path, None).check()
+    with pytest.raises(AttachmentStoreUnavailable, match="unreachable"):
+        await store(s3).check()
