@@ -61,6 +61,11 @@ class AttachmentStore(Protocol):
 
     async def exists(self, sha256: str) -> bool: ...
 
+    async def check(self) -> None:
+        """Raise `AttachmentStoreUnavailable`, saying why, unless the store can be used (at start: a wrong
+        bucket name or credentials show in the log at once, not with the first file)."""
+        ...
+
     async def remove(self, sha256: str) -> None:
         """Delete the bytes (erasure, retention); nothing there is not an error."""
         ...

@@ -133,6 +133,9 @@ class AttachmentFolder:
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self.path(sha256).exists)
 
+    async def check(self) -> None:
+        return None  # a local folder: made when the first file is written
+
     async def remove(self, sha256: str) -> None:
         await asyncio.to_thread(self.path(sha256).unlink, missing_ok=True)
 

@@ -60,7 +60,13 @@ async def retry_pending(files: AttachmentStore, store: Store) -> int:
 
 
 async def retry_forever(files: AttachmentStore, store: Store) -> None:
-    """The daemon's part (under its supervisor)."""
+    """The daemon's part (under its supervisor): whether the store can be used, said once at start, then
+    the deferred removals every minute."""
+    try:
+        await files.check()
+        log.info("attachments.reachable", where=files.where())
+    except StoreUnavailable as exc:  # not fatal: a file arriving meanwhile is refused (503) and retried
+        log.error("attachments.unreachable", where=files.where(), reason=str(exc)[:300])
     while True:
         try:
             await retry_pending(files, store)

@@ -200,6 +200,16 @@ class ObjectStore:
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self._exists, sha256)
 
+    def _check(self) -> None:
+        try:
+            with _errors(self.bucket):
+                self.client.head_bucket(Bucket=self.bucket)
+        except AttachmentMissing:
+            raise AttachmentStoreUnavailable(f"attachment store: bucket {self.bucket} does not exist") from None
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check)
+
     async def remove(self, sha256: str) -> None:
         await asyncio.to_thread(self._remove, sha256)
 

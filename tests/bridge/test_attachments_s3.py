@@ -192,3 +192,61 @@ async def test_erasure_does_not_wait_for_the_bucket_and_its_files_go_when_it_is_
         await say("f3", "carl", b"a common logo")
         assert await retry_pending(core.files, core.store) == 0
         assert list(s3.objects().values()) == [b"a common logo"]
+
+
+async def test_a_reply_whose_file_cannot_be_read_from_the_bucket_is_retried_and_then_sent(tmp_path: Path) -> None:
+    import asyncio
+
+    from tpbridge.adapters.base import Outbound, Sent
+    from tpbridge.bridge.model import Author, AuthorKind, Delivery
+    from tpbridge.bridge.outbox import InboxWorker
+
+    from tests.support.core import inbound, running_core
+
+    class Channel:
+        """Reads each attachment as every built-in adapter does (`await att.read()`)."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.called = asyncio.Event()
+            self.got: list[bytes] = []
+
+        async def send(self, out: Outbound) -> Sent:
+            self.calls += 1
+            try:
+                self.got = [await a.read() for a in out.attachments]
+            finally:
+                self.called.set()  # once the read is over, whichever way
+            return Sent(external_id=f"sent-{out.message_id}")
+
+    async with FakeS3() as s3, running_core(tmp_path, {"attachments": s3.settings()}) as core:
+        item = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("m1", "ann")]))[0]
+        assert item.conversation is not None
+        att = await core.files.put(b"the refund form", kind="file", mime="application/pdf", filename="f.pdf")
+        msg = await core.desk.reply(item.conversation.id, "here", author=Author(AuthorKind.AGENT, None, "Ann"),
+                                    attachments=[att])
+        channel = Channel()
+        worker = InboxWorker("webchat.site", channel, core.store, core.bus, core.files, core.health)  # type: ignore[arg-type]
+        s3.stop()
+        task = asyncio.create_task(worker.run())
+        try:
+            await asyncio.wait_for(channel.called.wait(), 10)
+            channel.called.clear()
+            s3.start()
+            await asyncio.wait_for(channel.called.wait(), 20)  # the retry, after its backoff
+            await worker.drain(5)
+        finally:
+            task.cancel()
+        assert channel.calls == 2 and channel.got == [b"the refund form"]
+        sent = await core.store.get_message(msg.id)
+        assert sent is not None and sent.delivery is Delivery.SENT
+
+
+async def test_check_says_why_the_bucket_cannot_be_used(tmp_path: Path) -> None:
+    async with FakeS3() as s3:
+        await store(s3).check()
+        wrong = AttachmentsSection.model_validate(s3.settings(bucket="no-such-bucket"))
+        with pytest.raises(AttachmentStoreUnavailable, match="bucket no-such-bucket does not exist"):
+            await open_attachments(wrong, tmp_path, None).check()
+    with pytest.raises(AttachmentStoreUnavailable, match="unreachable"):
+        await store(s3).check()

@@ -121,4 +121,5 @@ async def test_attachments_in_a_bucket_end_to_end(tmp_path: Path) -> None:
             d.cli("contact", "forget", str(conv["contact"]["id"]))
             assert s3.objects() == {key(hashlib.sha256(chat_file).hexdigest()): chat_file}
     assert f'"attachments": "s3://{s3.bucket}/tpb"' in d.logs()  # where, at start; the credentials never
+    assert '"attachments.reachable"' in d.logs()
     assert "tpbridge-test-secret" not in d.logs()

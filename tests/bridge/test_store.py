@@ -263,7 +263,7 @@ async def test_forget_erases_a_person_and_their_files(tmp_path: Path, store_url:
         assert await core.desk.forget(contact_id) == 1
         assert await core.store.get_contact(contact_id) is None
         assert await core.store.known("webchat.site", ["f1"]) == set()
-        assert not core.files.path(sha).exists()
+        assert not await core.files.exists(sha)
 
 
 async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: Path, store_url: str) -> None:

@@ -7,12 +7,14 @@ port is an object store that went away and came back with its data.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.support.daemon import free_port
 
@@ -23,21 +25,32 @@ KEY_ID = "tpbridge-test-key"
 SECRET = "tpbridge-test-secret-0123456789"
 
 
+class _OneRequestPerConnection(MotoRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+
 class FakeS3:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.bucket = f"tpb-{uuid.uuid4().hex[:12]}"
-        self._server: ThreadedMotoServer | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        """moto's ThreadedMotoServer, but one request per connection: a kept-alive connection would
+        outlive `stop` (its handler thread goes on serving), and the bucket would not really be gone."""
+        self._server = make_server("127.0.0.1", self.port, DomainDispatcherApplication(create_backend_app),
+                                   threaded=True, request_handler=_OneRequestPerConnection)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = self._thread = None
 
     async def __aenter__(self) -> Self:
         self.start()
