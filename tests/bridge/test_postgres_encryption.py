@@ -26,6 +26,7 @@ from tpbridge.bridge.store.protocol import ConversationFilter, Store
 
 from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core
+from tests.support.daemon import Daemon, Visitor
 
 KEY_A = base64.b64encode(bytes(range(32))).decode()
 KEY_B = base64.b64encode(bytes(range(100, 132))).decode()
@@ -128,3 +129,25 @@ async def _reseal(store: Store) -> None:
         pass
     await store.reseal_finish()
     assert not await store.reseal_pending()
+
+
+@pytest.mark.slow
+async def test_the_daemon_on_an_encrypted_postgresql_store(tmp_path: Path, postgres: Postgres) -> None:
+    url, tag = postgres.new_database(), uuid.uuid4().hex[:10]
+    secret = f"daemon-secret-{tag} 提现到账{tag}"
+    d = Daemon(tmp_path, env={"TPB_DATA_KEY": KEY_A}, store_url=url)
+    d.config_path.write_text(d.config_path.read_text().replace(
+        f'url = "{url}"\n', f'url = "{url}"\nencryption_key = "env:TPB_DATA_KEY"\n'))
+    async with d:
+        visitor = await Visitor(d).start()
+        assert (await visitor.say(secret, name=f"Name{tag}"))[0] == 201
+        _, page = await d.api("GET", "/api/v1/conversations?q=" + "提现")
+        assert [c["last_message"]["text"] for c in page["items"]] == [secret]
+        assert page["items"][0]["contact"]["name"] == f"Name{tag}"
+    dump = _rows(url)
+    assert tag not in dump
+    wrong = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "tpbridge.bridge", "-c",
+                                                     str(d.config_path), "run"],
+                                    capture_output=True, text=True, timeout=60, env={**d.env, "TPB_DATA_KEY": KEY_B})
+    assert wrong.returncode == 2 and "store.encryption_key: wrong key" in wrong.stderr
+    assert wrong.stderr.strip().count("\n") == 0
