@@ -246,12 +246,19 @@ class AdapterError(Exception):
 
 
 class Retry(AdapterError):
-    """Transient: try again, after `after` seconds when the channel said so."""
+    """Transient: try again, after `after` seconds when the channel said so.
 
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    `throttle`: the channel's rate limit answered (a 429, a Retry-After) — every daemon instance holds
+    back its sends under that key for `after` seconds, not only this reply: `""` is the whole inbox
+    (the outbox claims nothing meanwhile), another key is one the adapter checks itself
+    (`Sink.send_slot`), e.g. one API endpoint.
+    """
+
+    def __init__(self, reason: str, after: float | None = None, *, throttle: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.after = after
+        self.throttle = throttle
 
 
 class Rejected(AdapterError):
@@ -324,6 +331,13 @@ class Sink(Protocol):
         ...
 
     async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
+
+    async def send_slot(self, key: str = "", rate: float | None = None, burst: float = 1.0) -> None:
+        """Wait for a slot to send under `rate` per second (at most `burst` at once) for `key` (`""`: the
+        whole inbox; e.g. `"chat:42"` for one chat) — paced across every daemon instance on this store.
+        Raises Retry while the channel asked for a pause of that key (`Retry.throttle`); `rate` None only
+        checks for one."""
+        ...
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         """Push the inbox's connection state (connecting, connected, transient_disconnect); shown in

@@ -249,6 +249,26 @@ def cmd_store_copy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attachments_upload(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if cfg.attachments.backend != "s3":
+        raise CliError('attachments.backend: not "s3" — configure the bucket in [attachments] first')
+    from tpbridge.bridge.attachments import AttachmentStoreUnavailable
+    from tpbridge.bridge.attachments.s3 import ObjectStore
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 500 == 0:
+            print(f"{done}/{total} files", file=sys.stderr)
+
+    bucket = ObjectStore(cfg.attachments)  # names and sealed bytes go as they are: no key needed
+    try:
+        copied, skipped = bucket.upload_folder(cfg.data_dir / "attachments", progress)
+    except AttachmentStoreUnavailable as exc:
+        raise CliError(f"{exc} (run the command again: what was copied is skipped)") from None
+    print(f"{copied} files copied to {bucket.where()}, {skipped} already there", file=sys.stderr)
+    return 0
+
+
 CONFIG_HELP = "config file (default ./tpbridge.toml or $TPBRIDGE_CONFIG)"
 
 
@@ -319,6 +339,10 @@ def parser() -> argparse.ArgumentParser:
     store_copy.add_argument("from_url", metavar="FROM_URL", help="sqlite:///path or postgresql://...")
     store_copy.add_argument("to_url", metavar="TO_URL", help="sqlite:///path or postgresql://...")
     store_copy.set_defaults(fn=cmd_store_copy)
+    attachments = sub.add_parser("attachments", help="attachment files").add_subparsers(
+        dest="attachments_cmd", required=True)
+    attachments.add_parser("upload", help="copy data_dir/attachments into the [attachments] bucket (resumable)"
+                           ).set_defaults(fn=cmd_attachments_upload)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
     audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
                      ).set_defaults(fn=cmd_audit_verify)

@@ -9,8 +9,8 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from tpbridge.adapters.base import Adapter, ChannelSettings, Secret
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from tpbridge.adapters.base import Adapter, ChannelSettings, Secret, secret_value
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
 from tpbridge.bridge.crypto import Codec, KeyProblem, parse_key
 from tpbridge.bridge.crypto import load as load_codec
@@ -129,9 +129,48 @@ class HttpSection(_Section):
 
 
 class AttachmentsSection(_Section):
-    """Where attachment files live: `data_dir/attachments` (bridge/attachments/)."""
+    """Where attachment files live: `data_dir/attachments` (default) or an S3-compatible bucket
+    (AWS S3, MinIO, Ceph RGW, ...) shared by every instance (README, Running more than one instance)."""
 
-    backend: Literal["folder"] = "folder"
+    backend: Literal["folder", "s3"] = "folder"
+    bucket: str | None = None
+    prefix: str = ""  # keys are <prefix>/<2 chars>/<name>, as in the folder
+    endpoint_url: str | None = None  # MinIO, Ceph, ...: path-style addressing; unset: AWS
+    region: str | None = None
+    # "env:NAME" or "file:/path" (or inline); both unset: boto3's own chain (AWS_* variables, an instance role)
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return v.strip("/")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError('must start with http:// or https://, e.g. "http://minio.internal:9000"')
+        return v.rstrip("/") if v else v
+
+    @field_validator("access_key_id", "secret_access_key")
+    @classmethod
+    def _secret(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # resolved only when the bucket is in use: the folder backend needs none of its variables
+        return secret_value(v) if v is not None and info.data.get("backend") == "s3" else v
+
+    @model_validator(mode="after")
+    def _complete(self) -> AttachmentsSection:
+        if self.backend == "s3":
+            if not self.bucket:
+                raise ValueError('backend "s3" needs a bucket')
+            if (self.access_key_id is None) != (self.secret_access_key is None):
+                raise ValueError("access_key_id and secret_access_key go together (or neither, for boto3's own chain)")
+        return self
+
+    def __repr_args__(self) -> Any:  # the resolved credentials never reach a log or a traceback
+        return [(k, "***" if k in ("access_key_id", "secret_access_key") and v else v)
+                for k, v in super().__repr_args__()]
 
 
 class PrivacySection(_Section):

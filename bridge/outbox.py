@@ -28,6 +28,7 @@ from tpbridge.bridge.attachments import AttachmentStore
 from tpbridge.bridge.events import MESSAGE_UPDATED, Event, EventBus
 from tpbridge.bridge.health import Health
 from tpbridge.bridge.model import Message
+from tpbridge.bridge.send_windows import window_key
 from tpbridge.bridge.store.protocol import OutboxItem, Store, StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,12 @@ class InboxWorker:
         try:
             while not self.stopping():
                 self._wake.clear()
+                paused = await self.store.sends_paused(window_key(self.inbox))
+                if paused > 0:  # the channel asked (here or on another instance): claim nothing until then
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(paused, 30.0)):
+                            await self._wake.wait()
+                    continue
                 now = time.time()
                 due = await self.store.due_outbox(self.inbox, now, list(self._in_flight), CONCURRENCY * 2)
                 for item in due:
@@ -130,6 +137,9 @@ class InboxWorker:
             try:
                 sent = await self.adapter.send(out)
             except Retry as exc:
+                if exc.throttle is not None and exc.after:  # every instance holds back, not only this reply
+                    await self.store.pause_sends(window_key(self.inbox, exc.throttle), exc.after)
+                    lg.info("reply.throttled", key=exc.throttle or "inbox", seconds=round(exc.after, 3))
                 await self._retry(item, exc.reason, exc.after, lg)
                 return
             except Rejected as exc:

@@ -21,6 +21,7 @@ from tpbridge.adapters.base import (
     PastAttachment,
     PastMessage,
     Quarantined,
+    Retry,
 )
 from tpbridge.bridge.attachments import AttachmentStore
 from tpbridge.bridge.events import (
@@ -34,6 +35,7 @@ from tpbridge.bridge.events import (
 from tpbridge.bridge.health import Health
 from tpbridge.bridge.model import Delivery, Direction
 from tpbridge.bridge.sanitize import clean_html
+from tpbridge.bridge.send_windows import SendSlot, window_key
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store, StoredAttachment
 
 log = structlog.get_logger(__name__)
@@ -147,6 +149,17 @@ class InboxSink:
 
     async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         await self._pipeline.store.kv_set(f"{self.inbox}:{key}", value, ttl)
+
+    async def send_slot(self, key: str = "", rate: float | None = None, burst: float = 1.0) -> None:
+        store, name = self._pipeline.store, window_key(self.inbox, key)
+        slot = await store.send_slot(name, rate, burst)
+        if slot.wait > 0 and not slot.paused:
+            await asyncio.sleep(slot.wait)
+            # the channel may have asked for a pause while this send waited for its slot (on any instance)
+            left = await store.sends_paused(name)
+            slot = SendSlot(left, paused=True) if left > 0 else slot
+        if slot.paused:
+            raise Retry(f"the channel asked to slow down ({key or 'the inbox'}): waiting", after=slot.wait)
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         self._health.report(self.inbox, state, reason)

@@ -138,7 +138,9 @@ class ReplyDelivery:
         if isinstance(exc, ApiError):
             if exc.status == 429:
                 log_.warning("reply.throttled", retry_after=exc.retry_after)
-                return Retry(exc.description, after=exc.retry_after)
+                # The whole bot waits, on every instance (as python-telegram-bot's own rate limiter does):
+                # Telegram's answer does not say whether the chat's limit or the bot's was hit.
+                return Retry(exc.description, after=exc.retry_after, throttle="" if exc.retry_after else None)
             if exc.status >= 500:
                 return Retry(exc.description)
             if (bad := exc.bad_credentials()) is not None:

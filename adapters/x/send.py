@@ -160,7 +160,8 @@ class Replier:
 
     async def _call(self, key: str, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> dict[str, Any]:
         api = self.adapter.require_api()
+        await self.adapter.ctx.sink.send_slot(key)  # an exhausted window another instance met holds here too
         wait = api.limits.exhausted_for(key)
-        if wait > 0:  # X would answer 429: let the outbox worker come back at the reset
-            raise Retry("rate limit window exhausted", after=wait)
+        if wait > 0:  # X would answer 429: let the outbox worker come back at the reset (every instance)
+            raise Retry("rate limit window exhausted", after=wait, throttle=key)
         return await api.call(key, fn, **kwargs)

@@ -1,4 +1,4 @@
-"""Where attachment bytes live, behind one interface: a folder (the default backend).
+"""Where attachment bytes live: a folder (the default) or an S3-compatible bucket, behind one interface.
 
 Both are content-addressed: an attachment is named by its sha256 — with encryption at rest by a keyed
 hash of it, its bytes sealed (bridge/crypto.py), so neither backend ever holds plaintext or learns
@@ -61,6 +61,11 @@ class AttachmentStore(Protocol):
 
     async def exists(self, sha256: str) -> bool: ...
 
+    async def check(self) -> None:
+        """Raise `AttachmentStoreUnavailable`, saying why, unless the store can be used (at start: a wrong
+        bucket name or credentials show in the log at once, not with the first file)."""
+        ...
+
     async def remove(self, sha256: str) -> None:
         """Delete the bytes (erasure, retention); nothing there is not an error."""
         ...
@@ -75,7 +80,11 @@ class AttachmentStore(Protocol):
 
 
 def open_attachments(settings: AttachmentsSection, data_dir: Path, codec: Codec | None) -> AttachmentStore:
-    """The configured backend: `[attachments] backend = "folder"` (the default)."""
+    """The configured backend: `[attachments] backend = "folder"` (default) or `"s3"`."""
+    if settings.backend == "s3":
+        from tpbridge.bridge.attachments.s3 import ObjectStore
+
+        return ObjectStore(settings, codec)
     from tpbridge.bridge.attachments.folder import AttachmentFolder
 
     return AttachmentFolder(data_dir, codec)

@@ -2,7 +2,7 @@
 
 With encryption at rest the bytes are sealed and the file is named by a keyed hash of the sha256, so
 neither the content nor which known file it is shows on disk. Several instances share it as one folder
-on shared storage (NFS).
+on shared storage (NFS), or use the S3 backend instead (bridge/attachments/s3.py).
 """
 
 from __future__ import annotations
@@ -132,6 +132,9 @@ class AttachmentFolder:
 
     async def exists(self, sha256: str) -> bool:
         return await asyncio.to_thread(self.path(sha256).exists)
+
+    async def check(self) -> None:
+        return None  # a local folder: made when the first file is written
 
     async def remove(self, sha256: str) -> None:
         await asyncio.to_thread(self.path(sha256).unlink, missing_ok=True)

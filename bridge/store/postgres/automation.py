@@ -155,7 +155,8 @@ class AutomationStore(PostgresBase):
         await self._exec(
             "INSERT INTO automation_surveys (conversation_id, contact_id, inbox, channel, team, language, score, text,"
             " created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], self.now()))
+            (conversation_id, contact_id, inbox, channel, team, language, score,
+             self.codec.seal(text[:200]) if self.codec is not None else text[:200], self.now()))
 
     async def report_rows(self, since: float, until: float) -> ReportRows:
         """The raw rows of a period; bridge/automation/reports.py turns them into numbers."""
