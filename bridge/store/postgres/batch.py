@@ -129,8 +129,9 @@ async def _together(conn: Conn, group: list[IngestJob], instance: str) -> list[l
             changes.extend(done.changes)
             run.clear()
 
+    sealing = getattr(conn, "codec", None) is not None  # the burst writes values in bulk SQL: not sealed ones
     for job in group:
-        if is_plain(job.batch):
+        if not sealing and is_plain(job.batch):
             run.append(job)
             continue
         await flush()

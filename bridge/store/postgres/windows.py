@@ -14,9 +14,14 @@ PRUNE_EVERY = 1800  # heartbeats (2 s each): about once an hour
 
 
 class WindowStore(PostgresBase):
+    def _key(self, key: str) -> str:
+        """A key may name a chat (`telegram.main:chat:<id>`): with encryption at rest, its keyed hash."""
+        return key if self.codec is None else self.codec.blind(f"window:{key}")
+
     async def send_slot(self, key: str, rate: float | None, burst: float) -> SendSlot:
         """Reserve the next slot under `rate` per second (one statement, whichever instance asks); while the
         key is paused, reserve nothing and say how long the pause lasts."""
+        key = self._key(key)
 
         async def run(c: Conn) -> SendSlot:
             if rate is None:
@@ -39,6 +44,7 @@ class WindowStore(PostgresBase):
         return await self._tx(run)
 
     async def pause_sends(self, key: str, seconds: float) -> None:
+        key = self._key(key)
         async def run(c: Conn) -> None:
             await c.execute(
                 f"INSERT INTO send_windows AS w (key, tat, paused_until) VALUES (%s, 0, {_NOW} + %s)"
@@ -48,6 +54,7 @@ class WindowStore(PostgresBase):
         await self._tx(run)
 
     async def sends_paused(self, key: str) -> float:
+        key = self._key(key)
         async def run(c: Conn) -> float:
             left = await rows.value(c, f"SELECT paused_until - {_NOW} FROM send_windows WHERE key = %s", (key,))
             return max(0.0, float(left or 0.0))
