@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -101,6 +102,23 @@ class HttpSection(_Section):
     # /metrics: open on `listen` unless one of these is set (see README, Security).
     metrics_token: Secret | None = None  # then /metrics needs "Authorization: Bearer <token>"
     metrics_listen: str | None = None  # then /metrics is served only there, e.g. "127.0.0.1:9101"
+    # Load balancers / reverse proxies whose X-Forwarded-For is believed (addresses or networks):
+    # then limits and the audit log see the client's address, not the proxy's (bridge/web/client_address.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. \"10.0.0.0/8\")") from None
+        return v
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
 
     @field_validator("listen", "metrics_listen")
     @classmethod

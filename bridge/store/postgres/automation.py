@@ -50,7 +50,9 @@ class AutomationStore(PostgresBase):
             await c.execute("UPDATE contacts SET language = %s, updated_at = %s WHERE id = %s",
                             (language, now, contact_id))
             root = await rows.value(c, "SELECT merged_into FROM contacts WHERE id = %s", (contact_id,))
-            return await rows.family_conversations(c, await rows.family(c, root or contact_id))
+            convs = await rows.family_conversations(c, await rows.family(c, root or contact_id))
+            await notify.notify(c, self.instance, notify.conversations_updated(convs, ("contact",)))
+            return convs
 
         return await self._tx(run)
 
