@@ -101,6 +101,9 @@ class AlertSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhook_url: str | None = None  # POSTed JSON {conversation_id, category, priority, language, summary, url}
+    # Then each POST is signed: X-Tpbridge-Timestamp and X-Tpbridge-Signature: sha256=HMAC(secret,
+    # "<timestamp>.<body>") in hex, so the receiver can refuse forged or replayed pages.
+    webhook_secret: Secret | None = None
     email: str | None = None  # an address; sent through the first e-mail inbox (or `email_inbox`)
     email_inbox: str | None = None  # "email.support"
     telegram_chat: str | None = None  # "telegram.main:-1001234567890": inbox and chat id
