@@ -25,6 +25,7 @@ from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter, Store
 
 from tests.fakes.postgres import Postgres
+from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram, message_update
 from tests.support.core import inbound, running_core
 from tests.support.daemon import Daemon, Visitor
 
@@ -133,19 +134,37 @@ async def _reseal(store: Store) -> None:
 
 @pytest.mark.slow
 async def test_the_daemon_on_an_encrypted_postgresql_store(tmp_path: Path, postgres: Postgres) -> None:
+    """The web chat and Telegram (a reply paced through the shared send windows) through the daemon."""
     url, tag = postgres.new_database(), uuid.uuid4().hex[:10]
+    chat = 7_300_000_000 + int(tag[:6], 16)  # a Telegram chat id no other number in the rows is
     secret = f"daemon-secret-{tag} 提现到账{tag}"
-    d = Daemon(tmp_path, env={"TPB_DATA_KEY": KEY_A}, store_url=url)
-    d.config_path.write_text(d.config_path.read_text().replace(
-        f'url = "{url}"\n', f'url = "{url}"\nencryption_key = "env:TPB_DATA_KEY"\n'))
-    async with d:
-        visitor = await Visitor(d).start()
-        assert (await visitor.say(secret, name=f"Name{tag}"))[0] == 201
-        _, page = await d.api("GET", "/api/v1/conversations?q=" + "提现")
-        assert [c["last_message"]["text"] for c in page["items"]] == [secret]
-        assert page["items"][0]["contact"]["name"] == f"Name{tag}"
-    dump = _rows(url)
-    assert tag not in dump
+    async with FakeTelegram() as fake:
+        tg = (f'[channels.telegram.main]\ntoken = "{DEFAULT_TOKEN}"\nmode = "polling"\n'
+              f'api_base_url = "{fake.url}"\npoll_timeout = 1\n')
+        d = Daemon(tmp_path, tg, env={"TPB_DATA_KEY": KEY_A}, store_url=url)
+        d.config_path.write_text(d.config_path.read_text().replace(
+            f'url = "{url}"\n', f'url = "{url}"\nencryption_key = "env:TPB_DATA_KEY"\n'))
+        async with d:
+            visitor = await Visitor(d).start()
+            assert (await visitor.say(secret, name=f"Name{tag}"))[0] == 201
+            update = message_update(1, user_id=chat, text=f"telegram-{tag} 提现")
+            update["message"]["from"]["first_name"] = update["message"]["chat"]["first_name"] = f"Tg{tag}"
+            fake.push_update(update)
+
+            async def both() -> list[dict[str, Any]] | None:
+                _, page = await d.api("GET", "/api/v1/conversations?q=" + "提现")
+                return page["items"] if len(page["items"]) == 2 else None
+
+            found = {c["channel"]: c for c in await d.wait_for(both, timeout=20)}
+            assert found["webchat"]["last_message"]["text"] == secret
+            assert found["webchat"]["contact"]["name"] == f"Name{tag}"
+            assert found["telegram"]["contact"]["name"] == f"Tg{tag}"
+            await d.api("POST", f"/api/v1/conversations/{found['telegram']['id']}/messages",
+                        {"text": f"agent-{tag}"})
+            await fake.wait_for(lambda: any(m["text"] == f"agent-{tag}" for m in fake.sent))
+            assert fake.sent[-1]["chat"]["id"] == chat
+        dump = _rows(url)
+    assert tag not in dump and str(chat) not in dump
     wrong = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "tpbridge.bridge", "-c",
                                                      str(d.config_path), "run"],
                                     capture_output=True, text=True, timeout=60, env={**d.env, "TPB_DATA_KEY": KEY_B})
