@@ -7,6 +7,7 @@ channel. Errors that drive retries are named exceptions, not status codes.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import os
 import random
@@ -30,6 +31,11 @@ def resolve_secret(value: object, info: ValidationInfo) -> object:
     """
     if not isinstance(value, str) or (info.context or {}).get("resolve_secrets") is False:
         return value
+    return secret_value(value)
+
+
+def secret_value(value: str) -> str:
+    """`env:NAME` / `file:PATH` resolved (ValueError naming the source when it cannot be); else `value`."""
     if value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:
@@ -185,13 +191,25 @@ class PastMessage:
 # ---------------------------------------------------------------- outbound
 
 
+class Readable(Protocol):
+    """Where an outbound attachment's bytes are: a `Path`, or an object in the attachment store
+    (bridge/attachments/). `read_bytes` blocks (a disk or a network read): call it from a thread."""
+
+    def read_bytes(self) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundAttachment:
     kind: str
     mime: str
     filename: str
     size: int
-    path: Path  # where the bytes are; read them, never hand the channel a URL of ours
+    source: Readable  # where the bytes are; read them, never hand the channel a URL of ours
+
+    async def read(self) -> bytes:
+        """The bytes, read off the event loop. Raises `StoreUnavailable` (bridge/store/protocol.py) when
+        the attachment store cannot be reached: the outbox retries the reply later."""
+        return await asyncio.to_thread(self.source.read_bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +246,19 @@ class AdapterError(Exception):
 
 
 class Retry(AdapterError):
-    """Transient: try again, after `after` seconds when the channel said so."""
+    """Transient: try again, after `after` seconds when the channel said so.
 
-    def __init__(self, reason: str, after: float | None = None) -> None:
+    `throttle`: the channel's rate limit answered (a 429, a Retry-After) — every daemon instance holds
+    back its sends under that key for `after` seconds, not only this reply: `""` is the whole inbox
+    (the outbox claims nothing meanwhile), another key is one the adapter checks itself
+    (`Sink.send_slot`), e.g. one API endpoint.
+    """
+
+    def __init__(self, reason: str, after: float | None = None, *, throttle: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.after = after
+        self.throttle = throttle
 
 
 class Rejected(AdapterError):
@@ -306,6 +331,13 @@ class Sink(Protocol):
         ...
 
     async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None: ...
+
+    async def send_slot(self, key: str = "", rate: float | None = None, burst: float = 1.0) -> None:
+        """Wait for a slot to send under `rate` per second (at most `burst` at once) for `key` (`""`: the
+        whole inbox; e.g. `"chat:42"` for one chat) — paced across every daemon instance on this store.
+        Raises Retry while the channel asked for a pause of that key (`Retry.throttle`); `rate` None only
+        checks for one."""
+        ...
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         """Push the inbox's connection state (connecting, connected, transient_disconnect); shown in

@@ -13,7 +13,12 @@ The store is seeded through its own ingest (the path every channel uses), in bat
 Every figure is printed beside the issue's target. The seeded store is kept between runs when `--db` is
 given (seeding takes minutes; the store is measured as it is).
 
+`--store postgresql` measures the PostgreSQL store instead: a throwaway PostgreSQL 15 started the way the
+tests start theirs (tests/fakes/postgres.py; fsync on, as bench/instances.py runs it), or the database at
+`--pg-url` (seeded when it holds no messages, else reused as it is: keep a seeded one that way).
+
 Run from the repo root: .venv/bin/python bench/desk.py [--messages 1000000] [--browser] [--db PATH]
+                        [--store postgresql [--pg-url postgresql://…]]
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tpbridge.adapters.base import Inbound, Sender  # noqa: E402
-from tpbridge.bridge.model import Role  # noqa: E402
+from tpbridge.bridge.model import Role, Viewer  # noqa: E402
 from tpbridge.bridge.store import open_store  # noqa: E402
 from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound, Store  # noqa: E402
 
@@ -43,6 +48,7 @@ from bench.ingest import pct  # noqa: E402
 from tests.support.daemon import ADMIN_EMAIL, ADMIN_PASSWORD, Daemon, Visitor  # noqa: E402
 
 INBOXES = ("webchat.site", "telegram.main", "email.support", "wechat.official", "x.main")
+ADMIN_VIEWER = Viewer(0, Role.ADMIN, (), ())
 BIG = 5000  # messages in the one long conversation
 INBOX_PAGE = 200  # messages the inbox loads when it opens a conversation (bridge/web/static/inbox.js)
 
@@ -245,9 +251,9 @@ async def browser_figures(d: Daemon, rows: dict[str, float]) -> None:
         await browser.close()
 
 
-def report(rows: dict[str, float], messages: int) -> None:
+def report(rows: dict[str, float], messages: int, engine: str) -> None:
     print("=" * 72)
-    print(f"the inbox at {messages:,} messages (SQLite)")
+    print(f"the inbox at {messages:,} messages ({engine})")
     print("-" * 72)
     for name, value in rows.items():
         target = TARGETS.get(name)
@@ -262,20 +268,34 @@ async def main() -> int:
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--conversations", type=int, default=100_000)
     ap.add_argument("--db", type=Path, help="seed into (or reuse) this SQLite file")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--pg-url", help="with --store postgresql: this database instead of a throwaway server")
     ap.add_argument("--browser", action="store_true", help="also measure the inbox in Chromium")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tpb-bench-desk-"))
-    d = Daemon(work / "daemon", webchat=True)
+    pg = None
+    url = args.pg_url
+    if args.store == "postgresql" and url is None:
+        from tests.fakes.postgres import Postgres
+
+        pg = Postgres(durable=True)
+        url = pg.new_database()
+    d = Daemon(work / "daemon", webchat=True, store_url=url)
     d.config_path.write_text(d.config_path.read_text().replace('log_level = "debug"', 'log_level = "info"'))
     db = d.data_dir / "tpbridge.db"
     db.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, float] = {}
     try:
-        reuse = args.db is not None and args.db.exists()
-        if reuse:
-            shutil.copy(args.db, db)
-        store = open_store(f"sqlite:///{db}", work)
-        await store.open()
+        if url is not None:
+            store = open_store(url, work)
+            await store.open()
+            reuse = await seeded(store)
+        else:
+            reuse = args.db is not None and args.db.exists()
+            if reuse:
+                shutil.copy(args.db, db)
+            store = open_store(f"sqlite:///{db}", work)
+            await store.open()
         rng_expected: dict[str, set[int]]
         if reuse:
             rng_expected = {"提现": set(), "withdrawal": set()}  # recall was checked when it was seeded
@@ -283,7 +303,7 @@ async def main() -> int:
             rng_expected = await seed(store, args.conversations, args.messages)
         conv_id = await store_figures(store, rng_expected, rows)
         await store.close()
-        if args.db is not None and not reuse:
+        if url is None and args.db is not None and not reuse:
             shutil.copy(db, args.db)
         d.token = d.add_agent(ADMIN_EMAIL, "Admin", role="admin")  # before the clock: start-up is the daemon's
         t0 = time.perf_counter()
@@ -296,8 +316,16 @@ async def main() -> int:
                 await browser_figures(d, rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(rows, args.messages)
+        if pg is not None:
+            pg.destroy()
+    report(rows, args.messages, "PostgreSQL" if url is not None else "SQLite")
     return 0
+
+
+async def seeded(store: Store) -> bool:
+    """A PostgreSQL database given with --pg-url that holds messages already is measured as it is."""
+    page = await store.list_conversations(ADMIN_VIEWER, ConversationFilter(status="all"), 1, None)
+    return bool(page.items)
 
 
 if __name__ == "__main__":

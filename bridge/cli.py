@@ -174,14 +174,15 @@ def cmd_contact_export(args: argparse.Namespace) -> int:
 
 def cmd_contact_forget(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.attachments import open_attachments
     from tpbridge.bridge.desk import Desk, NotFound
     from tpbridge.bridge.events import EventBus
 
     async def forget(store: Store) -> int:
         # The same code as DELETE /api/v1/contacts/{id}; a running daemon learns of it on its next read.
         try:
-            files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))  # file names need the store's key
+            # file names need the store's key
+            files = open_attachments(cfg.attachments, cfg.data_dir, getattr(store, "codec", None))
             count = await Desk(store, EventBus(), files).forget(args.contact_id)
         except NotFound:
             raise CliError(f"no contact {args.contact_id}") from None
@@ -204,7 +205,7 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     cfg = _load(args)
     if cfg.store.codec() is None:
         raise KeyProblem("store.encryption_key: not set (the key to encrypt the store under)")
-    from tpbridge.bridge.attachments import AttachmentFiles
+    from tpbridge.bridge.attachments import open_attachments
     from tpbridge.bridge.privacy import rekey
 
     def progress(p: Any) -> None:
@@ -214,7 +215,7 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
             print(f"{p.table}: {p.done}/{p.total}", file=sys.stderr)
 
     async def rotate(store: Store) -> bool:
-        files = AttachmentFiles(cfg.data_dir, getattr(store, "codec", None))
+        files = open_attachments(cfg.attachments, cfg.data_dir, getattr(store, "codec", None))
         return await rekey.run_pass(store, files, cfg.data_dir, progress, batch=args.batch)
 
     did = _with_store(cfg, rotate)
@@ -245,6 +246,26 @@ def cmd_store_copy(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         raise CliError(str(exc)) from None
     print(f"copied {sum(copied.values())} rows in {len(copied)} tables", file=sys.stderr)
+    return 0
+
+
+def cmd_attachments_upload(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    if cfg.attachments.backend != "s3":
+        raise CliError('attachments.backend: not "s3" — configure the bucket in [attachments] first')
+    from tpbridge.bridge.attachments import AttachmentStoreUnavailable
+    from tpbridge.bridge.attachments.s3 import ObjectStore
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 500 == 0:
+            print(f"{done}/{total} files", file=sys.stderr)
+
+    bucket = ObjectStore(cfg.attachments)  # names and sealed bytes go as they are: no key needed
+    try:
+        copied, skipped = bucket.upload_folder(cfg.data_dir / "attachments", progress)
+    except AttachmentStoreUnavailable as exc:
+        raise CliError(f"{exc} (run the command again: what was copied is skipped)") from None
+    print(f"{copied} files copied to {bucket.where()}, {skipped} already there", file=sys.stderr)
     return 0
 
 
@@ -318,6 +339,10 @@ def parser() -> argparse.ArgumentParser:
     store_copy.add_argument("from_url", metavar="FROM_URL", help="sqlite:///path or postgresql://...")
     store_copy.add_argument("to_url", metavar="TO_URL", help="sqlite:///path or postgresql://...")
     store_copy.set_defaults(fn=cmd_store_copy)
+    attachments = sub.add_parser("attachments", help="attachment files").add_subparsers(
+        dest="attachments_cmd", required=True)
+    attachments.add_parser("upload", help="copy data_dir/attachments into the [attachments] bucket (resumable)"
+                           ).set_defaults(fn=cmd_attachments_upload)
     audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_cmd", required=True)
     audit.add_parser("verify", help="check the hash chain: exit 0 intact, 1 naming the first broken entry"
                      ).set_defaults(fn=cmd_audit_verify)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from tpbridge.adapters.base import Adapter, ChannelSettings, Secret
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from tpbridge.adapters.base import Adapter, ChannelSettings, Secret, secret_value
 from tpbridge.bridge.automation.settings import AutomationSettings, TeamSettings
 from tpbridge.bridge.crypto import Codec, KeyProblem, parse_key
 from tpbridge.bridge.crypto import load as load_codec
@@ -101,6 +102,23 @@ class HttpSection(_Section):
     # /metrics: open on `listen` unless one of these is set (see README, Security).
     metrics_token: Secret | None = None  # then /metrics needs "Authorization: Bearer <token>"
     metrics_listen: str | None = None  # then /metrics is served only there, e.g. "127.0.0.1:9101"
+    # Load balancers / reverse proxies whose X-Forwarded-For is believed (addresses or networks):
+    # then limits and the audit log see the client's address, not the proxy's (bridge/web/client_address.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. \"10.0.0.0/8\")") from None
+        return v
+
+    @property
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
 
     @field_validator("listen", "metrics_listen")
     @classmethod
@@ -128,6 +146,51 @@ class HttpSection(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
+class AttachmentsSection(_Section):
+    """Where attachment files live: `data_dir/attachments` (default) or an S3-compatible bucket
+    (AWS S3, MinIO, Ceph RGW, ...) shared by every instance (README, Running more than one instance)."""
+
+    backend: Literal["folder", "s3"] = "folder"
+    bucket: str | None = None
+    prefix: str = ""  # keys are <prefix>/<2 chars>/<name>, as in the folder
+    endpoint_url: str | None = None  # MinIO, Ceph, ...: path-style addressing; unset: AWS
+    region: str | None = None
+    # "env:NAME" or "file:/path" (or inline); both unset: boto3's own chain (AWS_* variables, an instance role)
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return v.strip("/")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError('must start with http:// or https://, e.g. "http://minio.internal:9000"')
+        return v.rstrip("/") if v else v
+
+    @field_validator("access_key_id", "secret_access_key")
+    @classmethod
+    def _secret(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # resolved only when the bucket is in use: the folder backend needs none of its variables
+        return secret_value(v) if v is not None and info.data.get("backend") == "s3" else v
+
+    @model_validator(mode="after")
+    def _complete(self) -> AttachmentsSection:
+        if self.backend == "s3":
+            if not self.bucket:
+                raise ValueError('backend "s3" needs a bucket')
+            if (self.access_key_id is None) != (self.secret_access_key is None):
+                raise ValueError("access_key_id and secret_access_key go together (or neither, for boto3's own chain)")
+        return self
+
+    def __repr_args__(self) -> Any:  # the resolved credentials never reach a log or a traceback
+        return [(k, "***" if k in ("access_key_id", "secret_access_key") and v else v)
+                for k, v in super().__repr_args__()]
+
+
 class PrivacySection(_Section):
     retain_days: int = Field(0, ge=0)  # 0: keep until erased; else resolved conversations older are erased daily
 
@@ -137,6 +200,7 @@ class _Root(_Section):
     store: StoreSection = StoreSection()
     http: HttpSection = HttpSection()
     privacy: PrivacySection = PrivacySection()
+    attachments: AttachmentsSection = AttachmentsSection()
     automation: AutomationSettings = AutomationSettings()
     teams: dict[str, TeamSettings] = {}
     channels: dict[str, dict[str, dict[str, Any]]] = {}
@@ -161,6 +225,7 @@ class Config:
     teams: dict[str, TeamSettings]
     channels: tuple[ChannelConfig, ...]
     privacy: PrivacySection = field(default_factory=PrivacySection)
+    attachments: AttachmentsSection = field(default_factory=AttachmentsSection)
 
     @property
     def data_dir(self) -> Path:
@@ -257,6 +322,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     return Config(
         path=path, base_dir=path.parent, bridge=root.bridge, store=root.store, http=root.http,
         automation=root.automation, teams=root.teams, channels=tuple(channels), privacy=root.privacy,
+        attachments=root.attachments,
     )
 
 

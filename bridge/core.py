@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tpbridge.adapters.base import Adapter
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.attachments import AttachmentStore, open_attachments
 from tpbridge.bridge.audit import Audit
 from tpbridge.bridge.config import Config
 from tpbridge.bridge.desk import Desk
@@ -26,7 +26,7 @@ class Core:
     config: Config
     store: Store
     bus: EventBus
-    files: AttachmentFiles
+    files: AttachmentStore
     health: Health
     pipeline: Pipeline
     desk: Desk
@@ -47,7 +47,7 @@ class Core:
         codec = config.store.codec()
         store = open_store(config.store.url, config.base_dir, codec)
         bus = EventBus()
-        files = AttachmentFiles(data_dir, codec)
+        files = open_attachments(config.attachments, data_dir, codec)
         health = Health()
         pipeline = Pipeline(store, bus, files, data_dir)
         core = cls(config, store, bus, files, health, pipeline, Desk(store, bus, files))

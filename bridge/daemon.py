@@ -23,6 +23,7 @@ from aiohttp import web
 from tpbridge.adapters import uploads
 from tpbridge.adapters.base import Adapter, AdapterContext, BadCredentials, ChannelState, Polls, backoff
 from tpbridge.bridge import handover
+from tpbridge.bridge.attachments import removal
 from tpbridge.bridge.automation import Automation
 from tpbridge.bridge.config import Config, HttpSection
 from tpbridge.bridge.core import Core
@@ -286,7 +287,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
         await serve_metrics(core, config.http, stack)
     settle_heap()
     log.info("daemon.listening", listen=config.http.listen, inboxes=sorted(core.adapters),
-             chat=f"{config.http.public_url}/chat")
+             chat=f"{config.http.public_url}/chat", attachments=core.files.where())
 
     others = Tasks()
     stack.push_async_callback(others.cancel, 1.0)
@@ -319,6 +320,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack, notifier: Noti
     others.start(supervise("retention", lambda: retention.run_daily(core)), "retention")
     others.start(supervise("relay", lambda: relay(core)), "relay")
     others.start(supervise("rekey", lambda: rekey.in_background(core.store, core.files, config.data_dir)), "rekey")
+    others.start(supervise("attachments", lambda: removal.retry_forever(core.files, core.store)), "attachments")
     if notifier.watchdog_interval:
         others.start(watchdog(notifier), "watchdog")
     return core, settled

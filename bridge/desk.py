@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Unpack
 
 import structlog
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.attachments import AttachmentStore
+from tpbridge.bridge.attachments.removal import remove_files
 from tpbridge.bridge.events import (
     CONVERSATION_DELETED,
     CONVERSATION_UPDATED,
@@ -38,7 +39,7 @@ class Invalid(ValueError):
 
 
 class Desk:
-    def __init__(self, store: Store, bus: EventBus, files: AttachmentFiles,
+    def __init__(self, store: Store, bus: EventBus, files: AttachmentStore,
                  wake_outbox: Callable[[str], None] = lambda inbox: None) -> None:
         self.store = store
         self.bus = bus
@@ -172,8 +173,7 @@ class Desk:
         person = await self.contact(contact_id)
         quarantined = await self._quarantined_of(person)
         gone = await self.store.forget_contact(contact_id)
-        for sha in gone.unused_files:
-            self.files.remove(sha)
+        await remove_files(self.files, self.store, gone.unused_files)
         for conv in gone.conversations:
             self.bus.publish(Event(CONVERSATION_DELETED, conv))
         if quarantined:

@@ -24,11 +24,12 @@ from tpbridge.adapters.base import (
     Retry,
     backoff,
 )
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.attachments import AttachmentStore
 from tpbridge.bridge.events import MESSAGE_UPDATED, Event, EventBus
 from tpbridge.bridge.health import Health
 from tpbridge.bridge.model import Message
-from tpbridge.bridge.store.protocol import OutboxItem, Store
+from tpbridge.bridge.send_windows import window_key
+from tpbridge.bridge.store.protocol import OutboxItem, Store, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +40,7 @@ CONCURRENCY = 8  # conversations sent at once per inbox; within one conversation
 
 
 class InboxWorker:
-    def __init__(self, inbox: str, adapter: Adapter, store: Store, bus: EventBus, files: AttachmentFiles,
+    def __init__(self, inbox: str, adapter: Adapter, store: Store, bus: EventBus, files: AttachmentStore,
                  health: Health) -> None:
         self.inbox = inbox
         self.adapter = adapter
@@ -65,6 +66,12 @@ class InboxWorker:
         try:
             while not self.stopping():
                 self._wake.clear()
+                paused = await self.store.sends_paused(window_key(self.inbox))
+                if paused > 0:  # the channel asked (here or on another instance): claim nothing until then
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(paused, 30.0)):
+                            await self._wake.wait()
+                    continue
                 now = time.time()
                 due = await self.store.due_outbox(self.inbox, now, list(self._in_flight), CONCURRENCY * 2)
                 for item in due:
@@ -111,7 +118,7 @@ class InboxWorker:
             inbox=self.inbox, message_id=msg.id, conversation_id=conv.id, recipient=recipient, text=msg.text,
             html=msg.html,
             attachments=tuple(
-                OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, self.files.sendable(a.sha256))
+                OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, self.files.source(a.sha256))
                 for a in msg.attachments
             ),
             reply_to=msg.reply_to or last_in, quote=msg.reply_to is not None, subject=conv.subject,
@@ -130,6 +137,9 @@ class InboxWorker:
             try:
                 sent = await self.adapter.send(out)
             except Retry as exc:
+                if exc.throttle is not None and exc.after:  # every instance holds back, not only this reply
+                    await self.store.pause_sends(window_key(self.inbox, exc.throttle), exc.after)
+                    lg.info("reply.throttled", key=exc.throttle or "inbox", seconds=round(exc.after, 3))
                 await self._retry(item, exc.reason, exc.after, lg)
                 return
             except Rejected as exc:
@@ -144,6 +154,9 @@ class InboxWorker:
                 return
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable as exc:  # the attachment store (or the database) is away: try again later
+                await self._retry(item, str(exc), None, lg)
+                return
             except Exception as exc:  # an adapter bug must not lose the reply: retry it
                 lg.exception("reply.send_crashed")
                 await self._retry(item, f"{type(exc).__name__}: {exc}", None, lg)

@@ -13,8 +13,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import structlog
-from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, PastAttachment, PastMessage, Quarantined
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.adapters.base import (
+    ChannelState,
+    Inbound,
+    InboundAttachment,
+    IngestResult,
+    PastAttachment,
+    PastMessage,
+    Quarantined,
+    Retry,
+)
+from tpbridge.bridge.attachments import AttachmentStore
 from tpbridge.bridge.events import (
     CONVERSATION_CREATED,
     CONVERSATION_UPDATED,
@@ -26,7 +35,8 @@ from tpbridge.bridge.events import (
 from tpbridge.bridge.health import Health
 from tpbridge.bridge.model import Delivery, Direction
 from tpbridge.bridge.sanitize import clean_html
-from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store
+from tpbridge.bridge.send_windows import SendSlot, window_key
+from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store, StoredAttachment
 
 log = structlog.get_logger(__name__)
 
@@ -34,18 +44,16 @@ INLINE_HTML = 4096  # characters of HTML sanitised on the loop; longer goes to a
 
 
 class Pipeline:
-    def __init__(self, store: Store, bus: EventBus, files: AttachmentFiles, data_dir: Path) -> None:
+    def __init__(self, store: Store, bus: EventBus, files: AttachmentStore, data_dir: Path) -> None:
         self.store = store
         self.bus = bus
         self.files = files
         self.data_dir = data_dir
 
-    def _prepare(self, rec: Inbound) -> PreparedInbound:
-        atts = tuple(
-            self.files.adopt(a.path, kind=a.kind, mime=a.mime, filename=a.filename) if a.path is not None
-            else self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename) for a in rec.attachments
-        )
-        return PreparedInbound(rec, clean_html(rec.html), atts)
+    async def _store_file(self, a: InboundAttachment) -> StoredAttachment:
+        if a.path is not None:
+            return await self.files.adopt(a.path, kind=a.kind, mime=a.mime, filename=a.filename)
+        return await self.files.put(a.data, kind=a.kind, mime=a.mime, filename=a.filename)
 
     async def ingest(
         self, inbox: str, channel: str, batch: Sequence[Inbound], checkpoint: str | None = None
@@ -55,13 +63,16 @@ class Pipeline:
         for rec in batch:
             if rec.inbox != inbox:
                 raise ValueError(f"record for inbox {rec.inbox!r} handed to {inbox!r}")
-        # Writing attachment files is blocking work, and sanitising a mail's HTML can take
-        # milliseconds: off the loop. A chat message's few hundred bytes of HTML cost less to
-        # clean here than the thread hop would (bench/telegram_webhook.py).
-        if any(r.attachments or (r.html and len(r.html) > INLINE_HTML) for r in batch):
-            prepared = await asyncio.to_thread(lambda: [self._prepare(r) for r in batch])
+        # Attachment files are written first (the store does it off the loop; if it cannot, this
+        # raises and nothing is acknowledged). Sanitising a mail's HTML can take milliseconds: off
+        # the loop too. A chat message's few hundred bytes of HTML cost less to clean here than the
+        # thread hop would (bench/telegram_webhook.py).
+        files = [tuple([await self._store_file(a) for a in r.attachments]) for r in batch]
+        if any(r.html and len(r.html) > INLINE_HTML for r in batch):
+            htmls = await asyncio.to_thread(lambda: [clean_html(r.html) for r in batch])
         else:
-            prepared = [PreparedInbound(r, clean_html(r.html)) for r in batch]
+            htmls = [clean_html(r.html) for r in batch]
+        prepared = [PreparedInbound(r, h, f) for r, h, f in zip(batch, htmls, files, strict=True)]
         items = await self.store.ingest(inbox, channel, prepared, checkpoint)
         for rec, item in zip(batch, items, strict=True):
             if item.message is None or item.conversation is None:
@@ -138,6 +149,17 @@ class InboxSink:
 
     async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         await self._pipeline.store.kv_set(f"{self.inbox}:{key}", value, ttl)
+
+    async def send_slot(self, key: str = "", rate: float | None = None, burst: float = 1.0) -> None:
+        store, name = self._pipeline.store, window_key(self.inbox, key)
+        slot = await store.send_slot(name, rate, burst)
+        if slot.wait > 0 and not slot.paused:
+            await asyncio.sleep(slot.wait)
+            # the channel may have asked for a pause while this send waited for its slot (on any instance)
+            left = await store.sends_paused(name)
+            slot = SendSlot(left, paused=True) if left > 0 else slot
+        if slot.paused:
+            raise Retry(f"the channel asked to slow down ({key or 'the inbox'}): waiting", after=slot.wait)
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         self._health.report(self.inbox, state, reason)

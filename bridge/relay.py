@@ -53,7 +53,7 @@ async def _publish(core: Core, change: Change) -> None:
 async def _outbound(core: Core, conv: Conversation, msg: Message) -> Outbound:
     contact = await core.store.get_contact(conv.contact_id)
     recipient = next((i.external_id for i in (contact.identities if contact else ()) if i.id == conv.identity_id), "")
-    attachments = tuple(OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, core.files.path(a.sha256))
+    attachments = tuple(OutboundAttachment(a.kind, a.mime, a.filename or "file", a.size, core.files.source(a.sha256))
                         for a in msg.attachments)
     return Outbound(inbox=conv.inbox, message_id=msg.id, conversation_id=conv.id, recipient=recipient, text=msg.text,
                     html=msg.html, attachments=attachments, auto=msg.auto, public=conv.public,

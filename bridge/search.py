@@ -1,7 +1,8 @@
 """Search terms for message text: words for alphabetic scripts, bigrams for CJK.
 
-The same function builds what is indexed and what is queried, so a two-character
-Chinese word (`提现`) finds `我的提现还没到账`.
+The same terms are indexed and queried, so a two-character Chinese word (`提现`) finds
+`我的提现还没到账`, and `USDT提现` finds a message saying `提现` (a word ends where the script
+changes: a CJK character is a word character too, and `usdt提现` once was one term).
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import re
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_TOKEN = re.compile(rf"[{_CJK}]+|[^\W_]+", re.UNICODE)
+_WORD = rf"[^\W_{_CJK}]+"  # letters and digits of the other scripts
+_TOKEN = re.compile(rf"[{_CJK}]+|{_WORD}")
+_RUN = re.compile(rf"[{_CJK}]+|[^\W_]+")  # a word runs on into CJK: how the FAQ matcher was tuned
 _IS_CJK = re.compile(rf"[{_CJK}]")
 
 
-def terms(text: str) -> list[str]:
+def terms(text: str, *, split_scripts: bool = True) -> list[str]:
+    """In text order (a query's last word is matched as a prefix). `split_scripts=False`: a word that
+    runs on into CJK stays one term (the FAQ matcher's data was tuned on that)."""
     out: list[str] = []
-    for run in _TOKEN.findall(text.lower()):
+    for run in (_TOKEN if split_scripts else _RUN).findall(text.lower()):
         if _IS_CJK.match(run):
             if len(run) == 1:
                 out.append(run)
@@ -32,11 +37,12 @@ def index_text(text: str) -> str:
 
 
 def match_query(query: str) -> str | None:
-    """An FTS5 MATCH expression: every term must occur (prefix match on the last word)."""
+    """An FTS5 MATCH expression: every term must occur (prefix match on the last word, and on a lone CJK
+    character: the pairs that start with it, since one is indexed alone only where it stands alone)."""
     found = terms(query)
     if not found:
         return None
-    quoted = ['"' + t.replace('"', '""') + '"' for t in found]
+    quoted = ['"' + t.replace('"', '""') + '"' + ("*" if len(t) == 1 and _IS_CJK.match(t) else "") for t in found]
     if not _IS_CJK.match(found[-1]):
         quoted[-1] += "*"
     return " AND ".join(quoted)

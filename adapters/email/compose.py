@@ -74,6 +74,6 @@ def build_reply(out: Outbound, settings: EmailSettings, message_id: str) -> Emai
     msg.add_alternative(out.html or text_to_html(out.text or ""), subtype="html")
     for att in out.attachments:
         maintype, _, subtype = (att.mime or "application/octet-stream").partition("/")
-        data = att.path.read_bytes()
+        data = att.source.read_bytes()  # build_reply runs in a worker thread
         msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=att.filename)
     return msg

@@ -53,7 +53,7 @@ def classify(exc: QQError, retry_after: float | None = None) -> Exception:
     if exc.status == 401 or exc.code in TOKEN_ERRORS:
         return Retry(f"access token still refused after a refresh: {exc}")
     if exc.status == 429:
-        return Retry(f"QQ rate limit: {exc}", after=retry_after or 2.0)
+        return Retry(f"QQ rate limit: {exc}", after=retry_after or 2.0, throttle="")
     if exc.status >= 500 or exc.code in TRANSIENT_ERRORS:
         return Retry(f"QQ busy: {exc}", after=2.0)
     # 304027 reply window over, 22009 reply/active quota used, 304026 unknown msg_id, 50056

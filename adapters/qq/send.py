@@ -11,7 +11,6 @@ bot may send those (`active_messages`), else passively so QQ's refusal is shown.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Sent, Sink
@@ -96,7 +95,7 @@ async def deliver(api: QQApi, sink: Sink, out: Outbound, *, markdown: bool, acti
                     payload.update(msg_type=0, content=item)
             else:
                 att, file_type = item
-                data = await asyncio.to_thread(att.path.read_bytes)
+                data = await att.read()
                 file_info = await api.upload(path, file_type, data)
                 payload.update(msg_type=7, content=" ", media={"file_info": file_info})  # content must not be empty
             body = await api.post_message(path, payload)

@@ -60,7 +60,8 @@ class TelegramAdapter:
             raise
         self._bot = bot
         self._delivery = ReplyDelivery(
-            bot, self.ctx.sink, SendLimits(self.settings.rate_global, self.settings.rate_per_chat), self.name
+            bot, self.ctx.sink, SendLimits(self.ctx.sink, self.settings.rate_global, self.settings.rate_per_chat),
+            self.name
         )
         self._log.info("telegram.started", mode=self.settings.mode, bot=bot.username)
         return self

@@ -7,15 +7,13 @@ verbatim and needs the status code, so the request layer raises `ApiError` inste
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
 
 from telegram import Bot
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest, RequestData
-from tpbridge.adapters.base import BadCredentials
+from tpbridge.adapters.base import BadCredentials, Sink
 
 from .settings import TelegramSettings
 
@@ -124,48 +122,17 @@ def make_bot(settings: TelegramSettings) -> BridgeBot:
     )
 
 
-class TokenBucket:
-    """`rate` tokens per second, at most `capacity` saved up; `take` waits for one."""
-
-    def __init__(self, rate: float, capacity: float = 1.0) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self._tokens = capacity
-        self._stamp = time.monotonic()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    @property
-    def idle(self) -> bool:
-        self._refill()
-        return self._tokens >= self.capacity
-
-    async def take(self) -> None:
-        async with self._lock:  # FIFO: waiters are served in the order they came
-            self._refill()
-            if self._tokens < 1.0:
-                await asyncio.sleep((1.0 - self._tokens) / self.rate)
-                self._refill()
-            self._tokens -= 1.0
-
-
 class SendLimits:
-    """Telegram's flood limits: about 30 messages/s per bot and 1/s per chat."""
+    """Telegram's flood limits: about 30 messages/s per bot and 1/s per chat. Paced through the store
+    (`Sink.send_slot`), so every daemon instance sending through the bot shares them; the bot's key
+    is the inbox's, so a 429 that paused the inbox holds these sends back too."""
 
-    def __init__(self, per_bot: float, per_chat: float) -> None:
-        self._bot = TokenBucket(per_bot, capacity=max(1.0, per_bot))
+    def __init__(self, sink: Sink, per_bot: float, per_chat: float) -> None:
+        self._sink = sink
+        self._per_bot = per_bot
         self._per_chat = per_chat
-        self._chats: dict[str, TokenBucket] = {}
 
     async def take(self, chat_id: str) -> None:
-        bucket = self._chats.get(chat_id)
-        if bucket is None:
-            if len(self._chats) > 10_000:  # forget chats whose bucket is full again
-                self._chats = {k: b for k, b in self._chats.items() if not b.idle}
-            bucket = self._chats[chat_id] = TokenBucket(self._per_chat)
-        await bucket.take()
-        await self._bot.take()
+        await self._sink.send_slot(f"chat:{chat_id}", self._per_chat)
+        # the bot's slot last: its pause is checked once more right before the send
+        await self._sink.send_slot("", self._per_bot, burst=max(1.0, self._per_bot))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import structlog
@@ -127,7 +126,7 @@ class ReplyDelivery:
                         reply: ReplyParameters | None) -> Message:
         if isinstance(step, str):
             return await self._bot.send_message(chat_id, step, reply_parameters=reply)
-        data = await asyncio.to_thread(step.path.read_bytes)
+        data = await step.read()
         # Uploaded as multipart: Telegram must never fetch a URL of ours.
         upload = InputFile(data, filename=step.filename)
         if step.mime in PHOTO_MIMES and len(data) <= PHOTO_LIMIT:
@@ -139,7 +138,9 @@ class ReplyDelivery:
         if isinstance(exc, ApiError):
             if exc.status == 429:
                 log_.warning("reply.throttled", retry_after=exc.retry_after)
-                return Retry(exc.description, after=exc.retry_after)
+                # The whole bot waits, on every instance (as python-telegram-bot's own rate limiter does):
+                # Telegram's answer does not say whether the chat's limit or the bot's was hit.
+                return Retry(exc.description, after=exc.retry_after, throttle="" if exc.retry_after else None)
             if exc.status >= 500:
                 return Retry(exc.description)
             if (bad := exc.bad_credentials()) is not None:

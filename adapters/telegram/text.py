@@ -32,7 +32,6 @@ _TAGS = {"bold": ("<b>", "</b>"), "italic": ("<i>", "</i>"), "underline": ("<u>"
          "spoiler": ("<span>", "</span>"), "blockquote": ("<blockquote>", "</blockquote>")}
 # ... or the escaped text alone.
 _PLAIN = frozenset({"mention", "hashtag", "cashtag", "bot_command", "url", "email", "phone_number"})
-_ASTRAL = "\U00010000"  # from here on a character is two UTF-16 units: offsets and indexes part
 
 
 def _serialised(text: str) -> str:
@@ -51,12 +50,11 @@ def _html(text: str, entities: list[dict[str, Any]]) -> SanitisedHtml | None:
     """The sanitised text_html for entities that do not overlap; None for anything else (the full path)."""
     if not _REWRITTEN.isdisjoint(text):
         return None
-    if max(text, default="") < _ASTRAL:  # offsets (UTF-16 units) are indexes: slice the str itself
+    units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) == 2 * len(text):  # no character past the BMP: offsets (UTF-16 units) index the str
         def cut(start: int, end: int | None) -> str:
             return text[start:end]
     else:
-        units = text.encode("utf-16-le")
-
         def cut(start: int, end: int | None) -> str:
             return units[start * 2:None if end is None else end * 2].decode("utf-16-le")
     out: list[str] = []

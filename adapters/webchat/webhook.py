@@ -157,7 +157,11 @@ class VisitorRoutes:
             discard_spooled(posted.attachments)
             return error(exc.status, exc.code, exc.message)
         # Stored (committed) before we answer: a 2xx means the message is safe.
-        result = await self.sink.ingest([record])
+        try:
+            result = await self.sink.ingest([record])
+        except BaseException:  # not stored (the store or the attachment store unreachable: 503): no spool left
+            discard_spooled(posted.attachments)
+            raise
         message_id = result.message_ids[0]
         client_id = record.external_id.removeprefix(visitor + ":")
         # Written out rather than json_response: this answer is most of what a busy chat sends.

@@ -55,7 +55,9 @@ def classify(exc: WechatError) -> Exception:
     if exc.errcode in CREDENTIAL_ERRORS:
         return BadCredentials(str(exc))
     if exc.errcode in TRANSIENT_ERRORS:
-        return Retry(str(exc), after=60.0 if exc.errcode == 45009 else 2.0)
+        if exc.errcode == 45009:  # the account's API quota: every instance waits
+            return Retry(str(exc), after=60.0, throttle="")
+        return Retry(str(exc), after=2.0)
     if exc.errcode in TOKEN_ERRORS:
         return Retry(f"access_token still rejected after a refresh: {exc}")
     # 45015 (48-hour window closed), 45047 (reply quota used), and anything else we

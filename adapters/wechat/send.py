@@ -7,7 +7,6 @@ retries the reply after a transient failure.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Sent, Sink
@@ -64,7 +63,7 @@ async def deliver(api: WechatApi, sink: Sink, out: Outbound) -> Sent:
                 payload = {"touser": out.recipient, "msgtype": "text", "text": {"content": item}}
             else:
                 att, wechat_type = item
-                data = await asyncio.to_thread(att.path.read_bytes)
+                data = await att.read()
                 media_id = await api.upload(wechat_type, att.filename, att.mime, data)
                 payload = {
                     "touser": out.recipient, "msgtype": wechat_type, wechat_type: {"media_id": media_id},

@@ -48,7 +48,7 @@ def classify(exc: WeiboError, *, rate_limit_delay: float = 60.0) -> Exception:
     if exc.error_code in CREDENTIAL_ERRORS or exc.status == 401:
         return BadCredentials(f"Weibo refused the access token: {exc}")
     if exc.error_code in RATE_ERRORS or exc.status == 429:
-        return Retry(f"Weibo rate limit: {exc}", after=rate_limit_delay)
+        return Retry(f"Weibo rate limit: {exc}", after=rate_limit_delay, throttle="")
     if exc.error_code in BUSY_ERRORS or exc.status >= 500:
         return Retry(f"Weibo busy: {exc}", after=5.0)
     # Window closed, user unfollowed, content refused, ...: shown on the message.

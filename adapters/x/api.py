@@ -136,7 +136,7 @@ class XApi:
             self.limits.update(key, exc.response.headers)
             reset = exc.reset_time
             after = max(0.0, reset - time.time()) + RateLimits.MARGIN if reset is not None else None
-            raise Retry(f"rate limited: {error_reason(exc)}", after=after) from exc
+            raise Retry(f"rate limited: {error_reason(exc)}", after=after, throttle=key) from exc
         except tweepy.Unauthorized as exc:
             raise BadCredentials(error_reason(exc)) from exc
         except tweepy.TwitterServerError as exc:

@@ -7,7 +7,6 @@ continues where it stopped instead of posting the first parts twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -155,13 +154,14 @@ class Replier:
         api = self.adapter.require_api()
         ids: list[str] = []
         for att in media:
-            data = await asyncio.to_thread(att.path.read_bytes)
+            data = await att.read()
             ids.append(await api.upload_media(data, att.mime, _category(att, prefix)))
         return ids
 
     async def _call(self, key: str, fn: Callable[..., Awaitable[Any]], /, **kwargs: Any) -> dict[str, Any]:
         api = self.adapter.require_api()
+        await self.adapter.ctx.sink.send_slot(key)  # an exhausted window another instance met holds here too
         wait = api.limits.exhausted_for(key)
-        if wait > 0:  # X would answer 429: let the outbox worker come back at the reset
-            raise Retry("rate limit window exhausted", after=wait)
+        if wait > 0:  # X would answer 429: let the outbox worker come back at the reset (every instance)
+            raise Retry("rate limit window exhausted", after=wait, throttle=key)
         return await api.call(key, fn, **kwargs)

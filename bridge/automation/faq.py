@@ -46,7 +46,7 @@ def stem(word: str) -> str:
 def terms(text: str) -> list[str]:
     """Words and CJK bigrams of the normal form: a Traditional question matches Simplified variants."""
     out = []
-    for t in search_terms(normalize(text)):
+    for t in search_terms(normalize(text), split_scripts=False):
         if t in STOPWORDS:
             continue
         out.append(stem(t) if t.isascii() else t)

@@ -12,6 +12,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tpbridge.adapters.base import Secret
 
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -100,6 +101,9 @@ class AlertSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhook_url: str | None = None  # POSTed JSON {conversation_id, category, priority, language, summary, url}
+    # Then each POST is signed: X-Tpbridge-Timestamp and X-Tpbridge-Signature: sha256=HMAC(secret,
+    # "<timestamp>.<body>") in hex, so the receiver can refuse forged or replayed pages.
+    webhook_secret: Secret | None = None
     email: str | None = None  # an address; sent through the first e-mail inbox (or `email_inbox`)
     email_inbox: str | None = None  # "email.support"
     telegram_chat: str | None = None  # "telegram.main:-1001234567890": inbox and chat id
@@ -133,7 +137,7 @@ class LlmSettings(BaseModel):
     enabled: bool = False
     base_url: str = "http://127.0.0.1:11434/v1"
     model: str = "qwen2.5:7b-instruct"
-    api_key: str | None = None
+    api_key: Secret | None = None  # "env:NAME" or "file:/path" keeps it out of the config file
     timeout_seconds: float = Field(30, gt=0)
     drafts: bool = True  # a draft reply for agents to accept or edit (never sent by itself)
     summaries: bool = True  # a summary at the top of the handoff note

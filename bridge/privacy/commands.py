@@ -171,11 +171,11 @@ class PrivacyCommands:
         await core.audit.record("contact_export", object=f"contact:{contact_id}", address=conv.inbox, by="contact",
                                 conversation_id=conv.id)
         if conv.channel in ATTACH_EXPORT:
-            blob = await asyncio.to_thread(export.build_zip, data, core.files)
-            att = core.files.put(blob, kind="file", mime="application/zip", filename=f"my-data-{contact_id}.zip")
+            blob = await export.build_zip(data, core.files)
+            att = await core.files.put(blob, kind="file", mime="application/zip", filename=f"my-data-{contact_id}.zip")
             msg = await self.await_delivery(
                 conv.id, text("export_attached", lang), attachments=[att])
-            core.files.remove(att.sha256)  # delivered (or refused for good): our copy is not kept
+            await core.files.remove(att.sha256)  # delivered (or refused for good): our copy is not kept
             log.info("privacy.exported", inbox=conv.inbox, conversation_id=conv.id, how="document",
                      delivery=msg.delivery.value if msg and msg.delivery else None)
             return

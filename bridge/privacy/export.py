@@ -7,6 +7,7 @@ stored then: a person erased meanwhile gets nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -14,31 +15,40 @@ import secrets
 import zipfile
 from typing import Any
 
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.attachments import AttachmentMissing, AttachmentStore
 from tpbridge.bridge.store.protocol import Store
 
 LINK_TTL = 3600.0  # seconds
 _KEY = "privacy.export:"
 
 
-def build_zip(data: dict[str, Any], files: AttachmentFiles) -> bytes:
-    """data.json, plus each attachment's bytes that are still on disk under files/<sha256>-<name>."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=2))
-        seen: set[str] = set()
-        for conv in data.get("conversations", []):
-            for msg in conv.get("messages", []):
-                for att in msg.get("attachments", []):
-                    sha = att.get("sha256")
-                    if not sha or sha in seen:
-                        continue
-                    seen.add(sha)
-                    path = files.path(sha)
-                    if path.exists():
-                        name = (att.get("filename") or "file").replace("/", "_")
-                        zf.writestr(f"files/{sha[:12]}-{name}", files.read(sha))
-    return buf.getvalue()
+async def build_zip(data: dict[str, Any], files: AttachmentStore) -> bytes:
+    """data.json, plus each attachment's bytes that are still stored, under files/<sha256>-<name>."""
+    entries: list[tuple[str, bytes]] = []
+    seen: set[str] = set()
+    for conv in data.get("conversations", []):
+        for msg in conv.get("messages", []):
+            for att in msg.get("attachments", []):
+                sha = att.get("sha256")
+                if not sha or sha in seen:
+                    continue
+                seen.add(sha)
+                try:
+                    blob = await files.read(sha)
+                except AttachmentMissing:
+                    continue
+                name = (att.get("filename") or "file").replace("/", "_")
+                entries.append((f"files/{sha[:12]}-{name}", blob))
+
+    def pack() -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("data.json", json.dumps(data, ensure_ascii=False, indent=2))
+            for name, blob in entries:
+                zf.writestr(name, blob)
+        return buf.getvalue()
+
+    return await asyncio.to_thread(pack)
 
 
 async def new_link(store: Store, contact_id: int, public_url: str) -> str:

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.attachments import AttachmentStore
+from tpbridge.bridge.attachments.folder import reseal_folder
 from tpbridge.bridge.store.protocol import Store
 
 log = structlog.get_logger(__name__)
 
 
-async def run_pass(store: Store, files: AttachmentFiles, data_dir: Path,
+async def run_pass(store: Store, files: AttachmentStore, data_dir: Path,
                    report: Callable[[Any], None] = lambda progress: None, *, batch: int = 500) -> bool:
     """Re-seal everything not under the current key; False when there was nothing to do."""
     if files.codec is None or not await store.reseal_pending():
@@ -32,14 +33,16 @@ async def run_pass(store: Store, files: AttachmentFiles, data_dir: Path,
         report(progress)
         if progress.table is None:
             break
-    count = await asyncio.to_thread(files.reseal_all, (data_dir / "quarantine",))
+    codec = files.codec
+    count = await files.reseal_all()  # the quarantine is always a local folder
+    count += await asyncio.to_thread(reseal_folder, codec, data_dir / "quarantine")
     report(f"files: {count} re-sealed")
     await store.reseal_finish()
     log.info("store.rekeyed", key_id=files.codec.key_id, files=count)
     return True
 
 
-async def in_background(store: Store, files: AttachmentFiles, data_dir: Path) -> None:
+async def in_background(store: Store, files: AttachmentStore, data_dir: Path) -> None:
     """The daemon's part: the pass once if pending, then nothing (run under the supervisor)."""
     last: list[str] = []
 

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import structlog
+from tpbridge.bridge.attachments.removal import remove_files
 from tpbridge.bridge.events import CONVERSATION_DELETED, Event
 
 if TYPE_CHECKING:
@@ -31,9 +32,8 @@ async def sweep(core: Core, *, now: float | None = None) -> int:
     total, files = 0, 0
     while ids := await core.store.expired_conversations(cut, BATCH):
         gone = await core.store.erase_conversations(ids)
-        for sha in gone.unused_files:
-            core.files.remove(sha)
-            files += 1
+        await remove_files(core.files, core.store, gone.unused_files)
+        files += len(gone.unused_files)
         for conv in gone.conversations:  # agents' screens drop them (other instances: by the store)
             core.bus.publish(Event(CONVERSATION_DELETED, conv))
         total += len(ids)

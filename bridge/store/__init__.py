@@ -17,8 +17,5 @@ def open_store(url: str, base: Path, codec: Codec | None = None) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from tpbridge.bridge.store.postgres import PostgresStore
 
-        if codec is not None:
-            raise ValueError("store.encryption_key: encryption at rest is not available with PostgreSQL yet"
-                             " (use the database's own encryption, or SQLite)")
-        return PostgresStore(url)
+        return PostgresStore(url, codec=codec)
     raise ValueError(f"unsupported store url {url!r}: sqlite:///path or postgresql://user:pass@host:port/db")

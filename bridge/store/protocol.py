@@ -33,6 +33,7 @@ from tpbridge.bridge.model import (
     Viewer,
     Waiting,
 )
+from tpbridge.bridge.send_windows import SendSlot
 
 
 class Conflict(ValueError):
@@ -266,6 +267,10 @@ class Store(Protocol):
     async def forget_contact(self, contact_id: int) -> Forgotten:
         """Erase the person and every contact merged into them."""
         ...
+    async def unused_files(self, hashes: Sequence[str]) -> list[str]:
+        """Those of the attachment hashes no attachment references (a deferred file removal checks again:
+        the same content may have come back since)."""
+        ...
     async def add_agent(
         self, email: str, name: str, role: Role, password_hash: str | None, teams: Sequence[str],
         languages: Sequence[str],
@@ -374,6 +379,16 @@ class Store(Protocol):
         """Take or renew the lease `name` for `holder` for `ttl` seconds; False while another's lease lives."""
         ...
     async def release(self, name: str, holder: str) -> None: ...
+    async def send_slot(self, key: str, rate: float | None, burst: float) -> SendSlot:
+        """Reserve the next send under `rate` per second (`burst` at once) for `key`, shared by every instance
+        (bridge/send_windows.py); `rate` None only checks for a pause. Paused: nothing reserved."""
+        ...
+    async def pause_sends(self, key: str, seconds: float) -> None:
+        """The channel asked for a pause (429, Retry-After): every instance holds back sends under `key`."""
+        ...
+    async def sends_paused(self, key: str) -> float:
+        """Seconds left of a pause of `key` (0: none)."""
+        ...
     def changes(self) -> AsyncIterator[list[Change]]:
         """What OTHER instances commit, as it commits (until cancelled)."""
         ...

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from tpbridge.adapters import json_input
 from tpbridge.adapters.uploads import Limits, UploadRefused, discard, read_multipart, spool_dir
+from tpbridge.bridge.attachments import AttachmentMissing
+from tpbridge.bridge.attachments.folder import AttachmentFolder
 from tpbridge.bridge.desk import Invalid, NotFound
 from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
@@ -169,8 +172,8 @@ async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[Store
     except ValueError as exc:  # no boundary, a broken part header
         fail(400, "bad_multipart", f"the multipart body cannot be read: {exc}")
     try:
-        atts = [await asyncio.to_thread(core.files.adopt, f.path, kind="image" if f.mime.startswith("image/")
-                                        else "file", mime=f.mime, filename=f.filename) for f in files]
+        atts = [await core.files.adopt(f.path, kind="image" if f.mime.startswith("image/") else "file",
+                                       mime=f.mime, filename=f.filename) for f in files]
     finally:
         discard(files)  # whatever was not moved in
     body["private"] = str(body.get("private", "")).lower() in ("1", "true", "yes", "on")
@@ -328,24 +331,29 @@ async def download_attachment(request: web.Request) -> web.StreamResponse:
     if found is None or conv is None or not _viewer(request).may_see(conv):
         fail(404, "not_found", f"attachment {att_id} not found")
     att = found[0]
-    path = core.files.path(att.sha256)
-    if not path.exists():
-        fail(404, "not_found", "the attachment's bytes are gone (erased)")
+    files = core.files
+    path: Path | None = None
     data: bytes | None = None
-    if core.files.codec is not None:  # sealed on disk: opened here, in memory
-        data = await asyncio.to_thread(core.files.read, att.sha256)
-        inline = serving.inline_type_of(att.mime, data[:16])
-    else:
+    if isinstance(files, AttachmentFolder) and files.codec is None:  # a plain file: sent from disk as it is
+        path = files.path(att.sha256)
+        if not await asyncio.to_thread(path.exists):
+            fail(404, "not_found", "the attachment's bytes are gone (erased)")
         inline = await asyncio.to_thread(serving.inline_type, att.mime, path)
+    else:  # sealed, or in a bucket: fetched (and opened) here, in memory (at most max_attachment_bytes)
+        try:
+            data = await files.read(att.sha256)
+        except AttachmentMissing:
+            fail(404, "not_found", "the attachment's bytes are gone (erased)")
+        inline = serving.inline_type_of(att.mime, data[:16])
     headers = {
         "Content-Type": inline or "application/octet-stream",
         "Content-Disposition": serving.disposition("inline" if inline else "attachment", att.filename),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
-    if data is not None:
-        return web.Response(body=data, headers=headers)
-    return web.FileResponse(path, headers=headers)
+    if path is not None:
+        return web.FileResponse(path, headers=headers)
+    return web.Response(body=data, headers=headers)
 
 
 @routes.get("/api/v1/me")

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Middleware
 from tpbridge.adapters.base import HasWebhooks
 from tpbridge.bridge.store.protocol import StoreUnavailable
-from tpbridge.bridge.web import api, desk_api, help, intelligence_api, openapi, privacy, sse, views
+from tpbridge.bridge.web import api, client_address, desk_api, help, intelligence_api, openapi, privacy, sse, views
 from tpbridge.bridge.web.auth import auth_middleware
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import CORE
@@ -92,7 +93,11 @@ def build_app(core: object) -> web.Application:
 
     assert isinstance(core, Core)
     limit = core.config.http.max_attachment_bytes + 1024 * 1024
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=limit)
+    proxies = core.config.http.proxy_networks
+    middlewares: list[Middleware] = [error_middleware, auth_middleware]
+    if proxies:  # first: before anything reads request.remote
+        middlewares.insert(0, client_address.middleware(proxies))
+    app = web.Application(middlewares=middlewares, client_max_size=limit)
     app[CORE] = core
     app[sse.STREAMS] = sse.Streams()
     app.router.add_get("/healthz", healthz)

@@ -6,8 +6,6 @@ Neither needs an agent: the notice is public, and an export link is its own cred
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp_jinja2
 from aiohttp import web
 from tpbridge.bridge.privacy import export
@@ -36,7 +34,7 @@ async def download(request: web.Request) -> web.Response:
     data = await core.store.export_contact(contact_id) if contact_id is not None else None
     if contact_id is None or data is None:
         raise web.HTTPNotFound(text="This link has expired or was already used up. Ask again with /mydata.")
-    blob = await asyncio.to_thread(export.build_zip, data, core.files)
+    blob = await export.build_zip(data, core.files)
     return web.Response(body=blob, headers={
         "Content-Type": "application/zip",
         "Content-Disposition": f'attachment; filename="my-data-{contact_id}.zip"',

@@ -118,7 +118,7 @@ async def test_attachments_are_sent_with_their_names(smtp: SmtpSink, tmp_path: P
     dovecot = Dovecot.shared()
     pdf = tmp_path / "blob"
     pdf.write_bytes(b"%PDF-1.4 invoice")
-    att = OutboundAttachment(kind="file", mime="application/pdf", filename="Rechnung März.pdf", size=16, path=pdf)
+    att = OutboundAttachment(kind="file", mime="application/pdf", filename="Rechnung März.pdf", size=16, source=pdf)
     adapter = make_adapter(
         settings_for(dovecot, dovecot.new_mailbox(), smtp_port=smtp.port), RecordingSink(INBOX), tmp_path
     )

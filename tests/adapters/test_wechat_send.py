@@ -261,7 +261,7 @@ async def test_long_text_is_split_and_a_retry_skips_parts_already_sent(
 async def test_image_reply_is_uploaded_then_sent(fake: FakeWechatApi, tmp_path: Path) -> None:
     png = tmp_path / "receipt.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
-    att = OutboundAttachment(kind="image", mime="image/png", filename="receipt.png", size=208, path=png)
+    att = OutboundAttachment(kind="image", mime="image/png", filename="receipt.png", size=208, source=png)
     async with entered(fake, tmp_path) as adapter:
         await adapter.send(reply("收据如下", attachments=(att,)))
     text, image = fake.sent
@@ -276,7 +276,7 @@ async def test_unsupported_attachment_is_rejected_before_anything_is_sent(
 ) -> None:
     pdf = tmp_path / "invoice.pdf"
     pdf.write_bytes(b"%PDF-1.4")
-    att = OutboundAttachment(kind="file", mime="application/pdf", filename="invoice.pdf", size=8, path=pdf)
+    att = OutboundAttachment(kind="file", mime="application/pdf", filename="invoice.pdf", size=8, source=pdf)
     async with entered(fake, tmp_path) as adapter:
         with pytest.raises(Rejected, match="application/pdf"):
             await adapter.send(reply("发票", attachments=(att,)))

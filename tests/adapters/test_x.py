@@ -205,7 +205,7 @@ async def test_images_are_uploaded_and_attached(fake: FakeXApi, tmp_path: Path) 
     user_tweet = fake.add_tweet(ALICE, "@acme_help screenshot please")
     image = tmp_path / "shot.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\nfake-image")
-    att = OutboundAttachment(kind="image", mime="image/png", filename="shot.png", size=18, path=image)
+    att = OutboundAttachment(kind="image", mime="image/png", filename="shot.png", size=18, source=image)
     sink = RecordingSink("x.main")
     async with make_adapter(fake, sink, tmp_path) as adapter:
         await adapter.send(outbound("Here it is", public=True, reply_to=f"tweet:{user_tweet['id']}",
@@ -326,7 +326,7 @@ async def test_more_than_four_images_spread_over_the_thread(fake: FakeXApi, tmp_
     for i in range(6):
         path = tmp_path / f"p{i}.png"
         path.write_bytes(f"image {i}".encode())
-        atts.append(OutboundAttachment(kind="image", mime="image/png", filename=path.name, size=7, path=path))
+        atts.append(OutboundAttachment(kind="image", mime="image/png", filename=path.name, size=7, source=path))
     sink = RecordingSink("x.main")
     async with make_adapter(fake, sink, tmp_path) as adapter:
         await adapter.send(outbound("Here they are", public=True, reply_to=f"tweet:{user_tweet['id']}",

@@ -93,8 +93,7 @@ async def test_stolen_money_is_an_urgent_security_incident_that_jumps_the_queue(
 async def test_vip_contact_gets_high_priority(tmp_path: Path) -> None:
     async with harness(tmp_path, teams=TEAMS) as h:
         conv = await h.say("I forgot my password")
-        await h.core.store._write(lambda c: c.execute("UPDATE contacts SET tier = 'vip' WHERE id = ?",
-                                                      (conv.contact_id,)))
+        await h.core.store.update_contact(conv.contact_id, tier="vip")
         conv = await h.say("agent please")
         assert conv.priority == Priority.HIGH
         assert "vip contact" in (await h.notes(conv.id))[0]

@@ -4,6 +4,10 @@ alerts to a webhook on 127.0.0.1, complaints, X public threads. Models load once
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -71,11 +75,15 @@ async def test_complaint_goes_to_a_person_without_an_faq_answer(tmp_path: Path) 
         assert not any(m.extra.get("faq") for m in await h.messages(conv.id))
 
 
+HOOK_SECRET = "on-call-shared-secret"
+
+
 class Webhook:
     """The on-call's webhook receiver on 127.0.0.1: records every POST; answers with the statuses queued."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
+        self.signed: list[bool] = []  # each POST's signature checked as a receiver would
         self.statuses: list[int] = []
         self.got = asyncio.Event()
         app = web.Application()
@@ -83,7 +91,12 @@ class Webhook:
         self.server = TestServer(app, host="127.0.0.1")
 
     async def page(self, request: web.Request) -> web.Response:
-        self.posts.append(await request.json())
+        raw = await request.read()
+        stamp = request.headers.get("X-Tpbridge-Timestamp", "")
+        want = "sha256=" + hmac.new(HOOK_SECRET.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        self.signed.append(hmac.compare_digest(request.headers.get("X-Tpbridge-Signature", ""), want)
+                           and abs(time.time() - int(stamp)) < 300)
+        self.posts.append(json.loads(raw))
         self.got.set()
         return web.json_response({}, status=self.statuses.pop(0) if self.statuses else 200)
 
@@ -97,7 +110,7 @@ async def test_security_incident_is_urgent_gets_a_safety_reply_no_faq_and_pages_
     hook = Webhook()
     await hook.server.start_server()
     try:
-        auto = {**AUTO, "alerts": {"webhook_url": hook.url, "repeat_minutes": 15}}
+        auto = {**AUTO, "alerts": {"webhook_url": hook.url, "webhook_secret": HOOK_SECRET, "repeat_minutes": 15}}
         async with harness(tmp_path, auto, TEAMS, learned=True) as h:
             conv = await h.say("my password was changed by someone else")
             assert conv.category == "security" and conv.priority == Priority.URGENT and conv.team == "security"
@@ -112,6 +125,7 @@ async def test_security_incident_is_urgent_gets_a_safety_reply_no_faq_and_pages_
             assert {"conversation_id", "category", "priority", "language", "summary", "url"} <= set(post)
             assert post["conversation_id"] == conv.id and post["category"] == "security"
             assert post["priority"] == "urgent" and post["language"] == "en"
+            assert hook.signed == [True]  # signed with the shared secret, freshly
             # ... again every repeat_minutes until someone acknowledges
             await alerts.deliver_due(h.a)
             assert len(hook.posts) == 1  # not due yet

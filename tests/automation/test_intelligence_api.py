@@ -59,7 +59,7 @@ async def test_tier_by_api_and_by_cli(tmp_path: Path) -> None:
         status, body = await w.api("PATCH", "/api/v1/contacts/999", "ann@example.com", {"tier": "vip"})
         assert status == 404
     toml = tmp_path / "tpbridge.toml"
-    toml.write_text(f'[bridge]\ndata_dir = "{tmp_path / "data"}"\n[store]\nurl = "sqlite:///{tmp_path}/data/tpbridge.db"\n',
+    toml.write_text(f'[bridge]\ndata_dir = "{tmp_path / "data"}"\n[store]\nurl = "{w.core.config.store.url}"\n',
                     encoding="utf-8")
     args = cli.parser().parse_args(["contact", "tier", str(conv.contact_id), "vip", "-c", str(toml)])
     assert await asyncio.to_thread(args.fn, args) == 0  # the command runs its own event loop

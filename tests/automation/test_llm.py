@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from tpbridge.bridge.automation.llm import mask
@@ -23,6 +24,7 @@ class FakeLlm:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.complete)
         self.server = TestServer(app, host="127.0.0.1")
@@ -30,6 +32,7 @@ class FakeLlm:
     async def complete(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(request.headers.get("Authorization"))
         system = body["messages"][0]["content"]
         text = "Customer cannot withdraw; order W-1." if "summarise" in system else "Hello, we are checking it."
         return web.json_response({"id": "x", "object": "chat.completion", "model": body["model"],
@@ -49,11 +52,13 @@ def test_secrets_are_masked() -> None:
     assert "20261201-3391" in masked and "0xabc" in masked  # order numbers and short hashes stay
 
 
-async def test_summary_and_draft_from_the_endpoint_with_secrets_masked(tmp_path: Path) -> None:
+async def test_summary_and_draft_from_the_endpoint_with_secrets_masked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeLlm()
     await fake.server.start_server()
-    try:
-        llm = {"enabled": True, "base_url": fake.base_url, "model": "local-test"}
+    monkeypatch.setenv("TPB_TEST_LLM_KEY", "sk-from-the-environment")
+    try:  # the endpoint's key from the environment, as every secret in the config may be
+        llm = {"enabled": True, "base_url": fake.base_url, "model": "local-test", "api_key": "env:TPB_TEST_LLM_KEY"}
         async with harness(tmp_path, {"llm": llm}, TEAMS) as h:
             conv = await h.say(f"human please, I can't withdraw order W-1. card {CARD}, my seed is {SEED}")
             note = (await h.notes(conv.id))[0]
@@ -61,6 +66,7 @@ async def test_summary_and_draft_from_the_endpoint_with_secrets_masked(tmp_path:
             assert conv.attrs["draft"]["text"] == "Hello, we are checking it."
             sent = " ".join(m["content"] for r in fake.requests for m in r["messages"])
             assert len(fake.requests) == 2 and SEED not in sent and CARD not in sent and "[seed phrase]" in sent
+            assert fake.authorizations == ["Bearer sk-from-the-environment"] * 2
             # the draft is never sent by itself: the customer saw only the acknowledgement
             assert all("checking it" not in t for t in await h.bot_texts(conv.id))
     finally:

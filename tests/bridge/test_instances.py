@@ -239,7 +239,15 @@ async def test_postgres_going_away_mid_burst_loses_nothing_and_acknowledges_noth
                 else:
                     refused.append(status)
 
-        burst = [asyncio.create_task(post(i)) for i in range(120)]
+        back = asyncio.Event()
+
+        async def poster(first: int) -> None:  # posts until the database is back: a burst it cannot outrun
+            i = first
+            while not back.is_set():
+                await post(i)
+                i += len(visitors)
+
+        burst = [asyncio.create_task(poster(k)) for k in range(len(visitors))]
         await d.wait_for(lambda: _true(len(acked) >= 40), timeout=30)
         await asyncio.to_thread(postgres.stop)  # every connection dropped, mid-burst
         try:
@@ -251,6 +259,7 @@ async def test_postgres_going_away_mid_burst_loses_nothing_and_acknowledges_noth
             assert status == 503 and body["error"]["code"] == "store_unavailable"
         finally:
             await asyncio.to_thread(postgres.start)
+            back.set()
         await asyncio.gather(*burst)
         assert refused and set(refused) == {503}, refused  # refused plainly, not acknowledged
 

@@ -20,12 +20,12 @@ from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core
 
 
-async def _next(sub: Subscription, kind: str, timeout: float = 15.0) -> Event:
+async def _next(sub: Subscription, kind: str, timeout: float = 15.0, changes: tuple[str, ...] | None = None) -> Event:
     async with asyncio.timeout(timeout):
         while True:
             event = await sub.get(timeout)
             assert event is not None
-            if event.kind == kind:
+            if event.kind == kind and changes in (None, event.changes):
                 return event
 
 
@@ -64,6 +64,10 @@ async def test_erased_conversations_reach_every_instances_screens(tmp_path: Path
                 assert event.conversation.inbox == "webchat.site" and event.conversation.subject is None
                 agent = Viewer(agent_id=7, role=Role.AGENT, teams=(), team_inboxes=("webchat.site",))
                 assert agent.may_see(event.conversation)  # an agent of that inbox's team is shown it
+
+                await a.desk.merge(recent.contact_id, old.contact_id)  # a person's change shows there too
+                merged = await _next(on_b, CONVERSATION_UPDATED, changes=("contact",))
+                assert merged.remote and merged.conversation.contact_id in (old.contact_id, recent.contact_id)
 
                 for conv in (old, recent):
                     await a.desk.set_status(conv.id, "resolved")

@@ -47,9 +47,10 @@ async def test_resolved_conversations_past_retention_are_erased_with_their_files
                    (then, then, old_id))
     db.close()
     async with d:
-        async def erased() -> bool:
+        async def erased() -> bool:  # the run is over once it is on record (after the rows and the file went)
             status, _ = await d.api("GET", f"/api/v1/conversations/{old_id}")
-            return status == 404
+            _, trail = await d.api("GET", "/api/v1/audit?action=retention_erase")
+            return status == 404 and bool(trail["items"])
 
         await d.wait_for(erased, timeout=20)
         status, _ = await d.api("GET", f"/api/v1/conversations/{recent_id}")

@@ -7,13 +7,16 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Role, Viewer
-from tpbridge.bridge.store.protocol import ConversationFilter
+from tpbridge.bridge.store.postgres import PostgresStore
+from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
 from tpbridge.bridge.store.sqlite.writer import connect
 
-from tests.support.core import inbound, running_core
+from tests.fakes.postgres import Postgres
+from tests.support.core import inbound, running_core, sqlite_url
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 
@@ -43,7 +46,7 @@ async def test_failed_batch_leaves_neither_messages_nor_checkpoint(tmp_path: Pat
 
 
 async def test_concurrent_writes_are_group_committed(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         await asyncio.gather(*(core.pipeline.ingest("webchat.site", "webchat", [inbound(f"g{i}", f"u{i % 7}")])
                                for i in range(300)))
         writer = core.store._writer  # type: ignore[attr-defined]
@@ -93,7 +96,7 @@ async def test_thread_key_groups_a_public_thread(tmp_path: Path, store_url: str)
 
 
 async def test_edit_keeps_the_earlier_version(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         orig = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("e1", text="helo")]))[0]
         edit = inbound("e1:edit:1", text="hello", edit_of="e1")
         items = await core.pipeline.ingest("webchat.site", "webchat", [edit, edit])
@@ -114,8 +117,64 @@ async def test_chinese_and_english_search(tmp_path: Path, store_url: str) -> Non
             assert len(page.items) == expected, q
 
 
+async def test_a_word_ends_where_the_script_changes(tmp_path: Path, store_url: str) -> None:
+    """`USDT提现` is the word `usdt` and the pair `提现` (a CJK character is a word character too: the
+    two were once one term, and neither search found it)."""
+    async with running_core(tmp_path, url=store_url) as core:
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("s1", "u1", "我的USDT提现3天了还没到账")])
+        for q, expected in (("提现", 1), ("usdt", 1), ("USDT提现", 1), ("usdt提", 1), ("3", 1), ("天了", 1),
+                            ("btc提现", 0)):
+            page = await core.store.list_conversations(ADMIN, ConversationFilter(q=q), 10, None)
+            assert len(page.items) == expected, q
+
+
+async def test_an_index_of_the_old_terms_is_built_again_on_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = SqliteStore(path)
+    old.open_sync(upto=28)
+    conn = connect(path)
+    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
+    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    conn.execute("INSERT INTO conversations (id, inbox, channel, contact_id, identity_id, created_at, last_activity_at)"
+                 " VALUES (1, 'w.s', 'w', 1, 1, 0, 0)")
+    conn.execute("INSERT INTO messages (id, conversation_id, inbox, direction, author_kind, text, created_at,"
+                 " external_id) VALUES (1, 1, 'w.s', 'in', 'contact', 'USDT提现没到', 0, 'e1')")
+    conn.execute("INSERT INTO message_search (rowid, terms, conversation_id) VALUES (?, 'usdt提现 没到', 1)",
+                 (search_index.rowid(1, 1),))  # as version 28 indexed it
+    conn.execute("UPDATE search_state SET indexed_upto = 1 WHERE id = 1")
+    conn.close()
+    old.close_sync()
+    new = SqliteStore(path)
+    await new.open()
+    try:
+        page = await new.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)
+        assert [c.id for c in page.items] == [1]
+    finally:
+        await new.close()
+
+
+async def test_postgres_terms_are_built_again_on_upgrade(tmp_path: Path, postgres: Postgres) -> None:
+    url = postgres.new_database()
+    old = PostgresStore(url)
+    await old.open(upto=28)
+    try:
+        await old.ingest("webchat.site", "webchat", [PreparedInbound(inbound("e1", "u1", "USDT提现没到"), None)],
+                         None)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:  # as version 28 indexed it
+            await conn.execute("UPDATE message_search SET terms = array_to_tsvector(ARRAY['usdt提现', '没到'])")
+        assert (await old.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)).items == []
+    finally:
+        await old.close()
+    new = PostgresStore(url)
+    await new.open()
+    try:
+        assert len((await new.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)).items) == 1
+    finally:
+        await new.close()
+
+
 async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         store = core.store
         conn = connect(store.path)  # type: ignore[attr-defined]
         terms = lambda: tuple(conn.execute("SELECT count(*), count(DISTINCT rowid) FROM message_search").fetchone())  # noqa: E731
@@ -204,7 +263,7 @@ async def test_forget_erases_a_person_and_their_files(tmp_path: Path, store_url:
         assert await core.desk.forget(contact_id) == 1
         assert await core.store.get_contact(contact_id) is None
         assert await core.store.known("webchat.site", ["f1"]) == set()
-        assert not core.files.path(sha).exists()
+        assert not await core.files.exists(sha)
 
 
 async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: Path, store_url: str) -> None:
@@ -220,7 +279,7 @@ async def test_a_redelivered_unparseable_message_is_quarantined_once(tmp_path: P
 
 
 async def test_one_failing_write_does_not_undo_its_neighbours_in_the_same_commit(tmp_path: Path) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         writer = core.store._writer  # type: ignore[attr-defined]
 
         def good(n: int):
@@ -292,7 +351,7 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
             q("SELECT id, identity_id, status, unread, last_message_text, last_activity_at FROM conversations"
               " ORDER BY id"),
             q("SELECT id, contact_id, external_id FROM identities ORDER BY id"),
-            q("SELECT rowid, terms, conversation_id FROM message_search ORDER BY rowid"),
+            q("SELECT rowid, terms FROM message_search ORDER BY rowid"),
             q("SELECT inbox, value FROM checkpoints"),
         )
 

@@ -15,13 +15,13 @@ from tpbridge.bridge.store.copy import SKIP, PostgresEnd, SqliteEnd
 from tpbridge.bridge.store.protocol import ConversationFilter
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, running_core
+from tests.support.core import inbound, running_core, sqlite_url
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 
 
 async def populate(tmp_path: Path, first: int, count: int) -> None:
-    async with running_core(tmp_path) as core:
+    async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # the source is SQLite
         for i in range(first, first + count):
             att = (InboundAttachment("file", "text/plain", f"file {i}".encode(), f"f{i}.txt"),) if i % 5 == 0 else ()
             item = (await core.pipeline.ingest("webchat.site", "webchat", [

@@ -21,10 +21,12 @@ METRICS_TOKEN = "s3cret-metrics-token"
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def d(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daemon]:
     """The shared daemon: web chat on, teams red (the web chat) and blue, /metrics on its own address
-    behind a token, a short header timeout."""
+    behind a token, a short header timeout, 127.0.0.1 trusted as a proxy (X-Forwarded-For; the tests
+    connect from there, without the header unless they say so)."""
     path: Path = tmp_path_factory.mktemp("desk")
     metrics_port = free_port()
     daemon = Daemon(path, env={"TPB_METRICS": METRICS_TOKEN}, extra_toml=(
+        'trusted_proxies = ["127.0.0.1/32", "::1"]\n'
         f'header_timeout = 2.0\nmetrics_listen = "127.0.0.1:{metrics_port}"\nmetrics_token = "env:TPB_METRICS"\n'
         + TEAMS_TOML))
     daemon.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"  # type: ignore[attr-defined]

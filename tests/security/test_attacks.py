@@ -458,6 +458,19 @@ async def test_6_web_chat_floods_get_429_with_retry_after(d: Daemon) -> None:
     minted = await asyncio.gather(*(mint() for _ in range(150)))
     assert minted.count(429) >= 80, minted
 
+    # Behind a load balancer (127.0.0.1 is a trusted proxy here) each client address has its own budget,
+    # and what a client writes left of the proxy's entry is not believed.
+    async def mint_as(forwarded_for: str) -> int:
+        async with d.session.post(d.url + "/chat/api/visitor", json={},
+                                  headers={"X-Forwarded-For": forwarded_for}) as resp:
+            return resp.status
+
+    assert await mint_as("203.0.113.7") == 201  # 127.0.0.1's budget is spent, this client's is not
+    spent = await asyncio.gather(*(mint_as("203.0.113.7") for _ in range(150)))
+    assert spent.count(429) >= 80, spent
+    assert await mint_as("203.0.113.8") == 201
+    assert await mint_as("203.0.113.8, 203.0.113.7") == 429  # the client is .7, whatever it claims before
+
     streams = []
     try:
         for _ in range(6):

@@ -14,6 +14,12 @@ from tpbridge.bridge.config import parse
 from tpbridge.bridge.core import Core
 
 
+def sqlite_url(tmp_path: Path) -> str:
+    """The SQLite store a core on `tmp_path` uses by default: for tests of SQLite's own machinery, which run on
+    SQLite even when $TPBRIDGE_TEST_STORE asks for PostgreSQL."""
+    return f"sqlite:///{tmp_path}/data/tpbridge.db"
+
+
 @asynccontextmanager
 async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None, *, url: str | None = None
                        ) -> AsyncIterator[Core]:
@@ -25,7 +31,7 @@ async def running_core(tmp_path: Path, raw: dict[str, Any] | None = None, *, url
 
         url = Postgres.shared().new_database()
     raw.setdefault("bridge", {})["data_dir"] = str(tmp_path / "data")
-    raw.setdefault("store", {})["url"] = url or f"sqlite:///{tmp_path}/data/tpbridge.db"
+    raw.setdefault("store", {})["url"] = url or sqlite_url(tmp_path)
     core = Core.build(parse(raw, tmp_path / "tpbridge.toml"))
     await core.store.open()
     try:

@@ -14,7 +14,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, PastMessage, Quarantined
+from tpbridge.adapters.base import ChannelState, Inbound, IngestResult, PastMessage, Quarantined, Retry
+from tpbridge.bridge.send_windows import MemoryWindows
 
 
 class RecordingSink:
@@ -27,6 +28,7 @@ class RecordingSink:
         self.failed: dict[str, str] = {}
         self.outbound_ids: set[str] = set()
         self._kv: dict[str, tuple[str, float | None]] = {}
+        self.windows = MemoryWindows()
         self._ids: set[str] = set()
         self._changed = asyncio.Condition()
 
@@ -72,6 +74,15 @@ class RecordingSink:
 
     async def kv_set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         self._kv[key] = (value, None if ttl is None else time.time() + ttl)
+
+    async def send_slot(self, key: str = "", rate: float | None = None, burst: float = 1.0) -> None:
+        slot = self.windows.slot(key, rate, burst)
+        if slot.wait > 0 and not slot.paused:
+            await asyncio.sleep(slot.wait)
+            if self.windows.paused_for(key) > 0:
+                raise Retry("paused", after=self.windows.paused_for(key))
+        if slot.paused:
+            raise Retry("paused", after=slot.wait)
 
     def report(self, state: ChannelState, *, reason: str | None = None) -> None:
         self.states.append((state, reason))

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import aiohttp
-from tpbridge.bridge.attachments import AttachmentFiles
+from tpbridge.bridge.attachments.folder import AttachmentFolder
 from tpbridge.bridge.model import Role
 from tpbridge.bridge.store.protocol import StoredAttachment
 
@@ -16,18 +16,18 @@ from tests.web.support import web_app
 LIMIT = 64 * 1024
 
 
-class ThreadNotingFiles(AttachmentFiles):
+class ThreadNotingFiles(AttachmentFolder):
     """The real file store, noting which thread each write ran on."""
 
     threads: list[int]
 
-    def put(self, data: bytes, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
+    def put_sync(self, data: bytes, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
         self.threads.append(threading.get_ident())
-        return super().put(data, kind=kind, mime=mime, filename=filename)
+        return super().put_sync(data, kind=kind, mime=mime, filename=filename)
 
-    def adopt(self, path: Path, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
+    def adopt_sync(self, path: Path, *, kind: str, mime: str, filename: str | None) -> StoredAttachment:
         self.threads.append(threading.get_ident())  # a spooled upload moved in: hashed here
-        return super().adopt(path, kind=kind, mime=mime, filename=filename)
+        return super().adopt_sync(path, kind=kind, mime=mime, filename=filename)
 
 
 def reply_form(data: bytes) -> aiohttp.FormData:

@@ -50,7 +50,9 @@ class AutomationStore(PostgresBase):
             await c.execute("UPDATE contacts SET language = %s, updated_at = %s WHERE id = %s",
                             (language, now, contact_id))
             root = await rows.value(c, "SELECT merged_into FROM contacts WHERE id = %s", (contact_id,))
-            return await rows.family_conversations(c, await rows.family(c, root or contact_id))
+            convs = await rows.family_conversations(c, await rows.family(c, root or contact_id))
+            await notify.notify(c, self.instance, notify.conversations_updated(convs, ("contact",)))
+            return convs
 
         return await self._tx(run)
 
@@ -155,7 +157,8 @@ class AutomationStore(PostgresBase):
         await self._exec(
             "INSERT INTO automation_surveys (conversation_id, contact_id, inbox, channel, team, language, score, text,"
             " created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            (conversation_id, contact_id, inbox, channel, team, language, score, text[:200], self.now()))
+            (conversation_id, contact_id, inbox, channel, team, language, score,
+             self.codec.seal(text[:200]) if self.codec is not None else text[:200], self.now()))
 
     async def report_rows(self, since: float, until: float) -> ReportRows:
         """The raw rows of a period; bridge/automation/reports.py turns them into numbers."""

@@ -14,9 +14,11 @@ from typing import TypeVar
 import psycopg
 import structlog
 from psycopg import AsyncConnection, errors
-from psycopg.rows import DictRow, dict_row
+from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from tpbridge.bridge.store.postgres import migrations
+from tpbridge.bridge.crypto import Codec
+from tpbridge.bridge.store.postgres import migrations, sealing
 from tpbridge.bridge.store.protocol import StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -28,16 +30,27 @@ POOL_WAIT = 5.0  # seconds a request waits for a connection before it is answere
 ATTEMPTS = 3  # a deadlock or a dead pooled connection is retried; nothing else is
 
 
+ENCRYPTION_VERSION = 32  # the migration that made crypto_state
+
+
+async def encryption_check(conn: Conn, codec: Codec | None) -> None:
+    from tpbridge.bridge.store.postgres.encryption import check  # it imports this module
+
+    await check(conn, codec)
+
+
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
 
 
 class PostgresBase:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, codec: Codec | None = None) -> None:
         self.url = url
+        self.codec = codec  # encryption at rest (bridge/crypto.py): on the connections, see sealing.py
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url, min_size=2, max_size=pool_size, open=False, timeout=POOL_WAIT, name="tpbridge",
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            connection_class=sealing.connection_class(codec),
+            kwargs={"autocommit": True, "row_factory": sealing.row_factory(codec)},
             # After a database restart every pooled connection is dead: checking on checkout costs a
             # round trip and saves every request after an outage from failing once.
             check=AsyncConnectionPool.check_connection,
@@ -55,6 +68,12 @@ class PostgresBase:
             raise StoreUnavailable(str(exc)) from exc
         async with self._pool.connection() as conn:
             await migrations.upgrade(conn, upto=upto)
+            if upto is None or upto >= ENCRYPTION_VERSION:
+                try:
+                    await encryption_check(conn, self.codec)  # the key matches the store, or one clear line
+                except BaseException:
+                    await self._pool.close()
+                    raise
         if upto is None:
             await self._beat()
             self._heartbeat = asyncio.create_task(self._beating(), name="pg-heartbeat")
@@ -100,12 +119,29 @@ class PostgresBase:
             except Exception as exc:  # the database is away: health shows it; claims lapse, by design
                 log.warning("store.heartbeat_failed", error=str(exc))
 
-    async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _tx(self, fn: Callable[[Conn], Awaitable[T]], *, pipeline: bool = False) -> T:
         """Run `fn` in one transaction. Retried when the database asks for it (deadlock, serialization)
-        or when the connection died before the commit was sent: either way nothing was committed."""
+        or when the connection died before the commit was sent: either way nothing was committed.
+
+        `pipeline`: in pipeline mode, BEGIN goes with `fn`'s first statements and COMMIT with its last
+        ones; `fn` waits only where it reads a result (the ingest batcher)."""
         for attempt in range(1, ATTEMPTS + 1):
             committing = False
             try:
+                if pipeline:
+                    async with self._pool.connection() as conn:
+                        try:
+                            async with conn.pipeline():
+                                await conn.execute("BEGIN")
+                                result = await fn(conn)
+                                committing = True
+                                await conn.execute("COMMIT")
+                        except BaseException:
+                            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                                with contextlib.suppress(psycopg.Error):
+                                    await conn.execute("ROLLBACK")
+                            raise
+                    return result
                 async with self._pool.connection() as conn, conn.transaction():
                     result = await fn(conn)
                     committing = True

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import structlog
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.postgres.ingest import batch_locks, ingest_tx, take_locks
+from tpbridge.bridge.store.postgres.ingest_batch import Burst, Job, burst, is_plain
 from tpbridge.bridge.store.postgres.notify import ingested, notify
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, StoreUnavailable
 
@@ -80,7 +81,8 @@ class IngestBatcher:
     async def _run(self, group: list[IngestJob]) -> None:
         if len(group) > 1:
             try:
-                results = await self._store._tx(lambda c: _together(c, group, self._store.instance))
+                results = await _finished(group, await self._store._tx(
+                    lambda c: _together(c, group, self._store.instance), pipeline=True))
             except StoreUnavailable as exc:  # not one bad record: the database is away, for all of them
                 for job in group:
                     _resolve(job, None, exc)
@@ -95,7 +97,8 @@ class IngestBatcher:
                 return
         for job in group:
             try:
-                alone = await self._store._tx(_alone(job, self._store.instance))
+                alone = await _finished([job], await self._store._tx(_alone(job, self._store.instance),
+                                                                     pipeline=True))
             except BaseException as exc:
                 _resolve(job, None, exc)
                 if not isinstance(exc, Exception):
@@ -106,17 +109,60 @@ class IngestBatcher:
                 _resolve(job, alone[0], None)
 
 
-async def _together(conn: Conn, group: list[IngestJob], instance: str) -> list[list[IngestedItem]]:
+async def _together(conn: Conn, group: list[IngestJob], instance: str) -> list[list[IngestedItem] | Burst]:
+    """The group's work, in order: runs of plain ingests as one burst (ingest_batch.py), others one by one.
+    A burst's items are built once the transaction has committed (`_finished`)."""
     keys: set[int] = set()
     for job in group:
         keys.update(batch_locks(job.inbox, job.batch))
-    await take_locks(conn, sorted(keys))
-    results = [await ingest_tx(conn, j.inbox, j.channel, j.batch, j.checkpoint, j.now) for j in group]
-    await notify(conn, instance, ingested(item for items in results for item in items))
+    locks = sorted(keys)
+    out: list[list[IngestedItem] | Burst] = []
+    changes = []
+    run: list[IngestJob] = []
+
+    async def flush() -> None:
+        nonlocal locks
+        if run:
+            done = await burst(conn, [Job(j.inbox, j.channel, j.batch, j.checkpoint, j.now) for j in run], locks)
+            locks = []
+            out.extend([done] * len(run))
+            changes.extend(done.changes)
+            run.clear()
+
+    sealing = getattr(conn, "codec", None) is not None  # the burst writes values in bulk SQL: not sealed ones
+    for job in group:
+        if not sealing and is_plain(job.batch):
+            run.append(job)
+            continue
+        await flush()
+        if locks:
+            await take_locks(conn, locks)
+            locks = []
+        items = await ingest_tx(conn, job.inbox, job.channel, job.batch, job.checkpoint, job.now)
+        out.append(items)
+        changes.extend(ingested(items))
+    await flush()
+    await notify(conn, instance, changes)
+    return out
+
+
+async def _finished(group: list[IngestJob], outcome: list[list[IngestedItem] | Burst]) -> list[list[IngestedItem]]:
+    built: dict[int, list[list[IngestedItem]]] = {}
+    position: dict[int, int] = {}
+    results = []
+    for result in outcome:
+        if isinstance(result, Burst):
+            if id(result) not in built:
+                built[id(result)] = await result.items()
+            n = position.get(id(result), 0)
+            position[id(result)] = n + 1
+            results.append(built[id(result)][n])
+        else:
+            results.append(result)
     return results
 
 
-def _alone(job: IngestJob, instance: str) -> Callable[[Conn], Awaitable[list[list[IngestedItem]]]]:
+def _alone(job: IngestJob, instance: str) -> Callable[[Conn], Awaitable[list[list[IngestedItem] | Burst]]]:
     return lambda c: _together(c, [job], instance)
 
 

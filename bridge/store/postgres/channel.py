@@ -12,6 +12,7 @@ from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.batch import IngestBatcher, IngestJob
 from tpbridge.bridge.store.postgres.ingest import save_checkpoint
 from tpbridge.bridge.store.protocol import Change, IngestedItem, PreparedInbound, StoreUnavailable
+from tpbridge.bridge.store.sqlite.sealing import lookup_msg
 
 # The database's clock, not each instance's: leases compare times written by different machines.
 DB_NOW = "extract(epoch FROM clock_timestamp())"
@@ -71,9 +72,12 @@ class ChannelStore(PostgresBase):
             return set()
 
         async def run(c: Conn) -> set[str]:
+            keys = {lookup_msg(c, inbox, e): e for e in ids}  # keyed hashes when encrypted
             found = await rows.all_rows(
-                c, "SELECT external_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)", (inbox, ids))
-            return {r["external_id"] for r in found}
+                c, "SELECT external_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)"
+                " AND external_id IS NOT NULL",  # the partial dedupe index, also in a generic plan
+                (inbox, list(keys)))
+            return {keys[r["external_id"]] for r in found}
 
         return await self._read(run)
 

@@ -8,23 +8,29 @@ from datetime import datetime
 from typing import Any, Unpack
 
 from tpbridge.bridge import search
+from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
+from tpbridge.bridge.store.sqlite.sealing import lookup_id
 
 _IS_CJK_TERM = search._IS_CJK  # the same test as the SQLite store's query builder
 
 
-def tsquery(query: str) -> str | None:
+def tsquery(query: str, codec: Codec | None = None) -> str | None:
     """The search as a tsquery of verbatim lexemes (the terms of bridge/search.py, as indexed):
-    every term must occur; the last word also matches as a prefix, as in the SQLite store."""
+    every term must occur; the last word, and a lone CJK character, also match as a prefix, as in the
+    SQLite store. Encrypted: the terms' keyed hashes, whole terms only (a hash has no prefix)."""
     found = terms(query)
     if not found:
         return None
-    quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in found]
+    if codec is not None:
+        return " & ".join(f"'{codec.blind(t)}'" for t in found)
+    quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'"
+              + (":*" if len(t) == 1 and _IS_CJK_TERM.match(t) else "") for t in found]
     if not _IS_CJK_TERM.match(found[-1]):
         quoted[-1] += ":*"
     return " & ".join(quoted)
@@ -76,7 +82,7 @@ class ConversationStore(PostgresBase):
             sql.append("AND c.labels::jsonb @> jsonb_build_array(%s::text)")
             args.append(flt.label)
         if flt.q:
-            match = tsquery(flt.q)
+            match = tsquery(flt.q, self.codec)
             if match is None:
                 return Page([], None)
             sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE terms @@ %s::tsquery)")
@@ -169,7 +175,7 @@ class ConversationStore(PostgresBase):
                 c, "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
                 " JOIN identities i ON i.id = c.identity_id"
                 " WHERE i.inbox = %s AND i.external_id = %s AND m.private = 0"
-                " ORDER BY m.id DESC LIMIT %s", (inbox, external_id, limit))
+                " ORDER BY m.id DESC LIMIT %s", (inbox, lookup_id(c, inbox, external_id), limit))
             found.reverse()
             return await rows.messages(c, found)
 

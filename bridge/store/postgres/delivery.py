@@ -19,6 +19,7 @@ from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.ingest import search_terms
 from tpbridge.bridge.store.protocol import NewReply, OutboxItem
+from tpbridge.bridge.store.sqlite.sealing import lookup_msg, seal, sealed_id
 
 _CLAIMABLE = (
     "(o.claimed_by IS NULL OR NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'instance:' || o.claimed_by"
@@ -48,8 +49,8 @@ class DeliveryStore(PostgresBase):
                 " text, html, private, delivery, created_at, reply_to, auto, extra)"
                 " VALUES (%s,%s, 'out', %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
                 (conv.id, conv.inbox, reply.author.kind.value, reply.author.id, reply.author.name,
-                 reply.text.replace("\x00", "\ufffd"), reply.html, int(reply.private), delivery, now,
-                 reply.reply_to, int(reply.auto), json.dumps(reply.extra)),
+                 seal(c, reply.text.replace("\x00", "\ufffd")), seal(c, reply.html), int(reply.private), delivery,
+                 now, seal(c, reply.reply_to), int(reply.auto), seal(c, json.dumps(reply.extra))),
             )
             await rows.insert_parts(c, message_id, reply.attachments)
             await search_terms(c, message_id, conv.id, reply.text)
@@ -65,7 +66,7 @@ class DeliveryStore(PostgresBase):
                 " updated_at = %s, unread = CASE WHEN %s THEN 0 ELSE unread END,"
                 " first_response_at = CASE WHEN %s AND first_response_at IS NULL THEN %s ELSE first_response_at END"
                 " WHERE id = %s",
-                (reply.text[:200].replace("\x00", "\ufffd"), now, now, now, human, human, now, conv.id),
+                (seal(c, reply.text[:200].replace("\x00", "\ufffd")), now, now, now, human, human, now, conv.id),
             )
             await notify.notify(c, self.instance, notify.message_created(conv.id, message_id))
             return await rows.load_message(c, message_id), await rows.load_conversation(c, conv.id)  # type: ignore[return-value]
@@ -106,8 +107,9 @@ class DeliveryStore(PostgresBase):
 
         async def run(c: Conn) -> Message:
             await c.execute(
-                "UPDATE messages SET delivery = 'sent', error = NULL, external_id = %s, sent_at = %s WHERE id = %s",
-                (external_id, now, item.message_id),
+                "UPDATE messages SET delivery = 'sent', error = NULL, external_id = %s, external_id_sealed = %s,"
+                " sent_at = %s WHERE id = %s",
+                (lookup_msg(c, item.inbox, external_id), sealed_id(c, external_id), now, item.message_id),
             )
             await c.execute("DELETE FROM outbox WHERE id = %s", (item.id,))
             await notify.notify(c, self.instance, notify.message_updated(item.conversation_id, item.message_id))
@@ -135,7 +137,7 @@ class DeliveryStore(PostgresBase):
         async def run(c: Conn) -> Message | None:
             found = await rows.value(
                 c, "SELECT id FROM messages WHERE inbox = %s AND external_id = %s AND direction = 'out'",
-                (inbox, external_id),
+                (inbox, lookup_msg(c, inbox, external_id)),
             )
             if found is None:
                 return None
@@ -163,13 +165,13 @@ class DeliveryStore(PostgresBase):
             refs, last_in = [], None
             for r in await rows.all_rows(
                 c,
-                "SELECT external_id, direction FROM messages WHERE conversation_id = %s"
-                " AND external_id IS NOT NULL ORDER BY id",
+                "SELECT coalesce(external_id_sealed, external_id) AS ref, direction FROM messages"
+                " WHERE conversation_id = %s AND external_id IS NOT NULL ORDER BY id",
                 (conversation_id,),
             ):
-                refs.append(r["external_id"])
+                refs.append(r["ref"])  # the sealed copy, opened by the row factory, when encrypted
                 if r["direction"] == "in":
-                    last_in = r["external_id"]
+                    last_in = r["ref"]
             return refs, last_in
 
         return await self._read(run)

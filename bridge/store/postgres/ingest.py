@@ -16,11 +16,19 @@ from dataclasses import dataclass, replace
 
 from tpbridge.adapters.base import Inbound, ThreadHint
 from tpbridge.bridge.model import Conversation
-from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite.ingest import message_extra, written_message
+from tpbridge.bridge.store.sqlite.sealing import (
+    codec_of,
+    lookup_id,
+    lookup_msg,
+    lookup_thread,
+    seal,
+    sealed_id,
+    term_list,
+)
 
 
 @dataclass(slots=True)
@@ -58,7 +66,7 @@ async def search_terms(conn: Conn, message_id: int, conversation_id: int, text: 
     await conn.execute(
         "INSERT INTO message_search (message_id, conversation_id, terms) VALUES (%s, %s, array_to_tsvector(%s))"
         " ON CONFLICT (message_id) DO UPDATE SET terms = excluded.terms",
-        (message_id, conversation_id, sorted(set(terms(text or "")))),
+        (message_id, conversation_id, term_list(conn, text)),  # keyed hashes when encrypted
     )
 
 
@@ -80,15 +88,16 @@ async def _identity(conn: Conn, inbox: str, channel: str, rec: Inbound, now: flo
         conn,
         "SELECT i.id, i.contact_id, i.handle, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id"
         " WHERE i.inbox = %s AND i.external_id = %s",
-        (inbox, sender.external_id),
+        (inbox, lookup_id(conn, inbox, sender.external_id)),
     )
     if row is not None:
         if sender.handle and sender.handle != row["handle"]:
-            await conn.execute("UPDATE identities SET handle = %s WHERE id = %s", (sender.handle, row["id"]))
+            await conn.execute("UPDATE identities SET handle = %s WHERE id = %s",
+                               (seal(conn, sender.handle), row["id"]))
         if sender.name and row["name"] is None:
             await conn.execute(
                 "UPDATE contacts SET name = %s, anonymous = 0, updated_at = %s WHERE id = %s AND name IS NULL",
-                (sender.name, now, row["contact_id"]),
+                (seal(conn, sender.name), now, row["contact_id"]),
             )
         return row["id"], row["contact_id"]
     email = sender.email
@@ -96,13 +105,14 @@ async def _identity(conn: Conn, inbox: str, channel: str, rec: Inbound, now: flo
         conn,
         "INSERT INTO contacts (name, language, anonymous, email, created_at, updated_at)"
         " VALUES (%s,%s,%s,%s,%s,%s) RETURNING id",
-        (sender.name, sender.language, 0 if (sender.name or email) else 1, email, now, now),
+        (seal(conn, sender.name), sender.language, 0 if (sender.name or email) else 1, seal(conn, email), now, now),
     )
     identity_id = await rows.value(
         conn,
-        "INSERT INTO identities (contact_id, inbox, channel, external_id, handle, created_at)"
-        " VALUES (%s,%s,%s,%s,%s,%s) RETURNING id",
-        (contact_id, inbox, channel, sender.external_id, sender.handle, now),
+        "INSERT INTO identities (contact_id, inbox, channel, external_id, external_id_sealed, handle, created_at)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+        (contact_id, inbox, channel, lookup_id(conn, inbox, sender.external_id),
+         seal(conn, sender.external_id) if codec_of(conn) else None, seal(conn, sender.handle), now),
     )
     return identity_id, contact_id
 
@@ -114,10 +124,11 @@ async def _new_conversation(
     conv_id = await rows.value(
         conn,
         "INSERT INTO conversations (inbox, channel, contact_id, identity_id, status, subject, thread_key,"
-        " linked_conversation_id, language, created_at, updated_at, last_activity_at)"
-        " VALUES (%s,%s,%s,%s, 'open', %s,%s,%s,%s,%s,%s,%s) RETURNING id",
-        (inbox, channel, contact_id, identity_id, rec.subject, thread_key, linked, rec.sender.language,
-         now, now, now),
+        " thread_key_sealed, linked_conversation_id, language, created_at, updated_at, last_activity_at)"
+        " VALUES (%s,%s,%s,%s, 'open', %s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+        (inbox, channel, contact_id, identity_id, seal(conn, rec.subject),
+         lookup_thread(conn, inbox, thread_key) if thread_key is not None else None, sealed_id(conn, thread_key),
+         linked, rec.sender.language, now, now, now),
     )
     return _Target(conv_id, created=True)
 
@@ -157,7 +168,7 @@ async def _pick(
             conn,
             "SELECT id FROM conversations WHERE inbox = %s AND thread_key = %s AND status != 'resolved'"
             " ORDER BY id DESC LIMIT 1",
-            (inbox, hint.key),
+            (inbox, lookup_thread(conn, inbox, hint.key)),
         )
         if found is not None:
             return await _join(conn, found, now)
@@ -166,8 +177,9 @@ async def _pick(
     if hint.references:
         referenced = await rows.value(
             conn,
-            "SELECT conversation_id FROM messages WHERE inbox = %s AND external_id = ANY(%s) ORDER BY id DESC LIMIT 1",
-            (inbox, list(hint.references)),
+            "SELECT conversation_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)"
+            " AND external_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (inbox, [lookup_msg(conn, inbox, r) for r in hint.references]),
         )
     if referenced is None and hint.token is not None:
         referenced = await rows.value(
@@ -193,20 +205,21 @@ async def _pick(
 
 async def _edit(conn: Conn, inbox: str, rec: Inbound, now: float) -> IngestedItem | None:
     if await rows.one(conn, "SELECT 1 FROM message_edits WHERE inbox = %s AND external_id = %s",
-                      (inbox, rec.external_id)):
+                      (inbox, lookup_msg(conn, inbox, rec.external_id))):
         return IngestedItem(None)
     row = await rows.one(
         conn, "SELECT id, text, conversation_id FROM messages WHERE inbox = %s AND external_id = %s",
-        (inbox, rec.edit_of),
+        (inbox, lookup_msg(conn, inbox, rec.edit_of)),
     )
     if row is None:
         return None  # the original never arrived: store the edit as a message of its own
     await conn.execute(
         "INSERT INTO message_edits (message_id, inbox, external_id, previous_text, edited_at)"
         " VALUES (%s,%s,%s,%s,%s)",
-        (row["id"], inbox, rec.external_id, row["text"], now),
+        (row["id"], inbox, lookup_msg(conn, inbox, rec.external_id), seal(conn, row["text"]), now),
     )
-    await conn.execute("UPDATE messages SET text = %s, edited_at = %s WHERE id = %s", (rec.text, now, row["id"]))
+    await conn.execute("UPDATE messages SET text = %s, edited_at = %s WHERE id = %s",
+                       (seal(conn, rec.text), now, row["id"]))
     await search_terms(conn, row["id"], row["conversation_id"], rec.text)
     msg = await rows.load_message(conn, row["id"])
     conv = await rows.load_conversation(conn, row["conversation_id"])
@@ -245,7 +258,7 @@ async def ingest_tx(
                 out.append(edited)
                 continue
         if await rows.one(conn, "SELECT 1 FROM messages WHERE inbox = %s AND external_id = %s",
-                          (inbox, rec.external_id)):
+                          (inbox, lookup_msg(conn, inbox, rec.external_id))):
             out.append(IngestedItem(None))
             continue
         identity_id, contact_id = await _identity(conn, inbox, channel, rec, now)
@@ -254,11 +267,13 @@ async def ingest_tx(
         message_id: int = await rows.value(
             conn,
             "INSERT INTO messages (conversation_id, inbox, direction, author_kind, author_id, author_name, text,"
-            " html, private, external_id, created_at, sent_at, reply_to, extra)"
-            " VALUES (%s,%s, 'in', %s,%s,%s,%s,%s, 0, %s,%s,%s,%s,%s) RETURNING id",
+            " html, private, external_id, created_at, sent_at, reply_to, extra, external_id_sealed)"
+            " VALUES (%s,%s, 'in', %s,%s,%s,%s,%s, 0, %s,%s,%s,%s,%s,%s) RETURNING id",
             (target.conversation_id, inbox, "system" if rec.system else "contact",
-             None if rec.system else contact_id, None if rec.system else rec.sender.name,
-             rec.text, prep.html, rec.external_id, now, rec.sent_at.timestamp(), rec.reply_to, extra_json),
+             None if rec.system else contact_id, None if rec.system else seal(conn, rec.sender.name),
+             seal(conn, rec.text), seal(conn, prep.html), lookup_msg(conn, inbox, rec.external_id), now,
+             rec.sent_at.timestamp(), seal(conn, rec.reply_to), seal(conn, extra_json),
+             sealed_id(conn, rec.external_id)),
         )
         await rows.insert_parts(conn, message_id, prep.attachments)
         await search_terms(conn, message_id, target.conversation_id, rec.text)
@@ -273,7 +288,7 @@ async def ingest_tx(
         await conn.execute(
             "UPDATE conversations SET last_message_text = %s, last_message_at = %s, last_activity_at = %s,"
             f" updated_at = %s, unread = unread + %s{attrs_sql} WHERE id = %s",
-            (preview, now, now, now, 0 if rec.system else 1, *attrs_args, target.conversation_id),
+            (seal(conn, preview), now, now, now, 0 if rec.system else 1, *attrs_args, target.conversation_id),
         )
         if prep.attachments:
             msg = await rows.load_message(conn, message_id)

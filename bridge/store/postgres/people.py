@@ -10,6 +10,7 @@ from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, 
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
+from tpbridge.bridge.store.sqlite.sealing import lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -80,7 +81,8 @@ class PeopleStore(PostgresBase):
             if fields.get("name") or fields.get("email"):
                 sets.append("anonymous = 0")
             cur = await c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = %s WHERE id = %s",
-                                  (*fields.values(), now, contact_id))
+                                  (*(seal(c, v) if k in ("name", "email") else v for k, v in fields.items()), now,
+                                   contact_id))
             if cur.rowcount == 0:
                 raise LookupError(f"contact {contact_id} not found")
             return await _contact(c, contact_id)  # type: ignore[return-value]
@@ -90,7 +92,7 @@ class PeopleStore(PostgresBase):
     async def find_identity(self, inbox: str, external_id: str) -> Identity | None:
         async def run(c: Conn) -> Identity | None:
             row = await rows.one(c, "SELECT * FROM identities WHERE inbox = %s AND external_id = %s",
-                                 (inbox, external_id))
+                                 (inbox, lookup_id(c, inbox, external_id)))
             return rows.identity(row) if row is not None else None  # type: ignore[arg-type]
 
         return await self._read(run)
@@ -140,6 +142,12 @@ class PeopleStore(PostgresBase):
             }
 
         return await self._read(run)
+
+    async def unused_files(self, hashes: Sequence[str]) -> list[str]:
+        if not hashes:
+            return []
+        free = set(await self._read(lambda c: unused(c, set(hashes))))
+        return [h for h in hashes if h in free]
 
     async def forget_contact(self, contact_id: int) -> Forgotten:
         """Erase a person everywhere; returns their conversations as they were and the attachment hashes
@@ -323,8 +331,8 @@ async def _ensure_team(c: Conn, name: str, inboxes: Sequence[str], now: float) -
 
 async def _forget_profiles(c: Conn, conversation_ids: list[int], contact_ids: list[int]) -> None:
     """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
-    for row in await rows.all_rows(c, "SELECT inbox, external_id FROM identities WHERE contact_id = ANY(%s)",
-                                   (contact_ids,)):
+    for row in await rows.all_rows(c, "SELECT inbox, coalesce(external_id_sealed, external_id) AS external_id"
+                                   " FROM identities WHERE contact_id = ANY(%s)", (contact_ids,)):
         await c.execute("DELETE FROM kv WHERE key = %s", (f"{row['inbox']}:profile:{row['external_id']}",))
 
 

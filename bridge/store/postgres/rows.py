@@ -9,6 +9,7 @@ from psycopg.rows import DictRow
 from tpbridge.bridge.model import Attachment, Conversation, Message
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.sqlite import rows as shared
+from tpbridge.bridge.store.sqlite.sealing import seal
 
 ts = shared.ts
 conversation = shared.conversation
@@ -50,7 +51,7 @@ async def insert_parts(conn: Conn, message_id: int, attachments: Sequence[Any]) 
     for att in attachments:
         await conn.execute(
             "INSERT INTO attachments (message_id, kind, mime, filename, size, sha256) VALUES (%s,%s,%s,%s,%s,%s)",
-            (message_id, att.kind, att.mime, att.filename, att.size, att.sha256),
+            (message_id, att.kind, att.mime, seal(conn, att.filename), att.size, att.sha256),
         )
 
 

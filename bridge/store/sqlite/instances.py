@@ -5,11 +5,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from tpbridge.bridge.send_windows import MemoryWindows, SendSlot
 from tpbridge.bridge.store.protocol import Change
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
 
 class SingleInstance(SqliteBase):
+    _windows: MemoryWindows | None = None
+
+    @property
+    def windows(self) -> MemoryWindows:
+        """Send pacing and channel pauses: nobody else sends, so memory is enough (and costs nothing)."""
+        if self._windows is None:
+            self._windows = MemoryWindows()
+        return self._windows
+
+    async def send_slot(self, key: str, rate: float | None, burst: float) -> SendSlot:
+        return self.windows.slot(key, rate, burst)
+
+    async def pause_sends(self, key: str, seconds: float) -> None:
+        self.windows.pause(key, seconds)
+
+    async def sends_paused(self, key: str) -> float:
+        return self.windows.paused_for(key)
+
     async def lease(self, name: str, holder: str, ttl: float) -> bool:
         return True
 

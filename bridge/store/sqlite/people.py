@@ -121,6 +121,13 @@ class PeopleStore(SqliteBase):
 
         return await self._write(run)
 
+    async def unused_files(self, hashes: Sequence[str]) -> list[str]:
+        def run(c: sqlite3.Connection) -> list[str]:
+            used = "SELECT 1 FROM attachments WHERE sha256 = ?"
+            return [h for h in hashes if c.execute(used, (h,)).fetchone() is None]
+
+        return await self._read(run)
+
     async def forget_contact(self, contact_id: int) -> Forgotten:
         """Erase a person everywhere; returns their conversations as they were and the attachment
         hashes no longer referenced (files to delete)."""
@@ -306,7 +313,8 @@ def _forget_profiles(c: sqlite3.Connection, conversation_ids: list[int], contact
     """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
     marks = ",".join("?" * len(contact_ids))
     for inbox, external_id in c.execute(
-            f"SELECT inbox, external_id FROM identities WHERE contact_id IN ({marks})", contact_ids).fetchall():
+            f"SELECT inbox, coalesce(external_id_sealed, external_id) FROM identities WHERE contact_id IN ({marks})",
+            contact_ids).fetchall():  # the channel's id (the sealed copy, opened, when encrypted), as the key has it
         c.execute("DELETE FROM kv WHERE key = ?", (f"{inbox}:profile:{external_id}",))
 
 

@@ -58,22 +58,22 @@ def row_factory(codec: Codec) -> Any:
     return make
 
 
-def codec_of(conn: sqlite3.Connection) -> Codec | None:
+def codec_of(conn: object) -> Codec | None:
     return getattr(conn, "codec", None)
 
 
-def seal(conn: sqlite3.Connection, value: str | None) -> str | None:
+def seal(conn: object, value: str | None) -> str | None:
     codec = codec_of(conn)
     return codec.seal(value) if codec is not None and value is not None else value
 
 
-def lookup_id(conn: sqlite3.Connection, inbox: str, external_id: str) -> str:
+def lookup_id(conn: object, inbox: str, external_id: str) -> str:
     """What identities.external_id holds for a channel's id of a person: itself, or its keyed hash."""
     codec = codec_of(conn)
     return external_id if codec is None else codec.blind(f"id:{inbox}:{external_id}")
 
 
-def lookup_msg(conn: sqlite3.Connection, inbox: str, external_id: str | None) -> str | None:
+def lookup_msg(conn: object, inbox: str, external_id: str | None) -> str | None:
     """What messages.external_id (the dedupe key) holds for a channel's message id: itself, or its keyed hash."""
     codec = codec_of(conn)
     if codec is None or external_id is None:
@@ -81,25 +81,32 @@ def lookup_msg(conn: sqlite3.Connection, inbox: str, external_id: str | None) ->
     return codec.blind(f"msg:{inbox}:{external_id}")
 
 
-def lookup_thread(conn: sqlite3.Connection, inbox: str, key: str) -> str:
+def lookup_thread(conn: object, inbox: str, key: str) -> str:
     """What conversations.thread_key holds for a channel's thread key (X's `dm:<user id>`, a tweet id): itself,
     or its keyed hash (the key itself is kept sealed in thread_key_sealed, for replies)."""
     codec = codec_of(conn)
     return key if codec is None else codec.blind(f"thread:{inbox}:{key}")
 
 
-def sealed_id(conn: sqlite3.Connection, external_id: str | None) -> str | None:
+def sealed_id(conn: object, external_id: str | None) -> str | None:
     """The sealed copy kept beside a keyed hash (None without encryption: the id is there in clear)."""
     codec = codec_of(conn)
     return codec.seal(external_id) if codec is not None and external_id is not None else None
 
 
-def index_terms(conn: sqlite3.Connection, text: str) -> str:
+def index_terms(conn: object, text: str) -> str:
     """What the search index stores for a message: its terms, or their keyed hashes."""
     codec = codec_of(conn)
     if codec is None:
         return index_text(text)
     return " ".join(codec.blind(t) for t in terms(text))
+
+
+def term_list(conn: object, text: str) -> list[str]:
+    """A message's search terms as the PostgreSQL store writes them (a tsvector's lexemes): or their keyed hashes."""
+    codec = codec_of(conn)
+    found = terms(text or "")
+    return sorted({codec.blind(t) for t in found} if codec is not None else set(found))
 
 
 def match_terms(codec: Codec | None, query: str) -> str | None:

@@ -1,0 +1,153 @@
+"""Encryption at rest on PostgreSQL: the same codec and guarantees as the SQLite store (test_encryption.py).
+
+The rows are read with psycopg directly, every table, every column: a message's text (ASCII and
+Chinese), the sender's name, e-mail address and channel id are in none of them, while the store
+returns them, search finds them and dedupe still works; turning encryption on migrates a store,
+rotation re-seals everything under the new key, and a missing or wrong key stops the open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from tpbridge.adapters.base import Inbound, Sender
+from tpbridge.bridge.crypto import KeyProblem, key_id, parse_key
+from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
+from tpbridge.bridge.store.protocol import ConversationFilter, Store
+
+from tests.fakes.postgres import Postgres
+from tests.support.core import inbound, running_core
+from tests.support.daemon import Daemon, Visitor
+
+KEY_A = base64.b64encode(bytes(range(32))).decode()
+KEY_B = base64.b64encode(bytes(range(100, 132))).decode()
+ADMIN = Viewer(0, Role.ADMIN, (), ())
+
+
+def _keys(key: str | None, *old: str) -> dict[str, Any]:
+    return {"store": {"encryption_key": key, "old_encryption_keys": list(old)}} if key else {}
+
+
+def _rows(url: str) -> str:
+    """Every row of every table, as PostgreSQL prints it."""
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")]
+        return "\n".join(str(r[0]) for t in tables for r in conn.execute(f"SELECT t::text FROM {t} t"))
+
+
+async def _write(store: Store, core: Any, tag: str) -> tuple[int, dict[str, str]]:
+    secrets = {"text": f"seed-phrase-{tag}", "zh": f"助记词钱包{tag}", "name": f"Zed{tag}",
+               "email": f"zed{tag}@example.com", "id": f"visitor-{tag}", "agent": f"agent-answer-{tag}"}
+    rec = Inbound(inbox="webchat.site", external_id=f"msg-{tag}",
+                  sender=Sender(secrets["id"], name=secrets["name"], email=secrets["email"]),
+                  text=f"{secrets['text']} {secrets['zh']}", sent_at=inbound("x").sent_at)
+    items = await core.pipeline.ingest("webchat.site", "webchat", [rec])
+    conv = items[0].conversation
+    await core.desk.reply(conv.id, secrets["agent"], author=Author(AuthorKind.AGENT, None, "Ann"))
+    assert (await core.pipeline.ingest("webchat.site", "webchat", [rec]))[0].message_id is None  # dedupe holds
+    return conv.id, secrets
+
+
+async def _found(store: Store, query: str) -> list[int]:
+    page = await store.list_conversations(ADMIN, ConversationFilter(q=query), 10, None)
+    return [c.id for c in page.items]
+
+
+async def test_nothing_personal_is_readable_in_the_database_and_everything_works(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url, tag = postgres.new_database(), uuid.uuid4().hex[:10]
+    async with running_core(tmp_path, _keys(KEY_A), url=url) as core:
+        store = core.store
+        conv_id, secrets = await _write(store, core, tag)
+        msgs = await store.list_messages(conv_id)
+        assert [m.text for m in msgs] == [f"{secrets['text']} {secrets['zh']}", secrets["agent"]]
+        contact = await store.get_contact((await store.get_conversation(conv_id)).contact_id)  # type: ignore[union-attr]
+        assert contact is not None and contact.name == secrets["name"] and contact.email == secrets["email"]
+        assert contact.identities[0].external_id == secrets["id"]
+        assert await store.known("webchat.site", [f"msg-{tag}", "other"]) == {f"msg-{tag}"}
+        for query in (secrets["text"], "助记", "钱包", secrets["agent"]):  # words and CJK bigrams
+            assert await _found(store, query) == [conv_id], query
+        assert await _found(store, "nothing-like-it") == []
+        history = await store.identity_messages("webchat.site", secrets["id"], 10)
+        assert history[0].text.startswith(secrets["text"])
+        await store.send_slot(f"telegram.main:chat:{secrets['id']}", 1.0, 1.0)  # a send window names a chat
+        await store.pause_sends(f"telegram.main:chat:{secrets['id']}", 1.0)
+        dump = _rows(url)
+    assert [s for s in secrets.values() if s in dump] == []
+    assert "助记" not in dump and f"enc1:{key_id(parse_key(KEY_A))}:" in dump
+
+
+async def test_encryption_turned_on_migrates_and_rotation_reseals_under_the_new_key(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url, tag = postgres.new_database(), uuid.uuid4().hex[:10]
+    async with running_core(tmp_path / "plain", url=url) as core:
+        conv_id, secrets = await _write(core.store, core, tag)
+    assert secrets["text"] in _rows(url)
+    async with running_core(tmp_path / "on", _keys(KEY_A), url=url) as core:
+        await _reseal(core.store)
+        assert await _found(core.store, "钱包") == [conv_id]
+        assert (await core.store.list_messages(conv_id))[0].text.startswith(secrets["text"])
+    dump = _rows(url)
+    assert [s for s in secrets.values() if s in dump] == []
+    old = f"enc1:{key_id(parse_key(KEY_A))}:"
+    assert old in dump
+    config = tmp_path / "tpbridge.toml"
+    config.write_text(f'[bridge]\ndata_dir = "{tmp_path / "data"}"\n[store]\nurl = "{url}"\n'
+                      'encryption_key = "env:TPB_NEW_KEY"\nold_encryption_keys = ["env:TPB_DATA_KEY"]\n')
+    rotate = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "tpbridge.bridge", "-c", str(config), "key", "rotate", "--batch", "2"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "TPB_NEW_KEY": KEY_B, "TPB_DATA_KEY": KEY_A})
+    assert rotate.returncode == 0 and "re-encrypted under the current key" in rotate.stderr, rotate.stderr
+    assert "messages: " in rotate.stderr
+    assert old not in _rows(url)
+    async with running_core(tmp_path / "after", _keys(KEY_B), url=url) as core:  # the old key is not needed
+        assert await _found(core.store, "钱包") == [conv_id]
+        contact = await core.store.get_contact((await core.store.get_conversation(conv_id)).contact_id)  # type: ignore[union-attr]
+        assert contact is not None and contact.name == secrets["name"]
+    with pytest.raises(KeyProblem, match="wrong key"):
+        async with running_core(tmp_path / "wrong", _keys(KEY_A), url=url):
+            pass
+    with pytest.raises(KeyProblem, match="this store is encrypted"):
+        async with running_core(tmp_path / "none", url=url):
+            pass
+
+
+async def _reseal(store: Store) -> None:
+    while (await store.reseal_step(2)).table is not None:  # small steps: the cursor moves across batches
+        pass
+    await store.reseal_finish()
+    assert not await store.reseal_pending()
+
+
+@pytest.mark.slow
+async def test_the_daemon_on_an_encrypted_postgresql_store(tmp_path: Path, postgres: Postgres) -> None:
+    url, tag = postgres.new_database(), uuid.uuid4().hex[:10]
+    secret = f"daemon-secret-{tag} 提现到账{tag}"
+    d = Daemon(tmp_path, env={"TPB_DATA_KEY": KEY_A}, store_url=url)
+    d.config_path.write_text(d.config_path.read_text().replace(
+        f'url = "{url}"\n', f'url = "{url}"\nencryption_key = "env:TPB_DATA_KEY"\n'))
+    async with d:
+        visitor = await Visitor(d).start()
+        assert (await visitor.say(secret, name=f"Name{tag}"))[0] == 201
+        _, page = await d.api("GET", "/api/v1/conversations?q=" + "提现")
+        assert [c["last_message"]["text"] for c in page["items"]] == [secret]
+        assert page["items"][0]["contact"]["name"] == f"Name{tag}"
+    dump = _rows(url)
+    assert tag not in dump
+    wrong = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "tpbridge.bridge", "-c",
+                                                     str(d.config_path), "run"],
+                                    capture_output=True, text=True, timeout=60, env={**d.env, "TPB_DATA_KEY": KEY_B})
+    assert wrong.returncode == 2 and "store.encryption_key: wrong key" in wrong.stderr
+    assert wrong.stderr.strip().count("\n") == 0
