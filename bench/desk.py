@@ -208,7 +208,7 @@ async def http_figures(d: Daemon, conv_id: int, rows: dict[str, float]) -> None:
         lambda: get(f"/api/v1/conversations/{conv_id}/messages"), 5))
 
 
-async def browser_figures(d: Daemon, rows: dict[str, float]) -> None:
+async def browser_figures(d: Daemon, rows: dict[str, float], admin: str) -> None:
     from playwright.async_api import async_playwright
 
     args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -217,7 +217,7 @@ async def browser_figures(d: Daemon, rows: dict[str, float]) -> None:
         browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=args, headless=True)
         page = await browser.new_page(viewport={"width": 1280, "height": 800})
         await page.goto(d.url + "/login")
-        await page.fill("input[name=email]", ADMIN_EMAIL)
+        await page.fill("input[name=email]", admin)
         await page.fill("input[name=password]", ADMIN_PASSWORD)
         await page.click("button[type=submit]")
         await page.wait_for_selector("body[data-live='on']")
@@ -305,7 +305,9 @@ async def main() -> int:
         await store.close()
         if url is None and args.db is not None and not reuse:
             shutil.copy(db, args.db)
-        d.token = d.add_agent(ADMIN_EMAIL, "Admin", role="admin")  # before the clock: start-up is the daemon's
+        # A reused PostgreSQL database has the admin of an earlier run: each run logs in as an agent of its own.
+        admin = ADMIN_EMAIL if not (url and reuse) else f"admin-{time.time_ns()}@example.com"
+        d.token = d.add_agent(admin, "Admin", role="admin")  # before the clock: start-up is the daemon's
         t0 = time.perf_counter()
         async with d:
             rows["start-up (s)"] = time.perf_counter() - t0
@@ -313,7 +315,7 @@ async def main() -> int:
             assert d.proc is not None
             rows["RSS (MB)"] = rss_mb(d.proc.pid)
             if args.browser:
-                await browser_figures(d, rows)
+                await browser_figures(d, rows, admin)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if pg is not None:

@@ -26,20 +26,22 @@ log = structlog.get_logger(__name__)
 
 async def relay(core: Core) -> None:
     async for changes in core.store.changes():
+        # One read for a whole notification (another instance's committed group), not two per change.
+        convs, msgs = await core.store.changed_rows([ch for ch in changes if ch.gone is None])
         for change in changes:
-            await _publish(core, change)
+            await _publish(core, change, convs, msgs)
 
 
-async def _publish(core: Core, change: Change) -> None:
+async def _publish(core: Core, change: Change, convs: dict[int, Conversation], msgs: dict[int, Message]) -> None:
     if change.gone is not None:  # erased there (a person's erasure, retention): nothing to read back
         core.bus.publish(Event(change.kind, change.gone, remote=True))
         return
-    conv = await core.store.get_conversation(change.conversation_id)
+    conv = convs.get(change.conversation_id)
     if conv is None:
         return  # erased since
     msg = None
     if change.message_id is not None:
-        msg = await core.store.get_message(change.message_id)
+        msg = msgs.get(change.message_id)
         if msg is None:
             return
     core.bus.publish(Event(change.kind, conv, msg, change.changes, remote=True))

@@ -392,6 +392,10 @@ class Store(Protocol):
     def changes(self) -> AsyncIterator[list[Change]]:
         """What OTHER instances commit, as it commits (until cancelled)."""
         ...
+    async def changed_rows(self, changes: Sequence[Change]) -> tuple[dict[int, Conversation], dict[int, Message]]:
+        """The conversations and messages `changes` name, as they are now, read in one go (bridge/relay.py);
+        what is gone since is missing."""
+        ...
     async def ping(self) -> None:
         """Raise when the store cannot be reached (/healthz reports degraded)."""
         ...

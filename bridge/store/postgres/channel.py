@@ -122,11 +122,15 @@ class ChannelStore(PostgresBase):
         return notify.listen(self.url, self.instance)
 
     async def ping(self) -> None:
-        try:
-            async with asyncio.timeout(PING_TIMEOUT), self._pool.connection(timeout=PING_TIMEOUT) as c:
-                await c.execute("SELECT 1")
-        except (psycopg.Error, TimeoutError) as exc:
-            raise StoreUnavailable(str(exc) or "no answer from the database") from exc
+        for attempt in (1, 2):  # a dead pooled connection (the database restarted) is not an outage: once more
+            try:
+                async with asyncio.timeout(PING_TIMEOUT), self._pool.connection(timeout=PING_TIMEOUT) as c:
+                    await c.execute("SELECT 1")
+                return
+            except (psycopg.Error, TimeoutError) as exc:
+                if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
+                    raise StoreUnavailable(str(exc) or "no answer from the database") from exc
+                await self._lost()
 
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up at once (a clean stop): another instance need not wait for it to expire."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -13,7 +14,7 @@ from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
+from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
 from tpbridge.bridge.store.sqlite.sealing import lookup_id
 
@@ -114,6 +115,22 @@ class ConversationStore(PostgresBase):
 
         async def run(c: Conn) -> list[Message]:
             return await rows.messages(c, await rows.all_rows(c, sql, args))
+
+        return await self._read(run)
+
+    async def changed_rows(self, changes: Sequence[Change]) -> tuple[dict[int, Conversation], dict[int, Message]]:
+        """Another instance's committed group, read back in two statements (not two per change)."""
+        conv_ids = sorted({ch.conversation_id for ch in changes})
+        msg_ids = sorted({ch.message_id for ch in changes if ch.message_id is not None})
+
+        async def run(c: Conn) -> tuple[dict[int, Conversation], dict[int, Message]]:
+            convs = {r["id"]: rows.conversation(r) for r in await rows.all_rows(  # type: ignore[arg-type]
+                c, "SELECT * FROM conversations WHERE id = ANY(%s)", (conv_ids,))}
+            msgs: dict[int, Message] = {}
+            if msg_ids:
+                found = await rows.all_rows(c, "SELECT * FROM messages WHERE id = ANY(%s)", (msg_ids,))
+                msgs = {m.id: m for m in await rows.messages(c, found)}
+            return convs, msgs
 
         return await self._read(run)
 

@@ -7,7 +7,7 @@ from typing import Any
 from tpbridge.bridge.model import Agent
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-from tpbridge.bridge.store.postgres.people import agent_of
+from tpbridge.bridge.store.postgres.people import AGENT, agent_of
 from tpbridge.bridge.store.protocol import ApiToken
 
 
@@ -42,7 +42,8 @@ class CredentialStore(PostgresBase):
                                  " AND (expires_at IS NULL OR expires_at > %s)", (token_hash, now))
             if tok is None:
                 return None
-            row = await rows.one(c, "SELECT * FROM agents WHERE id = %s AND disabled = 0", (tok["agent_id"],))
+            row = await rows.one(c, f"SELECT {AGENT} FROM agents a WHERE a.id = %s AND a.disabled = 0",
+                                 (tok["agent_id"],))
             return None if row is None else (await agent_of(c, row), _token(tok))
 
         return await self._read(run)

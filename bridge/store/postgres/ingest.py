@@ -195,7 +195,7 @@ async def _pick(
     row = await rows.one(
         conn,
         "SELECT id, status FROM conversations WHERE identity_id = %s AND status != 'resolved'"
-        " ORDER BY id DESC LIMIT 1",
+        " ORDER BY id + 0 DESC LIMIT 1",  # + 0: never a walk of the primary key (ingest_batch.py `_OPEN`)
         (identity_id,),
     )
     if row is not None:

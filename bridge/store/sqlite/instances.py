@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
+from tpbridge.bridge.model import Conversation, Message
 from tpbridge.bridge.send_windows import MemoryWindows, SendSlot
 from tpbridge.bridge.store.protocol import Change
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -38,6 +39,9 @@ class SingleInstance(SqliteBase):
     async def changes(self) -> AsyncIterator[list[Change]]:
         await asyncio.Event().wait()  # nobody else writes: nothing ever comes
         yield []
+
+    async def changed_rows(self, changes: Sequence[Change]) -> tuple[dict[int, Conversation], dict[int, Message]]:
+        return {}, {}  # never asked: `changes` never yields anything
 
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
