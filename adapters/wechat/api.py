@@ -199,7 +199,9 @@ class WechatApi(ApiSession):
             async with self.session.request(method, self.base_url + path, params=params, data=data) as resp:
                 raw = await resp.read()
                 if resp.status >= 500 or resp.status == 429:
-                    raise Retry(f"WeChat API answered HTTP {resp.status}", after=_retry_after(resp))
+                    after = _retry_after(resp)  # a Retry-After holds back every instance's sends, not only this one
+                    raise Retry(f"WeChat API answered HTTP {resp.status}", after=after,
+                                throttle="" if after is not None else None)
                 if resp.status >= 400:
                     raise Retry(f"WeChat API answered HTTP {resp.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:

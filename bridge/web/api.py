@@ -32,11 +32,17 @@ def cursor_is_first(cursor: str | None) -> bool:
     return not cursor
 
 
+BIGINT = 2**63  # ids, cursors and limits are 64-bit in both stores: a larger number names nothing there
+
+
 def parse_int(value: str, name: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         fail(400, "bad_request", f"{name} must be a number")
+    if not -BIGINT <= number < BIGINT:
+        fail(400, "bad_request", f"{name} is out of range")
+    return number
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:

@@ -392,6 +392,11 @@ async def test_8_malformed_input_is_a_clear_4xx_and_a_dropped_stream_is_no_error
         async with d.session.post(d.url + path, data=body, headers={**ctype, **auth}) as resp:
             assert 400 <= resp.status < 500, (path, body[:60], resp.status, await resp.text())
             assert (await resp.json())["error"]["code"], path
+    # An id, cursor or limit too large for a 64-bit column (the OpenAPI fuzzer found 2**63 answered 500).
+    for path in (f"/api/v1/conversations/{2**63}/messages", f"/api/v1/conversations/{conv_id}/messages?cursor={2**64}",
+                 f"/api/v1/contacts/{-(2**63) - 1}"):
+        status, answer = await d.api("GET", path)
+        assert status == 400 and answer["error"]["code"] == "bad_request", (path, status, answer)
     # An agent and a visitor drop their event streams mid-way: nothing is logged as an error.
     for url, auth in ((d.url + "/api/v1/events", agent), (d.url + "/chat/api/events", chat)):
         resp = await d.session.get(url, headers=auth)
