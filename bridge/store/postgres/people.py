@@ -34,11 +34,13 @@ _IDENTITIES = (
 async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
     if not wanted:
         return {}
-    found = await rows.all_rows(c, "SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
-    if not found:
-        return {}
+    contacts, identities = c.cursor(), c.cursor()
+    async with c.pipeline():  # both statements in one round trip
+        await contacts.execute("SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
+        await identities.execute(_IDENTITIES, (wanted, wanted))
+    found = await contacts.fetchall()
     idents: dict[int, list[Identity]] = {}
-    for r in await rows.all_rows(c, _IDENTITIES, (wanted, wanted)):
+    for r in await identities.fetchall():
         owner = r["owner"]
         link = None if r["contact_id"] == owner else "verified" if r["merge_verified"] else "unverified"
         idents.setdefault(owner, []).append(rows.identity(r, link=link))  # type: ignore[arg-type]
