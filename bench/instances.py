@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -108,15 +109,18 @@ async def measure(name: str, n: int, args: argparse.Namespace, work: Path, pg: P
         settle(count)
         pids = [d.proc.pid for d in ds if d.proc]
         n0, t0 = count(), time.monotonic()
-        cpu0 = sum(cpu_seconds(p) for p in pids) + (postgres_cpu(pg) if pg else 0.0)
+        own0, db0 = sum(cpu_seconds(p) for p in pids), (postgres_cpu(pg) if pg else 0.0)
         wrks = load(args.duration)
         n1 = settle(count)
-        cpu1 = sum(cpu_seconds(p) for p in pids) + (postgres_cpu(pg) if pg else 0.0)
+        own1, db1 = sum(cpu_seconds(p) for p in pids), (postgres_cpu(pg) if pg else 0.0)
+        cpu0, cpu1 = own0 + db0, own1 + db1
         messages = n1 - n0
         seconds = max(w["duration_us"] for w in wrks) / 1e6
         return {
             "setup": name, "instances": n, "msgs_per_s": messages / seconds, "stored": messages,
             "cpu_us_per_msg": (cpu1 - cpu0) / max(messages, 1) * 1e6,
+            "daemon_us_per_msg": (own1 - own0) / max(messages, 1) * 1e6,
+            "database_us_per_msg": (db1 - db0) / max(messages, 1) * 1e6,
             "p99_ms": max(w["lat_p99_us"] for w in wrks) / 1000,
             "errors": sum(w[k] for w in wrks for k in ("connect_errors", "read_errors", "write_errors",
                                                       "status_errors", "timeouts")),
@@ -146,10 +150,12 @@ async def main() -> int:
                 results.append(await measure(f"postgresql-{n}", n, args, work, pg))
     finally:
         pg.destroy()
-    print(f"\n{'setup':<16}{'instances':>10}{'msgs/s':>10}{'CPU µs/msg':>12}{'p99 ms':>9}{'errors':>8}")
+    print(f"\n{'setup':<16}{'instances':>10}{'msgs/s':>10}{'CPU µs/msg':>12}{'daemons':>9}{'database':>10}"
+          f"{'p99 ms':>9}{'errors':>8}")
     for r in results:
         print(f"{r['setup']:<16}{r['instances']:>10}{r['msgs_per_s']:>10.0f}{r['cpu_us_per_msg']:>12.0f}"
-              f"{r['p99_ms']:>9.1f}{r['errors']:>8}")
+              f"{r['daemon_us_per_msg']:>9.0f}{r['database_us_per_msg']:>10.0f}{r['p99_ms']:>9.1f}{r['errors']:>8}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine moves every row alike)")
     if args.json:
         print(json.dumps(results, indent=1))
     return 0

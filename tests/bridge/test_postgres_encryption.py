@@ -25,6 +25,7 @@ from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter, Store
 
 from tests.fakes.postgres import Postgres
+from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram, message_update
 from tests.support.core import inbound, running_core
 from tests.support.daemon import Daemon, Visitor
 
@@ -55,6 +56,8 @@ async def _write(store: Store, core: Any, tag: str) -> tuple[int, dict[str, str]
     conv = items[0].conversation
     await core.desk.reply(conv.id, secrets["agent"], author=Author(AuthorKind.AGENT, None, "Ann"))
     assert (await core.pipeline.ingest("webchat.site", "webchat", [rec]))[0].message_id is None  # dedupe holds
+    secrets["profile"] = f"profile-{tag}"  # what a web chat app said about the visitor (kv)
+    await store.kv_set(f"webchat.site:profile:{secrets['id']}", secrets["profile"], None)
     return conv.id, secrets
 
 
@@ -76,6 +79,7 @@ async def test_nothing_personal_is_readable_in_the_database_and_everything_works
         assert contact is not None and contact.name == secrets["name"] and contact.email == secrets["email"]
         assert contact.identities[0].external_id == secrets["id"]
         assert await store.known("webchat.site", [f"msg-{tag}", "other"]) == {f"msg-{tag}"}
+        assert await store.kv_get(f"webchat.site:profile:{secrets['id']}") == secrets["profile"]
         for query in (secrets["text"], "助记", "钱包", secrets["agent"]):  # words and CJK bigrams
             assert await _found(store, query) == [conv_id], query
         assert await _found(store, "nothing-like-it") == []
@@ -96,7 +100,10 @@ async def test_encryption_turned_on_migrates_and_rotation_reseals_under_the_new_
         conv_id, secrets = await _write(core.store, core, tag)
     assert secrets["text"] in _rows(url)
     async with running_core(tmp_path / "on", _keys(KEY_A), url=url) as core:
+        profile = f"webchat.site:profile:{secrets['id']}"
+        assert await core.store.kv_get(profile) == secrets["profile"]  # readable before the pass converts it
         await _reseal(core.store)
+        assert await core.store.kv_get(profile) == secrets["profile"]
         assert await _found(core.store, "钱包") == [conv_id]
         assert (await core.store.list_messages(conv_id))[0].text.startswith(secrets["text"])
     dump = _rows(url)
@@ -116,6 +123,7 @@ async def test_encryption_turned_on_migrates_and_rotation_reseals_under_the_new_
         assert await _found(core.store, "钱包") == [conv_id]
         contact = await core.store.get_contact((await core.store.get_conversation(conv_id)).contact_id)  # type: ignore[union-attr]
         assert contact is not None and contact.name == secrets["name"]
+        assert await core.store.kv_get(profile) == secrets["profile"]
     with pytest.raises(KeyProblem, match="wrong key"):
         async with running_core(tmp_path / "wrong", _keys(KEY_A), url=url):
             pass
@@ -133,21 +141,55 @@ async def _reseal(store: Store) -> None:
 
 @pytest.mark.slow
 async def test_the_daemon_on_an_encrypted_postgresql_store(tmp_path: Path, postgres: Postgres) -> None:
+    """The web chat and Telegram (a reply paced through the shared send windows) through the daemon."""
     url, tag = postgres.new_database(), uuid.uuid4().hex[:10]
+    chat = 7_300_000_000 + int(tag[:6], 16)  # a Telegram chat id no other number in the rows is
     secret = f"daemon-secret-{tag} 提现到账{tag}"
-    d = Daemon(tmp_path, env={"TPB_DATA_KEY": KEY_A}, store_url=url)
-    d.config_path.write_text(d.config_path.read_text().replace(
-        f'url = "{url}"\n', f'url = "{url}"\nencryption_key = "env:TPB_DATA_KEY"\n'))
-    async with d:
-        visitor = await Visitor(d).start()
-        assert (await visitor.say(secret, name=f"Name{tag}"))[0] == 201
-        _, page = await d.api("GET", "/api/v1/conversations?q=" + "提现")
-        assert [c["last_message"]["text"] for c in page["items"]] == [secret]
-        assert page["items"][0]["contact"]["name"] == f"Name{tag}"
-    dump = _rows(url)
-    assert tag not in dump
+    async with FakeTelegram() as fake:
+        tg = (f'[channels.telegram.main]\ntoken = "{DEFAULT_TOKEN}"\nmode = "polling"\n'
+              f'api_base_url = "{fake.url}"\npoll_timeout = 1\n')
+        d = Daemon(tmp_path, tg, env={"TPB_DATA_KEY": KEY_A}, store_url=url)
+        d.config_path.write_text(d.config_path.read_text().replace(
+            f'url = "{url}"\n', f'url = "{url}"\nencryption_key = "env:TPB_DATA_KEY"\n'))
+        async with d:
+            visitor = await Visitor(d).start()
+            assert (await visitor.say(secret, name=f"Name{tag}"))[0] == 201
+            update = message_update(1, user_id=chat, text=f"telegram-{tag} 提现")
+            update["message"]["from"]["first_name"] = update["message"]["chat"]["first_name"] = f"Tg{tag}"
+            fake.push_update(update)
+
+            async def both() -> list[dict[str, Any]] | None:
+                _, page = await d.api("GET", "/api/v1/conversations?q=" + "提现")
+                return page["items"] if len(page["items"]) == 2 else None
+
+            found = {c["channel"]: c for c in await d.wait_for(both, timeout=20)}
+            assert found["webchat"]["last_message"]["text"] == secret
+            assert found["webchat"]["contact"]["name"] == f"Name{tag}"
+            assert found["telegram"]["contact"]["name"] == f"Tg{tag}"
+            await d.api("POST", f"/api/v1/conversations/{found['telegram']['id']}/messages",
+                        {"text": f"agent-{tag}"})
+            await fake.wait_for(lambda: any(m["text"] == f"agent-{tag}" for m in fake.sent))
+            assert fake.sent[-1]["chat"]["id"] == chat
+        dump = _rows(url)
+    assert tag not in dump and str(chat) not in dump
     wrong = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "tpbridge.bridge", "-c",
                                                      str(d.config_path), "run"],
                                     capture_output=True, text=True, timeout=60, env={**d.env, "TPB_DATA_KEY": KEY_B})
     assert wrong.returncode == 2 and "store.encryption_key: wrong key" in wrong.stderr
     assert wrong.stderr.strip().count("\n") == 0
+
+
+async def test_the_key_value_table_is_sealed_on_both_stores(tmp_path: Path, store_url: str) -> None:
+    """What adapters keep in kv (a web chat app's visitor profile names the person, in its key and value)."""
+    tag = uuid.uuid4().hex[:10]
+    key, value = f"webchat.site:profile:visitor-{tag}", f'{{"name": "Zed{tag}"}}'
+    async with running_core(tmp_path, _keys(KEY_A), url=store_url) as core:
+        await core.store.kv_set(key, value, None)
+        assert await core.store.kv_get(key) == value
+    if store_url.startswith("sqlite"):
+        db = tmp_path / "data" / "tpbridge.db"
+        wal = db.with_name(db.name + "-wal")
+        raw = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        assert tag.encode() not in raw
+    else:
+        assert tag not in _rows(store_url)

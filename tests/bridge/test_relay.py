@@ -7,14 +7,18 @@ does, and its event bus is what an agent's SSE stream reads (`subscribe(remote=T
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
+from aiohttp.test_utils import TestClient, TestServer
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.events import CONVERSATION_DELETED, CONVERSATION_UPDATED, Event, Subscription
 from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.privacy.retention import sweep
 from tpbridge.bridge.relay import relay
+from tpbridge.bridge.web import auth
+from tpbridge.bridge.web.app import build_app
 
 from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core
@@ -78,4 +82,43 @@ async def test_erased_conversations_reach_every_instances_screens(tmp_path: Path
                 assert local == remote == {old.id, recent.id}
                 assert await b.store.get_conversation(old.id) is None
         finally:
+            relaying.cancel()
+
+
+async def test_an_agent_on_the_other_instance_sees_the_erasure_in_the_event_stream(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.new_database()
+    raw = {"channels": {"webchat": {"site": {}}}}
+    async with running_core(tmp_path / "a", dict(raw), url=url) as a, \
+            running_core(tmp_path / "b", dict(raw), url=url) as b:
+        relaying = asyncio.create_task(relay(b))
+        client = TestClient(TestServer(build_app(b)))
+        await client.start_server()
+        try:
+            agent = await b.store.add_agent("ann@example.com", "Ann", Role.AGENT, None, ("support",), ())
+            await b.store.set_team_inboxes("support", ["webchat.site"])
+            token = auth.new_token()
+            await b.store.add_token(agent.id, auth.digest(token), "test")
+            items = await a.pipeline.ingest("webchat.site", "webchat", [inbound("m1", "u1", "erase me")])
+            conv = items[0].conversation
+            assert conv is not None
+            with b.bus.subscribe(remote=True) as on_b:
+                await _relaying(a, on_b, conv.id)
+            resp = await client.get("/api/v1/events", headers={"Authorization": f"Bearer {token}"})
+            assert (await resp.content.readline()).startswith(b": connected")
+            await a.desk.forget(conv.contact_id)
+            async with asyncio.timeout(15):
+                kind = None
+                async for line in resp.content:
+                    text = line.decode().strip()
+                    if text.startswith("event: "):
+                        kind = text[7:]
+                    elif text.startswith("data: ") and kind == "conversation.deleted":
+                        assert json.loads(text[6:])["conversation"]["id"] == conv.id
+                        break
+            resp.close()
+        finally:
+            b.bus.close()
+            await client.close()
             relaying.cancel()

@@ -41,6 +41,7 @@ class PostgresStore(ChannelStore, DeliveryStore, ConversationStore, PeopleStore,
             for table, _pk, _cols in SEALED:
                 await conn.execute(f"VACUUM {table}")
             await conn.execute("VACUUM message_search")
+            await conn.execute("VACUUM kv")
 
     async def _closing(self) -> None:
         if self._batcher is not None:

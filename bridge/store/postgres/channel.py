@@ -12,7 +12,7 @@ from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.batch import IngestBatcher, IngestJob
 from tpbridge.bridge.store.postgres.ingest import save_checkpoint
 from tpbridge.bridge.store.protocol import Change, IngestedItem, PreparedInbound, StoreUnavailable
-from tpbridge.bridge.store.sqlite.sealing import lookup_msg
+from tpbridge.bridge.store.sqlite.sealing import kv_key, kv_keys, lookup_msg, seal
 
 # The database's clock, not each instance's: leases compare times written by different machines.
 DB_NOW = "extract(epoch FROM clock_timestamp())"
@@ -86,7 +86,8 @@ class ChannelStore(PostgresBase):
 
         async def run(c: Conn) -> str | None:
             value: str | None = await rows.value(
-                c, "SELECT value FROM kv WHERE key = %s AND (expires_at IS NULL OR expires_at > %s)", (key, now))
+                c, "SELECT value FROM kv WHERE key = ANY(%s) AND (expires_at IS NULL OR expires_at > %s)"
+                " ORDER BY key = %s DESC LIMIT 1", (kv_keys(c, key), now, kv_key(c, key)))  # opened by the row factory
             return value
 
         return await self._read(run)
@@ -98,7 +99,7 @@ class ChannelStore(PostgresBase):
             await c.execute(
                 "INSERT INTO kv (key, value, expires_at) VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET"
                 " value = excluded.value, expires_at = excluded.expires_at",
-                (key, value, expires),
+                (kv_key(c, key), seal(c, value), expires),
             )
 
         await self._tx(run)

@@ -38,13 +38,12 @@ class CredentialStore(PostgresBase):
         now = self.now()
 
         async def run(c: Conn) -> tuple[Agent, ApiToken] | None:
-            tok = await rows.one(c, "SELECT * FROM tokens WHERE token_hash = %s"
-                                 " AND (expires_at IS NULL OR expires_at > %s)", (token_hash, now))
-            if tok is None:
-                return None
-            row = await rows.one(c, f"SELECT {AGENT} FROM agents a WHERE a.id = %s AND a.disabled = 0",
-                                 (tok["agent_id"],))
-            return None if row is None else (await agent_of(c, row), _token(tok))
+            # Every API request: the token and its agent (with teams) in one statement.
+            row = await rows.one(c, f"SELECT to_json(t) AS token, {AGENT} FROM tokens t JOIN agents a"
+                                 " ON a.id = t.agent_id WHERE t.token_hash = %s"
+                                 " AND (t.expires_at IS NULL OR t.expires_at > %s) AND a.disabled = 0",
+                                 (token_hash, now))
+            return None if row is None else (await agent_of(c, row), _token(row["token"]))
 
         return await self._read(run)
 

@@ -23,6 +23,7 @@ from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.postgres.migrations import MIGRATION_LOCK
 from tpbridge.bridge.store.sqlite.encryption import SEALED, Progress
+from tpbridge.bridge.store.sqlite.sealing import is_kv_hash
 
 
 async def check(conn: Conn, codec: Codec | None) -> None:
@@ -36,7 +37,8 @@ async def check(conn: Conn, codec: Codec | None) -> None:
             if codec is None:
                 return
             index_key = os.urandom(32)
-            had_data = await rows.value(conn, "SELECT 1 FROM messages UNION ALL SELECT 1 FROM contacts LIMIT 1")
+            had_data = await rows.value(conn, "SELECT 1 FROM messages UNION ALL SELECT 1 FROM contacts"
+                                              " UNION ALL SELECT 1 FROM kv LIMIT 1")
             await conn.execute(
                 "INSERT INTO crypto_state (id, key_id, index_key, pending, started_at) VALUES (1, %s, %s, %s, %s)",
                 (codec.key_id, codec.seal(base64.b64encode(index_key).decode()), int(had_data is not None),
@@ -70,8 +72,12 @@ async def step(conn: Conn, codec: Codec, limit: int = 500) -> Progress:
     state = await rows.one(conn, "SELECT pass_table, pass_after FROM crypto_state WHERE id = 1 FOR UPDATE")
     assert state is not None
     index, after = int(state["pass_table"]), int(state["pass_after"])
-    if index >= len(SEALED):
+    if index > len(SEALED):
         return Progress(None, 0, 0)
+    if index == len(SEALED):  # the key-value table last, whole (it is small)
+        done = await reseal_kv(conn, codec)
+        await conn.execute("UPDATE crypto_state SET pass_table = %s, pass_after = 0 WHERE id = 1", (index + 1,))
+        return Progress("kv", done, done)
     table, pk, cols = SEALED[index]
     if table == "messages":  # channel ids from before encryption: the keyed hash becomes the dedupe key
         plain = await rows.all_rows(
@@ -118,6 +124,20 @@ async def step(conn: Conn, codec: Codec, limit: int = 500) -> Progress:
     done = await rows.value(conn, f"SELECT count(*) FROM {table} WHERE {pk} <= %s", (last,))
     total = await rows.value(conn, f"SELECT count(*) FROM {table}")
     return Progress(table, int(done), int(total))
+
+
+async def reseal_kv(conn: Conn, codec: Codec) -> int:
+    """kv under the current key, as the SQLite store's reseal_kv: keys in clear become keyed hashes, values sealed."""
+    found = await rows.all_rows(conn, "SELECT key, value, expires_at FROM kv")  # values opened, whatever their key
+    for r in found:
+        sealed = codec.seal(r["value"]) if isinstance(r["value"], str) else r["value"]
+        if is_kv_hash(r["key"]):
+            await conn.execute("UPDATE kv SET value = %s WHERE key = %s", (sealed, r["key"]))
+            continue
+        await conn.execute("DELETE FROM kv WHERE key = %s", (r["key"],))
+        await conn.execute("INSERT INTO kv (key, value, expires_at) VALUES (%s,%s,%s) ON CONFLICT (key) DO NOTHING",
+                           (codec.blind(f"kv:{r['key']}"), sealed, r["expires_at"]))
+    return len(found)
 
 
 async def finish(conn: Conn) -> None:

@@ -10,7 +10,7 @@ from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, 
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
-from tpbridge.bridge.store.sqlite.sealing import lookup_id, seal
+from tpbridge.bridge.store.sqlite.sealing import kv_keys, lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -34,11 +34,13 @@ _IDENTITIES = (
 async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
     if not wanted:
         return {}
-    found = await rows.all_rows(c, "SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
-    if not found:
-        return {}
+    contacts, identities = c.cursor(), c.cursor()
+    async with c.pipeline():  # both statements in one round trip
+        await contacts.execute("SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
+        await identities.execute(_IDENTITIES, (wanted, wanted))
+    found = await contacts.fetchall()
     idents: dict[int, list[Identity]] = {}
-    for r in await rows.all_rows(c, _IDENTITIES, (wanted, wanted)):
+    for r in await identities.fetchall():
         owner = r["owner"]
         link = None if r["contact_id"] == owner else "verified" if r["merge_verified"] else "unverified"
         idents.setdefault(owner, []).append(rows.identity(r, link=link))  # type: ignore[arg-type]
@@ -351,7 +353,8 @@ async def _forget_profiles(c: Conn, conversation_ids: list[int], contact_ids: li
     """What an app said about a verified web chat user (name, email, tier) is kept in kv: erased too."""
     for row in await rows.all_rows(c, "SELECT inbox, coalesce(external_id_sealed, external_id) AS external_id"
                                    " FROM identities WHERE contact_id = ANY(%s)", (contact_ids,)):
-        await c.execute("DELETE FROM kv WHERE key = %s", (f"{row['inbox']}:profile:{row['external_id']}",))
+        await c.execute("DELETE FROM kv WHERE key = ANY(%s)",
+                        (kv_keys(c, f"{row['inbox']}:profile:{row['external_id']}"),))
 
 
 FORGET_HOOKS.append(_forget_profiles)

@@ -11,7 +11,7 @@ from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.ingest import save_checkpoint
 from tpbridge.bridge.store.sqlite.ingest_batch import IngestWrite, finished
-from tpbridge.bridge.store.sqlite.sealing import lookup_msg
+from tpbridge.bridge.store.sqlite.sealing import kv_key, kv_keys, lookup_msg, seal
 
 
 class ChannelStore(SqliteBase):
@@ -81,9 +81,11 @@ class ChannelStore(SqliteBase):
         now = self.now()
 
         def run(c: sqlite3.Connection) -> str | None:
+            keys = kv_keys(c, key)
             row = c.execute(
-                "SELECT value FROM kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)", (key, now)
-            ).fetchone()
+                f"SELECT value FROM kv WHERE key IN ({','.join('?' * len(keys))})"
+                " AND (expires_at IS NULL OR expires_at > ?) ORDER BY key = ? DESC LIMIT 1", (*keys, now, keys[0])
+            ).fetchone()  # a sealed value comes back opened (the row factory)
             return row[0] if row else None
 
         return await self._read(run)
@@ -94,6 +96,6 @@ class ChannelStore(SqliteBase):
             lambda c: c.execute(
                 "INSERT INTO kv (key, value, expires_at) VALUES (?,?,?) ON CONFLICT(key) DO UPDATE SET"
                 " value = excluded.value, expires_at = excluded.expires_at",
-                (key, value, expires),
+                (kv_key(c, key), seal(c, value), expires),
             )
         )

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from tpbridge.bridge.crypto import Codec, KeyProblem
+from tpbridge.bridge.store.sqlite.sealing import is_kv_hash
 
 VERSION = 16  # the migration that made crypto_state
 
@@ -52,7 +53,7 @@ def check(conn: sqlite3.Connection, codec: Codec | None) -> None:
         if codec is None:
             return
         index_key = os.urandom(32)
-        had_data = conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None
+        had_data = conn.execute("SELECT 1 FROM messages UNION ALL SELECT 1 FROM kv LIMIT 1").fetchone() is not None
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO crypto_state (id, key_id, index_key, pending, started_at) VALUES (1, ?, ?, ?, ?)",
                      (codec.key_id, codec.seal(base64.b64encode(index_key).decode()), int(had_data), time.time()))
@@ -86,8 +87,12 @@ def step(conn: sqlite3.Connection, codec: Codec, limit: int = 500) -> Progress:
     """Re-seal up to `limit` rows of the table the pass stands at; returns where it stands after."""
     state = conn.execute("SELECT pass_table, pass_after FROM crypto_state WHERE id = 1").fetchone()
     index, after = state[0], state[1]
-    if index >= len(SEALED):
+    if index > len(SEALED):
         return Progress(None, 0, 0)
+    if index == len(SEALED):  # the key-value table last, whole (it is small)
+        done = reseal_kv(conn, codec)
+        conn.execute("UPDATE crypto_state SET pass_table = ?, pass_after = 0 WHERE id = 1", (index + 1,))
+        return Progress("kv", done, done)
     table, pk, cols = SEALED[index]
     if table == "messages":  # channel ids from before encryption: the keyed hash becomes the dedupe key
         plain = conn.execute("SELECT id, inbox, external_id FROM messages WHERE external_id_sealed IS NULL"
@@ -117,6 +122,21 @@ def step(conn: sqlite3.Connection, codec: Codec, limit: int = 500) -> Progress:
                         (found[-1][0] if found else after,)).fetchone()[0]
     total = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return Progress(table, done, total)
+
+
+def reseal_kv(conn: sqlite3.Connection, codec: Codec) -> int:
+    """kv under the current key: keys in clear become keyed hashes (they may name a person), values are sealed.
+    A key already written hashed (since encryption was on) wins over its old copy in clear."""
+    found = conn.execute("SELECT key, value, expires_at FROM kv").fetchall()  # values opened, whatever their key
+    for key, value, expires in found:
+        sealed = codec.seal(value) if isinstance(value, str) else value
+        if is_kv_hash(key):
+            conn.execute("UPDATE kv SET value = ? WHERE key = ?", (sealed, key))
+            continue
+        conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+        conn.execute("INSERT INTO kv (key, value, expires_at) VALUES (?,?,?) ON CONFLICT(key) DO NOTHING",
+                     (codec.blind(f"kv:{key}"), sealed, expires))
+    return len(found)
 
 
 def finish(conn: sqlite3.Connection) -> None:

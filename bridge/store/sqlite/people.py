@@ -12,7 +12,7 @@ from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.credentials import end_credentials
-from tpbridge.bridge.store.sqlite.sealing import lookup_id, seal
+from tpbridge.bridge.store.sqlite.sealing import kv_keys, lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -315,7 +315,8 @@ def _forget_profiles(c: sqlite3.Connection, conversation_ids: list[int], contact
     for inbox, external_id in c.execute(
             f"SELECT inbox, coalesce(external_id_sealed, external_id) FROM identities WHERE contact_id IN ({marks})",
             contact_ids).fetchall():  # the channel's id (the sealed copy, opened, when encrypted), as the key has it
-        c.execute("DELETE FROM kv WHERE key = ?", (f"{inbox}:profile:{external_id}",))
+        for key in kv_keys(c, f"{inbox}:profile:{external_id}"):
+            c.execute("DELETE FROM kv WHERE key = ?", (key,))
 
 
 FORGET_HOOKS.append(_forget_profiles)

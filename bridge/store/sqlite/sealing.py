@@ -88,6 +88,24 @@ def lookup_thread(conn: object, inbox: str, key: str) -> str:
     return key if codec is None else codec.blind(f"thread:{inbox}:{key}")
 
 
+def kv_key(conn: object, key: str) -> str:
+    """What kv.key holds: the key, or its keyed hash (a key may name a person: `<inbox>:profile:<their id>`)."""
+    codec = codec_of(conn)
+    return key if codec is None else codec.blind(f"kv:{key}")
+
+
+def kv_keys(conn: object, key: str) -> list[str]:
+    """The rows a kv key may be in, preferred first: its keyed hash, then (until the re-seal pass has converted
+    it, after encryption was turned on) the key in clear."""
+    hashed = kv_key(conn, key)
+    return [hashed] if hashed == key else [hashed, key]
+
+
+def is_kv_hash(key: str) -> bool:
+    """A keyed hash (24 hex digits) rather than a key in clear (which always holds a `:`)."""
+    return ":" not in key
+
+
 def sealed_id(conn: object, external_id: str | None) -> str | None:
     """The sealed copy kept beside a keyed hash (None without encryption: the id is there in clear)."""
     codec = codec_of(conn)
