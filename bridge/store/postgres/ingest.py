@@ -167,7 +167,7 @@ async def _pick(
         found = await rows.value(
             conn,
             "SELECT id FROM conversations WHERE inbox = %s AND thread_key = %s AND status != 'resolved'"
-            " ORDER BY id DESC LIMIT 1",
+            " ORDER BY id + 0 DESC LIMIT 1",  # + 0: through the key's index, never a walk of the primary key
             (inbox, lookup_thread(conn, inbox, hint.key)),
         )
         if found is not None:
@@ -178,7 +178,8 @@ async def _pick(
         referenced = await rows.value(
             conn,
             "SELECT conversation_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)"
-            " AND external_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            # + 0: as above — a reply to an old thread must never walk every newer message to find it
+            " AND external_id IS NOT NULL ORDER BY id + 0 DESC LIMIT 1",
             (inbox, [lookup_msg(conn, inbox, r) for r in hint.references]),
         )
     if referenced is None and hint.token is not None:
