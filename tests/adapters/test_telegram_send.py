@@ -202,7 +202,9 @@ async def test_per_chat_rate_limit_spaces_messages_to_one_chat_only(
             await adapter.send(reply(recipient=CHAT))
     stamps = [m["at"] for m in fake.sent if m["chat"]["id"] == CHAT]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert all(gap >= 0.19 for gap in gaps), gaps
+    # 0.2 s apart when they leave (5 a second); as the fake receives them, less the loop's jitter on a busy
+    # machine (gaps of 0.18 s were seen with two test workers and a daemon starting): one chat is throttled.
+    assert all(gap >= 0.15 for gap in gaps), gaps
 
 
 async def test_global_rate_limit_spaces_messages_across_chats(

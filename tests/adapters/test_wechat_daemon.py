@@ -191,14 +191,20 @@ async def test_a_burst_with_retries_is_answered_in_time_and_stored_once(tmp_path
         users = [f"oBurst_user_{i:02d}_0123456789ab" for i in range(20)]
         pushes = [text_xml(f"第{n}条消息", 64000 + n, sender=user) for user in users for n in range(5)] * 3
         latencies: list[float] = []
+        # Encrypted and signed before the clock starts, sent on one client with no connection limit: the
+        # latency is the daemon's answer, not this process's own work on 300 pushes (on a busy machine that
+        # alone took a second).
+        signed = [pusher.push(xml) for xml in pushes]
 
-        async def timed(xml: str) -> tuple[int, str]:
+        async def timed(http: aiohttp.ClientSession, params: dict[str, str], body: bytes) -> tuple[int, str]:
             started = time.monotonic()
-            result = await push(daemon, pusher, xml)
+            async with http.post(daemon.url + HOOK, params=params, data=body) as resp:
+                result = resp.status, await resp.text()
             latencies.append(time.monotonic() - started)
             return result
 
-        results = await asyncio.gather(*(timed(xml) for xml in pushes))
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            results = await asyncio.gather(*(timed(http, params, body) for params, body in signed))
         assert set(results) == {(200, "success")}
         assert max(latencies) < 3.0  # WeChat's deadline is 5 s
 

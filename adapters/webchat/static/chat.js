@@ -110,7 +110,12 @@
     else { opts.body = JSON.stringify(body); opts.headers = {"Content-Type": "application/json"}; }
     return api("/api/messages", opts).then(function (r) {
       li.classList.remove("pending"); statusEl.textContent = "";
-      if (r.id) { seen[r.id] = li; li.setAttribute("data-id", r.id); }
+      if (r.id) {
+        // The event stream (or the history read when it opens) may have shown this message before our own
+        // POST was answered: one line for it, the one where the visitor wrote it.
+        if (seen[r.id] && seen[r.id] !== li) { seen[r.id].remove(); }
+        seen[r.id] = li; li.setAttribute("data-id", r.id);
+      }
     }).catch(function () {
       statusEl.textContent = T.failed;
       // the same client_id makes a retry safe: the server stores it once
