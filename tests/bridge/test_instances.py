@@ -176,6 +176,13 @@ async def test_three_instances_on_one_postgres_lose_nothing_and_do_nothing_twice
                         replies[conv].append(text)
                 await fake.wait_for(lambda: len(fake.calls_of("sendMessage")) >= 8, 30)
                 second.kill()  # a second instance, with replies claimed and refused
+                # A request the killed instance sent just before it died may not have been answered yet (the
+                # fake runs in this loop): it must still be refused, or Telegram would have "sent" what that
+                # instance never recorded. It was readable before any request sent after the kill, so: wait
+                # for one of those, then for every sendMessage being answered to be done.
+                killed_second_at = time.monotonic()
+                await fake.wait_for(lambda: any(c.at > killed_second_at for c in fake.calls_of("sendMessage")), 30)
+                await fake.wait_for(lambda: fake.handling["sendMessage"] == 0, 30)
                 refusing = False
                 await fake.wait_for(lambda: len(fake.sent) >= 12, 60)
 

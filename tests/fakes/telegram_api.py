@@ -63,6 +63,7 @@ class FakeTelegram:
         self.revoked = False
         self.url = ""
         self.calls: list[Call] = []
+        self.handling: dict[str, int] = defaultdict(int)  # requests of each method being answered now
         self.sent: list[dict[str, Any]] = []  # every message the bot sent (the Message objects)
         self.pending: list[dict[str, Any]] = []  # updates not yet confirmed
         self.confirmed_offset = 0
@@ -225,6 +226,7 @@ class FakeTelegram:
         method = request.match_info["method"]
         if request.match_info["token"] != self.token or self.revoked:
             return _fail(401, "Unauthorized")
+        self.handling[method] += 1
         try:
             params, files, ctype = await self._params(request)
             call = Call(method, params, files, ctype)
@@ -240,6 +242,7 @@ class FakeTelegram:
         except _ApiFailure as exc:
             return _fail(exc.status, exc.description)
         finally:
+            self.handling[method] -= 1
             self._notify()
         if isinstance(result, web.StreamResponse):
             return result  # type: ignore[return-value]
