@@ -201,9 +201,16 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> No
                                                                "\nrate_limit_delay"), env=env) as daemon:
             await daemon.wait_for(lambda: connected(daemon))
 
+            # Eight pushes in flight at a time, as a burst from Weibo arrives: with all 200 at once, one group
+            # commit could acknowledge every one before the kill landed, and nothing was left "mid-burst".
+            in_flight = asyncio.Semaphore(8)
+
             async def one(body: bytes) -> None:
                 try:
-                    status, _ = await push(daemon, pusher, body)
+                    async with in_flight:
+                        if daemon.proc is None or daemon.proc.returncode is not None:
+                            return  # killed: the rest is Weibo's to send again
+                        status, _ = await push(daemon, pusher, body)
                 except aiohttp.ClientError:
                     return
                 if status == 200:
