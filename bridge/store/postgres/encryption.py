@@ -17,12 +17,12 @@ import time
 from typing import Any
 
 from psycopg.rows import tuple_row
-from tpbridge.bridge.crypto import Codec, KeyProblem
+from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.postgres.migrations import MIGRATION_LOCK
-from tpbridge.bridge.store.sqlite.encryption import SEALED, Progress
+from tpbridge.bridge.store.sqlite.encryption import SEALED, Progress, unwrap_index_key
 from tpbridge.bridge.store.sqlite.sealing import is_kv_hash
 
 
@@ -48,19 +48,17 @@ async def check(conn: Conn, codec: Codec | None) -> None:
             codec.set_index_key(index_key)
             return
         key_id, sealed_index = row[0], row[1]
-        if codec is None:
-            raise KeyProblem(f"store.encryption_key: this store is encrypted (key id {key_id}); "
-                             "set [store] encryption_key to its key")
-        if not codec.knows(key_id):
-            raise KeyProblem(f"store.encryption_key: wrong key: the store is under key id {key_id}, the configured "
-                             f"key is {codec.key_id} (an old key goes in [store] old_encryption_keys)")
-        index_key = base64.b64decode(codec.open(sealed_index))
-        codec.set_index_key(index_key)
+        codec, index_key = unwrap_index_key(codec, key_id, sealed_index)
         if key_id != codec.key_id:  # a new key: re-seal the index key now, the values in the pass
             await conn.execute(
                 "UPDATE crypto_state SET key_id = %s, index_key = %s, pending = 1, pass_table = 0, pass_after = 0,"
                 " started_at = %s, finished_at = NULL WHERE id = 1",
                 (codec.key_id, codec.seal(base64.b64encode(index_key).decode()), time.time()))
+
+
+# table: (column looked up by its keyed hash, the hash's prefix) — messages dedupe, threads, identities
+_KEYED = {"messages": ("external_id", "msg"), "conversations": ("thread_key", "thread"),
+          "identities": ("external_id", "id")}
 
 
 async def pending(conn: Conn) -> bool:
@@ -79,30 +77,14 @@ async def step(conn: Conn, codec: Codec, limit: int = 500) -> Progress:
         await conn.execute("UPDATE crypto_state SET pass_table = %s, pass_after = 0 WHERE id = 1", (index + 1,))
         return Progress("kv", done, done)
     table, pk, cols = SEALED[index]
-    if table == "messages":  # channel ids from before encryption: the keyed hash becomes the dedupe key
+    if table in _KEYED:  # ids in clear from before encryption: the keyed hash becomes the look-up key
+        column, prefix = _KEYED[table]
         plain = await rows.all_rows(
-            conn, "SELECT id, inbox, external_id FROM messages WHERE external_id_sealed IS NULL"
-            " AND external_id IS NOT NULL AND id > %s ORDER BY id LIMIT %s", (after, limit))
+            conn, f"SELECT id, inbox, {column} FROM {table} WHERE {column}_sealed IS NULL"
+            f" AND {column} IS NOT NULL AND id > %s ORDER BY id LIMIT %s", (after, limit))
         for r in plain:
-            await conn.execute("UPDATE messages SET external_id = %s, external_id_sealed = %s WHERE id = %s",
-                               (codec.blind(f"msg:{r['inbox']}:{r['external_id']}"), codec.seal(r["external_id"]),
-                                r["id"]))
-    if table == "conversations":
-        plain = await rows.all_rows(
-            conn, "SELECT id, inbox, thread_key FROM conversations WHERE thread_key_sealed IS NULL"
-            " AND thread_key IS NOT NULL AND id > %s ORDER BY id LIMIT %s", (after, limit))
-        for r in plain:
-            await conn.execute("UPDATE conversations SET thread_key = %s, thread_key_sealed = %s WHERE id = %s",
-                               (codec.blind(f"thread:{r['inbox']}:{r['thread_key']}"), codec.seal(r["thread_key"]),
-                                r["id"]))
-    if table == "identities":
-        plain = await rows.all_rows(
-            conn, "SELECT id, inbox, external_id FROM identities WHERE external_id_sealed IS NULL AND id > %s"
-            " ORDER BY id LIMIT %s", (after, limit))
-        for r in plain:
-            await conn.execute("UPDATE identities SET external_id = %s, external_id_sealed = %s WHERE id = %s",
-                               (codec.blind(f"id:{r['inbox']}:{r['external_id']}"), codec.seal(r["external_id"]),
-                                r["id"]))
+            await conn.execute(f"UPDATE {table} SET {column} = %s, {column}_sealed = %s WHERE id = %s",
+                               (codec.blind(f"{prefix}:{r['inbox']}:{r[column]}"), codec.seal(r[column]), r["id"]))
     found = await rows.all_rows(conn, f"SELECT {pk}, {', '.join(cols)} FROM {table} WHERE {pk} > %s"
                                       f" ORDER BY {pk} LIMIT %s", (after, limit))  # opened by the row factory
     sets = ", ".join(f"{c} = %s" for c in cols)

@@ -44,6 +44,20 @@ class Progress:
     total: int
 
 
+def unwrap_index_key(codec: Codec | None, key_id: str, sealed_index: str) -> tuple[Codec, bytes]:
+    """The store's index key, opened with the configured key (and set on the codec): KeyProblem when the
+    store is encrypted and no key or a key it was never under is configured. Both stores start so."""
+    if codec is None:
+        raise KeyProblem(f"store.encryption_key: this store is encrypted (key id {key_id}); "
+                         "set [store] encryption_key to its key")
+    if not codec.knows(key_id):
+        raise KeyProblem(f"store.encryption_key: wrong key: the store is under key id {key_id}, the configured "
+                         f"key is {codec.key_id} (an old key goes in [store] old_encryption_keys)")
+    index_key = base64.b64decode(codec.open(sealed_index))
+    codec.set_index_key(index_key)
+    return codec, index_key
+
+
 def check(conn: sqlite3.Connection, codec: Codec | None) -> None:
     """Match the configured key to the store (see the module docstring); unwrap the index key."""
     raw = conn.cursor()
@@ -64,14 +78,7 @@ def check(conn: sqlite3.Connection, codec: Codec | None) -> None:
         codec.set_index_key(index_key)
         return
     key_id, sealed_index, _pending = row[0], row[1], row[2]
-    if codec is None:
-        raise KeyProblem(f"store.encryption_key: this store is encrypted (key id {key_id}); "
-                         "set [store] encryption_key to its key")
-    if not codec.knows(key_id):
-        raise KeyProblem(f"store.encryption_key: wrong key: the store is under key id {key_id}, the configured "
-                         f"key is {codec.key_id} (an old key goes in [store] old_encryption_keys)")
-    index_key = base64.b64decode(codec.open(sealed_index))
-    codec.set_index_key(index_key)
+    codec, index_key = unwrap_index_key(codec, key_id, sealed_index)
     if key_id != codec.key_id:  # a new key: re-seal the index key now, the values in the pass
         conn.execute("UPDATE crypto_state SET key_id = ?, index_key = ?, pending = 1, pass_table = 0,"
                      " pass_after = 0, started_at = ?, finished_at = NULL WHERE id = 1",
