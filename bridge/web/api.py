@@ -81,12 +81,13 @@ async def render_conversations(request: web.Request, convs: list[Conversation]) 
             if c.contact_id in contacts]
 
 
-async def conversation_response(request: web.Request, conv: Conversation) -> web.Response:
-    """One conversation in the list's shape, with its contact and assignee."""
+async def conversation_response(request: web.Request, conv: Conversation, status: int = 200,
+                                **extra: Any) -> web.Response:
+    """One conversation in the list's shape, with its contact and assignee (and `extra` fields)."""
     rendered = await render_conversations(request, [conv])
-    if not rendered:
+    if not rendered:  # its person was erased meanwhile
         fail(404, "not_found", "conversation not found")
-    return web.json_response(rendered[0])
+    return web.json_response({**rendered[0], **extra}, status=status)
 
 
 def _priority(word: str) -> Priority:

@@ -9,12 +9,12 @@ from typing import Any
 from aiohttp import web
 from tpbridge.adapters.base import ChannelRule
 from tpbridge.bridge.desk import Invalid, NotFound
-from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation
+from tpbridge.bridge.model import Agent, Author, AuthorKind
 from tpbridge.bridge.outreach import start_conversation
 from tpbridge.bridge.phone import DIRECTIONS, OUTCOMES, Call, Phone
 from tpbridge.bridge.web import openapi
 from tpbridge.bridge.web.admin_api import visible_contact
-from tpbridge.bridge.web.api import read_json, render_conversations
+from tpbridge.bridge.web.api import conversation_response, read_json, render_conversations
 from tpbridge.bridge.web.errors import fail
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import message_json
@@ -59,13 +59,6 @@ def _phone(request: web.Request) -> Phone:
     return phone
 
 
-async def _one(request: web.Request, conv: Conversation, status: int, **extra: Any) -> web.Response:
-    rendered = await render_conversations(request, [conv])
-    if not rendered:  # its person was erased meanwhile
-        fail(404, "not_found", "conversation not found")
-    return web.json_response({**rendered[0], **extra}, status=status)
-
-
 @routes.post("/api/v1/conversations")
 async def new_conversation(request: web.Request) -> web.Response:
     core = request.app[CORE]
@@ -88,7 +81,7 @@ async def new_conversation(request: web.Request) -> web.Response:
         fail(404 if "contact" in str(exc) else 422, "not_found" if "contact" in str(exc) else "invalid", str(exc))
     except Invalid as exc:
         fail(422, "invalid", str(exc))
-    return await _one(request, started.conversation, 201, message=message_json(started.message))
+    return await conversation_response(request, started.conversation, 201, message=message_json(started.message))
 
 
 @routes.post("/api/v1/calls")
@@ -113,7 +106,7 @@ async def log_call(request: web.Request) -> web.Response:
         conv = await _phone(request).log_call(inbox, call, _author(request))
     except (NotFound, Invalid) as exc:
         fail(422, "invalid", str(exc))
-    return await _one(request, conv, 201)
+    return await conversation_response(request, conv, 201)
 
 
 @routes.get("/api/v1/callbacks")
