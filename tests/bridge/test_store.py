@@ -438,3 +438,29 @@ async def test_a_new_contacts_email_is_what_the_channel_says_not_its_name(tmp_pa
         second = await core.store.get_contact(by_chat.conversation.contact_id)  # type: ignore[union-attr]
         assert first is not None and first.email == "li@example.com" and not first.anonymous
         assert second is not None and second.email is None and second.anonymous
+
+
+async def test_due_snoozes_are_the_snoozed_ones_whose_time_is_up_found_through_their_index(
+        tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"s{i}", f"sleeper{i}")]))[0]
+               .conversation.id for i in range(4)]  # type: ignore[union-attr]
+        due, later, reopened, _open = ids
+        await store.update_conversation(due, status="snoozed", snoozed_until=datetime.fromtimestamp(100, UTC))
+        await store.update_conversation(later, status="snoozed", snoozed_until=datetime.fromtimestamp(300, UTC))
+        await store.update_conversation(reopened, status="open", snoozed_until=datetime.fromtimestamp(100, UTC))
+        assert await store.due_snoozes(200) == [due]
+        assert sorted(await store.due_snoozes(300)) == sorted([due, later])
+        assert await store.due_snoozes(50) == []
+        query = "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= {}"
+        if store_url.startswith("sqlite"):
+            conn = connect(store.path)  # type: ignore[attr-defined]
+            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query.format("?"), (200,)))
+            conn.close()
+        else:  # a table this small is read whole: ask whether the index can serve the query at all
+            async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as pg:
+                await pg.execute("SET enable_seqscan = off")
+                cur = await pg.execute(("EXPLAIN " + query.format("%s")).encode(), (200,))
+                plan = " ".join(str(r[0]) for r in await cur.fetchall())
+        assert "conversations_due_snoozes" in plan, plan
