@@ -4,12 +4,16 @@ and the SQLite store's own machinery (group commit, the search backlog, migratio
 from __future__ import annotations
 
 import asyncio
+import base64
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import pytest
 from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Role, Viewer
+from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import PostgresStore
 from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
@@ -177,7 +181,8 @@ async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: P
     async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
         store = core.store
         conn = connect(store.path)  # type: ignore[attr-defined]
-        terms = lambda: tuple(conn.execute("SELECT count(*), count(DISTINCT rowid) FROM message_search").fetchone())  # noqa: E731
+        terms = lambda: tuple(conn.execute(  # noqa: E731 - (a contentless table has no scan: count a term's rows)
+            "SELECT count(*), count(DISTINCT rowid) FROM message_search WHERE message_search MATCH '提现'").fetchone())
         n = 2 * search_index.BATCH + 10
         await asyncio.gather(*(core.pipeline.ingest("webchat.site", "webchat", [inbound(f"i{i}", f"u{i % 9}", "提现")])
                                for i in range(n)))
@@ -193,6 +198,45 @@ async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: P
         page = await store.list_conversations(ADMIN, ConversationFilter(q="退款"), 10, None)
         assert [c.id for c in page.items] == [again.conversation.id]  # type: ignore[union-attr]
         conn.close()
+
+
+def _rows_holding(conn: sqlite3.Connection, term: str) -> set[int]:
+    """The index's own answer for one term: the rowids in its doclist."""
+    return {r[0] for r in conn.execute("SELECT rowid FROM message_search WHERE message_search MATCH ?",
+                                       ('"' + term + '"',))}
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["clear", "encrypted"])
+async def test_erasure_and_edits_take_every_term_out_of_the_contentless_index(tmp_path: Path, encrypted: bool) -> None:
+    """The index keeps no copy of the terms (migration 30): a row goes by handing FTS5 the terms it was
+    indexed with. Were they recomputed wrong, the erased or edited row would stay in some term's doclist."""
+    raw = {"store": {"encryption_key": base64.b64encode(bytes(range(32))).decode()}} if encrypted else None
+    async with running_core(tmp_path, raw, url=sqlite_url(tmp_path)) as core:  # SQLite's own machinery
+        store = core.store
+        gone_text, kept_text = "USDT提现 deposit 我的账户 é‑mail 🙂x", "提现 deposit kept"
+        gone = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("g1", "leaver", gone_text),
+                                                                       inbound("g2", "leaver", "second 到账")]))[0]
+        kept = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("k1", "stayer", kept_text)]))[0]
+        edited = (await core.pipeline.ingest("webchat.site", "webchat",
+                                             [inbound("e1", "editor", "helo wrold 提现")]))[0]
+        await store.index_search()
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("e1:edit:1", "editor", "hello world",
+                                                                       edit_of="e1")])
+        await store.forget_contact(gone.conversation.contact_id)  # type: ignore[union-attr]
+        conn = store._writer._conn  # type: ignore[attr-defined]  # the writer's connection knows the index key
+        key = (lambda t: conn.codec.blind(t)) if encrypted else (lambda t: t)
+        low, high = gone.conversation.id << 32, (gone.conversation.id << 32) | search_index.LOW  # type: ignore[union-attr]
+        for term in {*terms(gone_text), *terms("second 到账")}:
+            assert not {r for r in _rows_holding(conn, key(term)) if low <= r <= high}, term
+        edited_row = search_index.rowid(edited.conversation.id, edited.message_id)  # type: ignore[union-attr,arg-type]
+        for term in ("helo", "wrold", "提现"):
+            assert edited_row not in _rows_holding(conn, key(term)), term
+        for term in ("hello", "world"):
+            assert edited_row in _rows_holding(conn, key(term)), term
+        kept_row = search_index.rowid(kept.conversation.id, kept.message_id)  # type: ignore[union-attr,arg-type]
+        assert all(kept_row in _rows_holding(conn, key(t)) for t in terms(kept_text))
+        page = await store.list_conversations(ADMIN, ConversationFilter(q="提现"), 10, None)
+        assert [c.id for c in page.items] == [kept.conversation.id]  # type: ignore[union-attr]
 
 
 async def test_keyset_pagination_newest_first(tmp_path: Path, store_url: str) -> None:
@@ -351,7 +395,8 @@ def test_a_burst_of_ingests_in_one_pass_stores_what_one_at_a_time_would(tmp_path
             q("SELECT id, identity_id, status, unread, last_message_text, last_activity_at FROM conversations"
               " ORDER BY id"),
             q("SELECT id, contact_id, external_id FROM identities ORDER BY id"),
-            q("SELECT rowid, terms FROM message_search ORDER BY rowid"),
+            sorted((t, sorted(_rows_holding(conn, t)))  # the index, term by term (it keeps no copy of them)
+                   for t in {t for (text,) in conn.execute("SELECT text FROM messages") for t in terms(text)}),
             q("SELECT inbox, value FROM checkpoints"),
         )
 
@@ -438,3 +483,29 @@ async def test_a_new_contacts_email_is_what_the_channel_says_not_its_name(tmp_pa
         second = await core.store.get_contact(by_chat.conversation.contact_id)  # type: ignore[union-attr]
         assert first is not None and first.email == "li@example.com" and not first.anonymous
         assert second is not None and second.email is None and second.anonymous
+
+
+async def test_due_snoozes_are_the_snoozed_ones_whose_time_is_up_found_through_their_index(
+        tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"s{i}", f"sleeper{i}")]))[0]
+               .conversation.id for i in range(4)]  # type: ignore[union-attr]
+        due, later, reopened, _open = ids
+        await store.update_conversation(due, status="snoozed", snoozed_until=datetime.fromtimestamp(100, UTC))
+        await store.update_conversation(later, status="snoozed", snoozed_until=datetime.fromtimestamp(300, UTC))
+        await store.update_conversation(reopened, status="open", snoozed_until=datetime.fromtimestamp(100, UTC))
+        assert await store.due_snoozes(200) == [due]
+        assert sorted(await store.due_snoozes(300)) == sorted([due, later])
+        assert await store.due_snoozes(50) == []
+        query = "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= {}"
+        if store_url.startswith("sqlite"):
+            conn = connect(store.path)  # type: ignore[attr-defined]
+            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query.format("?"), (200,)))
+            conn.close()
+        else:  # a table this small is read whole: ask whether the index can serve the query at all
+            async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as pg:
+                await pg.execute("SET enable_seqscan = off")
+                cur = await pg.execute(("EXPLAIN " + query.format("%s")).encode(), (200,))
+                plan = " ".join(str(r[0]) for r in await cur.fetchall())
+        assert "conversations_due_snoozes" in plan, plan

@@ -19,6 +19,11 @@ def _token(row: sqlite3.Row) -> ApiToken:
                     last_used_at=row["last_used_at"], expires_at=row["expires_at"])
 
 
+# The token's columns beside its agent's (whose names they share) in token_login's one statement.
+_TOKEN_AS = ", ".join(f"t.{name} AS t_{name}" for name in
+                      ("id", "agent_id", "label", "created_at", "last_used_at", "expires_at"))
+
+
 def end_credentials(c: sqlite3.Connection, agent_id: int) -> None:
     """Inside a write transaction: every session and token of the agent stops working."""
     c.execute("DELETE FROM sessions WHERE agent_id = ?", (agent_id,))
@@ -42,17 +47,17 @@ class CredentialStore(SqliteBase):
         now = self.now()
 
         def run(c: sqlite3.Connection) -> tuple[Agent, ApiToken] | None:
-            tok = c.execute("SELECT * FROM tokens WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
+            # Every API request: the token and its agent (with teams) in one statement.
+            row = c.execute(f"SELECT {rows.AGENT_WITH_TEAMS}, {_TOKEN_AS} FROM tokens t"
+                            " JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = ?"
+                            " AND (t.expires_at IS NULL OR t.expires_at > ?) AND a.disabled = 0",
                             (token_hash, now)).fetchone()
-            if tok is None:
-                return None
-            row = c.execute("SELECT * FROM agents WHERE id = ? AND disabled = 0", (tok["agent_id"],)).fetchone()
             if row is None:
                 return None
-            teams = tuple(r[0] for r in c.execute(
-                "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ?"
-                " ORDER BY t.name", (row["id"],)))
-            return rows.agent(row, teams), _token(tok)
+            token = ApiToken(id=row["t_id"], agent_id=row["t_agent_id"], label=row["t_label"],
+                             created_at=row["t_created_at"], last_used_at=row["t_last_used_at"],
+                             expires_at=row["t_expires_at"])
+            return rows.agent_with_teams(row), token
 
         return await self._read(run)
 

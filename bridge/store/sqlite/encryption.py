@@ -72,7 +72,7 @@ def check(conn: sqlite3.Connection, codec: Codec | None) -> None:
         conn.execute("INSERT INTO crypto_state (id, key_id, index_key, pending, started_at) VALUES (1, ?, ?, ?, ?)",
                      (codec.key_id, codec.seal(base64.b64encode(index_key).decode()), int(had_data), time.time()))
         if had_data:  # plaintext search terms: rebuilt as keyed hashes by the indexer
-            conn.execute("DELETE FROM message_search")
+            conn.execute("INSERT INTO message_search (message_search) VALUES ('delete-all')")  # contentless
             conn.execute("UPDATE search_state SET indexed_upto = 0 WHERE id = 1")
         conn.execute("COMMIT")
         codec.set_index_key(index_key)

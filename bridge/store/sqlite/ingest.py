@@ -18,7 +18,6 @@ from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.sealing import (
     codec_of,
-    index_terms,
     lookup_id,
     lookup_msg,
     lookup_thread,
@@ -226,8 +225,7 @@ def _edit(conn: sqlite3.Connection, inbox: str, rec: Inbound, now: float) -> Ing
         (row["id"], inbox, lookup_msg(conn, inbox, rec.external_id), seal(conn, row["text"]), now),
     )
     conn.execute("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", (seal(conn, rec.text), now, row["id"]))
-    conn.execute("UPDATE message_search SET terms = ? WHERE rowid = ?",
-                 (index_terms(conn, rec.text), search_index.rowid(row["conversation_id"], row["id"])))
+    search_index.reindex(conn, row["conversation_id"], row["id"], row["text"], rec.text)
     msg = rows.load_message(conn, row["id"])
     conv = rows.load_conversation(conn, row["conversation_id"])
     return IngestedItem(row["id"], message=msg, conversation=conv, edited=True)

@@ -11,6 +11,12 @@ A row's rowid is its conversation id in the high 32 bits and its message id in t
 reads the conversations it matched straight from the term's doclist (`rowid >> 32`), without a
 lookup per matching message (850 ms for a common term at 1,000,000 messages, bench/desk.py), and a
 conversation's rows are one rowid range.
+
+The table is contentless (migration 30): FTS5 keeps no copy of the terms, so a row is removed by giving
+back the terms it was indexed with — recomputed from the message's text, which is why everything that
+changes an indexed message's text goes through here (`forget_conversation`, `reindex`) and why a change
+to `bridge.search.terms` needs a migration that rebuilds the index. The mark says which messages are in
+it: exactly those with an id up to `indexed_upto`.
 """
 
 from __future__ import annotations
@@ -30,21 +36,41 @@ def rowid(conversation_id: int, message_id: int) -> int:
     return (conversation_id << 32) | (message_id & LOW)
 
 
+_DELETE = "INSERT INTO message_search (message_search, rowid, terms) VALUES ('delete', ?, ?)"
+_INSERT = "INSERT INTO message_search (rowid, terms) VALUES (?,?)"
+
+
+def _mark(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT indexed_upto FROM search_state WHERE id = 1").fetchone()[0])
+
+
 def forget_conversation(conn: sqlite3.Connection, conversation_id: int) -> None:
-    conn.execute("DELETE FROM message_search WHERE rowid BETWEEN ? AND ?",
-                 (conversation_id << 32, (conversation_id << 32) | LOW))
+    """Take a conversation's messages out of the index; before the messages themselves are deleted."""
+    found = conn.execute("SELECT id, text FROM messages WHERE conversation_id = ? AND id <= ?",
+                         (conversation_id, _mark(conn))).fetchall()
+    conn.executemany(_DELETE, [(rowid(conversation_id, r[0]), index_terms(conn, r[1] or "")) for r in found])
+
+
+def reindex(conn: sqlite3.Connection, conversation_id: int, message_id: int, old_text: str | None,
+            new_text: str) -> None:
+    """A message's text changed (an edit): its terms follow, if it is indexed yet (if not, the indexer
+    reads the new text when it gets there)."""
+    if message_id > _mark(conn):
+        return
+    key = rowid(conversation_id, message_id)
+    conn.execute(_DELETE, (key, index_terms(conn, old_text or "")))
+    conn.execute(_INSERT, (key, index_terms(conn, new_text)))
 
 
 def index_pending(conn: sqlite3.Connection, limit: int = BATCH) -> int:
     """Index up to `limit` messages above the mark; how many were indexed (less than limit: caught up)."""
-    mark = conn.execute("SELECT indexed_upto FROM search_state WHERE id = 1").fetchone()[0]
+    mark = _mark(conn)
     found = conn.execute(
         "SELECT id, text, conversation_id FROM messages WHERE id > ? ORDER BY id LIMIT ?", (mark, limit)
     ).fetchall()
     if not found:
         return 0
-    conn.executemany("INSERT INTO message_search (rowid, terms) VALUES (?,?)",
-                     [(rowid(r[2], r[0]), index_terms(conn, r[1] or "")) for r in found])
+    conn.executemany(_INSERT, [(rowid(r[2], r[0]), index_terms(conn, r[1] or "")) for r in found])
     conn.execute("UPDATE search_state SET indexed_upto = ? WHERE id = 1", (found[-1][0],))
     return len(found)
 
