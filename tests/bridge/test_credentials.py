@@ -21,6 +21,7 @@ async def test_tokens_expire_are_revoked_and_end_with_a_new_password_or_a_disabl
         found = await store.token_login("hash-live")
         assert found is not None and found[0].id == ann.id and found[1].id == live.id
         assert await store.token_login("hash-old") is None and await store.agent_by_token("hash-old") is None
+        assert await store.sign_in("token", "hash-old") is None
         await store.touch_token(live.id)
         listed = await store.list_tokens(ann.id)
         assert [t.id for t in listed] == [live.id, gone.id] and listed[0].last_used_at is not None
@@ -57,3 +58,13 @@ async def test_a_token_or_session_reads_its_agent_whole_teams_sorted_and_the_tok
         assert session is not None and session == (bo, "csrf-bo")
         assert [a for a in await store.list_agents() if a.id == bo.id] == [bo]
         assert (await store.viewer(agent)).team_inboxes == ("webchat.site",)
+        # sign_in: the same agent, token and session, with the viewer, in one read
+        signed = await store.sign_in("token", "hash-bo")
+        assert signed is not None and (signed.agent, signed.token, signed.csrf) == (bo, made, None)
+        assert signed.viewer == await store.viewer(bo)
+        signed = await store.sign_in("session", "sess-bo")
+        assert signed is not None and (signed.agent, signed.token, signed.csrf) == (bo, None, "csrf-bo")
+        assert signed.viewer == await store.viewer(bo)
+        assert await store.sign_in("token", "sess-bo") is None and await store.sign_in("session", "hash-bo") is None
+        await store.update_agent(bo.id, disabled=True)
+        assert await store.sign_in("token", "hash-bo") is None and await store.sign_in("session", "sess-bo") is None

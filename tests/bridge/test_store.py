@@ -464,6 +464,15 @@ async def test_identities_by_address_contact_profile_and_verified_merges(tmp_pat
         await core.store.merge_contacts(a.contact_id, b.contact_id)  # again, by an agent this time
         contact = await core.store.get_contact(a.contact_id)
         assert contact is not None and {i.link for i in contact.identities} == {None, "unverified"}
+        # A page's people in one read: each contact as get_contact gives it (a merged one and its root too),
+        # the agents by id; none asked, none read.
+        ids = [a.contact_id, b.contact_id, c.contact_id, a.contact_id, 999_999]
+        admin = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["T2", "T1"], [])
+        people, agents = await core.store.contacts_and_agents(ids, [admin.id, admin.id, 999_999])
+        assert people == {i: await core.store.get_contact(i) for i in ids[:3]} == await core.store.get_contacts(ids)
+        assert people[a.contact_id] == contact and agents == {admin.id: admin} and admin.teams == ("T1", "T2")
+        assert await core.store.contacts_and_agents([], []) == ({}, {})
+        assert await core.store.contacts_and_agents([], [admin.id]) == ({}, {admin.id: admin})
         # Resolved conversations by resolution time (the follow-up's query).
         when = datetime.now(UTC)
         await core.store.update_conversation(b.id, status="resolved", resolved_at=when)

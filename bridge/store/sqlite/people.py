@@ -100,6 +100,19 @@ class PeopleStore(SqliteBase):
 
         return await self._read(run)
 
+    async def contacts_and_agents(self, contact_ids: Sequence[int],
+                                  agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+        contacts, agents = sorted(set(contact_ids)), sorted(set(agent_ids))
+
+        def run(c: sqlite3.Connection) -> tuple[dict[int, Contact], dict[int, Agent]]:
+            if not agents:
+                return _contacts(c, contacts), {}
+            marks = ",".join("?" * len(agents))
+            return _contacts(c, contacts), {r["id"]: rows.agent_with_teams(r) for r in c.execute(
+                f"SELECT {AGENT} FROM agents a WHERE a.id IN ({marks})", agents)}
+
+        return await self._read(run)
+
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
         def run(c: sqlite3.Connection) -> dict[str, Any] | None:
             contact = _contact(c, contact_id)
@@ -263,13 +276,9 @@ class PeopleStore(SqliteBase):
 
     async def viewer(self, agent: Agent) -> Viewer:
         def run(c: sqlite3.Connection) -> Viewer:
-            inboxes: set[str] = set()
-            for r in c.execute(
+            return rows.viewer(agent, [r[0] for r in c.execute(
                 "SELECT t.inboxes FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ?",
-                (agent.id,),
-            ):
-                inboxes.update(json.loads(r[0] or "[]"))
-            return Viewer(agent.id, agent.role, agent.teams, tuple(sorted(inboxes)))
+                (agent.id,))])
 
         return await self._read(run)
 

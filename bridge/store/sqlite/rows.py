@@ -24,6 +24,7 @@ from tpbridge.bridge.model import (
     Role,
     Status,
     Team,
+    Viewer,
 )
 from tpbridge.bridge.store.sqlite.sealing import seal
 
@@ -157,8 +158,21 @@ AGENT_WITH_TEAMS = ("a.*, (SELECT json_group_array(t.name) FROM teams t JOIN age
                     " WHERE at.agent_id = a.id) AS team_names")
 
 
+# With it, the `inboxes` of the agent's teams (what their viewer may see unassigned).
+TEAM_INBOXES = ("(SELECT json_group_array(t.inboxes) FROM teams t JOIN agent_teams at ON at.team_id = t.id"
+                " WHERE at.agent_id = a.id) AS team_inboxes")
+
+
 def agent_with_teams(row: sqlite3.Row) -> Agent:
     return agent(row, tuple(sorted(json.loads(row["team_names"]))))
+
+
+def viewer(agent: Agent, inbox_lists: Sequence[str | None]) -> Viewer:
+    """The agent's viewer from their teams' `inboxes` columns (JSON lists)."""
+    inboxes: set[str] = set()
+    for listed in inbox_lists:
+        inboxes.update(json.loads(listed or "[]"))
+    return Viewer(agent.id, agent.role, agent.teams, tuple(sorted(inboxes)))
 
 
 def agent(row: sqlite3.Row, teams: tuple[str, ...] = ()) -> Agent:
