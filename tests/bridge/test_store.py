@@ -189,6 +189,10 @@ async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: P
         assert terms() == (0, 0)  # stored without their terms: the ingest path does not wait for FTS
         assert await store.index_search() == n  # in three writer jobs
         assert await store.index_search() == 0 and terms() == (n, n)
+        # a segment per writer job: each job inserts in rowid order (FTS5 starts a segment at every lower
+        # rowid, and the conversations interleave). A data row's id holds its segment's above bit 37.
+        segments = "SELECT count(DISTINCT rowid >> 37) FROM message_search_data WHERE rowid >> 37 > 0"
+        assert conn.execute(segments).fetchone()[0] <= 3
         # the newest message erased, then a new one takes its id (rowid = max + 1): it is still indexed
         newest = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("last", "leaver", "退款")]))[0]
         await store.index_search()
