@@ -198,6 +198,16 @@ class ApiToken:
     expires_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """What a request's token or session stands for, read at once (every API request asks)."""
+
+    agent: Agent
+    viewer: Viewer
+    token: ApiToken | None = None  # signed in with a token: its row (its last use is recorded from it)
+    csrf: str | None = None  # signed in with a session: the session's CSRF token
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -286,6 +296,13 @@ class Store(Protocol):
     async def agent_by_token(self, token_hash: str) -> Agent | None: ...
     async def add_session(self, session_hash: str, agent_id: int, csrf: str, ttl: float) -> None: ...
     async def session(self, session_hash: str) -> tuple[Agent, str] | None: ...
+    async def sign_in(self, kind: Literal["token", "session"], secret_hash: str) -> SignedIn | None:
+        """A valid token's or session's agent with its viewer, in one read (token_login or session, and viewer)."""
+        ...
+    async def contacts_and_agents(self, contact_ids: Sequence[int],
+                                  agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+        """A page of conversations' people in one read: the contacts (get_contacts) and the agents by id."""
+        ...
     async def drop_session(self, session_hash: str) -> None: ...
 
     # API tokens and the end of credentials (bridge/store/sqlite/credentials.py)

@@ -66,16 +66,12 @@ async def visible_conversation(request: web.Request) -> Conversation:
     return conv
 
 
-async def agents_by_id(request: web.Request) -> dict[int, Agent]:
-    return {a.id: a for a in await request.app[CORE].store.list_agents()}
-
-
 async def render_conversations(request: web.Request, convs: list[Conversation]) -> list[dict[str, Any]]:
     """The conversations with their contacts. One whose contact is gone was erased between the two
     reads (a person's erasure deletes both in one transaction): it is left out, not shown ownerless."""
     store = request.app[CORE].store
-    contacts = await store.get_contacts([c.contact_id for c in convs])
-    agents = await agents_by_id(request)
+    contacts, agents = await store.contacts_and_agents(
+        [c.contact_id for c in convs], [c.assignee_id for c in convs if c.assignee_id is not None])
     anonymous = request.app[CORE].anonymous_inboxes
     return [conversation_json(c, contacts[c.contact_id], agents, anonymous) for c in convs
             if c.contact_id in contacts]

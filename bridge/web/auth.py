@@ -21,7 +21,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tpbridge.bridge.model import Agent
-from tpbridge.bridge.store.protocol import Store
+from tpbridge.bridge.store.protocol import ApiToken, SignedIn, Store
 from tpbridge.bridge.web.errors import error_response
 from tpbridge.bridge.web.keys import AGENT, CORE, CREDENTIAL, CSRF, VIA_SESSION, VIEWER
 
@@ -120,24 +120,32 @@ async def end_session(request: web.Request, response: web.StreamResponse) -> Non
 
 
 async def _resolve(request: web.Request) -> None:
-    core = request.app[CORE]
+    """The agent and their viewer, in one read of the store (every request to the API asks)."""
+    store = request.app[CORE].store
     header = request.headers.get("Authorization", "")
-    agent: Agent | None = None
+    signed: SignedIn | None = None
     if header.lower().startswith("bearer "):
         token_hash = digest(header[7:].strip())
-        agent = await agent_by_credential(core.store, ("token", token_hash))
+        signed = await store.sign_in("token", token_hash)
+        if signed is not None and signed.token is not None:
+            await record_use(store, signed.token)
         request[VIA_SESSION] = False
         request[CREDENTIAL] = ("token", token_hash)
     elif (sid := request.cookies.get(SESSION_COOKIE)) is not None:
         session_hash = digest(sid)
-        found = await core.store.session(session_hash)
-        if found is not None:
-            agent, request[CSRF] = found
+        signed = await store.sign_in("session", session_hash)
+        if signed is not None:
+            request[CSRF] = signed.csrf or ""  # a session always has one
             request[VIA_SESSION] = True
             request[CREDENTIAL] = ("session", session_hash)
-    if agent is not None:
-        request[AGENT] = agent
-        request[VIEWER] = await core.store.viewer(agent)
+    if signed is not None:
+        request[AGENT] = signed.agent
+        request[VIEWER] = signed.viewer
+
+
+async def record_use(store: Store, token: ApiToken) -> None:
+    if token.last_used_at is None or time.time() - token.last_used_at > TOKEN_USE_RESOLUTION:
+        await store.touch_token(token.id)
 
 
 async def agent_by_credential(store: Store, credential: tuple[str, str]) -> Agent | None:
@@ -150,8 +158,7 @@ async def agent_by_credential(store: Store, credential: tuple[str, str]) -> Agen
     if token is None:
         return None
     agent, info = token
-    if info.last_used_at is None or time.time() - info.last_used_at > TOKEN_USE_RESOLUTION:
-        await store.touch_token(info.id)
+    await record_use(store, info)
     return agent
 
 

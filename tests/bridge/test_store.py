@@ -189,6 +189,10 @@ async def test_the_search_index_follows_in_batches_each_message_once(tmp_path: P
         assert terms() == (0, 0)  # stored without their terms: the ingest path does not wait for FTS
         assert await store.index_search() == n  # in three writer jobs
         assert await store.index_search() == 0 and terms() == (n, n)
+        # a segment per writer job: each job inserts in rowid order (FTS5 starts a segment at every lower
+        # rowid, and the conversations interleave). A data row's id holds its segment's above bit 37.
+        segments = "SELECT count(DISTINCT rowid >> 37) FROM message_search_data WHERE rowid >> 37 > 0"
+        assert conn.execute(segments).fetchone()[0] <= 3
         # the newest message erased, then a new one takes its id (rowid = max + 1): it is still indexed
         newest = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("last", "leaver", "退款")]))[0]
         await store.index_search()
@@ -460,6 +464,15 @@ async def test_identities_by_address_contact_profile_and_verified_merges(tmp_pat
         await core.store.merge_contacts(a.contact_id, b.contact_id)  # again, by an agent this time
         contact = await core.store.get_contact(a.contact_id)
         assert contact is not None and {i.link for i in contact.identities} == {None, "unverified"}
+        # A page's people in one read: each contact as get_contact gives it (a merged one and its root too),
+        # the agents by id; none asked, none read.
+        ids = [a.contact_id, b.contact_id, c.contact_id, a.contact_id, 999_999]
+        admin = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["T2", "T1"], [])
+        people, agents = await core.store.contacts_and_agents(ids, [admin.id, admin.id, 999_999])
+        assert people == {i: await core.store.get_contact(i) for i in ids[:3]} == await core.store.get_contacts(ids)
+        assert people[a.contact_id] == contact and agents == {admin.id: admin} and admin.teams == ("T1", "T2")
+        assert await core.store.contacts_and_agents([], []) == ({}, {})
+        assert await core.store.contacts_and_agents([], [admin.id]) == ({}, {admin.id: admin})
         # Resolved conversations by resolution time (the follow-up's query).
         when = datetime.now(UTC)
         await core.store.update_conversation(b.id, status="resolved", resolved_at=when)
@@ -483,3 +496,29 @@ async def test_a_new_contacts_email_is_what_the_channel_says_not_its_name(tmp_pa
         second = await core.store.get_contact(by_chat.conversation.contact_id)  # type: ignore[union-attr]
         assert first is not None and first.email == "li@example.com" and not first.anonymous
         assert second is not None and second.email is None and second.anonymous
+
+
+async def test_due_snoozes_are_the_snoozed_ones_whose_time_is_up_found_through_their_index(
+        tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"s{i}", f"sleeper{i}")]))[0]
+               .conversation.id for i in range(4)]  # type: ignore[union-attr]
+        due, later, reopened, _open = ids
+        await store.update_conversation(due, status="snoozed", snoozed_until=datetime.fromtimestamp(100, UTC))
+        await store.update_conversation(later, status="snoozed", snoozed_until=datetime.fromtimestamp(300, UTC))
+        await store.update_conversation(reopened, status="open", snoozed_until=datetime.fromtimestamp(100, UTC))
+        assert await store.due_snoozes(200) == [due]
+        assert sorted(await store.due_snoozes(300)) == sorted([due, later])
+        assert await store.due_snoozes(50) == []
+        query = "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= {}"
+        if store_url.startswith("sqlite"):
+            conn = connect(store.path)  # type: ignore[attr-defined]
+            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query.format("?"), (200,)))
+            conn.close()
+        else:  # a table this small is read whole: ask whether the index can serve the query at all
+            async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as pg:
+                await pg.execute("SET enable_seqscan = off")
+                cur = await pg.execute(("EXPLAIN " + query.format("%s")).encode(), (200,))
+                plan = " ".join(str(r[0]) for r in await cur.fetchall())
+        assert "conversations_due_snoozes" in plan, plan

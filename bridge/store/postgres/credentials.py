@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from tpbridge.bridge.model import Agent
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-from tpbridge.bridge.store.postgres.people import AGENT, agent_of
-from tpbridge.bridge.store.protocol import ApiToken
+from tpbridge.bridge.store.postgres.people import AGENT, TEAM_INBOXES, agent_of
+from tpbridge.bridge.store.protocol import ApiToken, SignedIn
 
 
 def _token(row: Any) -> ApiToken:
@@ -44,6 +44,28 @@ class CredentialStore(PostgresBase):
                                  " AND (t.expires_at IS NULL OR t.expires_at > %s) AND a.disabled = 0",
                                  (token_hash, now))
             return None if row is None else (await agent_of(c, row), _token(row["token"]))
+
+        return await self._read(run)
+
+    async def sign_in(self, kind: Literal["token", "session"], secret_hash: str) -> SignedIn | None:
+        now = self.now()
+        if kind == "token":
+            sql = (f"SELECT to_json(t) AS token, {AGENT}, {TEAM_INBOXES} FROM tokens t JOIN agents a"
+                   " ON a.id = t.agent_id WHERE t.token_hash = %s"
+                   " AND (t.expires_at IS NULL OR t.expires_at > %s) AND a.disabled = 0")
+        else:
+            sql = (f"SELECT {AGENT}, {TEAM_INBOXES}, s.csrf AS s_csrf FROM sessions s JOIN agents a"
+                   " ON a.id = s.agent_id WHERE s.id = %s AND s.expires_at > %s AND a.disabled = 0")
+
+        async def run(c: Conn) -> SignedIn | None:
+            row = await rows.one(c, sql, (secret_hash, now))
+            if row is None:
+                return None
+            agent = await agent_of(c, row)
+            viewer = rows.viewer(agent, row["team_inboxes"])
+            if kind == "session":
+                return SignedIn(agent, viewer, csrf=row["s_csrf"])
+            return SignedIn(agent, viewer, token=_token(row["token"]))
 
         return await self._read(run)
 

@@ -32,12 +32,24 @@ _IDENTITIES = (
 
 
 async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
+    return (await _contacts_and_agents(c, wanted, []))[0]
+
+
+async def _contacts_and_agents(c: Conn, wanted: list[int],
+                               agent_ids: list[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+    if not wanted and not agent_ids:
+        return {}, {}
+    contacts, identities, agents = c.cursor(), c.cursor(), c.cursor()
+    async with c.pipeline():  # every statement in one round trip
+        if wanted:
+            await contacts.execute("SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
+            await identities.execute(_IDENTITIES, (wanted, wanted))
+        if agent_ids:
+            await agents.execute(f"SELECT {AGENT} FROM agents a WHERE a.id = ANY(%s)", (agent_ids,))
+    by_id = {r["id"]: rows.agent(r, tuple(r["team_names"]))  # type: ignore[arg-type]
+             for r in (await agents.fetchall() if agent_ids else [])}
     if not wanted:
-        return {}
-    contacts, identities = c.cursor(), c.cursor()
-    async with c.pipeline():  # both statements in one round trip
-        await contacts.execute("SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
-        await identities.execute(_IDENTITIES, (wanted, wanted))
+        return {}, by_id
     found = await contacts.fetchall()
     idents: dict[int, list[Identity]] = {}
     for r in await identities.fetchall():
@@ -45,13 +57,18 @@ async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
         link = None if r["contact_id"] == owner else "verified" if r["merge_verified"] else "unverified"
         idents.setdefault(owner, []).append(rows.identity(r, link=link))  # type: ignore[arg-type]
     return {r["id"]: rows.contact(r, tuple(idents.get(r["id"], ())))  # type: ignore[arg-type]
-            for r in found}
+            for r in found}, by_id
 
 
 # An agent's row with its teams' names, in one statement (every API request reads its agent, and a page of
 # conversations lists the agents).
 AGENT = ("a.*, ARRAY(SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = a.id"
          " ORDER BY t.name) AS team_names")
+
+
+# With it, the `inboxes` of the agent's teams (what their viewer may see unassigned).
+TEAM_INBOXES = ("ARRAY(SELECT t.inboxes FROM teams t JOIN agent_teams at ON at.team_id = t.id"
+                " WHERE at.agent_id = a.id) AS team_inboxes")
 
 
 async def agent_of(c: Conn, row: Any) -> Agent:
@@ -129,6 +146,11 @@ class PeopleStore(PostgresBase):
         wanted = sorted(set(ids))
 
         return await self._read(lambda c: _contacts(c, wanted))
+
+    async def contacts_and_agents(self, contact_ids: Sequence[int],
+                                  agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+        contacts, agents = sorted(set(contact_ids)), sorted(set(agent_ids))
+        return await self._read(lambda c: _contacts_and_agents(c, contacts, agents))
 
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
         async def run(c: Conn) -> dict[str, Any] | None:
@@ -281,13 +303,9 @@ class PeopleStore(PostgresBase):
 
     async def viewer(self, agent: Agent) -> Viewer:
         async def run(c: Conn) -> Viewer:
-            inboxes: set[str] = set()
-            for r in await rows.all_rows(
+            return rows.viewer(agent, [r["inboxes"] for r in await rows.all_rows(
                 c, "SELECT t.inboxes FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = %s",
-                (agent.id,),
-            ):
-                inboxes.update(json.loads(r["inboxes"] or "[]"))
-            return Viewer(agent.id, agent.role, agent.teams, tuple(sorted(inboxes)))
+                (agent.id,))])
 
         return await self._read(run)
 

@@ -19,6 +19,7 @@ identity = shared.identity
 contact = shared.contact
 agent = shared.agent
 team = shared.team
+viewer = shared.viewer
 
 
 async def one(conn: Conn, sql: str, args: Sequence[Any] = ()) -> DictRow | None:

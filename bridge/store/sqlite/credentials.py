@@ -6,10 +6,12 @@ Only hashes are stored. A password change or a disable ends the agent's sessions
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import Literal
 
 from tpbridge.bridge.model import Agent
-from tpbridge.bridge.store.protocol import ApiToken
+from tpbridge.bridge.store.protocol import ApiToken, SignedIn
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
@@ -17,6 +19,17 @@ from tpbridge.bridge.store.sqlite.base import SqliteBase
 def _token(row: sqlite3.Row) -> ApiToken:
     return ApiToken(id=row["id"], agent_id=row["agent_id"], label=row["label"], created_at=row["created_at"],
                     last_used_at=row["last_used_at"], expires_at=row["expires_at"])
+
+
+# The token's columns beside its agent's (whose names they share) in token_login's one statement.
+_TOKEN_AS = ", ".join(f"t.{name} AS t_{name}" for name in
+                      ("id", "agent_id", "label", "created_at", "last_used_at", "expires_at"))
+
+
+def _token_of(row: sqlite3.Row) -> ApiToken:
+    """The token read beside its agent (_TOKEN_AS)."""
+    return ApiToken(id=row["t_id"], agent_id=row["t_agent_id"], label=row["t_label"], created_at=row["t_created_at"],
+                    last_used_at=row["t_last_used_at"], expires_at=row["t_expires_at"])
 
 
 def end_credentials(c: sqlite3.Connection, agent_id: int) -> None:
@@ -42,17 +55,34 @@ class CredentialStore(SqliteBase):
         now = self.now()
 
         def run(c: sqlite3.Connection) -> tuple[Agent, ApiToken] | None:
-            tok = c.execute("SELECT * FROM tokens WHERE token_hash = ? AND (expires_at IS NULL OR expires_at > ?)",
+            # Every API request: the token and its agent (with teams) in one statement.
+            row = c.execute(f"SELECT {rows.AGENT_WITH_TEAMS}, {_TOKEN_AS} FROM tokens t"
+                            " JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = ?"
+                            " AND (t.expires_at IS NULL OR t.expires_at > ?) AND a.disabled = 0",
                             (token_hash, now)).fetchone()
-            if tok is None:
-                return None
-            row = c.execute("SELECT * FROM agents WHERE id = ? AND disabled = 0", (tok["agent_id"],)).fetchone()
+            return None if row is None else (rows.agent_with_teams(row), _token_of(row))
+
+        return await self._read(run)
+
+    async def sign_in(self, kind: Literal["token", "session"], secret_hash: str) -> SignedIn | None:
+        now = self.now()
+        if kind == "token":
+            sql = (f"SELECT {rows.AGENT_WITH_TEAMS}, {rows.TEAM_INBOXES}, {_TOKEN_AS} FROM tokens t"
+                   " JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = ?"
+                   " AND (t.expires_at IS NULL OR t.expires_at > ?) AND a.disabled = 0")
+        else:
+            sql = (f"SELECT {rows.AGENT_WITH_TEAMS}, {rows.TEAM_INBOXES}, s.csrf AS s_csrf FROM sessions s"
+                   " JOIN agents a ON a.id = s.agent_id WHERE s.id = ? AND s.expires_at > ? AND a.disabled = 0")
+
+        def run(c: sqlite3.Connection) -> SignedIn | None:
+            row = c.execute(sql, (secret_hash, now)).fetchone()
             if row is None:
                 return None
-            teams = tuple(r[0] for r in c.execute(
-                "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ?"
-                " ORDER BY t.name", (row["id"],)))
-            return rows.agent(row, teams), _token(tok)
+            agent = rows.agent_with_teams(row)
+            viewer = rows.viewer(agent, json.loads(row["team_inboxes"]))
+            if kind == "session":
+                return SignedIn(agent, viewer, csrf=row["s_csrf"])
+            return SignedIn(agent, viewer, token=_token_of(row))
 
         return await self._read(run)
 
