@@ -86,6 +86,9 @@ class EventBus:
         would otherwise cost a queue and a task wake-up per event. It must not block."""
         self._listeners.append(fn)
 
+    def unlisten(self, fn: Callable[[Event], None]) -> None:
+        self._listeners.remove(fn)
+
     def subscribe(self, maxsize: int = 10_000, *, remote: bool = False) -> Subscription:
         """`remote`: also what other instances committed (agents' screens); without it, this instance's own
         events only (whatever acts on an event, so that it acts once)."""

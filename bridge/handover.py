@@ -14,8 +14,8 @@ from typing import Any
 
 import structlog
 from tpbridge.bridge.core import Core
-from tpbridge.bridge.events import MESSAGE_CREATED
-from tpbridge.bridge.model import AuthorKind, Conversation, Direction, Message
+from tpbridge.bridge.events import MESSAGE_CREATED, Event
+from tpbridge.bridge.model import AuthorKind, Conversation, Direction
 from tpbridge.bridge.phone import Phone
 
 log = structlog.get_logger(__name__)
@@ -33,15 +33,35 @@ async def apply_profile(core: Core, conv: Conversation, profile: dict[str, Any])
         log.info("contact.profile_updated", inbox=conv.inbox, conversation_id=conv.id, fields=sorted(changes))
 
 
-async def run(core: Core, phone: Phone) -> None:
-    """Consume the bus until cancelled; one failing request is logged and never stops the rest."""
+def _wanted(event: Event) -> bool:
+    """The few messages handover acts on (checked on every message: it has to be cheap)."""
     from tpbridge.bridge import linking
 
-    with core.bus.subscribe() as sub:
-        async for event in sub:
-            msg: Message | None = event.message
-            if event.kind != MESSAGE_CREATED or msg is None or msg.direction is not Direction.IN:
-                continue
+    msg = event.message
+    if event.kind != MESSAGE_CREATED or msg is None or msg.direction is not Direction.IN:
+        return False
+    return ("callback_request" in msg.extra or "profile" in msg.extra
+            or (msg.author.kind is AuthorKind.CONTACT and linking.is_request(msg.text or "")))
+
+
+async def run(core: Core, phone: Phone) -> None:
+    """Act on what `_wanted` picks off the bus until cancelled; one failing request is logged and never stops
+    the rest. A listener, not a subscription: a queue and a task wake-up for every message cost the webhook path
+    more than the check (bench/telegram_webhook.py)."""
+    from tpbridge.bridge import linking
+
+    wanted: asyncio.Queue[Event] = asyncio.Queue()
+
+    def offer(event: Event) -> None:
+        if _wanted(event):
+            wanted.put_nowait(event)
+
+    core.bus.listen(offer)
+    try:
+        while True:
+            event = await wanted.get()
+            msg = event.message
+            assert msg is not None
             try:
                 if "callback_request" in msg.extra and msg.inbox not in phone.hotlines():
                     await phone.on_request(event.conversation, msg)
@@ -53,3 +73,5 @@ async def run(core: Core, phone: Phone) -> None:
                 raise
             except Exception:
                 log.exception("handover.failed", inbox=event.inbox, conversation_id=event.conversation_id)
+    finally:
+        core.bus.unlisten(offer)

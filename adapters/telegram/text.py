@@ -39,7 +39,7 @@ def _serialised(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\xa0", "&nbsp;")
 
 # What the HTML parser itself rewrites (CR to LF, NUL dropped): such text takes the full path.
-_REWRITTEN = frozenset("\r\x00")
+_REWRITTEN = ("\r", "\x00")
 
 
 def _str_or_none(value: object) -> bool:
@@ -48,7 +48,7 @@ def _str_or_none(value: object) -> bool:
 
 def _html(text: str, entities: list[dict[str, Any]]) -> SanitisedHtml | None:
     """The sanitised text_html for entities that do not overlap; None for anything else (the full path)."""
-    if not _REWRITTEN.isdisjoint(text):
+    if any(c in text for c in _REWRITTEN):  # substring search (frozenset.isdisjoint(str) cost 12 us at 600 chars)
         return None
     units = text.encode("utf-16-le", "surrogatepass")
     if len(units) == 2 * len(text):  # no character past the BMP: offsets (UTF-16 units) index the str

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from tpbridge.adapters.base import Inbound, Sender, ThreadHint
+from tpbridge.bridge import fastjson
 from tpbridge.bridge.model import Author, AuthorKind, Conversation, Direction, Message
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows, search_index
@@ -253,7 +254,7 @@ def written_message(
         else Author(AuthorKind.CONTACT, contact_id, rec.sender.name),
         text=rec.text, html=prep.html, private=False, external_id=rec.external_id, delivery=None, error=None,
         created_at=rows.ts(now), reply_to=rec.reply_to,  # type: ignore[arg-type]
-        extra=json.loads(extra_json) if extra_json != "{}" else {},
+        extra=fastjson.loads(extra_json) if extra_json != "{}" else {},
     )
 
 

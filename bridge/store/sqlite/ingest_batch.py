@@ -14,10 +14,10 @@ writer thread.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 
+from tpbridge.bridge import fastjson
 from tpbridge.bridge.model import Conversation
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite import rows
@@ -72,8 +72,8 @@ class IngestWrite(Batchable):
         return results
 
 
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _json(value: list[str] | list[int]) -> str:
+    return fastjson.dumps_compact(value)
 
 
 # Each lookup is one statement returning one row of JSON (ids with a NUL in them take ingest_tx:
@@ -128,10 +128,10 @@ def _fast(conn: sqlite3.Connection, writes: list[tuple[int, IngestWrite]], resul
     open_conv: dict[int, OpenConversation] = {}  # identity id -> its open conversation
     for inbox, (ids, senders) in by_inbox.items():
         found, idents, convs = conn.execute(_LOOKUP, (inbox, _json(list(ids)), _json(list(senders)))).fetchone()
-        stored.update((inbox, e) for e in json.loads(found))
-        for ident_id, contact_id, handle, external_id, name in json.loads(idents):
+        stored.update((inbox, e) for e in fastjson.loads(found))
+        for ident_id, contact_id, handle, external_id, name in fastjson.loads(idents):
             known[(inbox, external_id)] = KnownIdentity(ident_id, contact_id, handle, name)
-        for conv_id, identity_id, status in json.loads(convs):  # by id: the newest one stays
+        for conv_id, identity_id, status in fastjson.loads(convs):  # by id: the newest one stays
             open_conv[identity_id] = OpenConversation(conv_id, status)
 
     # The planning step: the same two calls as ingest_tx, on the rows looked up above.

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+from tpbridge.bridge import fastjson
 from tpbridge.bridge.model import (
     Agent,
     Attachment,
@@ -42,7 +43,7 @@ def _json(text: str | None, empty: Any) -> Any:
     """Most rows hold the empty default: skip the parser for it (the inbox's hottest path)."""
     if not text or text in ("[]", "{}"):
         return empty() if callable(empty) else empty
-    return json.loads(text)
+    return fastjson.loads(text)
 
 
 def _sealed_id(row: sqlite3.Row) -> str | None:
@@ -129,7 +130,7 @@ def conversation(row: sqlite3.Row) -> Conversation:
 
 def conversations_from_json(text: str) -> dict[int, Conversation]:
     """What CONVERSATIONS_JSON read (the ingest burst path)."""
-    return {values[0]: _conversation(values) for values in json.loads(text)}
+    return {values[0]: _conversation(values) for values in fastjson.loads(text)}
 
 
 def attachment(row: sqlite3.Row) -> Attachment:
