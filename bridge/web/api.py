@@ -17,6 +17,7 @@ from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Prior
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
 from tpbridge.bridge.web import audit_api, serving
 from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.json_body import json_response
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json, quarantine_json
 
@@ -83,7 +84,7 @@ async def conversation_response(request: web.Request, conv: Conversation, status
     rendered = await render_conversations(request, [conv])
     if not rendered:  # its person was erased meanwhile
         fail(404, "not_found", "conversation not found")
-    return web.json_response({**rendered[0], **extra}, status=status)
+    return json_response({**rendered[0], **extra}, status=status)
 
 
 def _priority(word: str) -> Priority:
@@ -118,8 +119,8 @@ async def list_conversations(request: web.Request) -> web.Response:
         codec = request.app[CORE].files.codec  # an encrypted store keeps no query in clear: its keyed hash
         query = {"q": flt.q} if codec is None else {"q_hash": codec.blind(flt.q)}
         await audit_api.record(request, "conversation_search", None, found=len(page.items), **query)
-    return web.json_response({"items": await render_conversations(request, page.items),
-                              "next_cursor": page.next_cursor})
+    return json_response({"items": await render_conversations(request, page.items),
+                          "next_cursor": page.next_cursor})
 
 
 @routes.get("/api/v1/conversations/{id}")
@@ -141,8 +142,8 @@ async def list_messages(request: web.Request) -> web.Response:
     msgs = await request.app[CORE].store.list_messages(conv.id, limit=limit, before=before)
     anonymous = request.app[CORE].anonymous_inboxes
     more = limit is not None and len(msgs) == limit
-    return web.json_response({"items": [message_json(m, anonymous) for m in msgs],
-                              "next_cursor": str(msgs[0].id) if more else None})
+    return json_response({"items": [message_json(m, anonymous) for m in msgs],
+                          "next_cursor": str(msgs[0].id) if more else None})
 
 
 async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[StoredAttachment]]:
