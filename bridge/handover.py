@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import structlog
+from tpbridge.bridge import linking
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.events import MESSAGE_CREATED, Event
 from tpbridge.bridge.model import AuthorKind, Conversation, Direction
@@ -35,8 +36,6 @@ async def apply_profile(core: Core, conv: Conversation, profile: dict[str, Any])
 
 def _wanted(event: Event) -> bool:
     """The few messages handover acts on (checked on every message: it has to be cheap)."""
-    from tpbridge.bridge import linking
-
     msg = event.message
     if event.kind != MESSAGE_CREATED or msg is None or msg.direction is not Direction.IN:
         return False
@@ -48,8 +47,6 @@ async def run(core: Core, phone: Phone) -> None:
     """Act on what `_wanted` picks off the bus until cancelled; one failing request is logged and never stops
     the rest. A listener, not a subscription: a queue and a task wake-up for every message cost the webhook path
     more than the check (bench/telegram_webhook.py)."""
-    from tpbridge.bridge import linking
-
     wanted: asyncio.Queue[Event] = asyncio.Queue()
 
     def offer(event: Event) -> None:
