@@ -106,6 +106,7 @@ PyDoc_STRVAR(terms_doc, "terms(text, /)\n--\n\nThe search terms of text, in text
 static PyObject *
 terms(PyObject *module, PyObject *text)
 {
+    (void)module;
     Terms t;
     if (find_terms(text, &t) < 0) {
         return NULL;
@@ -141,6 +142,7 @@ PyDoc_STRVAR(index_text_doc,
 static PyObject *
 index_text(PyObject *module, PyObject *text)
 {
+    (void)module;
     Terms t;
     if (find_terms(text, &t) < 0) {
         return NULL;

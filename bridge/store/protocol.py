@@ -238,6 +238,11 @@ class Store(Protocol):
     async def list_conversations(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page: ...
+    async def conversation_page(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
+        """list_conversations with the page's contacts and assignees (contacts_and_agents), in one read."""
+        ...
     async def list_messages(
         self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,
         before: int | None = None,

@@ -13,7 +13,7 @@ from tpbridge.adapters.uploads import Limits, UploadRefused, discard, read_multi
 from tpbridge.bridge.attachments import AttachmentMissing
 from tpbridge.bridge.attachments.folder import AttachmentFolder
 from tpbridge.bridge.desk import Invalid, NotFound
-from tpbridge.bridge.model import Agent, Author, AuthorKind, Conversation, Priority, Viewer
+from tpbridge.bridge.model import Agent, Author, AuthorKind, Contact, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
 from tpbridge.bridge.web import audit_api, serving
 from tpbridge.bridge.web.errors import fail
@@ -73,6 +73,11 @@ async def render_conversations(request: web.Request, convs: list[Conversation]) 
     store = request.app[CORE].store
     contacts, agents = await store.contacts_and_agents(
         [c.contact_id for c in convs], [c.assignee_id for c in convs if c.assignee_id is not None])
+    return rendered(request, convs, contacts, agents)
+
+
+def rendered(request: web.Request, convs: list[Conversation], contacts: dict[int, Contact],
+             agents: dict[int, Agent]) -> list[dict[str, Any]]:
     anonymous = request.app[CORE].anonymous_inboxes
     return [conversation_json(c, contacts[c.contact_id], agents, anonymous) for c in convs
             if c.contact_id in contacts]
@@ -111,16 +116,16 @@ async def list_conversations(request: web.Request) -> web.Response:
     )
     if flt.assignee not in (None, "me", "unassigned", "all") and not flt.assignee.isdigit():
         fail(400, "bad_request", 'assignee must be "me", "unassigned", "all" or an agent id')
-    try:
-        page = await request.app[CORE].store.list_conversations(_viewer(request), flt, limit, q.get("cursor"))
+    try:  # the page with its contacts and assignees, in one read
+        page, contacts, agents = await request.app[CORE].store.conversation_page(_viewer(request), flt, limit,
+                                                                                 q.get("cursor"))
     except (ValueError, TypeError):
         fail(400, "bad_request", "cursor is not valid")
     if flt.q is not None and cursor_is_first(q.get("cursor")):
         codec = request.app[CORE].files.codec  # an encrypted store keeps no query in clear: its keyed hash
         query = {"q": flt.q} if codec is None else {"q_hash": codec.blind(flt.q)}
         await audit_api.record(request, "conversation_search", None, found=len(page.items), **query)
-    return json_response({"items": await render_conversations(request, page.items),
-                          "next_cursor": page.next_cursor})
+    return json_response({"items": rendered(request, page.items, contacts, agents), "next_cursor": page.next_cursor})
 
 
 @routes.get("/api/v1/conversations/{id}")

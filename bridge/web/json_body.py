@@ -13,21 +13,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
-
-try:
-    import orjson
-except ImportError:  # an environment installed before it was a dependency: the same JSON, slower
-    orjson = None  # type: ignore[assignment]
 
 
 def dumps(data: Any) -> bytes:
-    if orjson is not None:
-        try:
-            return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-        except (orjson.JSONEncodeError, TypeError):
-            pass
-    return json.dumps(data).encode()
+    """(bridge/fastjson.py reads and writes the per-message path's JSON the same way.)"""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(data).encode()
 
 
 def json_response(data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -11,7 +11,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from tpbridge.bridge import _search_terms, search
+from tpbridge.bridge import search
+
+try:
+    from tpbridge.bridge import _search_terms
+except ImportError as exc:  # the install skips an extension it cannot build, quietly: say why here
+    raise ImportError("bridge/_search_terms.c was not built: `pip install -e .` needs gcc and the Python"
+                      " headers (Debian: python3-dev), then reinstall") from exc
 
 EDGES = [chr(c) for lo, hi in ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
                                (0xAC00, 0xD7AF)) for c in (lo - 1, lo, hi, hi + 1)]

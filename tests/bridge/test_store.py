@@ -15,7 +15,7 @@ from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import PostgresStore
-from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
+from tpbridge.bridge.store.protocol import ConversationFilter, Page, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
 from tpbridge.bridge.store.sqlite.writer import connect
 
@@ -255,6 +255,20 @@ async def test_keyset_pagination_newest_first(tmp_path: Path, store_url: str) ->
                 break
             cursor = page.next_cursor
         assert seen == sorted(seen, reverse=True) and len(seen) == 7
+        # The page with its people in one read: what the list and contacts_and_agents give apart.
+        agent = await core.store.add_agent("pat@example.com", "Pat", Role.AGENT, None, ["T"], [])
+        await core.store.update_conversation(seen[1], assignee_id=agent.id)
+        first = await core.store.list_conversations(ADMIN, ConversationFilter(), 3, None)
+        for flt, cursor, assignees in ((ConversationFilter(), None, [agent.id]),
+                                       (ConversationFilter(), first.next_cursor, []),
+                                       (ConversationFilter(assignee=str(agent.id)), None, [agent.id])):
+            page, contacts, agents = await core.store.conversation_page(ADMIN, flt, 3, cursor)
+            alone = await core.store.list_conversations(ADMIN, flt, 3, cursor)
+            assert page == alone and (contacts, agents) == await core.store.contacts_and_agents(
+                [c.contact_id for c in alone.items], [c.assignee_id for c in alone.items if c.assignee_id])
+            assert len(contacts) == len(page.items) > 0 and list(agents) == assignees
+        nothing = await core.store.conversation_page(ADMIN, ConversationFilter(q="  "), 3, None)
+        assert nothing == (Page([], None), {}, {})
 
 
 async def test_agent_sees_only_team_and_owned_inbox_conversations(tmp_path: Path, store_url: str) -> None:

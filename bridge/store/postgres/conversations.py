@@ -10,9 +10,9 @@ from typing import Any, Unpack
 
 from tpbridge.bridge import search
 from tpbridge.bridge.crypto import Codec
-from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
+from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
 from tpbridge.bridge.search import terms
-from tpbridge.bridge.store.postgres import notify, rows
+from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
@@ -51,6 +51,16 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(clauses) + ")", args
 
 
+async def _page(c: Conn, query: str, args: list[Any], limit: int) -> Page:
+    found = await rows.all_rows(c, query, args)
+    items = [rows.conversation(r) for r in found[:limit]]  # type: ignore[arg-type]
+    nxt = None
+    if len(found) > limit:
+        last = found[limit - 1]
+        nxt = encode_cursor(last["last_activity_at"], last["id"])
+    return Page(items, nxt)
+
+
 class ConversationStore(PostgresBase):
     async def index_search(self) -> int:
         return 0  # terms are written in the transaction that stores the message
@@ -61,6 +71,28 @@ class ConversationStore(PostgresBase):
     async def list_conversations(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page:
+        query = self._list_query(viewer, flt, limit, cursor)
+        return Page([], None) if query is None else await self._read(lambda c: _page(c, *query, limit))
+
+    async def conversation_page(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
+        query = self._list_query(viewer, flt, limit, cursor)
+        if query is None:
+            return Page([], None), {}, {}
+
+        async def run(c: Conn) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
+            page = await _page(c, *query, limit)
+            contacts, agents = await people.contacts_and_agents(c, [v.contact_id for v in page.items], [
+                v.assignee_id for v in page.items if v.assignee_id is not None])
+            return page, contacts, agents
+
+        return await self._read(run)
+
+    def _list_query(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> tuple[str, list[Any]] | None:
+        """The list's SQL and its arguments; None when a search has no terms (nothing matches)."""
         where, args = visibility(viewer)
         sql = ["SELECT c.* FROM conversations c WHERE", where]
         if flt.status and flt.status != "all":
@@ -85,7 +117,7 @@ class ConversationStore(PostgresBase):
         if flt.q:
             match = tsquery(flt.q, self.codec)
             if match is None:
-                return Page([], None)
+                return None
             sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE terms @@ %s::tsquery)")
             args.append(match)
         if cursor:
@@ -94,18 +126,7 @@ class ConversationStore(PostgresBase):
             args.extend([activity, conv_id])
         sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
         args.append(limit + 1)
-        query = " ".join(sql)
-
-        async def run(c: Conn) -> Page:
-            found = await rows.all_rows(c, query, args)
-            items = [rows.conversation(r) for r in found[:limit]]  # type: ignore[arg-type]
-            nxt = None
-            if len(found) > limit:
-                last = found[limit - 1]
-                nxt = encode_cursor(last["last_activity_at"], last["id"])
-            return Page(items, nxt)
-
-        return await self._read(run)
+        return " ".join(sql), args
 
     async def list_messages(
         self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,

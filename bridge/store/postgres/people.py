@@ -32,11 +32,13 @@ _IDENTITIES = (
 
 
 async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
-    return (await _contacts_and_agents(c, wanted, []))[0]
+    return (await contacts_and_agents(c, wanted, []))[0]
 
 
-async def _contacts_and_agents(c: Conn, wanted: list[int],
-                               agent_ids: list[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+async def contacts_and_agents(c: Conn, contact_ids: Sequence[int],
+                              agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+    """A page's people: its contacts, and its assignees by id."""
+    wanted, agent_ids = sorted(set(contact_ids)), sorted(set(agent_ids))
     if not wanted and not agent_ids:
         return {}, {}
     contacts, identities, agents = c.cursor(), c.cursor(), c.cursor()
@@ -149,8 +151,7 @@ class PeopleStore(PostgresBase):
 
     async def contacts_and_agents(self, contact_ids: Sequence[int],
                                   agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
-        contacts, agents = sorted(set(contact_ids)), sorted(set(agent_ids))
-        return await self._read(lambda c: _contacts_and_agents(c, contacts, agents))
+        return await self._read(lambda c: contacts_and_agents(c, contact_ids, agent_ids))
 
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
         async def run(c: Conn) -> dict[str, Any] | None:

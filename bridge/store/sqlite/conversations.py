@@ -9,9 +9,9 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Unpack
 
-from tpbridge.bridge.model import Attachment, Conversation, Message, Viewer
+from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
-from tpbridge.bridge.store.sqlite import rows, search_index
+from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
 
@@ -65,6 +65,16 @@ def page_of_messages(conversation_id: int, include_private: bool, limit: int | N
     return f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {mark}) AS newest ORDER BY id", args
 
 
+def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Page:
+    found = c.execute(query, args).fetchall()
+    items = [rows.conversation(r) for r in found[:limit]]
+    nxt = None
+    if len(found) > limit:
+        last = found[limit - 1]
+        nxt = encode_cursor(last["last_activity_at"], last["id"])
+    return Page(items, nxt)
+
+
 class ConversationStore(SqliteBase):
     async def index_search(self) -> int:
         total = 0
@@ -78,6 +88,27 @@ class ConversationStore(SqliteBase):
     async def list_conversations(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page:
+        query = await self._list_query(viewer, flt, limit, cursor)
+        return Page([], None) if query is None else await self._read(lambda c: _page(c, *query, limit))
+
+    async def conversation_page(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
+        query = await self._list_query(viewer, flt, limit, cursor)
+        if query is None:
+            return Page([], None), {}, {}
+
+        def run(c: sqlite3.Connection) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
+            page = _page(c, *query, limit)
+            return page, *people.contacts_and_agents(c, [v.contact_id for v in page.items], [
+                v.assignee_id for v in page.items if v.assignee_id is not None])
+
+        return await self._read(run)
+
+    async def _list_query(
+        self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
+    ) -> tuple[str, list[Any]] | None:
+        """The list's SQL and its arguments; None when a search has no terms (nothing matches)."""
         where, args = visibility(viewer)
         sql = ["SELECT c.* FROM conversations c WHERE", where]
         if flt.status and flt.status != "all":
@@ -102,7 +133,7 @@ class ConversationStore(SqliteBase):
         if flt.q:
             match = match_terms(self.codec, flt.q)
             if match is None:
-                return Page([], None)
+                return None
             await self.index_search()  # a search sees every message stored before it
             # `+c.id`: walk the conversations newest first and test each against the matched set, instead of
             # fetching every matched conversation by id and sorting them all (71 ms vs 14 ms for a term in a
@@ -115,18 +146,7 @@ class ConversationStore(SqliteBase):
             args.extend([activity, activity, conv_id])
         sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?")
         args.append(limit + 1)
-        query = " ".join(sql)
-
-        def run(c: sqlite3.Connection) -> Page:
-            found = c.execute(query, args).fetchall()
-            items = [rows.conversation(r) for r in found[:limit]]
-            nxt = None
-            if len(found) > limit:
-                last = found[limit - 1]
-                nxt = encode_cursor(last["last_activity_at"], last["id"])
-            return Page(items, nxt)
-
-        return await self._read(run)
+        return " ".join(sql), args
 
     async def list_messages(
         self, conversation_id: int, *, include_private: bool = True, limit: int | None = None,

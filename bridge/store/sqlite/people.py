@@ -51,6 +51,17 @@ def _contacts(c: sqlite3.Connection, wanted: Sequence[int]) -> dict[int, Contact
 AGENT = rows.AGENT_WITH_TEAMS
 
 
+def contacts_and_agents(c: sqlite3.Connection, contact_ids: Sequence[int],
+                        agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+    """A page's people: its contacts, and its assignees by id."""
+    contacts, agents = sorted(set(contact_ids)), sorted(set(agent_ids))
+    if not agents:
+        return _contacts(c, contacts), {}
+    marks = ",".join("?" * len(agents))
+    return _contacts(c, contacts), {r["id"]: rows.agent_with_teams(r) for r in c.execute(
+        f"SELECT {AGENT} FROM agents a WHERE a.id IN ({marks})", agents)}
+
+
 def _agent(c: sqlite3.Connection, row: sqlite3.Row) -> Agent:
     if "team_names" in row.keys():
         return rows.agent_with_teams(row)
@@ -102,16 +113,7 @@ class PeopleStore(SqliteBase):
 
     async def contacts_and_agents(self, contact_ids: Sequence[int],
                                   agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
-        contacts, agents = sorted(set(contact_ids)), sorted(set(agent_ids))
-
-        def run(c: sqlite3.Connection) -> tuple[dict[int, Contact], dict[int, Agent]]:
-            if not agents:
-                return _contacts(c, contacts), {}
-            marks = ",".join("?" * len(agents))
-            return _contacts(c, contacts), {r["id"]: rows.agent_with_teams(r) for r in c.execute(
-                f"SELECT {AGENT} FROM agents a WHERE a.id IN ({marks})", agents)}
-
-        return await self._read(run)
+        return await self._read(lambda c: contacts_and_agents(c, contact_ids, agent_ids))
 
     async def export_contact(self, contact_id: int) -> dict[str, Any] | None:
         def run(c: sqlite3.Connection) -> dict[str, Any] | None:
