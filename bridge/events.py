@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from tpbridge.bridge.model import Conversation, Message
+
+if TYPE_CHECKING:
+    from tpbridge.bridge.store.protocol import Change
 
 log = structlog.get_logger(__name__)
 
@@ -39,13 +42,30 @@ class Event:
         return self.conversation.inbox
 
 
-class Subscription:
-    """One consumer's queue. A consumer too slow to keep up is dropped, not the publisher slowed."""
+def _change(event: Event) -> Change:
+    from tpbridge.bridge.store.protocol import Change
 
-    def __init__(self, bus: EventBus, maxsize: int, remote: bool) -> None:
+    return Change(event.kind, event.conversation_id, event.message.id if event.message is not None else None,
+                  event.changes, gone=event.conversation if event.kind == CONVERSATION_DELETED else None)
+
+
+class Subscription:
+    """One consumer's queue. A consumer too slow to keep up is dropped, not the publisher slowed — or, for a
+    consumer that must see every event (`spill`: the automation, which may not miss a security incident), what
+    does not fit is kept as ids (`Change`, ~100 bytes instead of the objects) and read back from the store when
+    the consumer gets to it (`take_spilled`), in the order it happened."""
+
+    def __init__(self, bus: EventBus, maxsize: int, remote: bool, spill: bool = False) -> None:
         self._bus = bus
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
         self.remote = remote
+        self.spill = spill
+        self.spilled: list[Change] = []
+
+    def take_spilled(self) -> list[Change]:
+        """What did not fit, oldest first; from now on events queue again (all of them newer than these)."""
+        taken, self.spilled = self.spilled, []
+        return taken
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iter()
@@ -64,10 +84,12 @@ class Subscription:
 
     def close(self) -> None:
         self._bus._subs.discard(self)
-        try:
-            self.queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+        while True:  # the end must reach the consumer even past a full queue, or it waits forever
+            try:
+                self.queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self.queue.get_nowait()  # dropped anyway: it could not keep up
 
     def __enter__(self) -> Subscription:
         return self
@@ -89,10 +111,10 @@ class EventBus:
     def unlisten(self, fn: Callable[[Event], None]) -> None:
         self._listeners.remove(fn)
 
-    def subscribe(self, maxsize: int = 10_000, *, remote: bool = False) -> Subscription:
+    def subscribe(self, maxsize: int = 10_000, *, remote: bool = False, spill: bool = False) -> Subscription:
         """`remote`: also what other instances committed (agents' screens); without it, this instance's own
-        events only (whatever acts on an event, so that it acts once)."""
-        sub = Subscription(self, maxsize, remote)
+        events only (whatever acts on an event, so that it acts once). `spill`: see Subscription."""
+        sub = Subscription(self, maxsize, remote, spill)
         self._subs.add(sub)
         return sub
 
@@ -113,9 +135,17 @@ class EventBus:
 
     @staticmethod
     def _offer(sub: Subscription, event: Event) -> None:
+        if sub.spilled:  # spilling: everything after goes there too, to keep the order
+            sub.spilled.append(_change(event))
+            return
         try:
             sub.queue.put_nowait(event)
         except asyncio.QueueFull:
+            if sub.spill:
+                log.warning("events.spilling", kind=event.kind, conversation_id=event.conversation_id,
+                            inbox=event.inbox, queued=sub.queue.qsize())
+                sub.spilled.append(_change(event))
+                return
             log.warning("events.subscriber_dropped", kind=event.kind, conversation_id=event.conversation_id)
             sub.close()
 

@@ -28,9 +28,11 @@ from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Stat
 
 if TYPE_CHECKING:
     from tpbridge.bridge.core import Core
-    from tpbridge.bridge.store.protocol import Store
+    from tpbridge.bridge.store.protocol import Change, Store
 
 log = structlog.get_logger(__name__)
+
+REPLAY_CHUNK = 200  # events read back from the store at once after a burst (bridge/events.py: spill)
 
 
 class AutomationMetrics:
@@ -160,7 +162,7 @@ class Automation:
             # A broken knowledge base must not answer people with half a bot: stay off, say why, once.
             log.error("automation.config_invalid", problem=self.load_error)
             await asyncio.Event().wait()
-        with self.core.bus.subscribe() as sub:
+        with self.core.bus.subscribe(spill=True) as sub:
             # Subscribed first, so what arrives while the models load waits in the queue, not lost.
             await self.prepare_models()
             await self.prepare()
@@ -176,12 +178,34 @@ class Automation:
                  teams=sorted(self.teams), learned_model=self.brain.has_model)
         sweeper = asyncio.create_task(self._sweep_forever(), name="automation-sweep")
         try:
-            async for event in sub:
+            while True:
+                if sub.spilled and sub.queue.empty():
+                    await self._replay(sub.take_spilled())
+                    continue
+                event = await sub.queue.get()
+                if event is None:
+                    return
                 await self.handle(event)
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+
+    async def _replay(self, spilled: list[Change]) -> None:
+        """Events that did not fit in the queue during a burst, read back from the store (as bridge/relay.py does
+        for other instances' events): every message is still seen, in order, however long the burst."""
+        log.warning("automation.catching_up", events=len(spilled))
+        for start in range(0, len(spilled), REPLAY_CHUNK):
+            chunk = spilled[start:start + REPLAY_CHUNK]
+            convs, msgs = await self.store.changed_rows([ch for ch in chunk if ch.gone is None])
+            for ch in chunk:
+                conv = ch.gone or convs.get(ch.conversation_id)
+                msg = msgs.get(ch.message_id) if ch.message_id is not None else None
+                if conv is None or (ch.message_id is not None and msg is None):
+                    self.handled += 1
+                    continue  # erased since
+                await self.handle(Event(ch.kind, conv, msg, ch.changes))
+        log.info("automation.caught_up", events=len(spilled))
 
     async def handle(self, event: Event) -> None:
         """One event; a failure is logged with its conversation and never stops the loop."""

@@ -202,9 +202,10 @@ async def test_per_chat_rate_limit_spaces_messages_to_one_chat_only(
             await adapter.send(reply(recipient=CHAT))
     stamps = [m["at"] for m in fake.sent if m["chat"]["id"] == CHAT]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    # 0.2 s apart when they leave (5 a second); as the fake receives them, less the loop's jitter on a busy
-    # machine (gaps of 0.18 s were seen with two test workers and a daemon starting): one chat is throttled.
-    assert all(gap >= 0.15 for gap in gaps), gaps
+    # 0.2 s apart when they leave (5 a second); as the fake receives them, give or take the loops' jitter on a
+    # busy machine (a late arrival shortens the gap after it: 0.14 s was seen with three agents' suites
+    # running). The span of the four is jitter-proof but for its two ends; unthrottled, gaps are milliseconds.
+    assert stamps[-1] - stamps[0] >= 0.5 and all(gap >= 0.08 for gap in gaps), gaps
 
 
 async def test_global_rate_limit_spaces_messages_across_chats(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 
 from tpbridge.bridge.model import Conversation, Message
 from tpbridge.bridge.send_windows import MemoryWindows, SendSlot
 from tpbridge.bridge.store.protocol import Change
+from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 
 
@@ -41,7 +43,16 @@ class SingleInstance(SqliteBase):
         yield []
 
     async def changed_rows(self, changes: Sequence[Change]) -> tuple[dict[int, Conversation], dict[int, Message]]:
-        return {}, {}  # never asked: `changes` never yields anything
+        """The rows as they are now (the automation reads back what did not fit in its queue; bridge/events.py)."""
+        conv_ids = {ch.conversation_id for ch in changes}
+        msg_ids = {ch.message_id for ch in changes if ch.message_id is not None}
+
+        def run(c: sqlite3.Connection) -> tuple[dict[int, Conversation], dict[int, Message]]:
+            convs = {i: conv for i in conv_ids if (conv := rows.load_conversation(c, i)) is not None}
+            found = [r[0] for i in msg_ids for r in c.execute("SELECT id FROM messages WHERE id = ?", (i,))]
+            return convs, {i: rows.load_message(c, i) for i in found}
+
+        return await self._read(run)
 
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
