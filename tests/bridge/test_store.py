@@ -243,6 +243,37 @@ async def test_erasure_and_edits_take_every_term_out_of_the_contentless_index(tm
         assert [c.id for c in page.items] == [kept.conversation.id]  # type: ignore[union-attr]
 
 
+async def test_an_index_built_under_other_unicode_data_is_rebuilt_at_start(tmp_path: Path) -> None:
+    """Rows of the contentless index are removed by recomputing their terms: an index built by a Python with
+    other Unicode data (or other term rules) is emptied and rebuilt at start, not trusted."""
+    path = tmp_path / "t.db"
+    store = SqliteStore(path)
+    await store.open()
+    item = (await store.ingest("w.s", "w", [PreparedInbound(inbound("e1", "u1", "提现 stale"), None)], None))[0]
+    await store.index_search()
+    conv_id = item.conversation.id  # type: ignore[union-attr]
+    await store.close()
+    conn = connect(path)
+    assert conn.execute("SELECT terms_version FROM search_state").fetchone()[0] == search_index.TERMS_VERSION
+    conn.execute("UPDATE search_state SET terms_version = 'unicode 9.0.0, terms 1'")
+    conn.execute("INSERT INTO message_search (rowid, terms) VALUES (?, 'ghost')",  # what the old rules made
+                 (search_index.rowid(conv_id, 999),))
+    conn.close()
+    again = SqliteStore(path)
+    await again.open()
+    try:
+        conn = connect(path)
+        assert tuple(conn.execute("SELECT indexed_upto, terms_version FROM search_state").fetchone()) == (
+            0, search_index.TERMS_VERSION)
+        assert _rows_holding(conn, "ghost") == set()
+        for q, found in (("提现", [conv_id]), ("stale", [conv_id]), ("ghost", [])):
+            page = await again.list_conversations(ADMIN, ConversationFilter(q=q), 10, None)
+            assert [c.id for c in page.items] == found, q
+        conn.close()
+    finally:
+        await again.close()
+
+
 async def test_keyset_pagination_newest_first(tmp_path: Path, store_url: str) -> None:
     async with running_core(tmp_path, url=store_url) as core:
         for i in range(7):

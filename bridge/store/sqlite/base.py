@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tpbridge.bridge.crypto import Codec
-from tpbridge.bridge.store.sqlite import encryption, migrations
+from tpbridge.bridge.store.sqlite import encryption, migrations, search_index
 from tpbridge.bridge.store.sqlite.writer import Checkpointer, Readers, Writer, connect
 
 T = TypeVar("T")
@@ -43,6 +43,8 @@ class SqliteBase:
             migrations.upgrade(conn, upto=upto)
             if upto is None or upto >= encryption.VERSION:
                 encryption.check(conn, self.codec)  # the key matches the store, or one clear line
+            if upto is None:
+                search_index.check_terms_version(conn)
         finally:
             conn.close()
         self._writer.start()

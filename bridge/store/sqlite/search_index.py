@@ -22,12 +22,19 @@ it: exactly those with an id up to `indexed_upto`.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 
+import structlog
 from tpbridge.bridge.store.sqlite.sealing import index_terms
 
 BATCH = 250  # messages per writer job: ~25 ms under a Telegram load; 2000 held the ingests queued behind it
 # ~200 ms, the webhook p99 (bench/telegram_webhook.py)
 LOW = 0xFFFFFFFF
+# What the terms depend on: Python's Unicode data and bridge/search.py's rules (bump the number when they
+# change). An index built under another is rebuilt at start (migration 34).
+TERMS_VERSION = f"unicode {unicodedata.unidata_version}, terms 1"
+
+log = structlog.get_logger(__name__)
 
 
 def rowid(conversation_id: int, message_id: int) -> int:
@@ -83,3 +90,18 @@ def after_erasure(conn: sqlite3.Connection) -> None:
     so the mark may not stay above what is left."""
     conn.execute("UPDATE search_state SET indexed_upto = min(indexed_upto, (SELECT coalesce(max(id), 0)"
                  " FROM messages)) WHERE id = 1")
+
+
+def check_terms_version(conn: sqlite3.Connection) -> None:
+    """At start: an index built under other Unicode data or term rules is emptied and rebuilt by the indexer
+    (its rows could not be removed reliably: see the module docstring)."""
+    row = conn.execute("SELECT terms_version FROM search_state WHERE id = 1").fetchone()
+    if row is None or row[0] == TERMS_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    if row[0] is not None:
+        log.warning("search.index_rebuilt", built_with=row[0], now=TERMS_VERSION)
+        conn.execute("INSERT INTO message_search (message_search) VALUES ('delete-all')")
+        conn.execute("UPDATE search_state SET indexed_upto = 0 WHERE id = 1")
+    conn.execute("UPDATE search_state SET terms_version = ? WHERE id = 1", (TERMS_VERSION,))
+    conn.execute("COMMIT")
