@@ -48,8 +48,9 @@ async def understand(a: Automation, conv: Conversation, msg: Message) -> tuple[C
     nobody = conv.assignee_id is None  # no human has it (waiting in a queue counts as nobody yet)
     earlier = [q for q in state.get("questions", []) if q][-4:] if nobody else []
     chosen = msg.extra.get("chosen_language")  # picked by the person (web chat): it wins over detection
+    human = state.get("stage") == "human" and not state.get("resolved")  # the bot will not answer
     u = await asyncio.to_thread(a.brain.understand, text, fallback, context="\n".join(earlier) or None,
-                                language=chosen if isinstance(chosen, str) and chosen else None)
+                                language=chosen if isinstance(chosen, str) and chosen else None, faq=not human)
     conv = await store_language(a, conv, msg, u.language)
     if nobody:
         conv = await labels.record(a, conv, u.classification)

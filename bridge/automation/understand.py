@@ -86,16 +86,20 @@ class Understander:
         return self.classifier.classify(text, language)
 
     def understand(self, text: str, fallback_language: str | None = None, *,
-                   context: str | None = None, language: str | None = None) -> Understanding:
+                   context: str | None = None, language: str | None = None, faq: bool = True) -> Understanding:
         """`context`: the earlier questions of the conversation, classified together with this one;
-        `language`: one the person chose (it wins over detection)."""
+        `language`: one the person chose (it wins over detection); `faq=False`: a person has the conversation,
+        so no FAQ answer is looked for (a third of the time a long message costs; its category, and with it a
+        security incident, is still found)."""
         language = language or self.detector.detect(text, fallback_language)
         cls = self.classify(f"{context}\n{text}" if context else text, language)
         security = cls.category in self.settings.security_categories
-        matches = self.kb.search(text) if text.strip() else []
+        matches = self.kb.search(text) if text.strip() and faq else []
         best = matches[0] if matches else None
         withheld: str | None = None
-        if best is None:
+        if not faq:
+            withheld = "a person has the conversation"
+        elif best is None:
             withheld = "no FAQ entry matched"
         elif security:
             withheld = f"{cls.category} matter: never an FAQ answer"
