@@ -38,6 +38,7 @@ from tpbridge.bridge.pipeline import InboxSink
 from tpbridge.bridge.privacy import rekey, retention
 from tpbridge.bridge.privacy.commands import PrivacyCommands
 from tpbridge.bridge.relay import relay
+from tpbridge.bridge.store.protocol import StoreUnavailable
 from tpbridge.bridge.systemd_notify import Notifier
 from tpbridge.bridge.web.app import build_app, build_metrics_app
 
@@ -112,6 +113,9 @@ async def run_adapter(core: Core, inbox: str, adapter: Adapter, sink: InboxSink,
         except BadCredentials as exc:
             sink.report(ChannelState.BAD_CREDENTIALS, reason=str(exc) or "credentials refused")
             delay_cap = 300.0  # nothing changes until the operator fixes the config: ask rarely
+        except StoreUnavailable as exc:  # nothing was acknowledged to the channel: it comes again, once
+            lg.warning("adapter.store_unavailable", error=str(exc)[:200])  # expected: no traceback per retry
+            sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=f"{type(exc).__name__}: {exc}")
         except Exception as exc:
             lg.exception("adapter.crashed")
             sink.report(ChannelState.TRANSIENT_DISCONNECT, reason=f"{type(exc).__name__}: {exc}")

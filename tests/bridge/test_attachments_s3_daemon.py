@@ -103,6 +103,7 @@ async def test_attachments_in_a_bucket_end_to_end(tmp_path: Path) -> None:
 
             await d.wait_for(telegram_down, timeout=20)
             assert tg.confirmed_offset <= update["update_id"]  # not confirmed: Telegram keeps it
+            assert '"adapter.store_unavailable"' in d.logs() and '"adapter.crashed"' not in d.logs()  # no traceback
             assert len(await telegram_messages(d)) == 2
             # ... and comes back: both arrive, once
             s3.start()
