@@ -6,8 +6,7 @@ the web chat before this). Such a body is malformed JSON as far as tpbridge is c
 which every caller already answers with its channel's 4xx. A body without a `\\u` escape of a surrogate
 (nearly all) is checked by one regex over the raw bytes, not by walking the result.
 
-The parse itself is bridge/fastjson.py's: orjson where it reads exactly as the stdlib, which a body
-that parses there proves free of lone surrogates; the stdlib (then the check) for the rest.
+The parse itself is bridge/fastjson.py's (orjson where it reads exactly as the stdlib, the stdlib elsewhere).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import json
 import re
 from typing import Any
 
-import orjson
 from tpbridge.bridge import fastjson
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -25,12 +23,7 @@ _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 def loads(raw: bytes | str) -> Any:
     """Parse; ValueError for what is not JSON, RecursionError for nesting too deep (callers catch both)."""
-    if not fastjson.long_digits(raw):
-        try:
-            return orjson.loads(raw)  # it never gives back a lone surrogate
-        except orjson.JSONDecodeError:
-            pass
-    data = json.loads(raw)
+    data = fastjson.loads(raw)
     found = (_SURROGATE_ESCAPE_BYTES.search(raw) if isinstance(raw, bytes | bytearray)
              else _SURROGATE_ESCAPE.search(raw))
     if found:
