@@ -49,6 +49,24 @@ def _change(event: Event) -> Change:
                   event.changes, gone=event.conversation if event.kind == CONVERSATION_DELETED else None)
 
 
+def from_change(change: Change, convs: dict[int, Conversation], msgs: dict[int, Message], *,
+                remote: bool = False) -> Event | None:
+    """The event a `Change` stands for, from its rows as read back (`Store.changed_rows`); None when they
+    are gone since (erased). The inverse of `_change`: other instances' changes (bridge/relay.py) and what
+    did not fit in a spilling subscription (the automation) come back this way."""
+    if change.gone is not None:  # erased (a person's erasure, retention): what it was, nothing to read back
+        return Event(change.kind, change.gone, remote=remote)
+    conv = convs.get(change.conversation_id)
+    if conv is None:
+        return None
+    msg = None
+    if change.message_id is not None:
+        msg = msgs.get(change.message_id)
+        if msg is None:
+            return None
+    return Event(change.kind, conv, msg, change.changes, remote=remote)
+
+
 class Subscription:
     """One consumer's queue. A consumer too slow to keep up is dropped, not the publisher slowed — or, for a
     consumer that must see every event (`spill`: the automation, which may not miss a security incident), what

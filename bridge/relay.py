@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from tpbridge.adapters.base import Outbound, OutboundAttachment, PushesToClients
-from tpbridge.bridge.events import MESSAGE_UPDATED, Event
+from tpbridge.bridge.events import MESSAGE_UPDATED, from_change
 from tpbridge.bridge.model import Conversation, Delivery, Direction, Message
 from tpbridge.bridge.store.protocol import Change
 
@@ -33,18 +33,11 @@ async def relay(core: Core) -> None:
 
 
 async def _publish(core: Core, change: Change, convs: dict[int, Conversation], msgs: dict[int, Message]) -> None:
-    if change.gone is not None:  # erased there (a person's erasure, retention): nothing to read back
-        core.bus.publish(Event(change.kind, change.gone, remote=True))
-        return
-    conv = convs.get(change.conversation_id)
-    if conv is None:
+    event = from_change(change, convs, msgs, remote=True)
+    if event is None:
         return  # erased since
-    msg = None
-    if change.message_id is not None:
-        msg = msgs.get(change.message_id)
-        if msg is None:
-            return
-    core.bus.publish(Event(change.kind, conv, msg, change.changes, remote=True))
+    core.bus.publish(event)
+    msg, conv = event.message, event.conversation
     if msg is not None and change.kind == MESSAGE_UPDATED and msg.direction is Direction.OUT \
             and msg.delivery is Delivery.SENT:
         adapter: object = core.adapters.get(conv.inbox)

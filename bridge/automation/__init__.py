@@ -23,7 +23,7 @@ from tpbridge.bridge.automation.language import LanguageDetector
 from tpbridge.bridge.automation.llm import LlmClient
 from tpbridge.bridge.automation.templates import TemplateError, Templates
 from tpbridge.bridge.automation.understand import Understander
-from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event, Subscription
+from tpbridge.bridge.events import CONVERSATION_UPDATED, MESSAGE_CREATED, Event, Subscription, from_change
 from tpbridge.bridge.model import BOT, AuthorKind, Conversation, Direction, Status
 
 if TYPE_CHECKING:
@@ -199,12 +199,10 @@ class Automation:
             chunk = spilled[start:start + REPLAY_CHUNK]
             convs, msgs = await self.store.changed_rows([ch for ch in chunk if ch.gone is None])
             for ch in chunk:
-                conv = ch.gone or convs.get(ch.conversation_id)
-                msg = msgs.get(ch.message_id) if ch.message_id is not None else None
-                if conv is None or (ch.message_id is not None and msg is None):
+                if (event := from_change(ch, convs, msgs)) is None:
                     self.handled += 1
                     continue  # erased since
-                await self.handle(Event(ch.kind, conv, msg, ch.changes))
+                await self.handle(event)
         log.info("automation.caught_up", events=len(spilled))
 
     async def handle(self, event: Event) -> None:
