@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -126,14 +126,12 @@ async def _resolve(request: web.Request) -> None:
     signed: SignedIn | None = None
     if header.lower().startswith("bearer "):
         token_hash = digest(header[7:].strip())
-        signed = await store.sign_in("token", token_hash)
-        if signed is not None and signed.token is not None:
-            await record_use(store, signed.token)
+        signed = await signed_in(store, "token", token_hash)
         request[VIA_SESSION] = False
         request[CREDENTIAL] = ("token", token_hash)
     elif (sid := request.cookies.get(SESSION_COOKIE)) is not None:
         session_hash = digest(sid)
-        signed = await store.sign_in("session", session_hash)
+        signed = await signed_in(store, "session", session_hash)
         if signed is not None:
             request[CSRF] = signed.csrf or ""  # a session always has one
             request[VIA_SESSION] = True
@@ -148,18 +146,13 @@ async def record_use(store: Store, token: ApiToken) -> None:
         await store.touch_token(token.id)
 
 
-async def agent_by_credential(store: Store, credential: tuple[str, str]) -> Agent | None:
-    """The agent a token or session (by hash) stands for, while it is valid; a token's use is recorded."""
-    kind, secret_hash = credential
-    if kind == "session":
-        found = await store.session(secret_hash)
-        return None if found is None else found[0]
-    token = await store.token_login(secret_hash)
-    if token is None:
-        return None
-    agent, info = token
-    await record_use(store, info)
-    return agent
+async def signed_in(store: Store, kind: Literal["token", "session"], secret_hash: str) -> SignedIn | None:
+    """The agent and viewer a token or session (by hash) stands for, while it is valid, in one read; a token's
+    use is recorded. Every request asks, and an event stream again every few seconds."""
+    signed = await store.sign_in(kind, secret_hash)
+    if signed is not None and signed.token is not None:
+        await record_use(store, signed.token)
+    return signed
 
 
 def csrf_ok(request: web.Request, form_token: str | None = None) -> bool:

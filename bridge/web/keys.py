@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 from tpbridge.bridge.model import Agent, Viewer
@@ -15,4 +15,4 @@ AGENT: web.RequestKey[Agent] = web.RequestKey("tpb.agent", Agent)  # the authent
 VIEWER: web.RequestKey[Viewer] = web.RequestKey("tpb.viewer", Viewer)  # decides visibility
 VIA_SESSION: web.RequestKey[bool] = web.RequestKey("tpb.via_session", bool)  # authenticated by the cookie
 CSRF: web.RequestKey[str] = web.RequestKey("tpb.csrf", str)  # the session's CSRF token (for templates)
-CREDENTIAL: web.RequestKey[tuple[str, str]] = web.RequestKey("tpb.credential", tuple)  # ("token"|"session", hash)
+CREDENTIAL: web.RequestKey[tuple[Literal["token", "session"], str]] = web.RequestKey("tpb.credential", tuple)

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from tpbridge.bridge.events import Event, Subscription
 from tpbridge.bridge.model import Viewer
-from tpbridge.bridge.web.auth import agent_by_credential
+from tpbridge.bridge.web.auth import signed_in
 from tpbridge.bridge.web.keys import CORE, CREDENTIAL, VIEWER
 from tpbridge.bridge.web.serialize import conversation_json, message_json
 
@@ -114,13 +114,14 @@ async def _refresh(request: web.Request, viewer: Viewer) -> Viewer | None:
     the agent lost a team or an inbox (the client reconnects and sees only what it may)."""
     store = request.app[CORE].store
     credential = request.get(CREDENTIAL)
-    if credential is not None:
-        agent = await agent_by_credential(store, credential)
+    if credential is not None:  # still valid: its agent and their viewer in one read
+        signed = await signed_in(store, *credential)
+        agent, fresh = (None, None) if signed is None else (signed.agent, signed.viewer)
     else:
         agent = await store.get_agent(viewer.agent_id)
-    if agent is None or agent.disabled or agent.id != viewer.agent_id:
+        fresh = None if agent is None else await store.viewer(agent)
+    if agent is None or fresh is None or agent.disabled or agent.id != viewer.agent_id:
         return None
-    fresh = await store.viewer(agent)
     if not set(viewer.teams) <= set(fresh.teams) or not set(viewer.team_inboxes) <= set(fresh.team_inboxes) or (
             viewer.is_admin and not fresh.is_admin):
         return None
