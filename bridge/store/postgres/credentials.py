@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from tpbridge.bridge.model import Agent
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.people import AGENT, TEAM_INBOXES, agent_of
@@ -33,19 +32,6 @@ class CredentialStore(PostgresBase):
             return _token(row)
 
         return await self._tx(run)
-
-    async def token_login(self, token_hash: str) -> tuple[Agent, ApiToken] | None:
-        now = self.now()
-
-        async def run(c: Conn) -> tuple[Agent, ApiToken] | None:
-            # Every API request: the token and its agent (with teams) in one statement.
-            row = await rows.one(c, f"SELECT to_json(t) AS token, {AGENT} FROM tokens t JOIN agents a"
-                                 " ON a.id = t.agent_id WHERE t.token_hash = %s"
-                                 " AND (t.expires_at IS NULL OR t.expires_at > %s) AND a.disabled = 0",
-                                 (token_hash, now))
-            return None if row is None else (await agent_of(c, row), _token(row["token"]))
-
-        return await self._read(run)
 
     async def sign_in(self, kind: Literal["token", "session"], secret_hash: str) -> SignedIn | None:
         now = self.now()

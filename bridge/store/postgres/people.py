@@ -319,15 +319,6 @@ class PeopleStore(PostgresBase):
 
         await self._tx(run)
 
-    async def agent_by_token(self, token_hash: str) -> Agent | None:
-        async def run(c: Conn) -> Agent | None:
-            row = await rows.one(
-                c, "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = %s"
-                " AND a.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > %s)", (token_hash, self.now()))
-            return None if row is None else await agent_of(c, row)
-
-        return await self._read(run)
-
     async def add_session(self, session_hash: str, agent_id: int, csrf: str, ttl: float) -> None:
         now = self.now()
 
@@ -336,17 +327,6 @@ class PeopleStore(PostgresBase):
                             " VALUES (%s,%s,%s,%s,%s)", (session_hash, agent_id, csrf, now, now + ttl))
 
         await self._tx(run)
-
-    async def session(self, session_hash: str) -> tuple[Agent, str] | None:
-        now = self.now()
-
-        async def run(c: Conn) -> tuple[Agent, str] | None:
-            row = await rows.one(
-                c, f"SELECT {AGENT}, s.csrf AS s_csrf FROM sessions s JOIN agents a ON a.id = s.agent_id"
-                " WHERE s.id = %s AND s.expires_at > %s AND a.disabled = 0", (session_hash, now))
-            return None if row is None else (await agent_of(c, row), row["s_csrf"])
-
-        return await self._read(run)
 
     async def drop_session(self, session_hash: str) -> None:
         async def run(c: Conn) -> None:

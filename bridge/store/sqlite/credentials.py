@@ -10,7 +10,6 @@ import json
 import sqlite3
 from typing import Literal
 
-from tpbridge.bridge.model import Agent
 from tpbridge.bridge.store.protocol import ApiToken, SignedIn
 from tpbridge.bridge.store.sqlite import rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -21,7 +20,7 @@ def _token(row: sqlite3.Row) -> ApiToken:
                     last_used_at=row["last_used_at"], expires_at=row["expires_at"])
 
 
-# The token's columns beside its agent's (whose names they share) in token_login's one statement.
+# The token's columns beside its agent's (whose names they share) in sign_in's one statement.
 _TOKEN_AS = ", ".join(f"t.{name} AS t_{name}" for name in
                       ("id", "agent_id", "label", "created_at", "last_used_at", "expires_at"))
 
@@ -49,20 +48,6 @@ class CredentialStore(SqliteBase):
             return _token(c.execute("SELECT * FROM tokens WHERE id = ?", (cur.lastrowid,)).fetchone())
 
         return await self._write(run)
-
-    async def token_login(self, token_hash: str) -> tuple[Agent, ApiToken] | None:
-        """The agent behind a token that is neither revoked, expired, nor held by a disabled agent."""
-        now = self.now()
-
-        def run(c: sqlite3.Connection) -> tuple[Agent, ApiToken] | None:
-            # Every API request: the token and its agent (with teams) in one statement.
-            row = c.execute(f"SELECT {rows.AGENT_WITH_TEAMS}, {_TOKEN_AS} FROM tokens t"
-                            " JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = ?"
-                            " AND (t.expires_at IS NULL OR t.expires_at > ?) AND a.disabled = 0",
-                            (token_hash, now)).fetchone()
-            return None if row is None else (rows.agent_with_teams(row), _token_of(row))
-
-        return await self._read(run)
 
     async def sign_in(self, kind: Literal["token", "session"], secret_hash: str) -> SignedIn | None:
         now = self.now()

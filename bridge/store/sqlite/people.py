@@ -290,34 +290,11 @@ class PeopleStore(SqliteBase):
             "INSERT INTO tokens (agent_id, token_hash, label, created_at) VALUES (?,?,?,?)",
             (agent_id, token_hash, label, now)))
 
-    async def agent_by_token(self, token_hash: str) -> Agent | None:
-        def run(c: sqlite3.Connection) -> Agent | None:
-            row = c.execute(
-                "SELECT a.* FROM agents a JOIN tokens t ON t.agent_id = a.id WHERE t.token_hash = ? AND a.disabled = 0"
-                " AND (t.expires_at IS NULL OR t.expires_at > ?)", (token_hash, self.now()),
-            ).fetchone()
-            return None if row is None else _agent(c, row)
-
-        return await self._read(run)
-
     async def add_session(self, session_hash: str, agent_id: int, csrf: str, ttl: float) -> None:
         now = self.now()
         await self._write(lambda c: c.execute(
             "INSERT INTO sessions (id, agent_id, csrf, created_at, expires_at) VALUES (?,?,?,?,?)",
             (session_hash, agent_id, csrf, now, now + ttl)))
-
-    async def session(self, session_hash: str) -> tuple[Agent, str] | None:
-        now = self.now()
-
-        def run(c: sqlite3.Connection) -> tuple[Agent, str] | None:
-            row = c.execute(
-                f"SELECT {AGENT}, s.csrf AS s_csrf FROM sessions s JOIN agents a ON a.id = s.agent_id"
-                " WHERE s.id = ? AND s.expires_at > ? AND a.disabled = 0",
-                (session_hash, now),
-            ).fetchone()
-            return None if row is None else (_agent(c, row), row["s_csrf"])
-
-        return await self._read(run)
 
     async def drop_session(self, session_hash: str) -> None:
         await self._write(lambda c: c.execute("DELETE FROM sessions WHERE id = ?", (session_hash,)))
