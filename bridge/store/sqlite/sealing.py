@@ -119,6 +119,7 @@ def index_terms(conn: object, text: str) -> str:
         return index_text(text)
     return " ".join(codec.blind(t) for t in dict.fromkeys(terms(text)))  # each once, as index_text
 
+
 def term_list(conn: object, text: str) -> list[str]:
     """A message's search terms as the PostgreSQL store writes them (a tsvector's lexemes): or their keyed hashes."""
     codec = codec_of(conn)
