@@ -63,8 +63,6 @@ def contacts_and_agents(c: sqlite3.Connection, contact_ids: Sequence[int],
 
 
 def _agent(c: sqlite3.Connection, row: sqlite3.Row) -> Agent:
-    if "team_names" in row.keys():
-        return rows.agent_with_teams(row)
     teams = tuple(r[0] for r in c.execute(
         "SELECT t.name FROM teams t JOIN agent_teams at ON at.team_id = t.id WHERE at.agent_id = ? ORDER BY t.name",
         (row["id"],)))
