@@ -57,13 +57,23 @@ def terms(text: str, *, split_scripts: bool = True) -> list[str]:
     return py_terms(text, split_scripts=split_scripts)
 
 
-def match_query(query: str) -> str | None:
-    """An FTS5 MATCH expression: every term must occur (prefix match on the last word, and on a lone CJK
-    character: the pairs that start with it, since one is indexed alone only where it stands alone)."""
+def match_parts(query: str) -> list[tuple[str, bool]]:
+    """A query's terms, each with whether it matches as a prefix: the last word, and a lone CJK character
+    (the pairs that start with it, since one is indexed alone only where it stands alone)."""
     found = terms(query)
-    if not found:
+    parts = [(t, len(t) == 1 and bool(_IS_CJK.match(t))) for t in found]
+    if parts and not _IS_CJK.match(found[-1]):
+        parts[-1] = (found[-1], True)
+    return parts
+
+
+def fts_quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def match_query(query: str) -> str | None:
+    """An FTS5 MATCH expression: every term must occur (`match_parts`'s prefixes as prefixes)."""
+    parts = match_parts(query)
+    if not parts:
         return None
-    quoted = ['"' + t.replace('"', '""') + '"' + ("*" if len(t) == 1 and _IS_CJK.match(t) else "") for t in found]
-    if not _IS_CJK.match(found[-1]):
-        quoted[-1] += "*"
-    return " AND ".join(quoted)
+    return " AND ".join(fts_quote(t) + ("*" if prefix else "") for t, prefix in parts)

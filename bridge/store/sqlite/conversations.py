@@ -14,6 +14,7 @@ from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilte
 from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
+from tpbridge.bridge.store.sqlite.search_match import SearchMatch
 
 _UPDATABLE = {
     "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
@@ -66,6 +67,12 @@ def page_of_messages(conversation_id: int, include_private: bool, limit: int | N
 
 
 def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Page:
+    for i, arg in enumerate(args):
+        if isinstance(arg, SearchMatch):  # the search's terms, spelled out on this connection
+            expression = arg.expression(c)
+            if expression is None:  # its prefix stands for no term in the index
+                return Page([], None)
+            args = [*args[:i], expression, *args[i + 1:]]
     found = c.execute(query, args).fetchall()
     items = [rows.conversation(r) for r in found[:limit]]
     nxt = None
@@ -131,7 +138,8 @@ class ConversationStore(SqliteBase):
             sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
             args.append(flt.label)
         if flt.q:
-            match = match_terms(self.codec, flt.q)
+            match: str | SearchMatch | None = (SearchMatch.of(flt.q) if self.codec is None
+                                                else match_terms(self.codec, flt.q))
             if match is None:
                 return None
             await self.index_search()  # a search sees every message stored before it
