@@ -12,7 +12,7 @@ from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.credentials import end_credentials
-from tpbridge.bridge.store.sqlite.sealing import kv_keys, lookup_id, seal
+from tpbridge.bridge.store.sqlite.sealing import codec_of, kv_keys, lookup_id, seal
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -34,11 +34,43 @@ _IDENTITIES = (
 )
 
 
+# The same reads as plain tuples in the models' field order, for a store without encryption (whose rows
+# need no opening): sqlite3.Row finds a column by a case-insensitive scan of every name, and a list page's
+# fifty contacts and their identities cost ~0.3 ms that way, a third of it like this.
+_IDENTITY_TUPLES = (
+    "SELECT i.id, i.contact_id, i.inbox, i.channel, coalesce(nullif(i.external_id_sealed, ''), i.external_id),"
+    " i.handle, i.unreachable, NULL, i.contact_id FROM identities i WHERE i.contact_id IN ({marks})"
+    " UNION ALL"
+    " SELECT i.id, i.contact_id, i.inbox, i.channel, coalesce(nullif(i.external_id_sealed, ''), i.external_id),"
+    " i.handle, i.unreachable, iif(k.merge_verified, 'verified', 'unverified'), k.merged_into"
+    " FROM contacts k JOIN identities i ON i.contact_id = k.id WHERE k.merged_into IN ({marks})"
+    " ORDER BY 1"
+)
+_CONTACT_TUPLES = ("SELECT id, name, language, tier, anonymous, email, merged_into, created_at FROM contacts"
+                   " WHERE id IN ({marks})")
+
+
+def _contact_tuples(c: sqlite3.Connection, ids: list[int], marks: str) -> dict[int, Contact]:
+    cur = c.cursor()
+    cur.row_factory = None
+    idents: dict[int, list[Identity]] = {}
+    for *values, owner in cur.execute(_IDENTITY_TUPLES.format(marks=marks), ids + ids):
+        idents.setdefault(owner, []).append(Identity(*values))
+    found = {}
+    for cid, name, language, tier, anonymous, email, merged_into, created_at in cur.execute(
+            _CONTACT_TUPLES.format(marks=marks), ids):
+        found[cid] = Contact(cid, name, language, tier, bool(anonymous), email, merged_into,
+                             tuple(idents.get(cid, ())), rows.ts(created_at))
+    return found
+
+
 def _contacts(c: sqlite3.Connection, wanted: Sequence[int]) -> dict[int, Contact]:
     if not wanted:
         return {}
     ids = list(wanted)
     marks = ",".join("?" * len(ids))
+    if codec_of(c) is None:
+        return _contact_tuples(c, ids, marks)
     idents: dict[int, list[Identity]] = {}
     for r in c.execute(_IDENTITIES.format(marks=marks), ids + ids):
         owner = r["owner"]
