@@ -230,9 +230,16 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> No
         async with Daemon(tmp_path, channel_toml(fake), env={"TPB_QQ_SECRET": fake.app_secret}) as daemon:
             await daemon.wait_for(lambda: state(daemon, "connected"))
 
+            # Eight pushes in flight at a time, as a burst from QQ arrives: with all 120 at once, one group
+            # commit could acknowledge every one before the kill landed, and nothing was left "mid-burst".
+            in_flight = asyncio.Semaphore(8)
+
             async def one(headers: dict[str, str], body: bytes) -> None:
                 try:
-                    status, _ = await post(daemon, headers, body)
+                    async with in_flight:
+                        if daemon.proc is None or daemon.proc.returncode is not None:
+                            return  # killed: the rest is QQ's to send again
+                        status, _ = await post(daemon, headers, body)
                 except aiohttp.ClientError:
                     return
                 if status == 200:
