@@ -1,11 +1,14 @@
-"""SQLite reads a page's contacts as plain tuples where no value needs opening (no encryption): the same
-contacts, identities and merge links as the row-by-name read that an encrypted store still uses."""
+"""A list page's people as each store reads them in one go: SQLite as plain tuples where no value needs
+opening (no encryption), PostgreSQL joined to the page's own statement — the same contacts, identities,
+merge links and assignees as reading each contact alone."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+from tpbridge.bridge.model import Role, Viewer
+from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite import people
 
 from tests.support.core import inbound, running_core, sqlite_url
@@ -41,3 +44,31 @@ async def test_plain_tuples_read_what_rows_by_name_read(tmp_path: Path) -> None:
         assert read[ids[0]].tier == "vip" and read[ids[1]].merged_into == ids[0] and 999_999 not in read
         plain.close()
         by_name.close()
+
+
+async def test_a_pages_people_are_its_contacts_as_each_is_read_alone(tmp_path: Path, store_url: str) -> None:
+    async with running_core(tmp_path, url=store_url) as core:
+        convs = []
+        for i, who in enumerate(["ann", "bob", "cy", "dee", "eve", "fay"]):
+            convs.append((await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"m{i}", sender=who)]))[0]
+                         .conversation)
+        ids = [c.contact_id for c in convs]  # type: ignore[union-attr]
+        await core.store.update_contact(ids[0], name="Ann", tier="vip")
+        await core.store.merge_contacts(ids[0], ids[1], verified=True)
+        await core.store.merge_contacts(ids[0], ids[2])
+        ada = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["T1"], [])
+        await core.store.update_conversation(convs[3].id, assignee_id=ada.id)  # type: ignore[union-attr]
+        admin = Viewer(0, Role.ADMIN, (), ())
+        for limit in (2, 50):
+            page, contacts, agents = await core.store.conversation_page(admin, ConversationFilter(status="all"),
+                                                                        limit, None)
+            wanted = [c.contact_id for c in page.items]
+            assert len(page.items) == min(limit, 6) and (page.next_cursor is not None) == (limit == 2)
+            assert contacts == await core.store.get_contacts(wanted)
+            assigned = {c.assignee_id for c in page.items if c.assignee_id is not None}
+            assert agents == ({ada.id: ada} if assigned else {})
+        page, contacts, agents = await core.store.conversation_page(admin, ConversationFilter(status="all"), 50,
+                                                                    None)
+        assert {i.external_id: i.link for i in contacts[ids[0]].identities} == {"ann": None, "bob": "verified",
+                                                                              "cy": "unverified"}
+        assert contacts[ids[0]].tier == "vip" and agents == {ada.id: ada}

@@ -52,8 +52,11 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
 
 
 async def _page(c: Conn, query: str, args: list[Any], limit: int) -> Page:
-    found = await rows.all_rows(c, query, args)
-    items = [rows.conversation(r) for r in found[:limit]]  # type: ignore[arg-type]
+    return _page_of(await rows.all_rows(c, query, args), limit)
+
+
+def _page_of(found: list[Any], limit: int) -> Page:
+    items = [rows.conversation(r) for r in found[:limit]]
     nxt = None
     if len(found) > limit:
         last = found[limit - 1]
@@ -81,9 +84,14 @@ class ConversationStore(PostgresBase):
         if query is None:
             return Page([], None), {}, {}
 
+        sql, args = query
+        joined = (f"SELECT p.*, {people.PAGE_CONTACT_COLUMNS} FROM ({sql}) p JOIN contacts k ON k.id = p.contact_id"
+                  " ORDER BY p.last_activity_at DESC, p.id DESC")
+
         async def run(c: Conn) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
-            page = await _page(c, *query, limit)
-            contacts, agents = await people.contacts_and_agents(c, [v.contact_id for v in page.items], [
+            found = await rows.all_rows(c, joined, args)
+            page = _page_of(found, limit)
+            contacts, agents = await people.page_people(c, found[:limit], [
                 v.assignee_id for v in page.items if v.assignee_id is not None])
             return page, contacts, agents
 
