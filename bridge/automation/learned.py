@@ -57,12 +57,23 @@ class LearnedModel:
         vec = pipeline.named_steps["tfidf"]
         self._features = vec.get_feature_names_out()
         self._clf = pipeline.named_steps["clf"]
+        # The last text and its prediction: a first message with an FAQ match is predicted twice, to
+        # classify it and to check the FAQ entry's category (Understander._unlike) — 3 ms each for a long one.
+        self._last: tuple[str, Prediction | None] | None = None
 
     @property
     def categories(self) -> list[str]:
         return [str(c) for c in self._clf.classes_]
 
     def predict(self, text: str) -> Prediction | None:
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0] == text:
+            return last[1]
+        found = self._predict(text)
+        self._last = (text, found)
+        return found
+
+    def _predict(self, text: str) -> Prediction | None:
         norm = normalize(text)
         if not norm.strip():
             return None

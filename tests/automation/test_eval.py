@@ -84,3 +84,27 @@ def test_the_eval_command_prints_accuracy_per_task(tmp_path: Path, capsys: pytes
         assert task in out
     args = cli.parser().parse_args(["eval", "-c", str(tmp_path / "tpbridge.toml"), "--set", str(tmp_path / "x.psv")])
     assert args.fn(args) == 1
+
+
+def test_a_first_message_with_an_faq_match_is_predicted_once(brain: Understander,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Classifying a first message and checking the matched FAQ entry's category ask the model about the
+    same text: it is worked out once (3 ms for a long message), with the same understanding as before."""
+    model = brain.classifier.model  # type: ignore[attr-defined]
+    vec = model.pipeline.named_steps["tfidf"]
+    asked: list[str] = []
+    worked_out: list[object] = []
+    transform, predict = vec.transform, model.predict
+    monkeypatch.setattr(vec, "transform", lambda docs: worked_out.append(docs) or transform(docs))
+    monkeypatch.setattr(model, "predict", lambda text: asked.append(text) or predict(text))
+    twice = 0
+    for r in [r for r in SETS["dev"] if r.faq]:
+        asked.clear()
+        worked_out.clear()
+        got = brain.understand(r.text, r.language)
+        assert len(worked_out) == 1, r.where
+        twice += len(asked) == 2  # the FAQ entry's category was checked: the model asked again
+        model._last = None  # as if another message came between: the same answer, worked out again
+        again = brain.understand(r.text, r.language)
+        assert again == got, r.where
+    assert twice >= 10
