@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from tpbridge.bridge.model import Role, Viewer
+from tpbridge.bridge.model import Conversation, Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite import people
 
@@ -20,17 +21,24 @@ class _Sealed(sqlite3.Connection):
     codec = "rows by name"
 
 
+async def _people(core: Any) -> tuple[list[Conversation], list[int]]:
+    """Six people writing in: Ann (a VIP) with Bob merged in by a verified link and Cy by an agent, Dee with
+    Eve merged in, Fay alone."""
+    convs = []
+    for i, who in enumerate(["ann", "bob", "cy", "dee", "eve", "fay"]):
+        convs.append((await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"m{i}", sender=who)]))[0]
+                     .conversation)
+    ids = [c.contact_id for c in convs]
+    await core.store.update_contact(ids[0], name="Ann", tier="vip")
+    await core.store.merge_contacts(ids[0], ids[1], verified=True)
+    await core.store.merge_contacts(ids[0], ids[2])
+    await core.store.merge_contacts(ids[3], ids[4], verified=True)
+    return convs, ids
+
+
 async def test_plain_tuples_read_what_rows_by_name_read(tmp_path: Path) -> None:
     async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:
-        convs = []
-        for i, who in enumerate(["ann", "bob", "cy", "dee", "eve"]):
-            convs.append((await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"m{i}", sender=who)]))[0]
-                         .conversation)
-        ids = [c.contact_id for c in convs]  # type: ignore[union-attr]
-        await core.store.update_contact(ids[0], name="Ann", tier="vip")
-        await core.store.merge_contacts(ids[0], ids[1], verified=True)
-        await core.store.merge_contacts(ids[0], ids[2])
-        await core.store.merge_contacts(ids[3], ids[4], verified=True)
+        _convs, ids = await _people(core)
         db = tmp_path / "data" / "tpbridge.db"
         plain = sqlite3.connect(db)
         plain.row_factory = sqlite3.Row
@@ -48,16 +56,9 @@ async def test_plain_tuples_read_what_rows_by_name_read(tmp_path: Path) -> None:
 
 async def test_a_pages_people_are_its_contacts_as_each_is_read_alone(tmp_path: Path, store_url: str) -> None:
     async with running_core(tmp_path, url=store_url) as core:
-        convs = []
-        for i, who in enumerate(["ann", "bob", "cy", "dee", "eve", "fay"]):
-            convs.append((await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"m{i}", sender=who)]))[0]
-                         .conversation)
-        ids = [c.contact_id for c in convs]  # type: ignore[union-attr]
-        await core.store.update_contact(ids[0], name="Ann", tier="vip")
-        await core.store.merge_contacts(ids[0], ids[1], verified=True)
-        await core.store.merge_contacts(ids[0], ids[2])
+        convs, ids = await _people(core)
         ada = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["T1"], [])
-        await core.store.update_conversation(convs[3].id, assignee_id=ada.id)  # type: ignore[union-attr]
+        await core.store.update_conversation(convs[3].id, assignee_id=ada.id)
         admin = Viewer(0, Role.ADMIN, (), ())
         for limit in (2, 50):
             page, contacts, agents = await core.store.conversation_page(admin, ConversationFilter(status="all"),

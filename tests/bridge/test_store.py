@@ -543,29 +543,39 @@ async def test_a_new_contacts_email_is_what_the_channel_says_not_its_name(tmp_pa
         assert second is not None and second.email is None and second.anonymous
 
 
+async def _plan(store: object, store_url: str, query: str, args: tuple[object, ...]) -> str:
+    """How the store's database would run `query` (`{0}` marks a parameter). PostgreSQL reads a table this
+    small whole whatever its indexes: it is asked whether an index can serve the query at all."""
+    if store_url.startswith("sqlite"):
+        conn = connect(store.path)  # type: ignore[attr-defined]
+        plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query.format("?"), args))
+        conn.close()
+        return plan
+    async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as pg:
+        await pg.execute("SET enable_seqscan = off")
+        cur = await pg.execute(("EXPLAIN " + query.format("%s")).encode(), args)
+        return " ".join(str(r[0]) for r in await cur.fetchall())
+
+
+async def _conversations(core: object, prefix: str, n: int) -> list[int]:
+    return [(await core.pipeline.ingest("webchat.site", "webchat",  # type: ignore[attr-defined]
+                                        [inbound(f"{prefix}{i}", f"{prefix}-person{i}")]))[0].conversation.id
+            for i in range(n)]
+
+
 async def test_due_snoozes_are_the_snoozed_ones_whose_time_is_up_found_through_their_index(
         tmp_path: Path, store_url: str) -> None:
     async with running_core(tmp_path, url=store_url) as core:
         store = core.store
-        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"s{i}", f"sleeper{i}")]))[0]
-               .conversation.id for i in range(4)]  # type: ignore[union-attr]
-        due, later, reopened, _open = ids
+        due, later, reopened, _open = await _conversations(core, "s", 4)
         await store.update_conversation(due, status="snoozed", snoozed_until=datetime.fromtimestamp(100, UTC))
         await store.update_conversation(later, status="snoozed", snoozed_until=datetime.fromtimestamp(300, UTC))
         await store.update_conversation(reopened, status="open", snoozed_until=datetime.fromtimestamp(100, UTC))
         assert await store.due_snoozes(200) == [due]
         assert sorted(await store.due_snoozes(300)) == sorted([due, later])
         assert await store.due_snoozes(50) == []
-        query = "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= {}"
-        if store_url.startswith("sqlite"):
-            conn = connect(store.path)  # type: ignore[attr-defined]
-            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query.format("?"), (200,)))
-            conn.close()
-        else:  # a table this small is read whole: ask whether the index can serve the query at all
-            async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as pg:
-                await pg.execute("SET enable_seqscan = off")
-                cur = await pg.execute(("EXPLAIN " + query.format("%s")).encode(), (200,))
-                plan = " ".join(str(r[0]) for r in await cur.fetchall())
+        plan = await _plan(store, store_url, "SELECT id FROM conversations WHERE status = 'snoozed'"
+                           " AND snoozed_until <= {0}", (200,))
         assert "conversations_due_snoozes" in plan, plan
 
 
@@ -573,25 +583,13 @@ async def test_resolved_between_reads_the_resolved_ones_through_their_index(tmp_
     """The follow-up asks every minute: a scan of every conversation took 18.6 ms at 100,000 (migration 36)."""
     async with running_core(tmp_path, url=store_url) as core:
         store = core.store
-        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"r{i}", f"done{i}")]))[0]
-               .conversation.id for i in range(4)]  # type: ignore[union-attr]
-        early, late, reopened, _open = ids
+        early, late, reopened, _open = await _conversations(core, "r", 4)
         await store.update_conversation(late, status="resolved", resolved_at=datetime.fromtimestamp(300, UTC))
         await store.update_conversation(early, status="resolved", resolved_at=datetime.fromtimestamp(100, UTC))
         await store.update_conversation(reopened, status="open", resolved_at=datetime.fromtimestamp(200, UTC))
         assert await store.resolved_between(0, 1000) == [early, late]  # in the order they were resolved
         assert await store.resolved_between(100, 300) == [late]
         assert await store.resolved_between(300, 1000) == []
-        query = ("SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > {0} AND resolved_at <= {0}"
-                 " ORDER BY resolved_at LIMIT 500")
-        if store_url.startswith("sqlite"):
-            conn = connect(store.path)  # type: ignore[attr-defined]
-            plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + query.format("?"), (0, 1000)))
-            conn.close()
-            assert "TEMP B-TREE" not in plan, plan  # read in index order, not sorted afterwards
-        else:  # a table this small is read whole: ask whether the index can serve the query at all
-            async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as pg:
-                await pg.execute("SET enable_seqscan = off")
-                cur = await pg.execute(("EXPLAIN " + query.format("%s")).encode(), (0, 1000))
-                plan = " ".join(str(r[0]) for r in await cur.fetchall())
-        assert "conversations_resolved" in plan, plan
+        plan = await _plan(store, store_url, "SELECT id FROM conversations WHERE status = 'resolved'"
+                           " AND resolved_at > {0} AND resolved_at <= {0} ORDER BY resolved_at LIMIT 500", (0, 1000))
+        assert "conversations_resolved" in plan and "TEMP B-TREE" not in plan, plan  # no sort afterwards
