@@ -69,11 +69,3 @@ def match_parts(query: str) -> list[tuple[str, bool]]:
 
 def fts_quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
-
-
-def match_query(query: str) -> str | None:
-    """An FTS5 MATCH expression: every term must occur (`match_parts`'s prefixes as prefixes)."""
-    parts = match_parts(query)
-    if not parts:
-        return None
-    return " AND ".join(fts_quote(t) + ("*" if prefix else "") for t, prefix in parts)

@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 
 from tpbridge.bridge.model import Role, Viewer
-from tpbridge.bridge.search import match_query
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite.search_match import SPELL_MAX, SearchMatch
 
@@ -29,11 +28,11 @@ QUERIES = ["withdr", "withdrawal", "withdrawals", "withdraw", "pending with", "c
 
 def reference(conn: sqlite3.Connection, query: str) -> set[int]:
     """FTS5's own answer to the prefix query (what the list searched before the prefix was spelled out)."""
-    match = match_query(query)
+    match = SearchMatch.of(query)
     if match is None:
         return set()
     return {r[0] >> 32 for r in conn.execute("SELECT rowid FROM message_search WHERE message_search MATCH ?",
-                                             (match,))}
+                                             (match.plain(),))}
 
 
 async def test_a_spelled_out_prefix_finds_what_the_prefix_query_finds(tmp_path: Path) -> None:

@@ -138,8 +138,7 @@ class ConversationStore(SqliteBase):
             sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
             args.append(flt.label)
         if flt.q:
-            match: str | SearchMatch | None = (SearchMatch.of(flt.q) if self.codec is None
-                                                else match_terms(self.codec, flt.q))
+            match = match_terms(self.codec, flt.q)
             if match is None:
                 return None
             await self.index_search()  # a search sees every message stored before it

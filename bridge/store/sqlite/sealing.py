@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from tpbridge.bridge.crypto import TEXT_PREFIX, Codec
-from tpbridge.bridge.search import index_text, match_query, terms
+from tpbridge.bridge.search import index_text, terms
+from tpbridge.bridge.store.sqlite.search_match import SearchMatch
 
 
 class CodecConnection(sqlite3.Connection):
@@ -127,9 +128,10 @@ def term_list(conn: object, text: str) -> list[str]:
     return sorted({codec.blind(t) for t in found} if codec is not None else set(found))
 
 
-def match_terms(codec: Codec | None, query: str) -> str | None:
-    """The MATCH expression for a query; with encryption, whole terms only (a hash has no prefix)."""
+def match_terms(codec: Codec | None, query: str) -> str | SearchMatch | None:
+    """The MATCH expression for a query; with encryption, whole terms only (a hash has no prefix). In clear,
+    the query's terms, made an expression on the connection that searches (its prefix spelled out there)."""
     if codec is None:
-        return match_query(query)
+        return SearchMatch.of(query)
     found = terms(query)
     return " AND ".join(f'"{codec.blind(t)}"' for t in found) if found else None

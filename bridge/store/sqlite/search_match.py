@@ -35,16 +35,17 @@ class SearchMatch:
         parts = match_parts(query)
         return cls(tuple(parts)) if parts else None
 
+    def plain(self) -> str:
+        """The expression with every prefix left to FTS5 (`withdrawal*`): what `expression` must find the same of."""
+        return " AND ".join(fts_quote(t) + ("*" if prefix else "") for t, prefix in self.parts)
+
     def expression(self, conn: sqlite3.Connection) -> str | None:
         """The MATCH expression; None when a prefix stands for no term at all (nothing can match)."""
         out = []
         for term, prefix in self.parts:
-            if not prefix:
-                out.append(fts_quote(term))
-                continue
-            spelled = _spelled(conn, term)
+            spelled = _spelled(conn, term) if prefix else None
             if spelled is None:
-                out.append(fts_quote(term) + "*")
+                out.append(fts_quote(term) + ("*" if prefix else ""))
             elif not spelled:
                 return None
             else:

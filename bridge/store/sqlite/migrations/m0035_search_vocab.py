@@ -3,7 +3,7 @@
 FTS5 answers a prefix query (`withdrawal*`, the last word of every search) by merging the doclists of
 every term with that prefix into a new one: 26 ms for a term in 62,000 of 1,000,000 messages, where the
 term alone takes 4 ms. Looking the prefix up in this table first (3 ms) lets the search ask for the few
-terms it stands for instead (bridge/store/sqlite/search_index.py, `expand_prefixes`). A virtual table over
+terms it stands for instead (bridge/store/sqlite/search_match.py, `SearchMatch.expression`). A virtual table over
 the index: it holds no rows of its own.
 """
 
