@@ -16,7 +16,7 @@ from tests.support.core import inbound, running_core, sqlite_url
 
 
 class _Sealed(sqlite3.Connection):
-    """A connection the store takes for an encrypted one (it reads rows by name), over clear values."""
+    """A connection the store takes for an encrypted one (it keeps the connection's rows), over clear values."""
 
     codec = "rows by name"
 
@@ -36,7 +36,7 @@ async def _people(core: Any) -> tuple[list[Conversation], list[int]]:
     return convs, ids
 
 
-async def test_plain_tuples_read_what_rows_by_name_read(tmp_path: Path) -> None:
+async def test_plain_tuples_read_what_the_connections_own_rows_read(tmp_path: Path) -> None:
     async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:
         _convs, ids = await _people(core)
         db = tmp_path / "data" / "tpbridge.db"

@@ -23,21 +23,11 @@ def _contact(c: sqlite3.Connection, contact_id: int) -> Contact | None:
 
 # A contact's identities include those of contacts merged into it: two index look-ups (the contacts' own
 # identities, and those of contacts merged into them), for a whole page of contacts at once — one by one,
-# a list page of fifty ran a hundred statements.
+# a list page of fifty ran a hundred statements. Both reads give the models' fields in order: sqlite3.Row
+# finds a column by a case-insensitive scan of every name, and a list page's fifty contacts and their
+# identities cost ~0.3 ms that way, a third of it as plain tuples (an encrypted store's rows open their
+# sealed values by position as well: the identity's channel id is its sealed column's, else the clear one).
 _IDENTITIES = (
-    "SELECT i.*, k.merge_verified, i.contact_id AS owner FROM identities i JOIN contacts k ON k.id = i.contact_id"
-    " WHERE i.contact_id IN ({marks})"
-    " UNION ALL"
-    " SELECT i.*, k.merge_verified, k.merged_into AS owner FROM contacts k JOIN identities i ON i.contact_id = k.id"
-    " WHERE k.merged_into IN ({marks})"
-    " ORDER BY id"
-)
-
-
-# The same reads as plain tuples in the models' field order, for a store without encryption (whose rows
-# need no opening): sqlite3.Row finds a column by a case-insensitive scan of every name, and a list page's
-# fifty contacts and their identities cost ~0.3 ms that way, a third of it like this.
-_IDENTITY_TUPLES = (
     "SELECT i.id, i.contact_id, i.inbox, i.channel, coalesce(nullif(i.external_id_sealed, ''), i.external_id),"
     " i.handle, i.unreachable, NULL, i.contact_id FROM identities i WHERE i.contact_id IN ({marks})"
     " UNION ALL"
@@ -46,22 +36,8 @@ _IDENTITY_TUPLES = (
     " FROM contacts k JOIN identities i ON i.contact_id = k.id WHERE k.merged_into IN ({marks})"
     " ORDER BY 1"
 )
-_CONTACT_TUPLES = ("SELECT id, name, language, tier, anonymous, email, merged_into, created_at FROM contacts"
-                   " WHERE id IN ({marks})")
-
-
-def _contact_tuples(c: sqlite3.Connection, ids: list[int], marks: str) -> dict[int, Contact]:
-    cur = c.cursor()
-    cur.row_factory = None
-    idents: dict[int, list[Identity]] = {}
-    for *values, owner in cur.execute(_IDENTITY_TUPLES.format(marks=marks), ids + ids):
-        idents.setdefault(owner, []).append(Identity(*values))
-    found = {}
-    for cid, name, language, tier, anonymous, email, merged_into, created_at in cur.execute(
-            _CONTACT_TUPLES.format(marks=marks), ids):
-        found[cid] = Contact(cid, name, language, tier, bool(anonymous), email, merged_into,
-                             tuple(idents.get(cid, ())), rows.ts(created_at))
-    return found
+_CONTACTS = ("SELECT id, name, language, tier, anonymous, email, merged_into, created_at FROM contacts"
+             " WHERE id IN ({marks})")
 
 
 def _contacts(c: sqlite3.Connection, wanted: Sequence[int]) -> dict[int, Contact]:
@@ -69,15 +45,18 @@ def _contacts(c: sqlite3.Connection, wanted: Sequence[int]) -> dict[int, Contact
         return {}
     ids = list(wanted)
     marks = ",".join("?" * len(ids))
+    cur = c.cursor()
     if codec_of(c) is None:
-        return _contact_tuples(c, ids, marks)
+        cur.row_factory = None  # nothing to open: plain tuples
     idents: dict[int, list[Identity]] = {}
-    for r in c.execute(_IDENTITIES.format(marks=marks), ids + ids):
-        owner = r["owner"]
-        link = None if r["contact_id"] == owner else "verified" if r["merge_verified"] else "unverified"
-        idents.setdefault(owner, []).append(rows.identity(r, link=link))
-    return {r["id"]: rows.contact(r, tuple(idents.get(r["id"], ())))
-            for r in c.execute(f"SELECT * FROM contacts WHERE id IN ({marks})", ids)}
+    for *values, owner in cur.execute(_IDENTITIES.format(marks=marks), ids + ids):
+        idents.setdefault(owner, []).append(Identity(*values))
+    found = {}
+    for cid, name, language, tier, anonymous, email, merged_into, created_at in cur.execute(
+            _CONTACTS.format(marks=marks), ids):
+        found[cid] = Contact(cid, name, language, tier, bool(anonymous), email, merged_into,
+                             tuple(idents.get(cid, ())), rows.ts(created_at))
+    return found
 
 
 AGENT = rows.AGENT_WITH_TEAMS
