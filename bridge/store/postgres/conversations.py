@@ -91,8 +91,9 @@ class ConversationStore(PostgresBase):
         async def run(c: Conn) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
             found = await rows.all_rows(c, joined, args)
             page = _page_of(found, limit)
-            contacts, agents = await people.page_people(c, found[:limit], [
-                v.assignee_id for v in page.items if v.assignee_id is not None])
+            contacts, agents = await people.contacts_and_agents(
+                c, [v.contact_id for v in page.items], [v.assignee_id for v in page.items if v.assignee_id is not None],
+                known=[people.page_contact(r) for r in found[:limit]])
             return page, contacts, agents
 
         return await self._read(run)

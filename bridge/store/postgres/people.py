@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Unpack
@@ -37,34 +38,16 @@ async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
 
 # A list page's contacts joined to its conversations (one index look-up each, in the page's own statement):
 # the page's columns, then these. psycopg's work per statement, not the round trip, is most of a list
-# request's time on PostgreSQL (bench/README.md), so the page's people cost one statement, not three.
+# request's time on PostgreSQL (bench/README.md), so the page's contacts are not read again.
 PAGE_CONTACT_COLUMNS = ("k.name AS k_name, k.language AS k_language, k.tier AS k_tier, k.anonymous AS k_anonymous,"
                         " k.email AS k_email, k.merged_into AS k_merged_into, k.created_at AS k_created_at")
 
 
-async def page_people(c: Conn, page: Sequence[Any],
-                      agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
-    """A page's people when its rows carry their contact's columns (PAGE_CONTACT_COLUMNS): the identities
-    (and the assignees, if any) in one more round trip."""
-    wanted, agent_ids = sorted({r["contact_id"] for r in page}), sorted(set(agent_ids))
-    identities, agents = c.cursor(), c.cursor()
-    if agent_ids:
-        async with c.pipeline():
-            await identities.execute(_IDENTITIES, (wanted, wanted))
-            await agents.execute(f"SELECT {AGENT} FROM agents a WHERE a.id = ANY(%s)", (agent_ids,))
-    elif wanted:
-        await identities.execute(_IDENTITIES, (wanted, wanted))
-    by_id = {r["id"]: rows.agent(r, tuple(r["team_names"]))  # type: ignore[arg-type]
-             for r in (await agents.fetchall() if agent_ids else [])}
-    idents = _identities(await identities.fetchall() if wanted else [])
-    contacts = {}
-    for r in page:
-        contacts[r["contact_id"]] = rows.contact(
-            {"id": r["contact_id"], "name": r["k_name"], "language": r["k_language"], "tier": r["k_tier"],
-             "anonymous": r["k_anonymous"], "email": r["k_email"], "merged_into": r["k_merged_into"],
-             "created_at": r["k_created_at"]},  # type: ignore[arg-type]
-            tuple(idents.get(r["contact_id"], ())))
-    return contacts, by_id
+def page_contact(row: Any) -> dict[str, Any]:
+    """The contact's columns a page row carries (PAGE_CONTACT_COLUMNS), as the contacts table names them."""
+    return {"id": row["contact_id"], "name": row["k_name"], "language": row["k_language"], "tier": row["k_tier"],
+            "anonymous": row["k_anonymous"], "email": row["k_email"], "merged_into": row["k_merged_into"],
+            "created_at": row["k_created_at"]}
 
 
 def _identities(found: Sequence[Any]) -> dict[int, list[Identity]]:
@@ -77,24 +60,29 @@ def _identities(found: Sequence[Any]) -> dict[int, list[Identity]]:
     return idents
 
 
-async def contacts_and_agents(c: Conn, contact_ids: Sequence[int],
-                              agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
-    """A page's people: its contacts, and its assignees by id."""
+async def contacts_and_agents(c: Conn, contact_ids: Sequence[int], agent_ids: Sequence[int],
+                              known: Sequence[Any] = ()) -> tuple[dict[int, Contact], dict[int, Agent]]:
+    """A page's people: its contacts, and its assignees by id. `known`: the contacts' rows, read already
+    (a list page's, `page_contact`): only their identities are read."""
     wanted, agent_ids = sorted(set(contact_ids)), sorted(set(agent_ids))
     if not wanted and not agent_ids:
         return {}, {}
     contacts, identities, agents = c.cursor(), c.cursor(), c.cursor()
-    async with c.pipeline():  # every statement in one round trip
-        if wanted:
-            await contacts.execute("SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,))
-            await identities.execute(_IDENTITIES, (wanted, wanted))
-        if agent_ids:
-            await agents.execute(f"SELECT {AGENT} FROM agents a WHERE a.id = ANY(%s)", (agent_ids,))
+    statements: list[tuple[Any, str, tuple[Any, ...]]] = []
+    if wanted and not known:
+        statements.append((contacts, "SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,)))
+    if wanted:
+        statements.append((identities, _IDENTITIES, (wanted, wanted)))
+    if agent_ids:
+        statements.append((agents, f"SELECT {AGENT} FROM agents a WHERE a.id = ANY(%s)", (agent_ids,)))
+    async with c.pipeline() if len(statements) > 1 else contextlib.nullcontext():  # one round trip for all
+        for cur, sql, args in statements:
+            await cur.execute(sql, args)
     by_id = {r["id"]: rows.agent(r, tuple(r["team_names"]))  # type: ignore[arg-type]
              for r in (await agents.fetchall() if agent_ids else [])}
     if not wanted:
         return {}, by_id
-    found = await contacts.fetchall()
+    found = known or await contacts.fetchall()
     idents = _identities(await identities.fetchall())
     return {r["id"]: rows.contact(r, tuple(idents.get(r["id"], ())))  # type: ignore[arg-type]
             for r in found}, by_id
