@@ -8,10 +8,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tpbridge.bridge.model import Conversation, Role, Viewer
+from tpbridge.bridge.store.postgres import conversations as pg_conversations
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite import people
 
+from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core, sqlite_url
 
 
@@ -73,3 +76,22 @@ async def test_a_pages_people_are_its_contacts_as_each_is_read_alone(tmp_path: P
         assert {i.external_id: i.link for i in contacts[ids[0]].identities} == {"ann": None, "bob": "verified",
                                                                               "cy": "unverified"}
         assert contacts[ids[0]].tier == "vip" and agents == {ada.id: ada}
+
+
+async def test_an_assignee_the_pages_second_statement_missed_is_read_by_id(
+    tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads a page's assignees in the page's round trip, a second statement and so a second snapshot:
+    one assigned between the two is not in it, and is read by id (here the second statement finds no one)."""
+    async with running_core(tmp_path, url=postgres.new_database()) as core:
+        convs, _ids = await _people(core)
+        ada = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["T1"], [])
+        await core.store.update_conversation(convs[1].id, assignee_id=ada.id)
+        admin = Viewer(0, Role.ADMIN, (), ())
+        monkeypatch.setattr(pg_conversations, "PAGE_ASSIGNEES", pg_conversations.PAGE_ASSIGNEES + " AND FALSE")
+        page, _contacts, agents = await core.store.conversation_page(admin, ConversationFilter(status="all"), 50,
+                                                                     None)
+        assert agents == {ada.id: ada} and {c.assignee_id for c in page.items} == {None, ada.id}
+        unassigned = await core.store.conversation_page(admin, ConversationFilter(status="all",
+                                                                                  assignee="unassigned"), 50, None)
+        assert unassigned[2] == {} and len(unassigned[0].items) == 5

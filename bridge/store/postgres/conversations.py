@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from typing import Any, Unpack
 
 from tpbridge.bridge import search
 from tpbridge.bridge.crypto import Codec
-from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
+from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Identity, Message, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
@@ -64,6 +65,12 @@ def _page_of(found: list[Any], limit: int) -> Page:
     return Page(items, nxt)
 
 
+# A page's assignees in the page's round trip: its statement again, as a subquery (fifty rows are a fraction of
+# a millisecond to the server, a second round trip costs more: bench/README.md D15). Autocommit: the two are
+# two snapshots, so one assigned in between is read by id after.
+PAGE_ASSIGNEES = "SELECT {agent} FROM agents a WHERE a.id IN (SELECT p.assignee_id FROM ({page}) p)"
+
+
 class ConversationStore(PostgresBase):
     async def index_search(self) -> int:
         return 0  # terms are written in the transaction that stores the message
@@ -85,15 +92,33 @@ class ConversationStore(PostgresBase):
             return Page([], None), {}, {}
 
         sql, args = query
-        joined = (f"SELECT p.*, {people.PAGE_CONTACT_COLUMNS} FROM ({sql}) p JOIN contacts k ON k.id = p.contact_id"
-                  " ORDER BY p.last_activity_at DESC, p.id DESC")
+        joined = (f"SELECT p.*, {people.PAGE_CONTACT_COLUMNS}, {people.PAGE_IDENTITY_COLUMNS} FROM ({sql}) p"
+                  f" JOIN contacts k ON k.id = p.contact_id {people.PAGE_IDENTITIES}"
+                  " ORDER BY p.last_activity_at DESC, p.id DESC, i.id")
+        assignees = None if flt.assignee == "unassigned" else PAGE_ASSIGNEES.format(agent=people.AGENT, page=sql)
 
         async def run(c: Conn) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
-            found = await rows.all_rows(c, joined, args)
-            page = _page_of(found, limit)
-            contacts, agents = await people.contacts_and_agents(
-                c, [v.contact_id for v in page.items], [v.assignee_id for v in page.items if v.assignee_id is not None],
-                known=[people.page_contact(r) for r in found[:limit]])
+            page_rows, agent_rows = c.cursor(), c.cursor()
+            async with c.pipeline() if assignees else contextlib.nullcontext():
+                await page_rows.execute(joined, args)
+                if assignees:
+                    await agent_rows.execute(assignees, args)
+            firsts: list[Any] = []  # each conversation's first row: it comes once per identity of its contact
+            identities: dict[int, list[Identity]] = {}
+            for r in await page_rows.fetchall():
+                if not firsts or firsts[-1]["id"] != r["id"]:
+                    firsts.append(r)
+                    identities[r["contact_id"]] = []
+                if (identity := people.page_identity(r)) is not None:
+                    identities[r["contact_id"]].append(identity)
+            page = _page_of(firsts, limit)
+            contacts = {r["contact_id"]: rows.contact(people.page_contact(r),  # type: ignore[arg-type]
+                                                      tuple(identities[r["contact_id"]])) for r in firsts[:limit]}
+            wanted = {v.assignee_id for v in page.items if v.assignee_id is not None}
+            agents = {r["id"]: rows.agent(r, tuple(r["team_names"]))  # type: ignore[arg-type]
+                      for r in (await agent_rows.fetchall() if assignees else ()) if r["id"] in wanted}
+            if missing := wanted - agents.keys():  # assigned between the two statements: read by id
+                agents.update((await people.contacts_and_agents(c, [], sorted(missing)))[1])
             return page, contacts, agents
 
         return await self._read(run)
@@ -133,8 +158,12 @@ class ConversationStore(PostgresBase):
             activity, conv_id = decode_cursor(cursor)
             sql.append("AND (c.last_activity_at, c.id) < (%s, %s)")
             args.extend([activity, conv_id])
-        sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
-        args.append(limit + 1)
+        if flt.q:  # a search's plan depends on its terms (how common): planned for each
+            sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
+            args.append(limit + 1)
+        else:  # the limit in the text: PostgreSQL keeps a list's plan (a prepared statement whose LIMIT is a
+            # parameter is planned anew at every use, 0.3-0.4 ms; at most 200 such texts, bench/README.md D15)
+            sql.append(f"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT {int(limit) + 1:d}")
         return " ".join(sql), args
 
     async def list_messages(

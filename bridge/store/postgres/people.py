@@ -50,6 +50,31 @@ def page_contact(row: Any) -> dict[str, Any]:
             "created_at": row["k_created_at"]}
 
 
+# With them, the contact's identities (those of contacts merged into it too, as _IDENTITIES reads them): one row
+# per identity, so a page is one statement, not two (a second statement cost more than these few index look-ups).
+PAGE_IDENTITY_COLUMNS = ("i.id AS i_id, i.inbox AS i_inbox, i.channel AS i_channel, i.external_id AS i_external_id,"
+                         " i.external_id_sealed AS i_external_id_sealed, i.handle AS i_handle,"
+                         " i.unreachable AS i_unreachable, i.contact_id AS i_contact_id,"
+                         " i.merge_verified AS i_merge_verified")
+PAGE_IDENTITIES = (
+    "LEFT JOIN LATERAL (SELECT j.*, NULL::integer AS merge_verified FROM identities j WHERE j.contact_id = p.contact_id"
+    " UNION ALL"
+    " SELECT j.*, m.merge_verified FROM contacts m JOIN identities j ON j.contact_id = m.id"
+    " WHERE m.merged_into = p.contact_id) i ON TRUE"
+)
+
+
+def page_identity(row: Any) -> Identity | None:
+    """The identity a page row carries (PAGE_IDENTITY_COLUMNS); None for a contact with none."""
+    if row["i_id"] is None:
+        return None
+    verified = row["i_merge_verified"]
+    return Identity(id=row["i_id"], contact_id=row["i_contact_id"], inbox=row["i_inbox"], channel=row["i_channel"],
+                    external_id=row["i_external_id_sealed"] or row["i_external_id"], handle=row["i_handle"],
+                    unreachable=row["i_unreachable"],
+                    link=None if verified is None else "verified" if verified else "unverified")
+
+
 def _identities(found: Sequence[Any]) -> dict[int, list[Identity]]:
     """_IDENTITIES's rows by the contact they are shown under (merged ones under their root)."""
     idents: dict[int, list[Identity]] = {}
