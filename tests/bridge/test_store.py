@@ -12,11 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from tpbridge.adapters.base import ThreadHint
-from tpbridge.bridge.model import Role, Viewer
+from tpbridge.bridge.model import Priority, Role, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import PostgresStore
 from tpbridge.bridge.store.protocol import ConversationFilter, Page, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
+from tpbridge.bridge.store.sqlite import conversations as sqlite_conversations
 from tpbridge.bridge.store.sqlite.writer import connect
 
 from tests.fakes.postgres import Postgres
@@ -574,8 +575,9 @@ async def test_due_snoozes_are_the_snoozed_ones_whose_time_is_up_found_through_t
         assert await store.due_snoozes(200) == [due]
         assert sorted(await store.due_snoozes(300)) == sorted([due, later])
         assert await store.due_snoozes(50) == []
-        plan = await _plan(store, store_url, "SELECT id FROM conversations WHERE status = 'snoozed'"
-                           " AND snoozed_until <= {0}", (200,))
+        query = ("SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= {0}"
+                 if store_url.startswith("postgresql") else sqlite_conversations.DUE_SNOOZES.replace("?", "{0}"))
+        plan = await _plan(store, store_url, query, (200,))
         assert "conversations_due_snoozes" in plan, plan
 
 
@@ -590,6 +592,39 @@ async def test_resolved_between_reads_the_resolved_ones_through_their_index(tmp_
         assert await store.resolved_between(0, 1000) == [early, late]  # in the order they were resolved
         assert await store.resolved_between(100, 300) == [late]
         assert await store.resolved_between(300, 1000) == []
-        plan = await _plan(store, store_url, "SELECT id FROM conversations WHERE status = 'resolved'"
-                           " AND resolved_at > {0} AND resolved_at <= {0} ORDER BY resolved_at LIMIT 500", (0, 1000))
+        query = ("SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > {0} AND resolved_at <= {0}"
+                 " ORDER BY resolved_at LIMIT 500" if store_url.startswith("postgresql")
+                 else sqlite_conversations.RESOLVED_BETWEEN.replace("?", "{0}"))
+        plan = await _plan(store, store_url, query, (0, 1000))
         assert "conversations_resolved" in plan and "TEMP B-TREE" not in plan, plan  # no sort afterwards
+
+
+async def test_a_status_tab_reads_its_own_conversations_in_order_through_their_index(
+        tmp_path: Path, store_url: str) -> None:
+    """A tab of a rare status walked the whole activity index past the others (migration 37 / 35)."""
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ids = await _conversations(core, "t", 4)
+        for conv_id in ids[:3]:
+            await store.update_conversation(conv_id, status="pending")
+        await store.update_conversation(ids[1], status="open")
+        page = await store.list_conversations(ADMIN, ConversationFilter(status="pending"), 50, None)
+        assert [c.id for c in page.items] == [ids[2], ids[0]]  # newest activity first
+        plan = await _plan(store, store_url, "SELECT c.* FROM conversations c WHERE c.status = {0}"
+                           " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT 51", ("pending",))
+        assert "conversations_status_activity" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_postgresql_keeps_a_list_plan_only_where_one_plan_suits_every_value() -> None:
+    """The limit is written into the text (PostgreSQL then keeps one plan for the statement) for a list by
+    status, inbox, assignee or contact — each served by an index in the list's order or picking a handful —
+    and stays a parameter (a plan for each value) for a search, a label, a team, a channel, a priority."""
+    store = PostgresStore("postgresql://unused")
+    for flt in (ConversationFilter(), ConversationFilter(status="pending", inbox="x", assignee="unassigned"),
+                ConversationFilter(assignee="me", contact_id=3)):
+        sql, args = store._list_query(ADMIN, flt, 50, None)  # type: ignore[misc]
+        assert sql.endswith("LIMIT 51") and 51 not in args, flt
+    for flt in (ConversationFilter(q="withdrawal"), ConversationFilter(label="vip"), ConversationFilter(team="T1"),
+                ConversationFilter(status="open", channel="telegram"), ConversationFilter(priority=Priority.HIGH)):
+        sql, args = store._list_query(ADMIN, flt, 50, None)  # type: ignore[misc]
+        assert sql.endswith("LIMIT %s") and args[-1] == 51, flt

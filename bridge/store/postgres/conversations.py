@@ -6,6 +6,7 @@ import contextlib
 import enum
 import json
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -63,6 +64,13 @@ def _page_of(found: list[Any], limit: int) -> Page:
         last = found[limit - 1]
         nxt = encode_cursor(last["last_activity_at"], last["id"])
     return Page(items, nxt)
+
+
+# Filters each served by an index in the list's order (status, inbox, assignee: migrations 26 and 35) or
+# that pick a handful of conversations (a contact's): the plan PostgreSQL keeps for the statement suits any
+# of their values. The others (a search's terms, a label, a team, a channel, a priority) are planned anew
+# for each value: a rare one and a common one need different plans.
+_ONE_PLAN_SERVES_ALL = frozenset({"status", "inbox", "assignee", "contact_id"})
 
 
 # A page's assignees in the page's round trip: its statement again, as a subquery (fifty rows are a fraction of
@@ -158,12 +166,13 @@ class ConversationStore(PostgresBase):
             activity, conv_id = decode_cursor(cursor)
             sql.append("AND (c.last_activity_at, c.id) < (%s, %s)")
             args.extend([activity, conv_id])
-        if flt.q:  # a search's plan depends on its terms (how common): planned for each
+        if _ONE_PLAN_SERVES_ALL.issuperset(f.name for f in fields(flt) if getattr(flt, f.name) is not None):
+            # The limit in the text: PostgreSQL keeps the plan (with `LIMIT $n` it plans every use anew, 0.3-0.4
+            # ms; at most 200 such texts), and one plan is right for any value here (bench/README.md D15).
+            sql.append(f"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT {int(limit) + 1:d}")
+        else:  # a search, a label, a team...: how many match depends on the value, planned for each
             sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
             args.append(limit + 1)
-        else:  # the limit in the text: PostgreSQL keeps a list's plan (a prepared statement whose LIMIT is a
-            # parameter is planned anew at every use, 0.3-0.4 ms; at most 200 such texts, bench/README.md D15)
-            sql.append(f"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT {int(limit) + 1:d}")
         return " ".join(sql), args
 
     async def list_messages(

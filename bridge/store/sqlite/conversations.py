@@ -82,6 +82,14 @@ def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Pag
     return Page(items, nxt)
 
 
+# The two background look-ups name their partial index (migrations 33, 36): with no statistics SQLite's planner
+# takes the status tabs' index (migration 37) for `status = ?` instead, and walks every resolved conversation.
+RESOLVED_BETWEEN = ("SELECT id FROM conversations INDEXED BY conversations_resolved WHERE status = 'resolved'"
+                    " AND resolved_at > ? AND resolved_at <= ? ORDER BY resolved_at LIMIT 500")
+DUE_SNOOZES = ("SELECT id FROM conversations INDEXED BY conversations_due_snoozes WHERE status = 'snoozed'"
+               " AND snoozed_until <= ?")
+
+
 class ConversationStore(SqliteBase):
     async def index_search(self) -> int:
         total = 0
@@ -235,10 +243,7 @@ class ConversationStore(SqliteBase):
         return await self._read(run)
 
     async def resolved_between(self, since: float, until: float) -> list[int]:
-        return await self._read(lambda c: [r[0] for r in c.execute(
-            "SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > ? AND resolved_at <= ?"
-            " ORDER BY resolved_at LIMIT 500", (since, until))])
+        return await self._read(lambda c: [r[0] for r in c.execute(RESOLVED_BETWEEN, (since, until))])
 
     async def due_snoozes(self, now: float) -> list[int]:
-        return await self._read(lambda c: [r[0] for r in c.execute(
-            "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= ?", (now,))])
+        return await self._read(lambda c: [r[0] for r in c.execute(DUE_SNOOZES, (now,))])
