@@ -25,9 +25,10 @@ from tpbridge.bridge.store.sqlite.base import path_from_url
 
 BATCH = 2000
 # Kept by each store for itself: schema versions, search terms (FTS5 or tsvector), the search backlog
-# mark, leases of running instances, SQLite's own bookkeeping, the audit head (rebuilt from the log).
+# mark, leases of running instances, SQLite's own bookkeeping, the audit head (rebuilt from the log), the
+# conversations' labels one by one (their triggers fill them as the conversations arrive).
 SKIP = {"schema_migrations", "message_search", "search_state", "leases", "sqlite_sequence", "sqlite_stat1",
-        "audit_state"}
+        "audit_state", "conversation_labels"}
 # Parents before children (foreign keys); tables not named here follow in alphabetical order.
 ORDER = ["contacts", "identities", "conversations", "messages", "message_edits", "attachments", "outbox", "agents",
          "teams", "agent_teams", "tokens", "sessions"]

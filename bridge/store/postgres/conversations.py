@@ -153,8 +153,8 @@ class ConversationStore(PostgresBase):
         elif flt.assignee not in (None, "", "all"):
             sql.append("AND c.assignee_id = %s")
             args.append(int(flt.assignee))
-        if flt.label:
-            sql.append("AND c.labels::jsonb @> jsonb_build_array(%s::text)")
+        if flt.label:  # planned for each label (see _ONE_PLAN_SERVES_ALL): how many carry it decides the plan
+            sql.append("AND c.id IN (SELECT conversation_id FROM conversation_labels WHERE label = %s)")
             args.append(flt.label)
         if flt.q:
             match = tsquery(flt.q, self.codec)

@@ -82,6 +82,23 @@ def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Pag
     return Page(items, nxt)
 
 
+# A label filter (migration 38). A rare label's conversations are looked up and sorted (~2.5 µs each); a
+# common one's are met soon enough walking the activity index and opening each conversation's labels (~0.4 µs
+# each, until 51 match). The two cost the same near sqrt(8 x conversations) carrying the label (~900 at
+# 100,000): a rare label took 40 ms the second way, a label on a third of them 75 ms the first (bench/README.md).
+LABEL_LOOKED_UP = "AND c.id IN (SELECT conversation_id FROM conversation_labels WHERE label = ?)"
+LABEL_SCANNED = "AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)"
+FEW_LABELLED_AT_LEAST = 200
+
+
+def label_clause(c: sqlite3.Connection, label: str) -> str:
+    newest = c.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+    few = max(FEW_LABELLED_AT_LEAST, int((8 * newest) ** 0.5))
+    carrying = c.execute("SELECT count(*) FROM (SELECT 1 FROM conversation_labels WHERE label = ? LIMIT ?)",
+                         (label, few + 1)).fetchone()[0]
+    return LABEL_LOOKED_UP if carrying <= few else LABEL_SCANNED
+
+
 # The two background look-ups name their partial index (migrations 33, 36): with no statistics SQLite's planner
 # takes the status tabs' index (migration 37) for `status = ?` instead, and walks every resolved conversation.
 RESOLVED_BETWEEN = ("SELECT id FROM conversations INDEXED BY conversations_resolved WHERE status = 'resolved'"
@@ -143,7 +160,8 @@ class ConversationStore(SqliteBase):
             sql.append("AND c.assignee_id = ?")
             args.append(int(flt.assignee or 0))
         if flt.label:
-            sql.append("AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)")
+            label = flt.label
+            sql.append(await self._read(lambda c: label_clause(c, label)))
             args.append(flt.label)
         if flt.q:
             match = match_terms(self.codec, flt.q)
