@@ -91,6 +91,17 @@ LABEL_SCANNED = "AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.v
 FEW_LABELLED_AT_LEAST = 200
 
 
+LABEL_MARK = "AND /*label*/"
+
+
+def labelled(c: sqlite3.Connection, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+    """The list's SQL with its label filter's clause chosen (the label is the argument the mark stands for)."""
+    if LABEL_MARK not in sql:
+        return sql, args
+    label = args[sql[: sql.index(LABEL_MARK)].count("?")]
+    return sql.replace(LABEL_MARK, label_clause(c, label)), args
+
+
 def label_clause(c: sqlite3.Connection, label: str) -> str:
     newest = c.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
     few = max(FEW_LABELLED_AT_LEAST, int((8 * newest) ** 0.5))
@@ -121,7 +132,7 @@ class ConversationStore(SqliteBase):
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page:
         query = await self._list_query(viewer, flt, limit, cursor)
-        return Page([], None) if query is None else await self._read(lambda c: _page(c, *query, limit))
+        return Page([], None) if query is None else await self._read(lambda c: _page(c, *labelled(c, *query), limit))
 
     async def conversation_page(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
@@ -131,7 +142,7 @@ class ConversationStore(SqliteBase):
             return Page([], None), {}, {}
 
         def run(c: sqlite3.Connection) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
-            page = _page(c, *query, limit)
+            page = _page(c, *labelled(c, *query), limit)
             return page, *people.contacts_and_agents(c, [v.contact_id for v in page.items], [
                 v.assignee_id for v in page.items if v.assignee_id is not None])
 
@@ -159,9 +170,8 @@ class ConversationStore(SqliteBase):
         elif flt.assignee not in (None, "", "all"):
             sql.append("AND c.assignee_id = ?")
             args.append(int(flt.assignee or 0))
-        if flt.label:
-            label = flt.label
-            sql.append(await self._read(lambda c: label_clause(c, label)))
+        if flt.label:  # which clause is decided in the list's own read (`labelled`)
+            sql.append(LABEL_MARK)
             args.append(flt.label)
         if flt.q:
             match = match_terms(self.codec, flt.q)
