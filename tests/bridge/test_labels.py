@@ -16,10 +16,9 @@ from tpbridge.bridge.store.postgres import PostgresStore
 from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore
 from tpbridge.bridge.store.sqlite import conversations as sqlite_conversations
-from tpbridge.bridge.store.sqlite.writer import connect
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, running_core
+from tests.support.core import inbound, old_sqlite_store, running_core
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 
@@ -109,16 +108,11 @@ def test_sqlite_looks_a_rare_label_up_and_scans_for_a_common_one() -> None:
 
 async def test_labels_given_before_the_upgrade_are_found_after_it(tmp_path: Path, postgres: Postgres) -> None:
     path = tmp_path / "old.db"
-    old = SqliteStore(path)
-    old.open_sync(upto=37)
-    conn = connect(path)
-    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
-    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    conn = old_sqlite_store(path, 37)
     for conv_id, labels in ((1, '["vip", "billing"]'), (2, "[]"), (3, '["vip"]')):
         conn.execute("INSERT INTO conversations (id, inbox, channel, contact_id, identity_id, created_at,"
                      " last_activity_at, labels) VALUES (?, 'w.s', 'w', 1, 1, 0, ?, ?)", (conv_id, conv_id, labels))
     conn.close()
-    old.close_sync()
     url = postgres.new_database()
     old_pg = PostgresStore(url)
     await old_pg.open(upto=35)

@@ -21,7 +21,7 @@ from tpbridge.bridge.store.sqlite import conversations as sqlite_conversations
 from tpbridge.bridge.store.sqlite.writer import connect
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, running_core, sqlite_url
+from tests.support.core import inbound, old_sqlite_store, running_core, sqlite_url
 
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 
@@ -135,11 +135,7 @@ async def test_a_word_ends_where_the_script_changes(tmp_path: Path, store_url: s
 
 async def test_an_index_of_the_old_terms_is_built_again_on_upgrade(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    old = SqliteStore(path)
-    old.open_sync(upto=28)
-    conn = connect(path)
-    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
-    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    conn = old_sqlite_store(path, 28)
     conn.execute("INSERT INTO conversations (id, inbox, channel, contact_id, identity_id, created_at, last_activity_at)"
                  " VALUES (1, 'w.s', 'w', 1, 1, 0, 0)")
     conn.execute("INSERT INTO messages (id, conversation_id, inbox, direction, author_kind, text, created_at,"
@@ -148,7 +144,6 @@ async def test_an_index_of_the_old_terms_is_built_again_on_upgrade(tmp_path: Pat
                  (search_index.rowid(1, 1),))  # as version 28 indexed it
     conn.execute("UPDATE search_state SET indexed_upto = 1 WHERE id = 1")
     conn.close()
-    old.close_sync()
     new = SqliteStore(path)
     await new.open()
     try:
@@ -331,7 +326,6 @@ async def test_store_made_by_an_older_version_upgrades_in_place(tmp_path: Path) 
     conn.execute("INSERT INTO messages (conversation_id, inbox, direction, author_kind, text, created_at, external_id)"
                  " VALUES (1, 'w.s', 'in', 'contact', '我的提现还没到账', 0, 'e1')")
     conn.close()
-    old.close_sync()
     new = SqliteStore(path)
     await new.open()
     try:

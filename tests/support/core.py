@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -12,6 +13,21 @@ from typing import Any
 from tpbridge.adapters.base import Inbound, Sender, ThreadHint
 from tpbridge.bridge.config import parse
 from tpbridge.bridge.core import Core
+
+
+def old_sqlite_store(path: Path, upto: int) -> sqlite3.Connection:
+    """A SQLite store at schema version `upto` holding one person (contact 1, identity 1 on `w.s`), and a
+    connection to write what that version held; close both before opening it with the current code."""
+    from tpbridge.bridge.store.sqlite import SqliteStore
+    from tpbridge.bridge.store.sqlite.writer import connect
+
+    old = SqliteStore(path)
+    old.open_sync(upto=upto)
+    old.close_sync()
+    conn = connect(path)
+    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
+    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    return conn
 
 
 def sqlite_url(tmp_path: Path) -> str:
