@@ -89,6 +89,9 @@ async def test_a_populated_sqlite_store_copies_to_postgresql_table_for_table_and
             assert compared[name][0], f"{name} was not populated"
         for name, (want, got) in compared.items():
             assert got == want, name
+        pairs = ["label", "conversation_id"]  # not copied: the copy's triggers made them from the labels
+        labelled = src.read("conversation_labels", pairs, pairs, None, 10**6)
+        assert len(labelled) >= 2 and dst.read("conversation_labels", pairs, pairs, None, 10**6) == labelled
     finally:
         src.close()
         dst.close()
