@@ -89,9 +89,7 @@ def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Pag
 LABEL_LOOKED_UP = "AND c.id IN (SELECT conversation_id FROM conversation_labels WHERE label = ?)"
 LABEL_SCANNED = "AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)"
 FEW_LABELLED_AT_LEAST = 200
-
-
-LABEL_MARK = "AND /*label*/"
+LABEL_MARK = "AND /*label*/"  # where the list's SQL takes one of the two, chosen in its read (`labelled`)
 
 
 def labelled(c: sqlite3.Connection, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
