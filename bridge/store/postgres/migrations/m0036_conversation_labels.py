@@ -11,11 +11,6 @@ CREATE TABLE IF NOT EXISTS conversation_labels (
     conversation_id bigint NOT NULL,
     PRIMARY KEY (label, conversation_id)
 );
-INSERT INTO conversation_labels (label, conversation_id)
-    SELECT DISTINCT j.value, c.id FROM conversations c, jsonb_array_elements_text(c.labels::jsonb) j(value)
-    WHERE c.labels NOT IN ('', '[]')
-    ON CONFLICT DO NOTHING;
-ANALYZE conversation_labels;
 CREATE OR REPLACE FUNCTION conversation_labels_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.labels NOT IN ('', '[]') THEN
@@ -33,4 +28,11 @@ $$;
 DROP TRIGGER IF EXISTS conversation_labels_kept ON conversations;
 CREATE TRIGGER conversation_labels_kept AFTER INSERT OR DELETE OR UPDATE OF labels ON conversations
     FOR EACH ROW EXECUTE FUNCTION conversation_labels_kept();
+-- After the trigger: creating it locked out writes to conversations until this commits (another instance
+-- may be running), so no change of labels falls between what this reads and what the trigger keeps.
+INSERT INTO conversation_labels (label, conversation_id)
+    SELECT DISTINCT j.value, c.id FROM conversations c, jsonb_array_elements_text(c.labels::jsonb) j(value)
+    WHERE c.labels NOT IN ('', '[]')
+    ON CONFLICT DO NOTHING;
+ANALYZE conversation_labels;
 """
