@@ -316,11 +316,8 @@ async def test_agent_sees_only_team_and_owned_inbox_conversations(tmp_path: Path
 
 async def test_store_made_by_an_older_version_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    old = SqliteStore(path)
-    old.open_sync(upto=1)  # the schema of version 1, without the search index
-    conn = connect(path)
-    conn.execute("INSERT INTO contacts (id, name, created_at, updated_at) VALUES (1, 'Li', 0, 0)")
-    conn.execute("INSERT INTO identities (id, contact_id, inbox, channel, external_id) VALUES (1, 1, 'w.s', 'w', 'u')")
+    conn = old_sqlite_store(path, 1)  # the schema of version 1, without the search index (its store closed:
+    # left open, its writer thread outlived the test and the daemon start tests found it)
     conn.execute("INSERT INTO conversations (id, inbox, channel, contact_id, identity_id, created_at, last_activity_at)"
                  " VALUES (1, 'w.s', 'w', 1, 1, 0, 0)")
     conn.execute("INSERT INTO messages (conversation_id, inbox, direction, author_kind, text, created_at, external_id)"
