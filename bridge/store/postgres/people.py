@@ -85,18 +85,16 @@ def _identities(found: Sequence[Any]) -> dict[int, list[Identity]]:
     return idents
 
 
-async def contacts_and_agents(c: Conn, contact_ids: Sequence[int], agent_ids: Sequence[int],
-                              known: Sequence[Any] = ()) -> tuple[dict[int, Contact], dict[int, Agent]]:
-    """A page's people: its contacts, and its assignees by id. `known`: the contacts' rows, read already
-    (a list page's, `page_contact`): only their identities are read."""
+async def contacts_and_agents(c: Conn, contact_ids: Sequence[int],
+                              agent_ids: Sequence[int]) -> tuple[dict[int, Contact], dict[int, Agent]]:
+    """Some people: contacts, and agents by id (a list page reads its own: ConversationStore.conversation_page)."""
     wanted, agent_ids = sorted(set(contact_ids)), sorted(set(agent_ids))
     if not wanted and not agent_ids:
         return {}, {}
     contacts, identities, agents = c.cursor(), c.cursor(), c.cursor()
     statements: list[tuple[Any, str, tuple[Any, ...]]] = []
-    if wanted and not known:
-        statements.append((contacts, "SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,)))
     if wanted:
+        statements.append((contacts, "SELECT * FROM contacts WHERE id = ANY(%s)", (wanted,)))
         statements.append((identities, _IDENTITIES, (wanted, wanted)))
     if agent_ids:
         statements.append((agents, f"SELECT {AGENT} FROM agents a WHERE a.id = ANY(%s)", (agent_ids,)))
@@ -107,7 +105,7 @@ async def contacts_and_agents(c: Conn, contact_ids: Sequence[int], agent_ids: Se
              for r in (await agents.fetchall() if agent_ids else [])}
     if not wanted:
         return {}, by_id
-    found = known or await contacts.fetchall()
+    found = await contacts.fetchall()
     idents = _identities(await identities.fetchall())
     return {r["id"]: rows.contact(r, tuple(idents.get(r["id"], ())))  # type: ignore[arg-type]
             for r in found}, by_id
