@@ -632,8 +632,9 @@ async def test_sqlite_takes_the_status_index_for_a_tab_alone_and_the_narrower_on
                            (ConversationFilter(status="open", assignee="unassigned"), "assignee_activity"),
                            (ConversationFilter(status="open", assignee="7", inbox="t.m", label="vip"), "_activity"),
                            (ConversationFilter(status="open", label="vip"), "INTEGER PRIMARY KEY (rowid=?)")):
-            sql, args = sqlite_conversations.labelled(
+            ready = sqlite_conversations.resolved(
                 conn, *await core.store._list_query(ADMIN, flt, 50, None))  # type: ignore[attr-defined]
-            plan = " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+            assert ready is not None
+            plan = " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + ready[0], ready[1]))
             assert index in plan and ("status_activity" in plan) == (flt.status == "pending"), (flt, plan)
         conn.close()

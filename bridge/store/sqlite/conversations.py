@@ -6,6 +6,7 @@ import base64
 import enum
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -66,14 +67,26 @@ def page_of_messages(conversation_id: int, include_private: bool, limit: int | N
     return f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {mark}) AS newest ORDER BY id", args
 
 
-def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Page:
+def resolved(c: sqlite3.Connection, query: str, args: list[Any]) -> tuple[str, list[Any]] | None:
+    """The list's SQL and arguments with what is decided on the connection filled in: a search's terms spelled
+    out, a label filter's clause chosen. None: the search's prefix stands for no term in the index."""
     for i, arg in enumerate(args):
-        if isinstance(arg, SearchMatch):  # the search's terms, spelled out on this connection
+        if isinstance(arg, SearchMatch):
             expression = arg.expression(c)
-            if expression is None:  # its prefix stands for no term in the index
-                return Page([], None)
+            if expression is None:
+                return None
             args = [*args[:i], expression, *args[i + 1:]]
-    found = c.execute(query, args).fetchall()
+        elif isinstance(arg, LabelFilter):
+            query = query.replace(LABEL_MARK, label_clause(c, arg.label))
+            args = [*args[:i], arg.label, *args[i + 1:]]
+    return query, args
+
+
+def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Page:
+    ready = resolved(c, query, args)
+    if ready is None:
+        return Page([], None)
+    found = c.execute(*ready).fetchall()
     items = [rows.conversation(r) for r in found[:limit]]
     nxt = None
     if len(found) > limit:
@@ -89,15 +102,14 @@ def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Pag
 LABEL_LOOKED_UP = "AND c.id IN (SELECT conversation_id FROM conversation_labels WHERE label = ?)"
 LABEL_SCANNED = "AND EXISTS (SELECT 1 FROM json_each(c.labels) WHERE json_each.value = ?)"
 FEW_LABELLED_AT_LEAST = 200
-LABEL_MARK = "AND /*label*/"  # where the list's SQL takes one of the two, chosen in its read (`labelled`)
+LABEL_MARK = "AND /*label*/"  # where the list's SQL takes one of the two, chosen in its read (`resolved`)
 
 
-def labelled(c: sqlite3.Connection, sql: str, args: list[Any]) -> tuple[str, list[Any]]:
-    """The list's SQL with its label filter's clause chosen (the label is the argument the mark stands for)."""
-    if LABEL_MARK not in sql:
-        return sql, args
-    label = args[sql[: sql.index(LABEL_MARK)].count("?")]
-    return sql.replace(LABEL_MARK, label_clause(c, label)), args
+@dataclass(frozen=True, slots=True)
+class LabelFilter:
+    """The label a list filters by, as the list's argument for LABEL_MARK."""
+
+    label: str
 
 
 def label_clause(c: sqlite3.Connection, label: str) -> str:
@@ -130,7 +142,7 @@ class ConversationStore(SqliteBase):
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
     ) -> Page:
         query = await self._list_query(viewer, flt, limit, cursor)
-        return Page([], None) if query is None else await self._read(lambda c: _page(c, *labelled(c, *query), limit))
+        return Page([], None) if query is None else await self._read(lambda c: _page(c, *query, limit))
 
     async def conversation_page(
         self, viewer: Viewer, flt: ConversationFilter, limit: int, cursor: str | None
@@ -140,7 +152,7 @@ class ConversationStore(SqliteBase):
             return Page([], None), {}, {}
 
         def run(c: sqlite3.Connection) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
-            page = _page(c, *labelled(c, *query), limit)
+            page = _page(c, *query, limit)
             return page, *people.contacts_and_agents(c, [v.contact_id for v in page.items], [
                 v.assignee_id for v in page.items if v.assignee_id is not None])
 
@@ -172,9 +184,9 @@ class ConversationStore(SqliteBase):
         elif flt.assignee not in (None, "", "all"):
             sql.append("AND c.assignee_id = ?")
             args.append(int(flt.assignee or 0))
-        if flt.label:  # which clause is decided in the list's own read (`labelled`)
+        if flt.label:  # which clause is decided in the list's own read (`resolved`)
             sql.append(LABEL_MARK)
-            args.append(flt.label)
+            args.append(LabelFilter(flt.label))
         if flt.q:
             match = match_terms(self.codec, flt.q)
             if match is None:
