@@ -15,6 +15,7 @@ from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.model import Priority, Role, Viewer
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import PostgresStore
+from tpbridge.bridge.store.postgres import conversations as pg_conversations
 from tpbridge.bridge.store.protocol import ConversationFilter, Page, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore, rows, search_index
 from tpbridge.bridge.store.sqlite import conversations as sqlite_conversations
@@ -549,6 +550,13 @@ async def _plan(store: object, store_url: str, query: str, args: tuple[object, .
         return " ".join(str(r[0]) for r in await cur.fetchall())
 
 
+def _statement(store_url: str, name: str) -> str:
+    """One of the store's own statements, in `_plan`'s form (`{0}` for each parameter)."""
+    if store_url.startswith("postgresql"):
+        return str(getattr(pg_conversations, name)).replace("%s", "{0}")
+    return str(getattr(sqlite_conversations, name)).replace("?", "{0}")
+
+
 async def _conversations(core: object, prefix: str, n: int) -> list[int]:
     return [(await core.pipeline.ingest("webchat.site", "webchat",  # type: ignore[attr-defined]
                                         [inbound(f"{prefix}{i}", f"{prefix}-person{i}")]))[0].conversation.id
@@ -566,9 +574,7 @@ async def test_due_snoozes_are_the_snoozed_ones_whose_time_is_up_found_through_t
         assert await store.due_snoozes(200) == [due]
         assert sorted(await store.due_snoozes(300)) == sorted([due, later])
         assert await store.due_snoozes(50) == []
-        query = ("SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= {0}"
-                 if store_url.startswith("postgresql") else sqlite_conversations.DUE_SNOOZES.replace("?", "{0}"))
-        plan = await _plan(store, store_url, query, (200,))
+        plan = await _plan(store, store_url, _statement(store_url, "DUE_SNOOZES"), (200,))
         assert "conversations_due_snoozes" in plan, plan
 
 
@@ -583,10 +589,7 @@ async def test_resolved_between_reads_the_resolved_ones_through_their_index(tmp_
         assert await store.resolved_between(0, 1000) == [early, late]  # in the order they were resolved
         assert await store.resolved_between(100, 300) == [late]
         assert await store.resolved_between(300, 1000) == []
-        query = ("SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > {0} AND resolved_at <= {0}"
-                 " ORDER BY resolved_at LIMIT 500" if store_url.startswith("postgresql")
-                 else sqlite_conversations.RESOLVED_BETWEEN.replace("?", "{0}"))
-        plan = await _plan(store, store_url, query, (0, 1000))
+        plan = await _plan(store, store_url, _statement(store_url, "RESOLVED_BETWEEN"), (0, 1000))
         assert "conversations_resolved" in plan and "TEMP B-TREE" not in plan, plan  # no sort afterwards
 
 

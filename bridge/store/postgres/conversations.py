@@ -79,6 +79,12 @@ _ONE_PLAN_SERVES_ALL = frozenset({"status", "inbox", "assignee", "contact_id"})
 PAGE_ASSIGNEES = "SELECT {agent} FROM agents a WHERE a.id IN (SELECT p.assignee_id FROM ({page}) p)"
 
 
+# The follow-up's and the snooze waker's look-ups, through their partial indexes (migrations 34, 33).
+RESOLVED_BETWEEN = ("SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > %s AND resolved_at <= %s"
+                    " ORDER BY resolved_at LIMIT 500")
+DUE_SNOOZES = "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= %s"
+
+
 class ConversationStore(PostgresBase):
     async def index_search(self) -> int:
         return 0  # terms are written in the transaction that stores the message
@@ -268,15 +274,12 @@ class ConversationStore(PostgresBase):
 
     async def resolved_between(self, since: float, until: float) -> list[int]:
         async def run(c: Conn) -> list[int]:
-            return [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM conversations WHERE status = 'resolved' AND resolved_at > %s AND resolved_at <= %s"
-                " ORDER BY resolved_at LIMIT 500", (since, until))]
+            return [r["id"] for r in await rows.all_rows(c, RESOLVED_BETWEEN, (since, until))]
 
         return await self._read(run)
 
     async def due_snoozes(self, now: float) -> list[int]:
         async def run(c: Conn) -> list[int]:
-            return [r["id"] for r in await rows.all_rows(
-                c, "SELECT id FROM conversations WHERE status = 'snoozed' AND snoozed_until <= %s", (now,))]
+            return [r["id"] for r in await rows.all_rows(c, DUE_SNOOZES, (now,))]
 
         return await self._read(run)
