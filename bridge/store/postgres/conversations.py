@@ -13,30 +13,24 @@ from typing import Any, Unpack
 from tpbridge.bridge import search
 from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Identity, Message, Viewer
-from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
 from tpbridge.bridge.store.sqlite.sealing import lookup_id
 
-_IS_CJK_TERM = search._IS_CJK  # the same test as the SQLite store's query builder
-
 
 def tsquery(query: str, codec: Codec | None = None) -> str | None:
-    """The search as a tsquery of verbatim lexemes (the terms of bridge/search.py, as indexed):
-    every term must occur; the last word, and a lone CJK character, also match as a prefix, as in the
-    SQLite store. Encrypted: the terms' keyed hashes, whole terms only (a hash has no prefix)."""
-    found = terms(query)
-    if not found:
+    """The search as a tsquery of verbatim lexemes (the terms of bridge/search.py, as indexed): every term
+    must occur; which match as a prefix, as the SQLite store's (`search.match_parts`). Encrypted: the terms'
+    keyed hashes, whole terms only (a hash has no prefix)."""
+    parts = search.match_parts(query)
+    if not parts:
         return None
     if codec is not None:
-        return " & ".join(f"'{codec.blind(t)}'" for t in found)
-    quoted = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'"
-              + (":*" if len(t) == 1 and _IS_CJK_TERM.match(t) else "") for t in found]
-    if not _IS_CJK_TERM.match(found[-1]):
-        quoted[-1] += ":*"
-    return " & ".join(quoted)
+        return " & ".join(f"'{codec.blind(t)}'" for t, _prefix in parts)
+    return " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" + (":*" if prefix else "")
+                      for t, prefix in parts)
 
 
 def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
