@@ -33,6 +33,8 @@ from tpbridge.bridge.model import Role, Viewer  # noqa: E402
 from tpbridge.bridge.store import open_store  # noqa: E402
 from tpbridge.bridge.store.protocol import ConversationFilter  # noqa: E402
 
+from bench.desk import timed  # noqa: E402
+
 ADMIN = Viewer(0, Role.ADMIN, (), ())
 TARGET_MS = 1.0  # issue 17: the list and its filters, p50 in the store
 NEWEST = 2000
@@ -115,14 +117,8 @@ async def measure(url: str, work: Path) -> dict[str, float]:
     try:
         for name, fields in cases:
             flt = ConversationFilter(**fields)
-            for _ in range(10):
-                await store.list_conversations(ADMIN, flt, 50, None)
-            times = []
-            for _ in range(100):
-                t0 = time.perf_counter()
-                await store.list_conversations(ADMIN, flt, 50, None)
-                times.append((time.perf_counter() - t0) * 1000)
-            figures[name] = statistics.median(times)
+            figures[name] = statistics.median(await timed(
+                lambda flt=flt: store.list_conversations(ADMIN, flt, 50, None), 100, warm=10))  # type: ignore[misc]
     finally:
         await store.close()
     return figures
