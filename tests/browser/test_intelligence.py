@@ -35,7 +35,11 @@ async def test_agent_sees_why_corrects_the_category_sets_vip_and_acknowledges_th
         await page.select_option("#s-category", "technical")
         await expect(page.locator("#category-why")).to_contain_text("set by an agent")
         assert [e.category for e in load_corrections(w.core.config.data_dir / "examples")] == ["technical"]
-        await page.select_option("#s-tier", "vip")
+        # The select shows "vip" at once; the store holds it only once the PATCH has been answered.
+        async with page.expect_response(
+                lambda r: r.request.method == "PATCH" and "/api/v1/contacts/" in r.url) as patched:
+            await page.select_option("#s-tier", "vip")
+        assert (await patched.value).status == 200
         await expect(page.locator("#s-tier")).to_have_value("vip")
         contact = await w.core.store.get_contact(conv.contact_id)
         assert contact is not None and contact.tier == "vip"
