@@ -54,6 +54,7 @@ ADMIN_VIEWER = Viewer(0, Role.ADMIN, (), ())
 BIG = 5000  # messages in the one long conversation
 WARM = 60  # requests before the HTTP list and filters are timed (see http_figures)
 INBOX_PAGE = 200  # messages the inbox loads when it opens a conversation (bridge/web/static/inbox.js)
+SEARCHED = ("提现", "withdrawal")  # each searched in the store with full recall
 
 ENGLISH = [
     "My withdrawal of {n} USDT has been pending for three days, order {o}.",
@@ -89,12 +90,18 @@ def text_for(rng: random.Random, conv: int, i: int) -> str:
     return rng.choice(pool).format(n=rng.randint(1, 5000), o=f"{conv:06d}{i:03d}")
 
 
+def note_terms(expected: dict[str, set[int]], text: str, sender: int) -> None:
+    for term in SEARCHED:
+        if term in text.lower():
+            expected[term].add(sender)
+
+
 async def seed(store: Store, conversations: int, messages: int) -> dict[str, set[int]]:
     """Ingest `messages` over `conversations` senders (round-robin, so batches touch many conversations),
     plus one conversation of BIG messages; returns the senders (their numbers; -1 the long conversation's)
     whose text holds each term."""
     rng = random.Random(7)
-    expected: dict[str, set[int]] = {"提现": set(), "withdrawal": set()}
+    expected: dict[str, set[int]] = {term: set() for term in SEARCHED}
     start = datetime(2026, 1, 1, tzinfo=UTC)
     per = max(1, round((messages - BIG) / conversations))
     by_inbox: dict[str, list[PreparedInbound]] = {}
@@ -111,9 +118,7 @@ async def seed(store: Store, conversations: int, messages: int) -> dict[str, set
         for conv in range(conversations):
             inbox = INBOXES[conv % len(INBOXES)]
             text = text_for(rng, conv, rnd)
-            for term in expected:
-                if term in text.lower():
-                    expected[term].add(conv)
+            note_terms(expected, text, conv)
             rec = Inbound(inbox=inbox, external_id=f"m{conv}-{rnd}", sender=Sender(f"u{conv}", name=f"User {conv}"),
                           text=text, sent_at=start + timedelta(seconds=rnd * conversations + conv))
             by_inbox.setdefault(inbox, []).append(PreparedInbound(rec, None))
@@ -125,9 +130,7 @@ async def seed(store: Store, conversations: int, messages: int) -> dict[str, set
                 print(f"  seeded {done:,} messages ({rate:,.0f}/s)", flush=True)
     for i in range(BIG):
         text = text_for(rng, 1, i)
-        for term in expected:
-            if term in text.lower():
-                expected[term].add(-1)
+        note_terms(expected, text, -1)
         rec = Inbound(inbox="webchat.site", external_id=f"big-{i}", sender=Sender("u-big", name="Long Talker"),
                       text=text, sent_at=start + timedelta(days=300, seconds=i))
         by_inbox.setdefault("webchat.site", []).append(PreparedInbound(rec, None))
@@ -151,7 +154,8 @@ async def timed(fn: Callable[[], Awaitable[Any]], n: int, warm: int = 1) -> list
     return out
 
 
-async def store_figures(store: Store, expected: dict[str, set[int] | None], rows: dict[str, float]) -> int:
+async def store_figures(store: Store, expected: dict[str, set[int]] | None, rows: dict[str, float]) -> int:
+    """`expected`: None for a reused store (its recall was checked when it was seeded)."""
     found = await store.agent_by_email("bench@example.com")  # a reused store has it already
     agent = found[0] if found else await store.add_agent("bench@example.com", "Bench", Role.ADMIN, None, [], [])
     viewer = await store.viewer(agent)
@@ -166,7 +170,7 @@ async def store_figures(store: Store, expected: dict[str, set[int] | None], rows
         warm=20) + await timed(lambda: store.list_conversations(viewer, ConversationFilter(
             status="open", inbox=first[0].inbox, assignee=str(agent.id), label="vip"), 50, None), 100, warm=20))
     searches: list[float] = []
-    for term, want in expected.items():
+    for term in SEARCHED:
         searches += await timed(lambda term=term: store.list_conversations(  # type: ignore[misc]
             viewer, ConversationFilter(status="all", q=term), 50, None), 20)
         found, cursor = 0, None
@@ -176,9 +180,10 @@ async def store_figures(store: Store, expected: dict[str, set[int] | None], rows
             cursor = page.next_cursor
             if not cursor:
                 break
-        if want is None:  # a reused store: recall was checked when it was seeded
+        if expected is None:
             print(f"  search {term!r}: {found:,} conversations found", flush=True)
             continue
+        want = expected[term]
         print(f"  search {term!r}: {found:,} conversations found, {len(want):,} expected", flush=True)
         if found != len(want):  # fewer: recall lost; more: a conversation without the term was found
             raise SystemExit(f"search {term!r} found {found} conversations, {len(want)} hold it")
@@ -328,11 +333,7 @@ async def main() -> int:
                 shutil.copy(args.db, db)
             store = open_store(f"sqlite:///{db}", work)
             await store.open()
-        rng_expected: dict[str, set[int] | None]
-        if reuse:
-            rng_expected = {"提现": None, "withdrawal": None}
-        else:
-            rng_expected = dict(await seed(store, args.conversations, args.messages))
+        rng_expected = None if reuse else await seed(store, args.conversations, args.messages)
         conv_id = await store_figures(store, rng_expected, rows)
         await store.close()
         if url is None and args.db is not None and not reuse:
