@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Sent, Sink
+from tpbridge.adapters.text_split import split_text
 
 from . import convert
 from .api import DUPLICATE, QQApi, QQError, classify
@@ -21,21 +22,6 @@ from .api import DUPLICATE, QQApi, QQError, classify
 SENT_TTL = 3 * 24 * 3600.0
 # mime -> rich media file_type (bot-docs rich-media.md: 1 image png/jpg, 2 video mp4, 3 voice silk)
 FILE_TYPES = {"image/png": 1, "image/jpeg": 1, "image/jpg": 1, "video/mp4": 2, "audio/silk": 3}
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = limit
-        newline = rest.rfind("\n", 0, cut)
-        if newline > cut // 2:
-            cut = newline + 1
-        parts.append(rest[:cut].rstrip("\n"))
-        rest = rest[cut:]
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return [part for part in parts if part]
 
 
 def _file_type(att: OutboundAttachment) -> int:

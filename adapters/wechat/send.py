@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tpbridge.adapters.base import Outbound, OutboundAttachment, Rejected, Sent, Sink
+from tpbridge.adapters.text_split import split_text, utf8_bytes
 
 from .api import WechatApi, WechatError, classify
 
@@ -21,22 +22,6 @@ MEDIA_RULES = {
     "audio": ("voice", 2 * 1024 * 1024, {"audio/amr", "audio/mpeg", "audio/mp3"}),
 }
 SENT_TTL = 3 * 24 * 3600.0
-
-
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Cut at line breaks when possible, never inside a UTF-8 character."""
-    parts: list[str] = []
-    rest = text
-    while len(rest.encode()) > limit:
-        cut = len(rest.encode()[:limit].decode(errors="ignore"))
-        newline = rest.rfind("\n", 0, cut)
-        if newline > cut // 2:
-            cut = newline + 1
-        parts.append(rest[:cut].rstrip("\n"))
-        rest = rest[cut:]
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return [part for part in parts if part] or [""]
 
 
 def _media_rule(att: OutboundAttachment) -> tuple[str, int]:
@@ -51,7 +36,9 @@ def _media_rule(att: OutboundAttachment) -> tuple[str, int]:
 async def deliver(api: WechatApi, sink: Sink, out: Outbound) -> Sent:
     """Send every part not yet sent; raise Retry / Rejected / BadCredentials per WeChat's errcode."""
     media = [(att, _media_rule(att)[0]) for att in out.attachments]  # refuse before sending anything
-    texts = split_text(out.text) if out.text.strip() or not out.attachments else []
+    texts: list[str] = []
+    if out.text.strip() or not out.attachments:
+        texts = split_text(out.text, TEXT_LIMIT, fits=utf8_bytes) or [""]
     parts: list[str | tuple[OutboundAttachment, str]] = [*texts, *media]  # a text, or a file and its WeChat type
     for index, item in enumerate(parts):
         done_key = f"wechat.sent:{out.inbox}:{out.message_id}:{index}"

@@ -8,26 +8,11 @@ remembered in the store and skipped when the outbox retries after a failure.
 from __future__ import annotations
 
 from tpbridge.adapters.base import Outbound, Rejected, Sent, Sink
+from tpbridge.adapters.text_split import split_text
 
 from .api import WeiboApi, WeiboError, classify
 
 SENT_TTL = 3 * 24 * 3600.0
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Cut at line breaks when one is in the second half of a part, else at the limit."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = limit
-        newline = rest.rfind("\n", 0, cut)
-        if newline > cut // 2:
-            cut = newline + 1
-        parts.append(rest[:cut].rstrip("\n"))
-        rest = rest[cut:]
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return [part for part in parts if part] or [""]
 
 
 async def deliver(api: WeiboApi, sink: Sink, out: Outbound, *, limit: int, save_sender_box: bool,
@@ -38,7 +23,7 @@ async def deliver(api: WeiboApi, sink: Sink, out: Outbound, *, limit: int, save_
     if not out.text.strip():
         raise Rejected("empty reply")
     first_id: str | None = None
-    parts = split_text(out.text, limit)
+    parts = split_text(out.text, limit) or [""]
     for index, part in enumerate(parts):
         done_key = f"weibo.sent:{out.inbox}:{out.message_id}:{index}"
         done = await sink.kv_get(done_key)
