@@ -23,6 +23,15 @@ class MediaRefused(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Media:
+    """A file a user sent, as a channel's `download` returns it (the filename when the channel names it)."""
+
+    data: bytes
+    mime: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MediaHosts:
     hosts: frozenset[str]  # reached over https only; "*.example.com" also matches subdomains
     own_origin: tuple[str, str, int | None] | None = None  # (scheme, host, port) of api_base_url
@@ -62,12 +71,19 @@ async def fetch(session: aiohttp.ClientSession, url: str, *, hosts: MediaHosts, 
                 continue
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}")
-            if (resp.content_length or 0) > max_bytes:
-                raise MediaRefused(f"larger than {max_bytes} bytes")
-            data = bytearray()
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise MediaRefused(f"larger than {max_bytes} bytes")
-            return bytes(data), (resp.content_type or "application/octet-stream").lower()
+            data = await read_capped(resp, max_bytes)
+            return data, (resp.content_type or "application/octet-stream").lower()
     raise MediaRefused(f"more than {MAX_REDIRECTS} redirects")
+
+
+async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    """The body of `resp`, refused (MediaRefused "larger than N bytes") as soon as its declared or
+    received size passes `max_bytes`, so a huge file is never held in memory."""
+    if (resp.content_length or 0) > max_bytes:
+        raise MediaRefused(f"larger than {max_bytes} bytes")
+    data = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > max_bytes:
+            raise MediaRefused(f"larger than {max_bytes} bytes")
+    return bytes(data)

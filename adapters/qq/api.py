@@ -12,14 +12,13 @@ import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 import structlog
 from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
-from tpbridge.adapters.media_fetch import MediaHosts, MediaRefused, fetch
+from tpbridge.adapters.media_fetch import Media, MediaHosts, MediaRefused, fetch
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -38,12 +37,6 @@ class QQError(Exception):
         self.code = code
         self.message = message
         self.trace_id = trace_id
-
-
-@dataclass(frozen=True, slots=True)
-class Media:
-    data: bytes
-    mime: str
 
 
 def classify(exc: QQError, retry_after: float | None = None) -> Exception:

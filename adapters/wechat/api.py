@@ -11,13 +11,13 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 import structlog
 from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
+from tpbridge.adapters.media_fetch import Media, MediaRefused, read_capped
 
 log = structlog.get_logger(__name__)
 
@@ -36,13 +36,6 @@ class WechatError(Exception):
         super().__init__(f"{errmsg} (errcode {errcode})")
         self.errcode = errcode
         self.errmsg = errmsg
-
-
-@dataclass(frozen=True, slots=True)
-class Media:
-    data: bytes
-    mime: str
-    filename: str | None
 
 
 def _errmsg(body: dict[str, Any]) -> str:
@@ -213,18 +206,14 @@ class WechatApi(ApiSession):
             async with self.session.get(url, params=params) as resp:
                 if resp.status >= 400:
                     raise Retry(f"media download answered HTTP {resp.status}")
-                if (resp.content_length or 0) > max_bytes:
-                    raise Rejected(f"media larger than {max_bytes} bytes")
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise Rejected(f"media larger than {max_bytes} bytes")
+                data = await read_capped(resp, max_bytes)
                 mime = resp.headers.get("Content-Type", "application/octet-stream")
                 filename = _filename(resp.headers.get("Content-Disposition", ""))
+        except MediaRefused as exc:
+            raise Rejected(f"media {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"media download failed: {type(exc).__name__}") from None
-        return Media(bytes(data), mime, filename)
+        return Media(data, mime, filename)
 
 
 def _retry_after(resp: aiohttp.ClientResponse) -> float | None:

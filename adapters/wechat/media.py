@@ -15,8 +15,9 @@ from typing import Any
 
 import structlog
 from tpbridge.adapters.base import Inbound, InboundAttachment, Retry, Sink, backoff
+from tpbridge.adapters.media_fetch import Media
 
-from .api import Media, WechatApi, WechatError, classify
+from .api import WechatApi, WechatError, classify
 from .convert import MediaRef
 
 log = structlog.get_logger(__name__)

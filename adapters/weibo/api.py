@@ -9,12 +9,12 @@ refresh: a token error makes the inbox unhealthy until the config changes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry
+from tpbridge.adapters.media_fetch import Media, MediaRefused, read_capped
 
 HOSTS = {
     "m": "https://m.api.weibo.com",
@@ -35,12 +35,6 @@ class WeiboError(Exception):
         self.status = status
         self.error_code = error_code
         self.error = error
-
-
-@dataclass(frozen=True, slots=True)
-class Media:
-    data: bytes
-    mime: str
 
 
 def classify(exc: WeiboError, *, rate_limit_delay: float = 60.0) -> Exception:
@@ -93,19 +87,15 @@ class WeiboApi(ApiSession):
             async with self.session.get(self.url("upload", "/2/mss/msget"), params=params) as resp:
                 if resp.status >= 400:
                     raise _error(resp.status, await resp.read())
-                if (resp.content_length or 0) > max_bytes:
-                    raise Rejected(f"image larger than {max_bytes} bytes")
-                data = bytearray()
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise Rejected(f"image larger than {max_bytes} bytes")
+                data = await read_capped(resp, max_bytes)
                 mime = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
+        except MediaRefused as exc:
+            raise Rejected(f"image {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"Weibo unreachable: {type(exc).__name__}") from None
         if mime in ("application/json", "text/plain", "text/html"):
-            raise _error(200, bytes(data))  # an error body with a 200 status
-        return Media(bytes(data), mime)
+            raise _error(200, data)  # an error body with a 200 status
+        return Media(data, mime)
 
     # ------------------------------------------------------------ plumbing
 
