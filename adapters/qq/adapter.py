@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, ChannelState, Outbound, Retry, Sent, Sink
+from tpbridge.adapters.base import AdapterContext, Outbound, Retry, Sent, Sink
+from tpbridge.adapters.webhook_channel import WebhookChannel
 
 from .api import QQApi
 from .send import deliver
@@ -18,9 +18,11 @@ from .webhook import Webhook
 log = structlog.get_logger(__name__)
 
 
-class QQAdapter:
+class QQAdapter(WebhookChannel):
     """One bot: `/hooks/qq/<name>` receives (webhook mode; QQ retires the gateway), the API answers."""
 
+    api: QQApi
+    webhook: Webhook
     kind: ClassVar[str] = "qq"
     Settings: ClassVar[type[QQSettings]] = QQSettings
 
@@ -40,26 +42,11 @@ class QQAdapter:
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.post(self.path, self.webhook.receive)]
 
-    async def __aenter__(self) -> Self:
-        await self.api.open()
+    async def check(self) -> None:
         try:
             await self.api.token()  # verifies AppID/AppSecret (or reuses the store's token)
         except Retry as exc:
             self.log.warning("qq.api_unreachable", reason=exc.reason)  # receiving needs no token
-        except BaseException:
-            await self.api.close()
-            raise
-        self.webhook.ready = True
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.webhook.ready = False
-        await self.api.close()
-
-    async def run(self, sink: Sink) -> None:
-        """Nothing to poll: QQ calls the webhook."""
-        sink.report(ChannelState.CONNECTED)
-        await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
         """Passive (or allowed active) messages; a refused bot raises BadCredentials (the outbox reports it)."""

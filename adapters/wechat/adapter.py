@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import structlog
 from aiohttp import web
 from tpbridge.adapters import first_contact
 from tpbridge.adapters.base import AdapterContext, ChannelState, Outbound, Reach, Retry, Sent, Sink
+from tpbridge.adapters.webhook_channel import WebhookChannel
 
 from .api import WechatApi
 from .media import MediaFetcher
@@ -19,9 +20,11 @@ from .webhook import Webhook
 log = structlog.get_logger(__name__)
 
 
-class WechatAdapter:
+class WechatAdapter(WebhookChannel):
     """One Official Account: its webhook (`/hooks/wechat/<name>`) receives, message/custom/send replies."""
 
+    api: WechatApi
+    webhook: Webhook
     kind: ClassVar[str] = "wechat"
     Settings: ClassVar[type[WechatSettings]] = WechatSettings
 
@@ -41,23 +44,13 @@ class WechatAdapter:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> Self:
+    async def check(self) -> None:
         """Check appid/secret by getting a token (or reusing the store's); BadCredentials if refused."""
-        await self.api.open()
         try:
             await self.api.token()
         except Retry as exc:
             # Receiving needs no token: keep the webhook up, replies will retry.
             self.log.warning("wechat.api_unreachable", reason=exc.reason)
-        except BaseException:
-            await self.api.close()
-            raise
-        self.webhook.open = True
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.webhook.open = False
-        await self.api.close()
 
     async def run(self, sink: Sink) -> None:
         """Nothing to poll (WeChat pushes to the webhook): fetch the media that was too slow."""

@@ -35,7 +35,7 @@ class Webhook:
         self.sink = sink
         self.media = media
         self.log = log
-        self.open = False
+        self.ready = False
         self.crypto = (
             WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
             if settings.encoding_aes_key else None
@@ -46,7 +46,7 @@ class Webhook:
 
     async def verify(self, request: web.Request) -> web.StreamResponse:
         """URL verification: echo `echostr` back when the signature is WeChat's."""
-        if not self.open:
+        if not self.ready:
             return web.Response(status=503, text="starting")
         q = request.query
         try:
@@ -59,7 +59,7 @@ class Webhook:
         return web.Response(text=q.get("echostr", ""), content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
-        if not self.open:
+        if not self.ready:
             return web.Response(status=503, text="starting")
         try:
             fields = await self._read(request)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import structlog
 from aiohttp import web
-from tpbridge.adapters.base import AdapterContext, BadCredentials, ChannelState, Outbound, Retry, Sent, Sink
+from tpbridge.adapters.base import AdapterContext, BadCredentials, Outbound, Retry, Sent, Sink
+from tpbridge.adapters.webhook_channel import WebhookChannel
 
 from .api import WeiboApi, WeiboError, classify
 from .send import deliver
@@ -19,9 +19,11 @@ log = structlog.get_logger(__name__)
 TOKEN_WARN_DAYS = 14
 
 
-class WeiboAdapter:
+class WeiboAdapter(WebhookChannel):
     """One official account: `/hooks/weibo/<name>` receives, the reply API answers."""
 
+    api: WeiboApi
+    webhook: Webhook
     kind: ClassVar[str] = "weibo"
     Settings: ClassVar[type[WeiboSettings]] = WeiboSettings
 
@@ -38,18 +40,8 @@ class WeiboAdapter:
     def routes(self) -> Sequence[web.AbstractRouteDef]:
         return [web.get(self.path, self.webhook.verify), web.post(self.path, self.webhook.receive)]
 
-    async def __aenter__(self) -> Self:
+    async def check(self) -> None:
         """Check the token (its uid must be the configured account's); keep receiving if Weibo is down."""
-        await self.api.open()
-        try:
-            await self._check_token()
-        except BaseException:
-            await self.api.close()
-            raise
-        self.webhook.ready = True
-        return self
-
-    async def _check_token(self) -> None:
         try:
             info = await self.api.token_info()
         except WeiboError as exc:
@@ -67,15 +59,6 @@ class WeiboAdapter:
         expire_in = float(info.get("expire_in") or 0)
         if 0 < expire_in < TOKEN_WARN_DAYS * 86400:
             self.log.warning("weibo.token_expires_soon", days=round(expire_in / 86400, 1))
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.webhook.ready = False
-        await self.api.close()
-
-    async def run(self, sink: Sink) -> None:
-        """Nothing to poll: Weibo pushes to the webhook."""
-        sink.report(ChannelState.CONNECTED)
-        await asyncio.Event().wait()
 
     async def send(self, out: Outbound) -> Sent:
         """BadCredentials raised here are the outbox's to report (and to clear once a send works)."""
