@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import aiohttp
+from tpbridge.adapters.capped_read import read_capped
 from yarl import URL
 
 MAX_REDIRECTS = 3
@@ -71,19 +72,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, *, hosts: MediaHosts, 
                 continue
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}")
-            data = await read_capped(resp, max_bytes)
+            if (data := await read_capped(resp, max_bytes)) is None:
+                raise MediaRefused(f"larger than {max_bytes} bytes")
             return data, (resp.content_type or "application/octet-stream").lower()
     raise MediaRefused(f"more than {MAX_REDIRECTS} redirects")
-
-
-async def read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    """The body of `resp`, refused (MediaRefused "larger than N bytes") as soon as its declared or
-    received size passes `max_bytes`, so a huge file is never held in memory."""
-    if (resp.content_length or 0) > max_bytes:
-        raise MediaRefused(f"larger than {max_bytes} bytes")
-    data = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        data += chunk
-        if len(data) > max_bytes:
-            raise MediaRefused(f"larger than {max_bytes} bytes")
-    return bytes(data)

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sink
+from tpbridge.adapters.capped_read import read_capped
 
 from . import convert, sign
 from .api import QQApi
@@ -46,7 +47,7 @@ class Webhook:
         if appid is not None and appid != self.settings.app_id:
             self.log.warning("webhook.forbidden", reason="callback for another bot")
             return _error(403, "forbidden", "callback for another bot")
-        raw = await _body(request, self.settings.max_body_bytes)
+        raw = await read_capped(request, self.settings.max_body_bytes, chunk_size=16 * 1024)  # signed bytes
         if raw is None:
             return _error(413, "too_large", "body too large")
         signed, reason = self._signed(request, raw)
@@ -139,18 +140,6 @@ class Webhook:
         text = "\n".join(part for part in (inbound.text, *notes) if part)
         extra = {**inbound.extra, "attachment_urls": [r.url for r in refs]} if notes else inbound.extra
         return dataclasses.replace(inbound, text=text, attachments=tuple(got), extra=extra)
-
-
-async def _body(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None once it is over `limit` (signatures cover the exact bytes)."""
-    if (request.content_length or 0) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -17,7 +17,8 @@ import aiohttp
 import structlog
 from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
-from tpbridge.adapters.media_fetch import Media, MediaRefused, read_capped
+from tpbridge.adapters.capped_read import read_capped
+from tpbridge.adapters.media_fetch import Media
 
 log = structlog.get_logger(__name__)
 
@@ -206,11 +207,10 @@ class WechatApi(ApiSession):
             async with self.session.get(url, params=params) as resp:
                 if resp.status >= 400:
                     raise Retry(f"media download answered HTTP {resp.status}")
-                data = await read_capped(resp, max_bytes)
+                if (data := await read_capped(resp, max_bytes)) is None:
+                    raise Rejected(f"media larger than {max_bytes} bytes")
                 mime = resp.headers.get("Content-Type", "application/octet-stream")
                 filename = _filename(resp.headers.get("Content-Disposition", ""))
-        except MediaRefused as exc:
-            raise Rejected(f"media {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"media download failed: {type(exc).__name__}") from None
         return Media(data, mime, filename)

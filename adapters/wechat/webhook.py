@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Sink
+from tpbridge.adapters.capped_read import read_capped
 from wechatpy.crypto import WeChatCrypto
 
 from . import convert, wire
@@ -122,12 +123,7 @@ class Webhook:
         return wire.parse_xml(plain.encode())
 
     async def _body(self, request: web.Request) -> bytes:
-        limit = self.settings.max_body_bytes
-        if (request.content_length or 0) > limit:
+        body = await read_capped(request, self.settings.max_body_bytes, chunk_size=16 * 1024)
+        if body is None:
             raise _TooLarge
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(16 * 1024):
-            body += chunk
-            if len(body) > limit:
-                raise _TooLarge
-        return bytes(body)
+        return body

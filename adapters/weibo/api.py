@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry
-from tpbridge.adapters.media_fetch import Media, MediaRefused, read_capped
+from tpbridge.adapters.capped_read import read_capped
+from tpbridge.adapters.media_fetch import Media
 
 HOSTS = {
     "m": "https://m.api.weibo.com",
@@ -87,10 +88,9 @@ class WeiboApi(ApiSession):
             async with self.session.get(self.url("upload", "/2/mss/msget"), params=params) as resp:
                 if resp.status >= 400:
                     raise _error(resp.status, await resp.read())
-                data = await read_capped(resp, max_bytes)
+                if (data := await read_capped(resp, max_bytes)) is None:
+                    raise Rejected(f"image larger than {max_bytes} bytes")
                 mime = resp.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
-        except MediaRefused as exc:
-            raise Rejected(f"image {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"Weibo unreachable: {type(exc).__name__}") from None
         if mime in ("application/json", "text/plain", "text/html"):

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sink
+from tpbridge.adapters.capped_read import read_capped
 
 from . import convert
 from .api import WeiboApi, WeiboError
@@ -80,11 +81,11 @@ class Webhook:
         except Forbidden as exc:
             self.log.warning("webhook.forbidden", reason=str(exc), method="POST")
             return _error(403, "forbidden", "bad signature")
-        try:
-            raw = await _body(request, self.settings.max_body_bytes)
-            push = convert.parse(raw)
-        except _TooLarge:
+        raw = await read_capped(request, self.settings.max_body_bytes, chunk_size=16 * 1024)
+        if raw is None:
             return _error(413, "too_large", "body too large")
+        try:
+            push = convert.parse(raw)
         except convert.BadPush as exc:
             self.log.warning("webhook.rejected", reason=str(exc))
             return _error(400, "bad_push", str(exc))
@@ -144,20 +145,5 @@ class Webhook:
         return dataclasses.replace(inbound, attachments=(att,))
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-async def _body(request: web.Request, limit: int) -> bytes:
-    if (request.content_length or 0) > limit:
-        raise _TooLarge
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
-    return bytes(body)
