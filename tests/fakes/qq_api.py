@@ -26,6 +26,8 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from tests.fakes.server import serve, stop_serving, wait_until
+
 WINDOWS = {"c2c": 60 * 60, "group": 5 * 60}
 REPLIES_PER_MESSAGE = 5
 
@@ -74,21 +76,14 @@ class FakeQQ:
         app.router.add_post("/v2/users/{openid}/files", self._upload)
         app.router.add_post("/v2/groups/{openid}/files", self._upload)
         app.router.add_get("/media/{name}", self._media)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, shutdown_timeout=0.5)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
     async def wait_sent(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent) >= count), within)
+        await wait_until(self._changed, lambda: len(self.sent) >= count, within)
         return self.sent
 
     async def _token(self, request: web.Request) -> web.Response:

@@ -7,6 +7,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.server import serve, stop_serving, wait_until
+
 
 class FakeRelay:
     def __init__(self) -> None:
@@ -33,25 +35,17 @@ class FakeRelay:
         return web.json_response({"id": len(self.sent)})
 
     async def wait_sent(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent) >= count), timeout)
+        await wait_until(self._changed, lambda: len(self.sent) >= count, timeout)
         return self.sent
 
     async def wait_attempts(self, count: int, timeout: float = 15.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.attempts >= count), timeout)
+        await wait_until(self._changed, lambda: self.attempts >= count, timeout)
 
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/send", self._send)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)

@@ -29,6 +29,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.server import serve, stop_serving, wait_until
+
 DEFAULT_TOKEN = "123456:TEST-fake-bot-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Support", "username": "tp_support_bot"}
 _OBJECT_PARAMS = {"reply_parameters", "allowed_updates", "reply_markup", "entities", "caption_entities",
@@ -96,12 +98,7 @@ class FakeTelegram:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, handle_signals=False)
         self._session = aiohttp.ClientSession()
         self._deliverer = asyncio.create_task(self._deliver_webhooks())
         return self
@@ -116,8 +113,7 @@ class FakeTelegram:
                 await self._deliverer
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
     # ------------------------------------------------------------ test controls
 
@@ -174,8 +170,7 @@ class FakeTelegram:
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until `predicate()` holds, re-checked after every request the fake handles."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+        await wait_until(self._changed, predicate, timeout)
 
     def _notify(self) -> None:
         async def wake() -> None:

@@ -20,6 +20,8 @@ from typing import Any
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
+from tests.fakes.server import serve, stop_serving, wait_until
+
 ERRMSG = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
@@ -118,8 +120,7 @@ class FakeWechatApi:
         self.media[media_id] = (mime, data)
 
     async def wait_sent(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent) >= count), within)
+        await wait_until(self._changed, lambda: len(self.sent) >= count, within)
         return self.sent
 
     # ------------------------------------------------------------ server
@@ -131,17 +132,11 @@ class FakeWechatApi:
         app.router.add_post("/cgi-bin/media/upload", self._upload)
         app.router.add_get("/cgi-bin/media/get", self._get)
         app.router.add_get("/video/{media_id}", self._video)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)  # tests stop it with slow calls pending
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, shutdown_timeout=0.5)  # tests stop it with slow calls pending
         return self
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
     async def __aenter__(self) -> FakeWechatApi:
         return await self.start()

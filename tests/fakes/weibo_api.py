@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import serve, stop_serving, wait_until
+
 WINDOW = 48 * 3600
 CST = timezone(timedelta(hours=8))
 WINDOW_CLOSED = 21602
@@ -56,8 +58,7 @@ class FakeWeibo:
         self.windows[uid] = time.time() if at is None else at
 
     async def wait_sent(self, count: int, within: float = 10.0) -> list[dict[str, Any]]:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent) >= count), within)
+        await wait_until(self._changed, lambda: len(self.sent) >= count, within)
         return self.sent
 
     # ------------------------------------------------------------ server
@@ -68,17 +69,11 @@ class FakeWeibo:
         app.router.add_post("/2/messages/reply.json", self._reply)
         app.router.add_get("/2/users/show.json", self._user)
         app.router.add_get("/2/mss/msget", self._msget)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app, shutdown_timeout=0.5)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
     def _token_error(self, request: web.Request, token: str | None) -> web.Response | None:
         if not token:

@@ -30,6 +30,8 @@ from aiohttp import web
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849 import utils as oauth_utils
 
+from tests.fakes.server import serve, stop_serving, wait_until
+
 UNAUTHORIZED = {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
 TOO_MANY_PROBLEM = {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}
 TOO_MANY_ERRORS = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
@@ -150,17 +152,11 @@ class FakeXApi:
             web.get("/media/{key}.png", self._media_file),  # pbs.twimg.com: public
             web.get("/1.1/ton/data/dm/{id}/{key}.png", self._media_file),  # ton.twitter.com: OAuth 1.0a
         ])
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._runner, self.base_url = await serve(app, access_log=None)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
     # ------------------------------------------------------------ test controls
 
@@ -245,8 +241,7 @@ class FakeXApi:
         return [r for r in self.requests if r.route == route]
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+        await wait_until(self._changed, predicate, timeout)
 
     # ------------------------------------------------------------ the wire
 
