@@ -8,20 +8,17 @@ new one only in the last 60 s of the old one's life, and both work meanwhile.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import structlog
-from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
 from tpbridge.adapters.media_fetch import Media, MediaHosts, MediaRefused, fetch
+from tpbridge.adapters.stored_token import StoredToken
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 TOKEN_ERRORS = {11241, 11242, 11243, 11244}  # token missing / check failed / not passed / expired
 CREDENTIAL_ERRORS = {11251, 11261, 11275, 11265, 11254}  # wrong appid, bot banned, interface banned
@@ -58,36 +55,19 @@ def classify(exc: QQError, retry_after: float | None = None) -> Exception:
 MEDIA_HOSTS = ("*.qq.com", "*.qq.com.cn", "*.qpic.cn")
 
 
-class QQApi(ApiSession):
+class QQApi(StoredToken):
     def __init__(self, *, base_url: str, token_url: str, app_id: str, app_secret: str, sink: Sink,
                  timeout: float, refresh_margin: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url
         self.app_id = app_id
         self._secret = app_secret
-        self._sink = sink
-        super().__init__(timeout)
+        super().__init__(timeout, sink=sink, key=f"qq.access_token:{app_id}")
         self._margin = refresh_margin
-        self._key = f"qq.access_token:{app_id}"
-        self._lock = asyncio.Lock()
         self.log = log.bind(inbox=sink.inbox)
         self.last_retry_after: float | None = None
 
     # ------------------------------------------------------------ access token
-
-    async def token(self) -> str:
-        cached = await self._sink.kv_get(self._key)
-        if cached:
-            return cached
-        async with self._lock:
-            return await self._sink.kv_get(self._key) or await self._fetch_token()
-
-    async def refresh(self, rejected: str) -> str:
-        async with self._lock:
-            cached = await self._sink.kv_get(self._key)
-            if cached and cached != rejected:
-                return cached
-            return await self._fetch_token()
 
     async def _fetch_token(self) -> str:
         try:
@@ -113,16 +93,11 @@ class QQApi(ApiSession):
         self.log.info("qq.token_fetched", expires_in=expires_in)
         return str(token)
 
-    async def with_token(self, call: Callable[[str], Awaitable[T]]) -> T:
-        """Run `call(token)`; on a token error refresh ONCE and run it again."""
-        token = await self.token()
-        try:
-            return await call(token)
-        except QQError as exc:
-            if exc.status != 401 and exc.code not in TOKEN_ERRORS:
-                raise
-            self.log.info("qq.token_rejected", code=exc.code)
-        return await call(await self.refresh(token))
+    def _token_rejected(self, exc: Exception) -> bool:
+        if not isinstance(exc, QQError) or (exc.status != 401 and exc.code not in TOKEN_ERRORS):
+            return False
+        self.log.info("qq.token_rejected", code=exc.code)
+        return True
 
     # ------------------------------------------------------------ calls
 

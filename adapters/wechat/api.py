@@ -7,22 +7,18 @@ the store (shared by every daemon instance) and fetched by one caller at a time.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import structlog
-from tpbridge.adapters.api_session import ApiSession
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
 from tpbridge.adapters.capped_read import read_capped
 from tpbridge.adapters.media_fetch import Media
+from tpbridge.adapters.stored_token import StoredToken
 
 log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 TOKEN_ERRORS = {40001, 40014, 42001}  # invalid / not latest, malformed, expired access_token
 CREDENTIAL_ERRORS = {40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 89503}
@@ -59,7 +55,7 @@ def classify(exc: WechatError) -> Exception:
     return Rejected(str(exc), unreachable=exc.errcode in UNREACHABLE_ERRORS)
 
 
-class WechatApi(ApiSession):
+class WechatApi(StoredToken):
     """Token cache plus the calls: message/custom/send, media/upload, media/get."""
 
     def __init__(
@@ -69,31 +65,11 @@ class WechatApi(ApiSession):
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id
         self._secret = app_secret
-        self._sink = sink
-        super().__init__(timeout)
+        super().__init__(timeout, sink=sink, key=f"wechat.access_token:{app_id}")
         self._margin = refresh_margin
-        self._key = f"wechat.access_token:{app_id}"
-        self._lock = asyncio.Lock()  # one token fetch in flight per process
         self.log = log.bind(inbox=sink.inbox)
 
     # ------------------------------------------------------------ access token
-
-    async def token(self) -> str:
-        """The cached access_token, fetching one if the store has none."""
-        cached = await self._sink.kv_get(self._key)
-        if cached:
-            return cached
-        async with self._lock:
-            cached = await self._sink.kv_get(self._key)
-            return cached or await self._fetch_token()
-
-    async def refresh(self, rejected: str) -> str:
-        """Replace a token WeChat refused, unless another caller or instance already did."""
-        async with self._lock:
-            cached = await self._sink.kv_get(self._key)
-            if cached and cached != rejected:
-                return cached
-            return await self._fetch_token()
 
     async def _fetch_token(self) -> str:
         params = {"grant_type": "client_credential", "appid": self.app_id, "secret": self._secret}
@@ -112,16 +88,11 @@ class WechatApi(ApiSession):
         self.log.info("wechat.token_fetched", expires_in=expires_in)
         return token
 
-    async def with_token(self, call: Callable[[str], Awaitable[T]]) -> T:
-        """Run `call(token)`; on a token error refresh ONCE and run it again."""
-        token = await self.token()
-        try:
-            return await call(token)
-        except WechatError as exc:
-            if exc.errcode not in TOKEN_ERRORS:
-                raise
-            self.log.info("wechat.token_rejected", errcode=exc.errcode)
-        return await call(await self.refresh(token))
+    def _token_rejected(self, exc: Exception) -> bool:
+        if not isinstance(exc, WechatError) or exc.errcode not in TOKEN_ERRORS:
+            return False
+        self.log.info("wechat.token_rejected", errcode=exc.errcode)
+        return True
 
     # ------------------------------------------------------------ calls
 
