@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import aiohttp
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """An API's answer as a JSON object, or {} when it is not one (the caller goes by the HTTP status)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 class ApiSession:

@@ -9,11 +9,11 @@ new one only in the last 60 s of the old one's life, and both work meanwhile.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import aiohttp
 import structlog
+from tpbridge.adapters.api_session import json_object
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry, Sink
 from tpbridge.adapters.media_fetch import Media, MediaHosts, MediaRefused, fetch
 from tpbridge.adapters.stored_token import StoredToken
@@ -78,7 +78,7 @@ class QQApi(StoredToken):
             raise Retry(f"QQ token service unreachable: {type(exc).__name__}") from None
         if status >= 500 or status == 429:
             raise Retry(f"QQ token service answered HTTP {status}", after=2.0)
-        body = _parse(raw)
+        body = json_object(raw)
         token = body.get("access_token")
         if not token:
             message = str(body.get("message") or f"HTTP {status}")
@@ -137,7 +137,7 @@ class QQApi(StoredToken):
                 self.last_retry_after = _retry_after(resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"QQ API unreachable: {type(exc).__name__}") from None
-        body = _parse(raw)
+        body = json_object(raw)
         if body.get("code") in ASYNC_OK or body.get("err_code") in ASYNC_OK:
             return {**body, "pending_review": True}
         if status >= 300 or body.get("code"):
@@ -148,14 +148,6 @@ class QQApi(StoredToken):
             message = str(body.get("message") or f"HTTP {status}")
             raise QQError(status, code, message, str(body.get("trace_id") or ""))
         return body
-
-
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import aiohttp
-from tpbridge.adapters.api_session import ApiSession
+from tpbridge.adapters.api_session import ApiSession, json_object
 from tpbridge.adapters.base import BadCredentials, Rejected, Retry
 from tpbridge.adapters.capped_read import read_capped
 from tpbridge.adapters.media_fetch import Media
@@ -107,22 +107,14 @@ class WeiboApi(ApiSession):
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise Retry(f"Weibo unreachable: {type(exc).__name__}") from None
-        body = _parse(raw)
+        body = json_object(raw)
         if status >= 400 or body.get("error_code"):
             raise _error(status, raw)
         return body
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _error(status: int, raw: bytes) -> WeiboError:
-    body = _parse(raw)
+    body = json_object(raw)
     try:
         code = int(body.get("error_code") or 0)
     except (TypeError, ValueError):
