@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.adapters.daemon_support import messages
 from tests.adapters.email_support import OWN
 from tests.fakes.dovecot import Dovecot, Mailbox, available
 from tests.fakes.smtp_sink import Received, SmtpSink
@@ -65,12 +66,6 @@ async def connected(daemon: Daemon) -> bool:
 
 async def conversations(daemon: Daemon) -> list[dict[str, Any]]:
     status, body = await daemon.api("GET", f"/api/v1/conversations?inbox={INBOX}&limit=200")
-    assert status == 200, body
-    return body["items"]
-
-
-async def messages(daemon: Daemon, conv_id: int) -> list[dict[str, Any]]:
-    status, body = await daemon.api("GET", f"/api/v1/conversations/{conv_id}/messages")
     assert status == 200, body
     return body["items"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.adapters.daemon_support import burst_until_killed, messages, reply, until_acked
 from tests.fakes.qq_api import FakeQQ, QQPusher, c2c_message, group_message
 from tests.support.daemon import Daemon
 
@@ -70,17 +71,6 @@ async def conversation_of(daemon: Daemon, external_id: str) -> dict[str, Any] | 
         elif attrs.get("qq_scene") == "c2c":
             return conv
     return None
-
-
-async def messages(daemon: Daemon, conv_id: int) -> list[dict[str, Any]]:
-    status, body = await daemon.api("GET", f"/api/v1/conversations/{conv_id}/messages")
-    assert status == 200, body
-    return body["items"]
-
-
-async def reply(daemon: Daemon, conv_id: int, text: str, **extra: Any) -> None:
-    status, body = await daemon.api("POST", f"/api/v1/conversations/{conv_id}/messages", json={"text": text, **extra})
-    assert status == 202, body
 
 
 async def out_message(daemon: Daemon, conv_id: int, text: str, state: str) -> dict[str, Any] | None:
@@ -226,43 +216,19 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> No
         users = [f"{i:032X}" for i in range(12)]
         bursts = [pusher.dispatch("C2C_MESSAGE_CREATE", c2c_message(u, f"消息 {u[-2:]} #{n}"))
                   for n in range(10) for u in users]
-        acked: list[bytes] = []
         async with Daemon(tmp_path, channel_toml(fake), env={"TPB_QQ_SECRET": fake.app_secret}) as daemon:
             await daemon.wait_for(lambda: state(daemon, "connected"))
 
-            # Eight pushes in flight at a time, as a burst from QQ arrives: with all 120 at once, one group
-            # commit could acknowledge every one before the kill landed, and nothing was left "mid-burst".
-            in_flight = asyncio.Semaphore(8)
+            async def send(push: tuple[dict[str, str], bytes]) -> int:
+                return (await post(daemon, *push))[0]
 
-            async def one(headers: dict[str, str], body: bytes) -> None:
-                try:
-                    async with in_flight:
-                        if daemon.proc is None or daemon.proc.returncode is not None:
-                            return  # killed: the rest is QQ's to send again
-                        status, _ = await post(daemon, headers, body)
-                except aiohttp.ClientError:
-                    return
-                if status == 200:
-                    acked.append(body)
-                    if len(acked) == 40:
-                        daemon.kill()
-
-            await asyncio.gather(*(one(h, b) for h, b in bursts))
+            acked = await burst_until_killed(daemon, bursts, send, kill_after=40)
             assert 40 <= len(acked) < len(bursts)
             await daemon.start()
             await daemon.wait_for(lambda: state(daemon, "connected"))
             stored = set(await inbound_ids(daemon))
-            assert {json.loads(b)["d"]["id"] for b in acked} <= stored  # every acknowledged one survived
-
-            async def until_acked(headers: dict[str, str], body: bytes) -> int:  # as QQ does
-                for _ in range(5):
-                    try:
-                        return (await post(daemon, headers, body))[0]
-                    except aiohttp.ClientError:
-                        continue
-                return 0
-
-            again = await asyncio.gather(*(until_acked(h, b) for h, b in bursts))  # QQ pushes the rest again
+            assert {json.loads(b)["d"]["id"] for _, b in acked} <= stored  # every acknowledged one survived
+            again = await asyncio.gather(*(until_acked(p, send) for p in bursts))  # QQ pushes the rest again
             assert set(again) == {200}
             ids = await inbound_ids(daemon)
         assert sorted(ids) == sorted(json.loads(b)["d"]["id"] for _, b in bursts)

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.adapters.daemon_support import messages
 from tests.fakes.wechat_api import FakeWechatApi, WechatPusher, push_xml
 from tests.support.daemon import Daemon
 
@@ -69,12 +70,6 @@ async def conversation_of(daemon: Daemon, openid: str) -> dict[str, Any] | None:
         if any(i["external_id"] == openid for i in conv["contact"]["identities"]):
             return conv
     return None
-
-
-async def messages(daemon: Daemon, conv_id: int) -> list[dict[str, Any]]:
-    status, body = await daemon.api("GET", f"/api/v1/conversations/{conv_id}/messages")
-    assert status == 200, body
-    return body["items"]
 
 
 async def test_push_lands_in_the_inbox_and_the_agent_reply_reaches_the_user(tmp_path: Path) -> None:

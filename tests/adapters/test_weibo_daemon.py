@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.adapters.daemon_support import burst_until_killed, messages, reply, until_acked
 from tests.fakes.weibo_api import WINDOW_CLOSED, FakeWeibo, WeiboPusher, push_body
 from tests.support.daemon import Daemon
 
@@ -65,17 +66,6 @@ async def conversation_of(daemon: Daemon, uid: int) -> dict[str, Any] | None:
     if len(body["items"]) == 1 and body["items"][0]["contact"]["anonymous"]:
         return body["items"][0]
     return None
-
-
-async def messages(daemon: Daemon, conv_id: int) -> list[dict[str, Any]]:
-    status, body = await daemon.api("GET", f"/api/v1/conversations/{conv_id}/messages")
-    assert status == 200, body
-    return body["items"]
-
-
-async def reply(daemon: Daemon, conv_id: int, text: str) -> None:
-    status, body = await daemon.api("POST", f"/api/v1/conversations/{conv_id}/messages", json={"text": text})
-    assert status == 202, body
 
 
 async def delivery_of(daemon: Daemon, conv_id: int, text: str, state: str) -> dict[str, Any] | None:
@@ -196,45 +186,21 @@ async def test_kill_9_mid_burst_loses_nothing_acknowledged(tmp_path: Path) -> No
         fake_uids = [3_000_000_000 + i for i in range(20)]
         bodies = [push_body("text", uid, f"消息 {uid} #{n}", at=1_790_000_000 + n)
                   for n in range(10) for uid in fake_uids]
-        acked: list[bytes] = []
         async with Daemon(tmp_path, channel_toml(fake).replace("\nrate_limit_delay", "\nfetch_profiles = false"
                                                                "\nrate_limit_delay"), env=env) as daemon:
             await daemon.wait_for(lambda: connected(daemon))
 
-            # Eight pushes in flight at a time, as a burst from Weibo arrives: with all 200 at once, one group
-            # commit could acknowledge every one before the kill landed, and nothing was left "mid-burst".
-            in_flight = asyncio.Semaphore(8)
+            async def send(body: bytes) -> int:
+                return (await push(daemon, pusher, body))[0]
 
-            async def one(body: bytes) -> None:
-                try:
-                    async with in_flight:
-                        if daemon.proc is None or daemon.proc.returncode is not None:
-                            return  # killed: the rest is Weibo's to send again
-                        status, _ = await push(daemon, pusher, body)
-                except aiohttp.ClientError:
-                    return
-                if status == 200:
-                    acked.append(body)
-                    if len(acked) == 60:
-                        daemon.kill()
-
-            await asyncio.gather(*(one(b) for b in bodies))
+            acked = await burst_until_killed(daemon, bodies, send, kill_after=60)
             assert 60 <= len(acked) < len(bodies)
             await daemon.start()
             await daemon.wait_for(lambda: connected(daemon))
             stored = await inbound_texts(daemon)
             for body in acked:  # every acknowledged push survived the kill
                 assert body.decode().split('"text": "')[1].split('"')[0] in stored
-
-            async def until_acked(body: bytes) -> int:  # as Weibo does: again until it gets an answer
-                for _ in range(5):
-                    try:
-                        return (await push(daemon, pusher, body))[0]
-                    except aiohttp.ClientError:
-                        continue
-                return 0
-
-            again = await asyncio.gather(*(until_acked(b) for b in bodies))  # Weibo retries the rest
+            again = await asyncio.gather(*(until_acked(b, send) for b in bodies))  # Weibo retries the rest
             assert set(again) == {200}
             texts = await inbound_texts(daemon)
         assert sorted(texts) == sorted(f"消息 {uid} #{n}" for n in range(10) for uid in fake_uids)
