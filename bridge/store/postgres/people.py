@@ -7,7 +7,8 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Unpack
 
-from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer
+from tpbridge.bridge.store.export import contact_export, conversation_export
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
@@ -214,24 +215,8 @@ class PeopleStore(PostgresBase):
                 found = await rows.all_rows(c, "SELECT * FROM messages WHERE conversation_id = %s ORDER BY id",
                                             (conv["id"],))
                 atts = await rows.load_attachments(c, [m["id"] for m in found])
-                convs.append({
-                    "id": conv["id"], "inbox": conv["inbox"], "status": conv["status"], "subject": conv["subject"],
-                    "created_at": iso(rows.ts(conv["created_at"])),
-                    "messages": [{
-                        "id": m["id"], "direction": m["direction"], "author_kind": m["author_kind"],
-                        "text": m["text"], "private": bool(m["private"]), "created_at": iso(rows.ts(m["created_at"])),
-                        "attachments": [{"filename": a.filename, "mime": a.mime, "size": a.size, "sha256": a.sha256}
-                                        for a in atts.get(m["id"], [])],
-                    } for m in found],
-                })
-            return {
-                "contact": {"id": contact.id, "name": contact.name, "email": contact.email,
-                            "language": contact.language, "tier": contact.tier,
-                            "created_at": iso(contact.created_at)},
-                "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id,
-                                "handle": i.handle} for i in contact.identities],
-                "conversations": convs,
-            }
+                convs.append(conversation_export(conv, found, atts))
+            return contact_export(contact, convs)
 
         return await self._read(run)
 

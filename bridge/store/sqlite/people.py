@@ -7,7 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Unpack
 
-from tpbridge.bridge.model import Agent, Contact, Conversation, Identity, Role, Team, Viewer, iso
+from tpbridge.bridge.model import Agent, Contact, Conversation, Identity, Role, Team, Viewer
+from tpbridge.bridge.store.export import contact_export, conversation_export
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -136,24 +137,8 @@ class PeopleStore(SqliteBase):
                 msgs = c.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conv["id"],))
                 found = msgs.fetchall()
                 atts = rows.load_attachments(c, [m["id"] for m in found])
-                convs.append({
-                    "id": conv["id"], "inbox": conv["inbox"], "status": conv["status"], "subject": conv["subject"],
-                    "created_at": iso(rows.ts(conv["created_at"])),
-                    "messages": [{
-                        "id": m["id"], "direction": m["direction"], "author_kind": m["author_kind"],
-                        "text": m["text"], "private": bool(m["private"]), "created_at": iso(rows.ts(m["created_at"])),
-                        "attachments": [{"filename": a.filename, "mime": a.mime, "size": a.size, "sha256": a.sha256}
-                                        for a in atts.get(m["id"], [])],
-                    } for m in found],
-                })
-            return {
-                "contact": {"id": contact.id, "name": contact.name, "email": contact.email,
-                            "language": contact.language, "tier": contact.tier,
-                            "created_at": iso(contact.created_at)},
-                "identities": [{"channel": i.channel, "inbox": i.inbox, "external_id": i.external_id,
-                                "handle": i.handle} for i in contact.identities],
-                "conversations": convs,
-            }
+                convs.append(conversation_export(conv, found, atts))
+            return contact_export(contact, convs)
 
         return await self._read(run)
 
