@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import enum
-import json
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import datetime
 from typing import Any, Unpack
 
 from tpbridge.bridge import search
 from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Identity, Message, Viewer
+from tpbridge.bridge.store import conversation_update as update
 from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
-from tpbridge.bridge.store.sqlite.conversations import _UPDATABLE, decode_cursor, encode_cursor, page_of_messages
+from tpbridge.bridge.store.sqlite.conversations import decode_cursor, encode_cursor, page_of_messages
 from tpbridge.bridge.store.sqlite.sealing import lookup_id
 
 
@@ -211,29 +209,12 @@ class ConversationStore(PostgresBase):
 
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
-        bad = set(fields) - _UPDATABLE
-        if bad:
-            raise ValueError(f"not updatable: {sorted(bad)}")
-        now = self.now()
+        update.check(fields)
+        sql, args = update.statement(conversation_id, fields, self.now(), "%s",
+                                     "tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
 
         async def run(c: Conn) -> Conversation:
-            sets, args = ["updated_at = %s"], [now]  # type: list[str], list[Any]
-            for key, value in fields.items():
-                if key == "attrs":
-                    sets.append("attrs = tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
-                    args.append(json.dumps(value, default=str))
-                elif key == "labels":
-                    sets.append("labels = %s")
-                    args.append(json.dumps(list(fields["labels"])))
-                else:
-                    sets.append(f"{key} = %s")
-                    if isinstance(value, datetime):
-                        value = value.timestamp()
-                    elif isinstance(value, enum.Enum):
-                        value = value.value
-                    args.append(value)
-            args.append(conversation_id)
-            cur = await c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = %s", args)
+            cur = await c.execute(sql, args)
             if cur.rowcount == 0:
                 raise LookupError(f"conversation {conversation_id} not found")
             await notify.notify(c, self.instance, notify.conversation_updated(conversation_id, fields))

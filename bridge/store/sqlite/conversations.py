@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import base64
-import enum
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
+from tpbridge.bridge.store import conversation_update as update
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
 from tpbridge.bridge.store.sqlite.search_match import SearchMatch
-
-_UPDATABLE = {
-    "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
-    "snoozed_until", "first_response_at", "resolved_at", "handoff_at", "reopened_at", "unread",
-    "linked_conversation_id", "attrs",
-}
 
 
 def encode_cursor(activity: float, conv_id: int) -> str:
@@ -228,30 +221,11 @@ class ConversationStore(SqliteBase):
 
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON patch), `labels` replaced."""
-        bad = set(fields) - _UPDATABLE
-        if bad:
-            raise ValueError(f"not updatable: {sorted(bad)}")
-        now = self.now()
+        update.check(fields)
+        sql, args = update.statement(conversation_id, fields, self.now(), "?", "json_patch(attrs, ?)")
 
         def run(c: sqlite3.Connection) -> Conversation:
-            sets: list[str] = ["updated_at = ?"]
-            args: list[object] = [now]
-            for key, value in fields.items():
-                if key == "attrs":
-                    sets.append("attrs = json_patch(attrs, ?)")
-                    args.append(json.dumps(value, default=str))
-                elif key == "labels":
-                    sets.append("labels = ?")
-                    args.append(json.dumps(list(fields["labels"])))
-                else:
-                    sets.append(f"{key} = ?")
-                    if isinstance(value, datetime):
-                        value = value.timestamp()
-                    elif isinstance(value, enum.Enum):
-                        value = value.value
-                    args.append(value)
-            args.append(conversation_id)
-            cur = c.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE id = ?", args)
+            cur = c.execute(sql, args)
             if cur.rowcount == 0:
                 raise LookupError(f"conversation {conversation_id} not found")
             return rows.load_conversation(c, conversation_id)  # type: ignore[return-value]
