@@ -7,13 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tpbridge.bridge.audit import GENESIS, AuditEntry, seal
+from tpbridge.bridge.store import audit_rows
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
-
-
-def _entry(row: Mapping[str, Any]) -> AuditEntry:
-    return AuditEntry(row["id"], row["at"], row["agent_id"], row["agent"], row["action"], row["object"],
-                      row["address"], json.loads(row["detail"] or "{}"), row["prev_hash"], row["hash"])
 
 
 class AuditStore(PostgresBase):
@@ -39,27 +35,16 @@ class AuditStore(PostgresBase):
 
     async def audit_list(self, limit: int, before_id: int | None, agent_id: int | None,
                          action: str | None) -> list[AuditEntry]:
-        where: list[str] = ["TRUE"]
-        args: list[Any] = []
-        if before_id is not None:
-            where.append("id < %s")
-            args.append(before_id)
-        if agent_id is not None:
-            where.append("agent_id = %s")
-            args.append(agent_id)
-        if action is not None:
-            where.append("action = %s")
-            args.append(action)
-        sql = f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s"
+        sql, args = audit_rows.list_statement("%s", limit, before_id, agent_id, action)
 
         async def run(c: Conn) -> list[AuditEntry]:
-            return [_entry(r) for r in await rows.all_rows(c, sql, (*args, limit))]
+            return [audit_rows.entry(r) for r in await rows.all_rows(c, sql, args)]
 
         return await self._read(run)
 
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]:
         async def run(c: Conn) -> list[AuditEntry]:
-            return [_entry(r) for r in await rows.all_rows(
+            return [audit_rows.entry(r) for r in await rows.all_rows(
                 c, "SELECT * FROM audit_log WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit))]
 
         return await self._read(run)

@@ -8,12 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tpbridge.bridge.audit import GENESIS, AuditEntry, seal
+from tpbridge.bridge.store import audit_rows
 from tpbridge.bridge.store.sqlite.base import SqliteBase
-
-
-def _entry(row: sqlite3.Row) -> AuditEntry:
-    return AuditEntry(row["id"], row["at"], row["agent_id"], row["agent"], row["action"], row["object"],
-                      row["address"], json.loads(row["detail"] or "{}"), row["prev_hash"], row["hash"])
 
 
 class AuditStore(SqliteBase):
@@ -38,22 +34,11 @@ class AuditStore(SqliteBase):
 
     async def audit_list(self, limit: int, before_id: int | None, agent_id: int | None,
                          action: str | None) -> list[AuditEntry]:
-        where: list[str] = ["1=1"]
-        args: list[Any] = []
-        if before_id is not None:
-            where.append("id < ?")
-            args.append(before_id)
-        if agent_id is not None:
-            where.append("agent_id = ?")
-            args.append(agent_id)
-        if action is not None:
-            where.append("action = ?")
-            args.append(action)
-        sql = f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
-        return await self._read(lambda c: [_entry(r) for r in c.execute(sql, (*args, limit))])
+        sql, args = audit_rows.list_statement("?", limit, before_id, agent_id, action)
+        return await self._read(lambda c: [audit_rows.entry(r) for r in c.execute(sql, args)])
 
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]:
-        return await self._read(lambda c: [_entry(r) for r in c.execute(
+        return await self._read(lambda c: [audit_rows.entry(r) for r in c.execute(
             "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))])
 
     async def audit_last_issued(self) -> int:
