@@ -8,13 +8,13 @@ is a class with these methods and nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol, TypedDict, Unpack
 
 from tpbridge.adapters.base import Inbound
-from tpbridge.bridge.audit import AuditEntry
+from tpbridge.bridge.audit import AuditLog
 from tpbridge.bridge.model import (
     Agent,
     Attachment,
@@ -208,7 +208,7 @@ class SignedIn:
     csrf: str | None = None  # signed in with a session: the session's CSRF token
 
 
-class Store(Protocol):
+class Store(AuditLog, Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -385,13 +385,7 @@ class Store(Protocol):
 
     async def backup(self, path: str) -> None: ...
 
-    # the audit trail (bridge/audit.py, bridge/store/sqlite/audit.py)
-    async def audit_append(self, at: float, agent_id: int | None, agent: str | None, action: str,
-                           object: str | None, address: str | None, detail: Mapping[str, Any]) -> AuditEntry: ...
-    async def audit_list(self, limit: int, before_id: int | None, agent_id: int | None,
-                         action: str | None) -> list[AuditEntry]: ...
-    async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]: ...
-    async def audit_last_issued(self) -> int: ...
+    # the audit trail: AuditLog's methods, inherited (bridge/audit.py, bridge/store/sqlite/audit.py)
 
     # several instances on one store (bridge/lease.py, bridge/relay.py); one process (SQLite): trivial
     async def lease(self, name: str, holder: str, ttl: float) -> bool:
