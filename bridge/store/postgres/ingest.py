@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tpbridge.adapters.base import Inbound, ThreadHint
 from tpbridge.bridge.model import Conversation
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
-from tpbridge.bridge.store.sqlite.ingest import message_extra, written_message
+from tpbridge.bridge.store.sqlite.ingest import Target, message_extra, written_message
 from tpbridge.bridge.store.sqlite.sealing import (
     codec_of,
     lookup_id,
@@ -29,13 +29,6 @@ from tpbridge.bridge.store.sqlite.sealing import (
     sealed_id,
     term_list,
 )
-
-
-@dataclass(slots=True)
-class _Target:
-    conversation_id: int
-    created: bool = False
-    reopened: bool = False
 
 
 def lock_key(*parts: str) -> int:
@@ -120,7 +113,7 @@ async def _identity(conn: Conn, inbox: str, channel: str, rec: Inbound, now: flo
 async def _new_conversation(
     conn: Conn, inbox: str, channel: str, contact_id: int, identity_id: int, rec: Inbound, now: float, *,
     thread_key: str | None = None, linked: int | None = None,
-) -> _Target:
+) -> Target:
     conv_id = await rows.value(
         conn,
         "INSERT INTO conversations (inbox, channel, contact_id, identity_id, status, subject, thread_key,"
@@ -130,10 +123,10 @@ async def _new_conversation(
          lookup_thread(conn, inbox, thread_key) if thread_key is not None else None, sealed_id(conn, thread_key),
          linked, rec.sender.language, now, now, now),
     )
-    return _Target(conv_id, created=True)
+    return Target(conv_id, created=True)
 
 
-async def _join(conn: Conn, conversation_id: int, now: float, status: str | None = None) -> _Target:
+async def _join(conn: Conn, conversation_id: int, now: float, status: str | None = None) -> Target:
     if status is None:
         status = await rows.value(conn, "SELECT status FROM conversations WHERE id = %s", (conversation_id,))
     if status == "resolved":
@@ -141,13 +134,13 @@ async def _join(conn: Conn, conversation_id: int, now: float, status: str | None
             "UPDATE conversations SET status = 'open', resolved_at = NULL, reopened_at = %s WHERE id = %s",
             (now, conversation_id),
         )
-        return _Target(conversation_id, reopened=True)
+        return Target(conversation_id, reopened=True)
     if status == "snoozed":
         # A customer writing again ends the snooze, as in Chatwoot.
         await conn.execute(
             "UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = %s", (conversation_id,)
         )
-    return _Target(conversation_id)
+    return Target(conversation_id)
 
 
 async def _takes_part(conn: Conn, conversation_id: int, inbox: str, contact_id: int) -> bool:
@@ -161,7 +154,7 @@ async def _takes_part(conn: Conn, conversation_id: int, inbox: str, contact_id: 
 
 async def _pick(
     conn: Conn, inbox: str, channel: str, rec: Inbound, identity_id: int, contact_id: int, now: float,
-) -> _Target:
+) -> Target:
     hint = rec.thread or ThreadHint()
     if hint.key is not None:
         found = await rows.value(

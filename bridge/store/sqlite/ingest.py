@@ -28,7 +28,9 @@ from tpbridge.bridge.store.sqlite.sealing import (
 
 
 @dataclass(slots=True)
-class _Target:
+class Target:
+    """Where a message goes, and whether its conversation was created or reopened for it (both stores)."""
+
     conversation_id: int
     created: bool = False
     reopened: bool = False
@@ -112,7 +114,7 @@ def _new_identity(conn: sqlite3.Connection, inbox: str, channel: str, sender: Se
 def _new_conversation(
     conn: sqlite3.Connection, inbox: str, channel: str, contact_id: int, identity_id: int, rec: Inbound,
     now: float, *, thread_key: str | None = None, linked: int | None = None,
-) -> _Target:
+) -> Target:
     lookup = lookup_thread(conn, inbox, thread_key) if thread_key is not None else None
     cur = conn.execute(
         "INSERT INTO conversations (inbox, channel, contact_id, identity_id, status, subject, thread_key,"
@@ -121,10 +123,10 @@ def _new_conversation(
         (inbox, channel, contact_id, identity_id, seal(conn, rec.subject), lookup, sealed_id(conn, thread_key),
          linked, rec.sender.language, now, now, now),
     )
-    return _Target(cur.lastrowid, created=True)  # type: ignore[arg-type]
+    return Target(cur.lastrowid, created=True)  # type: ignore[arg-type]
 
 
-def _join(conn: sqlite3.Connection, conversation_id: int, now: float, status: str | None = None) -> _Target:
+def _join(conn: sqlite3.Connection, conversation_id: int, now: float, status: str | None = None) -> Target:
     if status is None:
         status = conn.execute("SELECT status FROM conversations WHERE id = ?", (conversation_id,)).fetchone()[0]
     if status == "resolved":
@@ -132,13 +134,13 @@ def _join(conn: sqlite3.Connection, conversation_id: int, now: float, status: st
             "UPDATE conversations SET status = 'open', resolved_at = NULL, reopened_at = ? WHERE id = ?",
             (now, conversation_id),
         )
-        return _Target(conversation_id, reopened=True)
+        return Target(conversation_id, reopened=True)
     if status == "snoozed":
         # A customer writing again ends the snooze, as in Chatwoot.
         conn.execute(
             "UPDATE conversations SET status = 'open', snoozed_until = NULL WHERE id = ?", (conversation_id,)
         )
-    return _Target(conversation_id)
+    return Target(conversation_id)
 
 
 def _takes_part(conn: sqlite3.Connection, conversation_id: int, inbox: str, contact_id: int) -> bool:
@@ -153,7 +155,7 @@ def _takes_part(conn: sqlite3.Connection, conversation_id: int, inbox: str, cont
 def _pick(
     conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, identity_id: int, contact_id: int,
     now: float,
-) -> _Target:
+) -> Target:
     hint = rec.thread or ThreadHint()
     if hint.key is not None:
         row = conn.execute(
@@ -201,7 +203,7 @@ def find_open_conversation(conn: sqlite3.Connection, identity_id: int) -> OpenCo
 def settle_conversation(
     conn: sqlite3.Connection, inbox: str, channel: str, rec: Inbound, identity_id: int, contact_id: int,
     now: float, found: OpenConversation | None,
-) -> _Target:
+) -> Target:
     """A message without a thread hint joins the identity's open conversation (ending a snooze) or
     starts a new one."""
     if found is not None:
