@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from psycopg.rows import DictRow
 from tpbridge.bridge.model import AuthorKind, Conversation, Message
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
@@ -25,13 +24,6 @@ _CLAIMABLE = (
     "(o.claimed_by IS NULL OR NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'instance:' || o.claimed_by"
     " AND l.expires_at > extract(epoch FROM clock_timestamp())))"
 )
-
-
-def _item(row: DictRow) -> OutboxItem:
-    return OutboxItem(
-        id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"], inbox=row["inbox"],
-        attempts=row["attempts"], due_at=row["due_at"],
-    )
 
 
 class DeliveryStore(PostgresBase):
@@ -91,7 +83,7 @@ class DeliveryStore(PostgresBase):
             if found:
                 await c.execute("UPDATE outbox SET claimed_by = %s WHERE id = ANY(%s)",
                                 (instance, [r["id"] for r in found]))
-            return [_item(r) for r in found]
+            return [rows.outbox_item(r) for r in found]
 
         return await self._tx(run)
 

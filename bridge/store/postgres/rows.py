@@ -20,6 +20,7 @@ contact = shared.contact
 agent = shared.agent
 team = shared.team
 viewer = shared.viewer
+outbox_item = shared.outbox_item
 
 
 async def one(conn: Conn, sql: str, args: Sequence[Any] = ()) -> DictRow | None:

@@ -13,13 +13,6 @@ from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.sealing import lookup_msg, seal, sealed_id
 
 
-def _item(row: sqlite3.Row) -> OutboxItem:
-    return OutboxItem(
-        id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"], inbox=row["inbox"],
-        attempts=row["attempts"], due_at=row["due_at"],
-    )
-
-
 class DeliveryStore(SqliteBase):
     async def add_reply(self, reply: NewReply) -> tuple[Message, Conversation]:
         now = self.now()
@@ -63,7 +56,7 @@ class DeliveryStore(SqliteBase):
             # Only the oldest row of each conversation may go: order is kept even while it backs off.
             not_in = f" AND o.id NOT IN ({','.join('?' * len(skip))})" if skip else ""
             return [
-                _item(r) for r in c.execute(
+                rows.outbox_item(r) for r in c.execute(
                     f"SELECT o.* FROM outbox o WHERE o.inbox = ? AND o.due_at <= ?{not_in}"
                     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.conversation_id = o.conversation_id"
                     " AND p.id < o.id) ORDER BY o.due_at, o.id LIMIT ?",

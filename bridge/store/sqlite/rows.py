@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -28,6 +28,7 @@ from tpbridge.bridge.model import (
     Team,
     Viewer,
 )
+from tpbridge.bridge.store.protocol import OutboxItem
 from tpbridge.bridge.store.sqlite.sealing import seal
 
 
@@ -189,6 +190,14 @@ def agent(row: sqlite3.Row, teams: tuple[str, ...] = ()) -> Agent:
 def team(row: sqlite3.Row) -> Team:
     return Team(id=row["id"], name=row["name"], inboxes=tuple(json.loads(row["inboxes"] or "[]")),
                 lead_id=row["lead_id"])
+
+
+def outbox_item(row: sqlite3.Row | Mapping[str, Any]) -> OutboxItem:
+    """An outbox row as delivery sees it (the PostgreSQL store's rows too: the same columns)."""
+    return OutboxItem(
+        id=row["id"], message_id=row["message_id"], conversation_id=row["conversation_id"], inbox=row["inbox"],
+        attempts=row["attempts"], due_at=row["due_at"],
+    )
 
 
 def load_attachments(conn: sqlite3.Connection, message_ids: list[int]) -> dict[int, list[Attachment]]:
