@@ -10,7 +10,7 @@ from typing import Any, Unpack
 from tpbridge.bridge import search
 from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Identity, Message, Viewer
-from tpbridge.bridge.store import conversation_update as update
+from tpbridge.bridge.store import updates
 from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
@@ -209,8 +209,8 @@ class ConversationStore(PostgresBase):
 
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
-        update.check(fields)
-        sql, args = update.statement(conversation_id, fields, self.now(), "%s",
+        updates.check(fields, updates.CONVERSATION_FIELDS)
+        sql, args = updates.conversation_statement(conversation_id, fields, self.now(), "%s",
                                      "tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
 
         async def run(c: Conn) -> Conversation:

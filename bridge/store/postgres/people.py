@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer
+from tpbridge.bridge.store import updates
 from tpbridge.bridge.store.export import contact_export, conversation_export
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
-from tpbridge.bridge.store.sqlite.sealing import kv_keys, lookup_id, seal
+from tpbridge.bridge.store.sqlite.sealing import kv_keys, lookup_id
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -168,18 +169,11 @@ class PeopleStore(PostgresBase):
 
     async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
         """Set `name`, `email`, `tier` or `language` of a contact."""
-        bad = set(fields) - {"name", "email", "tier", "language"}
-        if bad:
-            raise ValueError(f"not updatable: {sorted(bad)}")
+        updates.check(fields, updates.CONTACT_FIELDS)
         now = self.now()
 
         async def run(c: Conn) -> Contact:
-            sets = [f"{k} = %s" for k in fields]
-            if fields.get("name") or fields.get("email"):
-                sets.append("anonymous = 0")
-            cur = await c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = %s WHERE id = %s",
-                                  (*(seal(c, v) if k in ("name", "email") else v for k, v in fields.items()), now,
-                                   contact_id))
+            cur = await c.execute(*updates.contact_statement(c, contact_id, fields, now, "%s"))
             if cur.rowcount == 0:
                 raise LookupError(f"contact {contact_id} not found")
             return await _contact(c, contact_id)  # type: ignore[return-value]

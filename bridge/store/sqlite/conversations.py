@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
-from tpbridge.bridge.store import conversation_update as update
+from tpbridge.bridge.store import updates
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -221,8 +221,8 @@ class ConversationStore(SqliteBase):
 
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON patch), `labels` replaced."""
-        update.check(fields)
-        sql, args = update.statement(conversation_id, fields, self.now(), "?", "json_patch(attrs, ?)")
+        updates.check(fields, updates.CONVERSATION_FIELDS)
+        sql, args = updates.conversation_statement(conversation_id, fields, self.now(), "?", "json_patch(attrs, ?)")
 
         def run(c: sqlite3.Connection) -> Conversation:
             cur = c.execute(sql, args)

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Contact, Conversation, Identity, Role, Team, Viewer
+from tpbridge.bridge.store import updates
 from tpbridge.bridge.store.export import contact_export, conversation_export
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.credentials import end_credentials
-from tpbridge.bridge.store.sqlite.sealing import codec_of, kv_keys, lookup_id, seal
+from tpbridge.bridge.store.sqlite.sealing import codec_of, kv_keys, lookup_id
 
 _AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
 
@@ -87,18 +88,11 @@ class PeopleStore(SqliteBase):
 
     async def update_contact(self, contact_id: int, **fields: str | None) -> Contact:
         """Set `name`, `email`, `tier` or `language` of a contact."""
-        bad = set(fields) - {"name", "email", "tier", "language"}
-        if bad:
-            raise ValueError(f"not updatable: {sorted(bad)}")
+        updates.check(fields, updates.CONTACT_FIELDS)
         now = self.now()
 
         def run(c: sqlite3.Connection) -> Contact:
-            sets = [f"{k} = ?" for k in fields]
-            if fields.get("name") or fields.get("email"):
-                sets.append("anonymous = 0")
-            cur = c.execute(f"UPDATE contacts SET {', '.join(sets)}, updated_at = ? WHERE id = ?",
-                            (*(seal(c, v) if k in ("name", "email") else v for k, v in fields.items()), now,
-                             contact_id))
+            cur = c.execute(*updates.contact_statement(c, contact_id, fields, now, "?"))
             if cur.rowcount == 0:
                 raise LookupError(f"contact {contact_id} not found")
             return _contact(c, contact_id)  # type: ignore[return-value]

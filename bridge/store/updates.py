@@ -1,35 +1,39 @@
-"""`update_conversation`'s statement, the same for both stores but for the placeholder and the attrs patch.
+"""The UPDATE statements of `update_conversation` and `update_contact`, the same for both stores.
 
 Which columns may be set, and how a value is stored (datetimes as unix seconds, enums as their value,
-labels as a JSON list, attrs merged as a JSON merge patch), is one rule; each store only names its own
-placeholder (`?` or `%s`) and its own JSON patch expression.
+labels as a JSON list, attrs merged as a JSON merge patch, a contact's name and email sealed), is one
+rule; each store only names its own placeholder (`?` or `%s`) and its own JSON patch expression.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from tpbridge.bridge.store.protocol import ConversationFields
+from tpbridge.bridge.store.sqlite.sealing import seal
 
-UPDATABLE = {
+CONVERSATION_FIELDS = {
     "status", "subject", "priority", "category", "language", "assignee_id", "team", "labels",
     "snoozed_until", "first_response_at", "resolved_at", "handoff_at", "reopened_at", "unread",
     "linked_conversation_id", "attrs",
 }
 
+CONTACT_FIELDS = {"name", "email", "tier", "language"}
 
-def check(fields: ConversationFields) -> None:
-    """ValueError for a field update_conversation does not set."""
-    bad = set(fields) - UPDATABLE
+
+def check(fields: Iterable[str], allowed: set[str]) -> None:
+    """ValueError naming the fields given that are not `allowed` (CONVERSATION_FIELDS, CONTACT_FIELDS)."""
+    bad = set(fields) - allowed
     if bad:
         raise ValueError(f"not updatable: {sorted(bad)}")
 
 
-def statement(conversation_id: int, fields: ConversationFields, now: float, mark: str,
-              attrs_patch: str) -> tuple[str, list[Any]]:
+def conversation_statement(conversation_id: int, fields: ConversationFields, now: float, mark: str,
+                           attrs_patch: str) -> tuple[str, list[Any]]:
     """The UPDATE and its arguments: `mark` is the placeholder, `attrs_patch` the expression merging
     the stored attrs with a JSON patch passed in its own placeholder."""
     sets, args = [f"updated_at = {mark}"], [now]  # type: list[str], list[Any]
@@ -49,3 +53,14 @@ def statement(conversation_id: int, fields: ConversationFields, now: float, mark
             args.append(value)
     args.append(conversation_id)
     return f"UPDATE conversations SET {', '.join(sets)} WHERE id = {mark}", args
+
+
+def contact_statement(conn: object, contact_id: int, fields: Mapping[str, str | None], now: float,
+                      mark: str) -> tuple[str, tuple[Any, ...]]:
+    """The UPDATE and its arguments: a name or an email given makes the contact no longer anonymous;
+    both are sealed for `conn`'s store (when it encrypts)."""
+    sets = [f"{k} = {mark}" for k in fields]
+    if fields.get("name") or fields.get("email"):
+        sets.append("anonymous = 0")
+    return (f"UPDATE contacts SET {', '.join(sets)}, updated_at = {mark} WHERE id = {mark}",
+            (*(seal(conn, v) if k in ("name", "email") else v for k, v in fields.items()), now, contact_id))
