@@ -1,8 +1,9 @@
-"""The UPDATE statements of `update_conversation` and `update_contact`, the same for both stores.
+"""What `update_conversation`, `update_contact` and `update_agent` may set and how, the same for both stores.
 
 Which columns may be set, and how a value is stored (datetimes as unix seconds, enums as their value,
-labels as a JSON list, attrs merged as a JSON merge patch, a contact's name and email sealed), is one
-rule; each store only names its own placeholder (`?` or `%s`) and its own JSON patch expression.
+labels and languages as JSON lists, attrs merged as a JSON merge patch, a contact's name and email
+sealed), is one rule; each store only names its own placeholder (`?` or `%s`) and its own JSON patch
+expression.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tpbridge.bridge.store.protocol import ConversationFields
+from tpbridge.bridge.model import Role
+from tpbridge.bridge.store.protocol import AgentFields, ConversationFields
 from tpbridge.bridge.store.sqlite.sealing import seal
 
 CONVERSATION_FIELDS = {
@@ -24,9 +26,14 @@ CONVERSATION_FIELDS = {
 
 CONTACT_FIELDS = {"name", "email", "tier", "language"}
 
+# `teams` is kept in agent_teams, every other field in its column of agents
+AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled",
+                "teams"}
+
 
 def check(fields: Iterable[str], allowed: set[str]) -> None:
-    """ValueError naming the fields given that are not `allowed` (CONVERSATION_FIELDS, CONTACT_FIELDS)."""
+    """ValueError naming the fields given that are not `allowed` (CONVERSATION_FIELDS, CONTACT_FIELDS,
+    AGENT_FIELDS)."""
     bad = set(fields) - allowed
     if bad:
         raise ValueError(f"not updatable: {sorted(bad)}")
@@ -64,3 +71,17 @@ def contact_statement(conn: object, contact_id: int, fields: Mapping[str, str | 
         sets.append("anonymous = 0")
     return (f"UPDATE contacts SET {', '.join(sets)}, updated_at = {mark} WHERE id = {mark}",
             (*(seal(conn, v) if k in ("name", "email") else v for k, v in fields.items()), now, contact_id))
+
+
+def agent_columns(fields: AgentFields) -> dict[str, object]:
+    """The agents columns to set and their stored values (languages as a JSON list, the role as its value,
+    booleans as 0/1); `teams` is not a column."""
+    columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
+    if "languages" in fields:
+        columns["languages"] = json.dumps(list(fields["languages"]))
+    for key, value in columns.items():
+        if isinstance(value, Role):
+            columns[key] = value.value
+        elif isinstance(value, bool):
+            columns[key] = int(value)
+    return columns

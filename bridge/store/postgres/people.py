@@ -15,8 +15,6 @@ from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite.sealing import kv_keys, lookup_id
 
-_AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
-
 
 async def _contact(c: Conn, contact_id: int) -> Contact | None:
     return (await _contacts(c, [contact_id])).get(contact_id)
@@ -281,19 +279,9 @@ class PeopleStore(PostgresBase):
         return await self._read(run)
 
     async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
-        bad = set(fields) - _AGENT_FIELDS - {"teams"}
-        if bad:
-            raise ValueError(f"not updatable: {sorted(bad)}")
+        updates.check(fields, updates.AGENT_FIELDS)
         now = self.now()
-
-        columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
-        if "languages" in fields:
-            columns["languages"] = json.dumps(list(fields["languages"]))
-        for key, value in columns.items():
-            if isinstance(value, Role):
-                columns[key] = value.value
-            elif isinstance(value, bool):
-                columns[key] = int(value)
+        columns = updates.agent_columns(fields)
         teams = fields.get("teams")
 
         async def run(c: Conn) -> Agent:

@@ -16,8 +16,6 @@ from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.credentials import end_credentials
 from tpbridge.bridge.store.sqlite.sealing import codec_of, kv_keys, lookup_id
 
-_AGENT_FIELDS = {"name", "role", "password_hash", "languages", "ui_language", "presence", "capacity", "disabled"}
-
 
 def _contact(c: sqlite3.Connection, contact_id: int) -> Contact | None:
     return _contacts(c, [contact_id]).get(contact_id)
@@ -226,16 +224,9 @@ class PeopleStore(SqliteBase):
             f"SELECT {AGENT} FROM agents a ORDER BY a.id")])
 
     async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
-        bad = set(fields) - _AGENT_FIELDS - {"teams"}
-        if bad:
-            raise ValueError(f"not updatable: {sorted(bad)}")
+        updates.check(fields, updates.AGENT_FIELDS)
         now = self.now()
-
-        columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
-        if "languages" in fields:
-            columns["languages"] = json.dumps(list(fields["languages"]))
-        if isinstance(role := columns.get("role"), Role):
-            columns["role"] = role.value
+        columns = updates.agent_columns(fields)
         teams = fields.get("teams")
 
         def run(c: sqlite3.Connection) -> Agent:
