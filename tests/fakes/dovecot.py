@@ -22,14 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 HERE = Path(__file__).parent / "dovecot"
 LDA = "/usr/lib/dovecot/dovecot-lda"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,13 +21,10 @@ from pathlib import Path
 
 import psycopg
 
+from tests.support.ports import free_port
+
 SUPERUSER = "tpbridge"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bindir() -> Path:

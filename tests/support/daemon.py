@@ -20,15 +20,12 @@ from typing import Any, Self
 
 import aiohttp
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Daemon:
