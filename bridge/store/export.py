@@ -7,17 +7,14 @@ format, so it is written once here.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from tpbridge.bridge.model import Attachment, Contact, iso
 from tpbridge.bridge.store.sqlite.rows import ts
 
-
-class Row(Protocol):
-    """A row read by column name: sqlite3.Row and psycopg's dict rows both are."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
+Row = sqlite3.Row | Mapping[str, Any]  # as audit_rows.entry and rows.outbox_item take: either store's row
 
 
 def conversation_export(conv: Row, messages: Sequence[Row],

@@ -211,7 +211,7 @@ class ConversationStore(PostgresBase):
         """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
         updates.check(fields, updates.CONVERSATION_FIELDS)
         sql, args = updates.conversation_statement(conversation_id, fields, self.now(), "%s",
-                                     "tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
+                                                   "tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
 
         async def run(c: Conn) -> Conversation:
             cur = await c.execute(sql, args)

@@ -8,8 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Contact, Identity, Role, Team, Viewer
-from tpbridge.bridge.store import updates
-from tpbridge.bridge.store.export import contact_export, conversation_export
+from tpbridge.bridge.store import export, updates
 from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
@@ -207,8 +206,8 @@ class PeopleStore(PostgresBase):
                 found = await rows.all_rows(c, "SELECT * FROM messages WHERE conversation_id = %s ORDER BY id",
                                             (conv["id"],))
                 atts = await rows.load_attachments(c, [m["id"] for m in found])
-                convs.append(conversation_export(conv, found, atts))
-            return contact_export(contact, convs)
+                convs.append(export.conversation_export(conv, found, atts))
+            return export.contact_export(contact, convs)
 
         return await self._read(run)
 

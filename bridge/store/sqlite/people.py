@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Contact, Conversation, Identity, Role, Team, Viewer
-from tpbridge.bridge.store import updates
-from tpbridge.bridge.store.export import contact_export, conversation_export
+from tpbridge.bridge.store import export, updates
 from tpbridge.bridge.store.protocol import AgentFields, Forgotten
 from tpbridge.bridge.store.sqlite import rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -129,8 +128,8 @@ class PeopleStore(SqliteBase):
                 msgs = c.execute("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conv["id"],))
                 found = msgs.fetchall()
                 atts = rows.load_attachments(c, [m["id"] for m in found])
-                convs.append(conversation_export(conv, found, atts))
-            return contact_export(contact, convs)
+                convs.append(export.conversation_export(conv, found, atts))
+            return export.contact_export(contact, convs)
 
         return await self._read(run)
 
