@@ -23,7 +23,7 @@ async def deliver(api: WeiboApi, sink: Sink, out: Outbound, *, limit: int, save_
     if not out.text.strip():
         raise Rejected("empty reply")
     first_id: str | None = None
-    parts = split_text(out.text, limit) or [""]
+    parts = split_text(out.text, limit)  # not empty: the text has something besides white space
     for index, part in enumerate(parts):
         done_key = f"weibo.sent:{out.inbox}:{out.message_id}:{index}"
         done = await sink.kv_get(done_key)
