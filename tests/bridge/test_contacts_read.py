@@ -8,13 +8,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tpbridge.bridge.model import Conversation, Role, Viewer
-from tpbridge.bridge.store.postgres import conversations as pg_conversations
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite import people
 
-from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core, sqlite_url
 
 
@@ -78,20 +75,22 @@ async def test_a_pages_people_are_its_contacts_as_each_is_read_alone(tmp_path: P
         assert contacts[ids[0]].tier == "vip" and agents == {ada.id: ada}
 
 
-async def test_an_assignee_the_pages_second_statement_missed_is_read_by_id(
-    tmp_path: Path, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PostgreSQL reads a page's assignees in the page's round trip, a second statement and so a second snapshot:
-    one assigned between the two is not in it, and is read by id (here the second statement finds no one)."""
-    async with running_core(tmp_path, url=postgres.new_database()) as core:
+async def test_a_pages_assignees_are_the_agents_as_each_is_read_alone(tmp_path: Path, store_url: str) -> None:
+    """PostgreSQL joins each conversation's assignee to the page's statement (one snapshot, read by position):
+    their teams' names in order, languages, a disabled one — as reading the agent alone; an unassigned page none."""
+    async with running_core(tmp_path, url=store_url) as core:
         convs, _ids = await _people(core)
-        ada = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["T1"], [])
-        await core.store.update_conversation(convs[1].id, assignee_id=ada.id)
+        ada = await core.store.add_agent("ada@example.com", "Ada", Role.ADMIN, None, ["Tz", "Ta"], ["zh", "en"])
+        bo = await core.store.add_agent("bo@example.com", "Bo", Role.AGENT, None, [], [])
+        await core.store.update_agent(bo.id, disabled=True, presence="online", capacity=3)
+        for conv, agent in ((convs[1], ada), (convs[3], bo), (convs[5], ada)):
+            await core.store.update_conversation(conv.id, assignee_id=agent.id)
         admin = Viewer(0, Role.ADMIN, (), ())
-        monkeypatch.setattr(pg_conversations, "PAGE_ASSIGNEES", pg_conversations.PAGE_ASSIGNEES + " AND FALSE")
         page, _contacts, agents = await core.store.conversation_page(admin, ConversationFilter(status="all"), 50,
                                                                      None)
-        assert agents == {ada.id: ada} and {c.assignee_id for c in page.items} == {None, ada.id}
+        assert agents == {a.id: await core.store.get_agent(a.id) for a in (ada, bo)}
+        assert agents[ada.id].teams == ("Ta", "Tz") and agents[bo.id].disabled and agents[bo.id].capacity == 3
+        assert {c.assignee_id for c in page.items} == {None, ada.id, bo.id}
         unassigned = await core.store.conversation_page(admin, ConversationFilter(status="all",
                                                                                   assignee="unassigned"), 50, None)
-        assert unassigned[2] == {} and len(unassigned[0].items) == 5
+        assert unassigned[2] == {} and len(unassigned[0].items) == 3

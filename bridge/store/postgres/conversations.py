@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, Unpack
@@ -46,15 +45,18 @@ def visibility(viewer: Viewer) -> tuple[str, list[Any]]:
 
 
 async def _page(c: Conn, query: str, args: list[Any], limit: int) -> Page:
-    return _page_of(await rows.all_rows(c, query, args), limit)
+    cur = rows.tuple_cursor(c)
+    await cur.execute(query, args)
+    return _page_of(await cur.fetchall(), limit)
 
 
-def _page_of(found: list[Any], limit: int) -> Page:
-    items = [rows.conversation(r) for r in found[:limit]]
+def _page_of(found: Sequence[Sequence[Any]], limit: int) -> Page:
+    """A page from rows that start with the list's columns (rows.CONVERSATION_COLUMNS), read by position."""
+    items = [rows.conversation_of(r) for r in found[:limit]]
     nxt = None
     if len(found) > limit:
         last = found[limit - 1]
-        nxt = encode_cursor(last["last_activity_at"], last["id"])
+        nxt = encode_cursor(last[rows.LAST_ACTIVITY_AT], last[0])
     return Page(items, nxt)
 
 
@@ -63,12 +65,6 @@ def _page_of(found: list[Any], limit: int) -> Page:
 # of their values. The others (a search's terms, a label, a team, a channel, a priority) are planned anew
 # for each value: a rare one and a common one need different plans.
 _ONE_PLAN_SERVES_ALL = frozenset({"status", "inbox", "assignee", "contact_id"})
-
-
-# A page's assignees in the page's round trip: its statement again, as a subquery (fifty rows are a fraction of
-# a millisecond to the server, a second round trip costs more: bench/README.md D15). Autocommit: the two are
-# two snapshots, so one assigned in between is read by id after.
-PAGE_ASSIGNEES = "SELECT {agent} FROM agents a WHERE a.id IN (SELECT p.assignee_id FROM ({page}) p)"
 
 
 # The follow-up's and the snooze waker's look-ups, through their partial indexes (migrations 34, 33).
@@ -98,33 +94,27 @@ class ConversationStore(PostgresBase):
             return Page([], None), {}, {}
 
         sql, args = query
-        joined = (f"SELECT p.*, {people.PAGE_CONTACT_COLUMNS}, {people.PAGE_IDENTITY_COLUMNS} FROM ({sql}) p"
-                  f" JOIN contacts k ON k.id = p.contact_id {people.PAGE_IDENTITIES}"
-                  " ORDER BY p.last_activity_at DESC, p.id DESC, i.id")
-        assignees = None if flt.assignee == "unassigned" else PAGE_ASSIGNEES.format(agent=people.AGENT, page=sql)
+        # One statement: the page, each conversation's contact, one row per identity of it, and its assignee.
+        joined = (f"SELECT p.*, {people.PAGE_CONTACT_COLUMNS}, {people.PAGE_IDENTITY_COLUMNS},"
+                  f" {people.PAGE_AGENT_COLUMNS} FROM ({sql}) p JOIN contacts k ON k.id = p.contact_id"
+                  f" {people.PAGE_IDENTITIES} {people.PAGE_AGENT} ORDER BY p.last_activity_at DESC, p.id DESC, i.id")
 
         async def run(c: Conn) -> tuple[Page, dict[int, Contact], dict[int, Agent]]:
-            page_rows, agent_rows = c.cursor(), c.cursor()
-            async with c.pipeline() if assignees else contextlib.nullcontext():
-                await page_rows.execute(joined, args)
-                if assignees:
-                    await agent_rows.execute(assignees, args)
-            firsts: list[Any] = []  # each conversation's first row: it comes once per identity of its contact
+            cur = rows.tuple_cursor(c)
+            await cur.execute(joined, args)
+            firsts: list[tuple[Any, ...]] = []  # each conversation's first row: one comes per identity of its contact
             identities: dict[int, list[Identity]] = {}
-            for r in await page_rows.fetchall():
-                if not firsts or firsts[-1]["id"] != r["id"]:
+            for r in await cur.fetchall():
+                if not firsts or firsts[-1][0] != r[0]:
                     firsts.append(r)
-                    identities[r["contact_id"]] = []
+                    identities[r[rows.CONTACT_ID]] = []
                 if (identity := people.page_identity(r)) is not None:
-                    identities[r["contact_id"]].append(identity)
+                    identities[r[rows.CONTACT_ID]].append(identity)
             page = _page_of(firsts, limit)
-            contacts = {r["contact_id"]: rows.contact(people.page_contact(r),  # type: ignore[arg-type]
-                                                      tuple(identities[r["contact_id"]])) for r in firsts[:limit]}
-            wanted = {v.assignee_id for v in page.items if v.assignee_id is not None}
-            agents = {r["id"]: rows.agent(r, tuple(r["team_names"]))  # type: ignore[arg-type]
-                      for r in (await agent_rows.fetchall() if assignees else ()) if r["id"] in wanted}
-            if missing := wanted - agents.keys():  # assigned between the two statements: read by id
-                agents.update((await people.contacts_and_agents(c, [], sorted(missing)))[1])
+            shown = firsts[:limit]
+            contacts = {r[rows.CONTACT_ID]: people.page_contact(r, tuple(identities[r[rows.CONTACT_ID]]))
+                        for r in shown}
+            agents = {agent.id: agent for r in shown if (agent := people.page_agent(r)) is not None}
             return page, contacts, agents
 
         return await self._read(run)
@@ -134,7 +124,7 @@ class ConversationStore(PostgresBase):
     ) -> tuple[str, list[Any]] | None:
         """The list's SQL and its arguments; None when a search has no terms (nothing matches)."""
         where, args = visibility(viewer)
-        sql = ["SELECT c.* FROM conversations c WHERE", where]
+        sql = [f"SELECT {rows.CONVERSATION_COLUMNS} FROM conversations c WHERE", where]
         if flt.status and flt.status != "all":
             sql.append("AND c.status = %s")
             args.append(flt.status)

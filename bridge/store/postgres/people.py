@@ -38,23 +38,22 @@ async def _contacts(c: Conn, wanted: list[int]) -> dict[int, Contact]:
 # A list page's contacts joined to its conversations (one index look-up each, in the page's own statement):
 # the page's columns, then these. psycopg's work per statement, not the round trip, is most of a list
 # request's time on PostgreSQL (bench/README.md), so the page's contacts are not read again.
-PAGE_CONTACT_COLUMNS = ("k.name AS k_name, k.language AS k_language, k.tier AS k_tier, k.anonymous AS k_anonymous,"
-                        " k.email AS k_email, k.merged_into AS k_merged_into, k.created_at AS k_created_at")
+PAGE_CONTACT_COLUMNS = "k.name, k.language, k.tier, k.anonymous, k.email, k.merged_into, k.created_at"
+_CONTACT_FIELDS = ("name", "language", "tier", "anonymous", "email", "merged_into", "created_at")
+_K = rows.CONVERSATION_WIDTH  # a page row (a tuple): the list's columns, the contact's from here,
+_I = _K + len(_CONTACT_FIELDS)  # and one identity's from here
 
 
-def page_contact(row: Any) -> dict[str, Any]:
-    """The contact's columns a page row carries (PAGE_CONTACT_COLUMNS), as the contacts table names them."""
-    return {"id": row["contact_id"], "name": row["k_name"], "language": row["k_language"], "tier": row["k_tier"],
-            "anonymous": row["k_anonymous"], "email": row["k_email"], "merged_into": row["k_merged_into"],
-            "created_at": row["k_created_at"]}
+def page_contact(row: Sequence[Any], identities: tuple[Identity, ...]) -> Contact:
+    """The contact a page row carries (PAGE_CONTACT_COLUMNS)."""
+    columns = dict(zip(_CONTACT_FIELDS, row[_K:_I], strict=True), id=row[rows.CONTACT_ID])
+    return rows.contact(columns, identities)  # type: ignore[arg-type]
 
 
 # With them, the contact's identities (those of contacts merged into it too, as _IDENTITIES reads them): one row
 # per identity, so a page is one statement, not two (a second statement cost more than these few index look-ups).
-PAGE_IDENTITY_COLUMNS = ("i.id AS i_id, i.inbox AS i_inbox, i.channel AS i_channel, i.external_id AS i_external_id,"
-                         " i.external_id_sealed AS i_external_id_sealed, i.handle AS i_handle,"
-                         " i.unreachable AS i_unreachable, i.contact_id AS i_contact_id,"
-                         " i.merge_verified AS i_merge_verified")
+PAGE_IDENTITY_COLUMNS = ("i.id, i.inbox, i.channel, i.external_id, i.external_id_sealed, i.handle, i.unreachable,"
+                         " i.contact_id, i.merge_verified")
 PAGE_IDENTITIES = (
     "LEFT JOIN LATERAL (SELECT j.*, NULL::integer AS merge_verified FROM identities j WHERE j.contact_id = p.contact_id"
     " UNION ALL"
@@ -63,15 +62,31 @@ PAGE_IDENTITIES = (
 )
 
 
-def page_identity(row: Any) -> Identity | None:
+def page_identity(row: Sequence[Any]) -> Identity | None:
     """The identity a page row carries (PAGE_IDENTITY_COLUMNS); None for a contact with none."""
-    if row["i_id"] is None:
+    identity_id, inbox, channel, external_id, sealed, handle, unreachable, contact_id, verified = row[_I:_A]
+    if identity_id is None:
         return None
-    verified = row["i_merge_verified"]
-    return Identity(id=row["i_id"], contact_id=row["i_contact_id"], inbox=row["i_inbox"], channel=row["i_channel"],
-                    external_id=row["i_external_id_sealed"] or row["i_external_id"], handle=row["i_handle"],
-                    unreachable=row["i_unreachable"],
+    return Identity(id=identity_id, contact_id=contact_id, inbox=inbox, channel=channel,
+                    external_id=sealed or external_id, handle=handle, unreachable=unreachable,
                     link=None if verified is None else "verified" if verified else "unverified")
+
+
+# And the assignee with their teams' names (one look-up by id; nothing for an unassigned conversation).
+PAGE_AGENT_COLUMNS = ("a.email, a.name, a.role, a.languages, a.ui_language, a.presence, a.capacity, a.disabled,"
+                      " CASE WHEN a.id IS NULL THEN NULL ELSE ARRAY(SELECT t.name FROM teams t JOIN agent_teams at"
+                      " ON at.team_id = t.id WHERE at.agent_id = a.id ORDER BY t.name) END")
+PAGE_AGENT = "LEFT JOIN agents a ON a.id = p.assignee_id"
+_AGENT_FIELDS = ("email", "name", "role", "languages", "ui_language", "presence", "capacity", "disabled")
+_A = _I + len(PAGE_IDENTITY_COLUMNS.split(","))  # a page row's assignee columns start here
+
+
+def page_agent(row: Sequence[Any]) -> Agent | None:
+    """The assignee a page row carries (PAGE_AGENT_COLUMNS); None for an unassigned conversation."""
+    if row[_A] is None:  # an agent's email is never null
+        return None
+    columns = dict(zip(_AGENT_FIELDS, row[_A:-1], strict=True), id=row[rows.ASSIGNEE_ID])
+    return rows.agent(columns, tuple(row[-1]))  # type: ignore[arg-type]
 
 
 def _identities(found: Sequence[Any]) -> dict[int, list[Identity]]:

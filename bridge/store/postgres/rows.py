@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg.rows import DictRow
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow, TupleRow
 from tpbridge.bridge.model import Attachment, Conversation, Message
+from tpbridge.bridge.store.postgres import sealing
 from tpbridge.bridge.store.postgres.base import Conn
 from tpbridge.bridge.store.sqlite import rows as shared
-from tpbridge.bridge.store.sqlite.sealing import seal
+from tpbridge.bridge.store.sqlite.sealing import codec_of, seal
 
 ts = shared.ts
 conversation = shared.conversation
@@ -21,6 +23,17 @@ agent = shared.agent
 team = shared.team
 viewer = shared.viewer
 outbox_item = shared.outbox_item
+conversation_of = shared.conversation_of
+CONVERSATION_COLUMNS = shared.CONVERSATION_COLUMNS
+CONVERSATION_WIDTH = shared.CONVERSATION_WIDTH
+CONTACT_ID = shared.CONTACT_ID
+ASSIGNEE_ID = shared.ASSIGNEE_ID
+LAST_ACTIVITY_AT = shared.LAST_ACTIVITY_AT
+
+
+def tuple_cursor(conn: Conn) -> AsyncCursor[TupleRow]:
+    """A cursor whose rows are plain tuples (sealed values opened): for rows read by position."""
+    return conn.cursor(row_factory=sealing.tuple_rows(codec_of(conn)))
 
 
 async def one(conn: Conn, sql: str, args: Sequence[Any] = ()) -> DictRow | None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow, RowFactory, RowMaker, dict_row
+from psycopg.rows import AsyncRowFactory, DictRow, RowFactory, RowMaker, TupleRow, dict_row, tuple_row
 from tpbridge.bridge.crypto import TEXT_PREFIX, Codec
 
 
@@ -30,10 +30,21 @@ def row_factory(codec: Codec | None) -> RowFactory[DictRow]:
 
     def factory(cursor: Any) -> RowMaker[DictRow]:
         make = dict_row(cursor)
-
-        def row(values: Sequence[Any]) -> DictRow:
-            return make([codec.open(v) if isinstance(v, str) and v.startswith(TEXT_PREFIX) else v for v in values])
-
-        return row
+        return lambda values: make(_opened(codec, values))
 
     return factory
+
+
+def tuple_rows(codec: Codec | None) -> AsyncRowFactory[TupleRow]:
+    """Rows as plain tuples, opened the same way (a list page reads its rows by position)."""
+    if codec is None:
+        return tuple_row
+
+    def factory(_cursor: Any) -> RowMaker[TupleRow]:
+        return lambda values: tuple(_opened(codec, values))
+
+    return factory
+
+
+def _opened(codec: Codec, values: Sequence[Any]) -> list[Any]:
+    return [codec.open(v) if isinstance(v, str) and v.startswith(TEXT_PREFIX) else v for v in values]

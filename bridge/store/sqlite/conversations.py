@@ -80,11 +80,11 @@ def _page(c: sqlite3.Connection, query: str, args: list[Any], limit: int) -> Pag
     if ready is None:
         return Page([], None)
     found = c.execute(*ready).fetchall()
-    items = [rows.conversation(r) for r in found[:limit]]
+    items = [rows.conversation_of(r) for r in found[:limit]]
     nxt = None
     if len(found) > limit:
         last = found[limit - 1]
-        nxt = encode_cursor(last["last_activity_at"], last["id"])
+        nxt = encode_cursor(last[rows.LAST_ACTIVITY_AT], last[0])
     return Page(items, nxt)
 
 
@@ -156,7 +156,7 @@ class ConversationStore(SqliteBase):
     ) -> tuple[str, list[Any]] | None:
         """The list's SQL and its arguments; None when a search has no terms (nothing matches)."""
         where, args = visibility(viewer)
-        sql = ["SELECT c.* FROM conversations c WHERE", where]
+        sql = [f"SELECT {rows.CONVERSATION_COLUMNS} FROM conversations c WHERE", where]
         if flt.status and flt.status != "all":
             # The status tabs' index (migration 37) only for a tab alone: with no statistics SQLite takes it over
             # the inbox's, the assignee's or a label's look-up whenever a status is given, and walks every open

@@ -129,6 +129,22 @@ def conversation(row: sqlite3.Row) -> Conversation:
     return _conversation(values)
 
 
+# The list's columns: Conversation's fields in order, then the sealed thread key. A page's 51 rows are read by
+# position (a by-name look-up of each column cost more than the rest of turning a row into a Conversation).
+CONVERSATION_COLUMNS = ", ".join(f"c.{name}" for name in _CONVERSATION_FIELDS) + ", c.thread_key_sealed"
+CONVERSATION_WIDTH = len(_CONVERSATION_FIELDS) + 1
+CONTACT_ID, ASSIGNEE_ID, LAST_ACTIVITY_AT = (_CONVERSATION_FIELDS.index(n)
+                                             for n in ("contact_id", "assignee_id", "last_activity_at"))
+
+
+def conversation_of(row: Sequence[Any]) -> Conversation:
+    """A conversation from a row that starts with CONVERSATION_COLUMNS (a tuple, sqlite3.Row or opened row)."""
+    values = list(row[:CONVERSATION_WIDTH - 1])
+    if row[CONVERSATION_WIDTH - 1] is not None:
+        values[_THREAD_KEY] = row[CONVERSATION_WIDTH - 1]  # encrypted: thread_key holds its keyed hash
+    return _conversation(values)
+
+
 def conversations_from_json(text: str) -> dict[int, Conversation]:
     """What CONVERSATIONS_JSON read (the ingest burst path)."""
     return {values[0]: _conversation(values) for values in fastjson.loads(text)}
