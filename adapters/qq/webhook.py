@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sink
 from tpbridge.adapters.capped_read import read_capped
+from tpbridge.bridge.web.errors import error_response
 
 from . import convert, sign
 from .api import QQApi
@@ -42,14 +43,14 @@ class Webhook:
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         if not self.ready:
-            return _error(503, "starting", "the inbox is starting")
+            return error_response(503, "starting", "the inbox is starting")
         appid = request.headers.get("X-Bot-Appid")
         if appid is not None and appid != self.settings.app_id:
             self.log.warning("webhook.forbidden", reason="callback for another bot")
-            return _error(403, "forbidden", "callback for another bot")
+            return error_response(403, "forbidden", "callback for another bot")
         raw = await read_capped(request, self.settings.max_body_bytes, chunk_size=16 * 1024)  # signed bytes
         if raw is None:
-            return _error(413, "too_large", "body too large")
+            return error_response(413, "too_large", "body too large")
         signed, reason = self._signed(request, raw)
         try:
             payload = convert.parse(raw)
@@ -57,14 +58,14 @@ class Webhook:
             if not signed:
                 return self._forbidden(reason)
             self.log.warning("webhook.rejected", reason=str(exc))
-            return _error(400, "bad_payload", str(exc))
+            return error_response(400, "bad_payload", str(exc))
         if payload.op == 13:
             return self._validate(payload, signed, reason)
         if not signed:
             return self._forbidden(reason)
         if payload.op != 0:
             self.log.warning("webhook.rejected", reason=f"unexpected op {payload.op}")
-            return _error(400, "bad_payload", f"unexpected op {payload.op}")
+            return error_response(400, "bad_payload", f"unexpected op {payload.op}")
         return await self._dispatch(payload)
 
     def _signed(self, request: web.Request, raw: bytes) -> tuple[bool, str]:
@@ -85,12 +86,12 @@ class Webhook:
 
     def _forbidden(self, reason: str) -> web.Response:
         self.log.warning("webhook.forbidden", reason=reason)
-        return _error(403, "forbidden", "bad signature")
+        return error_response(403, "forbidden", "bad signature")
 
     def _validate(self, payload: convert.Payload, signed: bool, reason: str) -> web.Response:
         plain, event_ts = payload.data.get("plain_token"), payload.data.get("event_ts")
         if not isinstance(plain, str) or not isinstance(event_ts, str) or not event_ts.isdigit():
-            return _error(400, "bad_payload", "op 13 needs plain_token and a numeric event_ts")
+            return error_response(400, "bad_payload", "op 13 needs plain_token and a numeric event_ts")
         if not signed and not PLAIN_TOKEN.match(plain):
             return self._forbidden(f"unsigned op 13 with an unusual plain_token ({reason})")
         self.log.info("webhook.verified", signed=signed)
@@ -103,7 +104,7 @@ class Webhook:
                                        group_window=self.settings.group_reply_window_minutes)
         except convert.BadPayload as exc:
             self.log.warning("webhook.rejected", reason=str(exc), qq_event=payload.event)
-            return _error(400, "bad_payload", str(exc))
+            return error_response(400, "bad_payload", str(exc))
         if built is None:
             self.log.info("webhook.ignored", qq_event=payload.event)
             return web.json_response(ACK)
@@ -115,7 +116,7 @@ class Webhook:
             await self.sink.ingest([inbound])
         except Exception as exc:
             mlog.error("message.store_failed", error=f"{type(exc).__name__}: {exc}")
-            return _error(503, "store_failed", "not stored, send again")
+            return error_response(503, "store_failed", "not stored, send again")
         mlog.debug("webhook.stored")
         return web.json_response(ACK)
 
@@ -141,6 +142,3 @@ class Webhook:
         extra = {**inbound.extra, "attachment_urls": [r.url for r in refs]} if notes else inbound.extra
         return dataclasses.replace(inbound, text=text, attachments=tuple(got), extra=extra)
 
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)

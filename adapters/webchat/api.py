@@ -21,10 +21,6 @@ Payload = dict[str, Any]
 """One message as the visitor API shows it (history items and `message` events alike)."""
 
 
-def error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
 class VisitorTokens:
     """Signed tokens (HMAC), not guessable ids: the conversation survives reloads and nobody else can read it."""
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-
-from .api import error
+from tpbridge.bridge.web.errors import error_response
 
 
 class FloodSettings(BaseModel):
@@ -115,6 +114,6 @@ class Flood:
 
 
 def _too_many(wait: float, what: str) -> web.Response:
-    resp = error(429, "too_many_requests", f"too many {what}; retry in {math.ceil(wait)} s")
+    resp = error_response(429, "too_many_requests", f"too many {what}; retry in {math.ceil(wait)} s")
     resp.headers["Retry-After"] = str(max(1, math.ceil(wait)))
     return resp

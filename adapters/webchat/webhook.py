@@ -26,9 +26,10 @@ import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Sink
 from tpbridge.adapters.uploads import discard_spooled
+from tpbridge.bridge.web.errors import error_response
 
 from . import identity
-from .api import OpenPages, VisitorTokens, error
+from .api import OpenPages, VisitorTokens
 from .callback import callback_inbound
 from .convert import Invalid, language, read_posted, to_inbound, verified_profile
 from .flood import Flood
@@ -74,10 +75,10 @@ class VisitorRoutes:
     def _visitor(self, request: web.Request) -> str | web.Response:
         """The visitor of the request, or the answer when there is none (starting, no valid token)."""
         if not self.tokens.ready:
-            return error(503, "starting", "the web chat is starting, retry")
+            return error_response(503, "starting", "the web chat is starting, retry")
         visitor = self.tokens.visitor(request)
         if visitor is None:
-            return error(401, "unauthorized", "a valid visitor token is required")
+            return error_response(401, "unauthorized", "a valid visitor token is required")
         return visitor
 
     async def page(self, request: web.Request) -> web.Response:
@@ -97,7 +98,7 @@ class VisitorRoutes:
 
     async def new_visitor(self, request: web.Request) -> web.Response:
         if not self.tokens.ready:
-            return error(503, "starting", "the web chat is starting, retry")
+            return error_response(503, "starting", "the web chat is starting, retry")
         if (refused := self.flood.new_visitor(request)) is not None:
             return refused
         body: dict[str, Any] = {}
@@ -105,14 +106,14 @@ class VisitorRoutes:
             try:
                 body = (await read_posted(request, self.settings, self.spool)).fields
             except Invalid as exc:
-                return error(exc.status, exc.code, exc.message)
+                return error_response(exc.status, exc.code, exc.message)
         if "identifier" not in body:
             visitor_id = secrets.token_urlsafe(16)
             return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id}, status=201)
         try:
             profile = verified_profile(body, self.settings.identity_secret)
         except Invalid as exc:
-            return error(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message)
         visitor_id = identity.visitor_id(profile.identifier)
         await identity.save(self.sink, visitor_id, profile)
         log.info("visitor.verified", inbox=self.inbox)
@@ -130,7 +131,7 @@ class VisitorRoutes:
             record, answer = callback_inbound(self.inbox, visitor, posted.fields, self.settings,
                                               await identity.load(self.sink, visitor))
         except Invalid as exc:
-            return error(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message)
         await self.sink.ingest([record])  # committed before the 201: the request is safe
         return web.json_response(answer, status=201)
 
@@ -149,13 +150,13 @@ class VisitorRoutes:
         try:
             posted = await read_posted(request, self.settings, self.spool)
         except Invalid as exc:
-            return error(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message)
         try:
             record = to_inbound(self.inbox, visitor, posted, self.settings, language(request),
                                 await identity.load(self.sink, visitor))
         except Invalid as exc:
             discard_spooled(posted.attachments)
-            return error(exc.status, exc.code, exc.message)
+            return error_response(exc.status, exc.code, exc.message)
         # Stored (committed) before we answer: a 2xx means the message is safe.
         try:
             result = await self.sink.ingest([record])

@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 from tpbridge.adapters.base import Inbound, InboundAttachment, Sink
 from tpbridge.adapters.capped_read import read_capped
+from tpbridge.bridge.web.errors import error_response
 
 from . import convert
 from .api import WeiboApi, WeiboError
@@ -68,30 +69,30 @@ class Webhook:
             check_signature(self.settings.app_secret, request.query, max_age=self.settings.signature_max_age)
         except Forbidden as exc:
             self.log.warning("webhook.forbidden", reason=str(exc), method="GET")
-            return _error(403, "forbidden", "bad signature")
+            return error_response(403, "forbidden", "bad signature")
         self.log.info("webhook.verified")
         return web.Response(text=request.query.get("echostr", ""), content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         """Verify, parse, store, then answer with an empty body ("no passive reply", no retry)."""
         if not self.ready:
-            return _error(503, "starting", "the inbox is starting")
+            return error_response(503, "starting", "the inbox is starting")
         try:
             check_signature(self.settings.app_secret, request.query, max_age=self.settings.signature_max_age)
         except Forbidden as exc:
             self.log.warning("webhook.forbidden", reason=str(exc), method="POST")
-            return _error(403, "forbidden", "bad signature")
+            return error_response(403, "forbidden", "bad signature")
         raw = await read_capped(request, self.settings.max_body_bytes, chunk_size=16 * 1024)
         if raw is None:
-            return _error(413, "too_large", "body too large")
+            return error_response(413, "too_large", "body too large")
         try:
             push = convert.parse(raw)
         except convert.BadPush as exc:
             self.log.warning("webhook.rejected", reason=str(exc))
-            return _error(400, "bad_push", str(exc))
+            return error_response(400, "bad_push", str(exc))
         if self.uid and push.receiver_id != self.uid:
             self.log.warning("webhook.rejected", reason="push for another account", receiver_id=push.receiver_id)
-            return _error(403, "forbidden", "push for another account")
+            return error_response(403, "forbidden", "push for another account")
         mlog = self.log.bind(external_id=push.external_id, msg_type=push.kind)
         known = await self.sink.known([push.external_id])
         if known:
@@ -108,7 +109,7 @@ class Webhook:
         except Exception as exc:
             # Not stored, so not acknowledged: Weibo retries the same body.
             mlog.error("message.store_failed", error=f"{type(exc).__name__}: {exc}")
-            return _error(503, "store_failed", "not stored, send again")
+            return error_response(503, "store_failed", "not stored, send again")
         mlog.debug("webhook.stored")
         return web.Response(text="", content_type="text/plain")
 
@@ -144,6 +145,3 @@ class Webhook:
         att = InboundAttachment(kind=ref.kind, mime=got.mime, data=got.data, filename=f"{ref.fid}.{ext}")
         return dataclasses.replace(inbound, attachments=(att,))
 
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from tpbridge.adapters import json_input
 from tpbridge.adapters.base import AdapterError, Inbound, Quarantined
+from tpbridge.bridge.web.errors import error_response
 
 from .convert import UNREADABLE, dm_event_from_activity, tweet_from_activity
 from .media import attach_media
@@ -60,15 +61,15 @@ class Webhook:
 
     async def crc(self, request: web.Request) -> web.Response:
         if not self.adapter.ready:
-            return _error(503, "not_ready", "the channel is starting")
+            return error_response(503, "not_ready", "the channel is starting")
         token = request.query.get("crc_token")
         if not token:
-            return _error(400, "crc_token_missing", "crc_token is required")
+            return error_response(400, "crc_token_missing", "crc_token is required")
         # The answer is the HMAC a signed delivery carries: answered for any string, it would sign a
         # forged body. X's tokens are short base64; nothing shaped like a JSON body is answered.
         if not CRC_TOKEN.fullmatch(token):
             self.adapter.log.warning("webhook.crc_refused", size=len(token))
-            return _error(400, "bad_crc_token", "crc_token is not shaped like X's")
+            return error_response(400, "bad_crc_token", "crc_token is not shaped like X's")
         return web.json_response(
             {"response_token": crc_response_token(self.adapter.settings.consumer_secret, token)}
         )
@@ -78,12 +79,12 @@ class Webhook:
         adapter = self.adapter
         log = adapter.log
         if not adapter.ready:
-            return _error(503, "not_ready", "the channel is starting")
+            return error_response(503, "not_ready", "the channel is starting")
         body = await request.read()
         if not signature_valid(adapter.settings.consumer_secret, body,
                                request.headers.get("x-twitter-webhooks-signature")):
             log.warning("webhook.rejected", reason="bad signature", size=len(body))
-            return _error(403, "bad_signature", "x-twitter-webhooks-signature does not match")
+            return error_response(403, "bad_signature", "x-twitter-webhooks-signature does not match")
         sink = adapter.ctx.sink
         try:
             payload = json_input.loads(body)
@@ -91,7 +92,7 @@ class Webhook:
                 raise ValueError("not an object")
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             await sink.quarantine(Quarantined(adapter.name, _raw_id(body), f"invalid JSON: {exc}", body))
-            return _error(400, "bad_json", "the body is not a JSON object")
+            return error_response(400, "bad_json", "the body is not a JSON object")
         if str(payload.get("for_user_id", adapter.me_id)) != adapter.me_id:
             log.warning("webhook.ignored", reason="for another account", for_user_id=payload.get("for_user_id"))
             return web.json_response({"ok": True})
@@ -106,7 +107,7 @@ class Webhook:
                 result = await sink.ingest(records)
             except Exception as exc:  # not stored: X must redeliver, so never answer 200
                 log.error("webhook.store_failed", error=repr(exc), received=len(records))
-                return _error(503, "store_unavailable", "could not store the events; retry")
+                return error_response(503, "store_unavailable", "could not store the events; retry")
             log.info("webhook.stored", received=len(records),
                      stored=sum(1 for m in result.message_ids if m is not None))
         return web.json_response({"ok": True})
@@ -147,8 +148,5 @@ class Webhook:
 def _raw_id(body: bytes) -> str:
     return "activity:" + hashlib.sha256(body).hexdigest()[:24]
 
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
