@@ -42,7 +42,8 @@ def check(fields: Iterable[str], allowed: set[str]) -> None:
 def conversation_statement(conversation_id: int, fields: ConversationFields, now: float, mark: str,
                            attrs_patch: str) -> tuple[str, list[Any]]:
     """The UPDATE and its arguments: `mark` is the placeholder, `attrs_patch` the expression merging
-    the stored attrs with a JSON patch passed in its own placeholder."""
+    the stored attrs with a JSON patch passed in its own placeholder. ValueError for a field not updatable."""
+    check(fields, CONVERSATION_FIELDS)
     sets, args = [f"updated_at = {mark}"], [now]  # type: list[str], list[Any]
     for key, value in fields.items():
         if key == "attrs":
@@ -75,7 +76,8 @@ def contact_statement(conn: object, contact_id: int, fields: Mapping[str, str | 
 
 def agent_columns(fields: AgentFields) -> dict[str, object]:
     """The agents columns to set and their stored values (languages as a JSON list, the role as its value,
-    booleans as 0/1); `teams` is not a column."""
+    booleans as 0/1); `teams` is not a column. ValueError for a field not updatable."""
+    check(fields, AGENT_FIELDS)
     columns: dict[str, object] = {k: v for k, v in fields.items() if k not in ("teams", "languages")}
     if "languages" in fields:
         columns["languages"] = json.dumps(list(fields["languages"]))

@@ -641,3 +641,22 @@ async def test_sqlite_takes_the_status_index_for_a_tab_alone_and_the_narrower_on
             plan = " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + ready[0], ready[1]))
             assert index in plan and ("status_activity" in plan) == (flt.status == "pending"), (flt, plan)
         conn.close()
+
+
+async def test_a_field_that_is_not_updatable_is_refused_and_nothing_changes(tmp_path: Path, store_url: str) -> None:
+    """update_conversation, update_contact and update_agent name what they refuse (a column like `inbox` or
+    `email` of an agent is not theirs to set) and write none of the fields given with it."""
+    async with running_core(tmp_path, url=store_url) as core:
+        conv = (await core.pipeline.ingest("webchat.site", "webchat", [inbound("m1", sender="ann")]))[0].conversation
+        agent = await core.store.add_agent("ada@example.com", "Ada", Role.AGENT, None, [], [])
+        with pytest.raises(ValueError, match=r"not updatable: \['inbox'\]"):
+            await core.store.update_conversation(conv.id, subject="changed", inbox="x.main")  # type: ignore[call-arg]
+        with pytest.raises(ValueError, match=r"not updatable: \['anonymous'\]"):
+            await core.store.update_contact(conv.contact_id, name="Ann", anonymous="0")
+        with pytest.raises(ValueError, match=r"not updatable: \['email'\]"):
+            await core.store.update_agent(agent.id, name="Eve", email="eve@example.com")
+        after = await core.store.get_conversation(conv.id)
+        contact = await core.store.get_contact(conv.contact_id)
+        assert after is not None and after.subject == conv.subject and after.inbox == "webchat.site"
+        assert contact is not None and contact.name != "Ann"
+        assert await core.store.get_agent(agent.id) == agent

@@ -199,7 +199,6 @@ class ConversationStore(PostgresBase):
 
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
-        updates.check(fields, updates.CONVERSATION_FIELDS)
         sql, args = updates.conversation_statement(conversation_id, fields, self.now(), "%s",
                                                    "tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
 

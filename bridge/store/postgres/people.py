@@ -293,9 +293,8 @@ class PeopleStore(PostgresBase):
         return await self._read(run)
 
     async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
-        updates.check(fields, updates.AGENT_FIELDS)
+        columns = updates.agent_columns(fields)  # ValueError first, for a field not updatable
         now = self.now()
-        columns = updates.agent_columns(fields)
         teams = fields.get("teams")
 
         async def run(c: Conn) -> Agent:

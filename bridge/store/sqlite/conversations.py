@@ -221,7 +221,6 @@ class ConversationStore(SqliteBase):
 
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON patch), `labels` replaced."""
-        updates.check(fields, updates.CONVERSATION_FIELDS)
         sql, args = updates.conversation_statement(conversation_id, fields, self.now(), "?", "json_patch(attrs, ?)")
 
         def run(c: sqlite3.Connection) -> Conversation:

@@ -223,9 +223,8 @@ class PeopleStore(SqliteBase):
             f"SELECT {AGENT} FROM agents a ORDER BY a.id")])
 
     async def update_agent(self, agent_id: int, **fields: Unpack[AgentFields]) -> Agent:
-        updates.check(fields, updates.AGENT_FIELDS)
+        columns = updates.agent_columns(fields)  # ValueError first, for a field not updatable
         now = self.now()
-        columns = updates.agent_columns(fields)
         teams = fields.get("teams")
 
         def run(c: sqlite3.Connection) -> Agent:
