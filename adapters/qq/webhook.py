@@ -141,4 +141,3 @@ class Webhook:
         text = "\n".join(part for part in (inbound.text, *notes) if part)
         extra = {**inbound.extra, "attachment_urls": [r.url for r in refs]} if notes else inbound.extra
         return dataclasses.replace(inbound, text=text, attachments=tuple(got), extra=extra)
-

@@ -144,4 +144,3 @@ class Webhook:
         ext = got.mime.split("/")[-1]
         att = InboundAttachment(kind=ref.kind, mime=got.mime, data=got.data, filename=f"{ref.fid}.{ext}")
         return dataclasses.replace(inbound, attachments=(att,))
-

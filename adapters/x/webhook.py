@@ -147,6 +147,3 @@ class Webhook:
 
 def _raw_id(body: bytes) -> str:
     return "activity:" + hashlib.sha256(body).hexdigest()[:24]
-
-
-
