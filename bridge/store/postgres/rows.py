@@ -32,8 +32,10 @@ LAST_ACTIVITY_AT = shared.LAST_ACTIVITY_AT
 
 
 def tuple_cursor(conn: Conn) -> AsyncCursor[TupleRow]:
-    """A cursor whose rows are plain tuples (sealed values opened): for rows read by position."""
-    return conn.cursor(row_factory=sealing.tuple_rows(codec_of(conn)))
+    """A cursor whose rows are plain tuples (sealed values opened): for rows read by position. Its results come
+    in PostgreSQL's binary format: the same values, loaded without parsing digits (a list page of 51 rows:
+    0.35 -> 0.29 ms, bench/README.md D19)."""
+    return conn.cursor(row_factory=sealing.tuple_rows(codec_of(conn)), binary=True)
 
 
 async def one(conn: Conn, sql: str, args: Sequence[Any] = ()) -> DictRow | None:
