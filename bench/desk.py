@@ -240,11 +240,18 @@ async def http_figures(d: Daemon, conv_id: int, rows: dict[str, float]) -> None:
 
 async def wrk_p50(d: Daemon, path: str) -> float:
     """wrk's median latency (ms), one connection, one request at a time, after the same warm-up."""
-    cmd = ["wrk", "-t1", "-c1", "-d3s", "--latency", "-H", f"Authorization: Bearer {d.token}", d.url + path]
+    return (await wrk_run(d, path, 3.0))[0]
+
+
+async def wrk_run(d: Daemon, path: str, seconds: float) -> tuple[float, int]:
+    """wrk with one connection for `seconds`: its median latency (ms) and how many requests it made."""
+    cmd = ["wrk", "-t1", "-c1", f"-d{seconds:g}s", "--latency", "-H", f"Authorization: Bearer {d.token}",
+           d.url + path]
     out = (await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, check=True)).stdout
     value = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("50%"))
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    requests = int(next(line.split()[0] for line in out.splitlines() if "requests in" in line))
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], requests
 
 
 async def browser_figures(d: Daemon, rows: dict[str, float], admin: str) -> None:
