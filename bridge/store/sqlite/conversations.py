@@ -158,11 +158,13 @@ class ConversationStore(SqliteBase):
         where, args = visibility(viewer)
         sql = [f"SELECT {rows.CONVERSATION_COLUMNS} FROM conversations c WHERE", where]
         if flt.status and flt.status != "all":
-            # The status tabs' index (migration 37) only for a tab alone: with no statistics SQLite takes it over
-            # the inbox's, the assignee's or a label's look-up whenever a status is given, and walks every open
-            # conversation for a filter that picks ten (`+` keeps a column's term out of index choice).
-            narrower = flt.inbox or flt.assignee not in (None, "", "all") or flt.contact_id is not None or flt.label
-            sql.append("AND +c.status = ?" if narrower else "AND c.status = ?")
+            # The status tabs' indexes (migrations 37, 39) for a tab alone or of one inbox: with no statistics
+            # SQLite takes them over the assignee's, a contact's or a label's look-up whenever a status is given,
+            # and walks every open conversation for a filter that picks ten (`+` keeps a column's term out of
+            # index choice; then the narrower filter's index is walked).
+            narrower = flt.assignee not in (None, "", "all", "unassigned") or flt.contact_id is not None or flt.label
+            unassigned_alone = flt.assignee == "unassigned" and not flt.inbox
+            sql.append("AND +c.status = ?" if narrower or unassigned_alone else "AND c.status = ?")
             args.append(flt.status)
         for column, value in (("inbox", flt.inbox), ("channel", flt.channel), ("team", flt.team),
                               ("priority", flt.priority), ("contact_id", flt.contact_id)):
