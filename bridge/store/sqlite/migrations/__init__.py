@@ -1,6 +1,7 @@
 """Numbered schema migrations, applied in order at start (mautrix's upgrade table idea).
 
-Each module `mNNNN_<what>.py` holds VERSION, DESCRIPTION and `up(db)`. A store made
+Each module `mNNNN_<what>.py` holds VERSION, DESCRIPTION and `up(db)`, or `SQL`: one statement
+run as it is (an index, as the PostgreSQL store's migrations give theirs). A store made
 by an older version upgrades in place: only the missing versions run, each in its
 own transaction, recorded in `schema_migrations`.
 """
@@ -61,11 +62,14 @@ def upgrade(conn: sqlite3.Connection, *, upto: int | None = None) -> list[int]:
     for mig in available():
         if mig.version in done or (upto is not None and mig.version > upto):
             continue
-        import sqlite_utils  # here, not at the top: it brings numpy, ~0.2 s of every start that has nothing to do
-
         conn.execute("BEGIN IMMEDIATE")
         try:
-            mig.module.up(sqlite_utils.Database(conn))
+            if hasattr(mig.module, "SQL"):
+                conn.execute(mig.module.SQL)
+            else:
+                import sqlite_utils  # here, not at the top: it brings numpy, ~0.2 s of every start that has none
+
+                mig.module.up(sqlite_utils.Database(conn))
             conn.execute(
                 "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
                 (mig.version, mig.description, datetime.now(UTC).isoformat()),

@@ -7,16 +7,10 @@ snoozed set and costs the other conversations' writes nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import sqlite_utils  # imported (with numpy) only when a migration runs
-
-
 VERSION = 33
 DESCRIPTION = "partial index of snoozed conversations by snoozed_until (the snooze waker)"
 
-
-def up(db: sqlite_utils.Database) -> None:
-    db.execute("CREATE INDEX IF NOT EXISTS conversations_due_snoozes ON conversations (snoozed_until)"
-               " WHERE status = 'snoozed'")
+SQL = """
+CREATE INDEX IF NOT EXISTS conversations_due_snoozes ON conversations (snoozed_until)
+WHERE status = 'snoozed'
+"""

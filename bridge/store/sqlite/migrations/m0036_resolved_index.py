@@ -7,16 +7,10 @@ only the resolved ones, by the time they were resolved, already in the order the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import sqlite_utils  # imported (with numpy) only when a migration runs
-
-
 VERSION = 36
 DESCRIPTION = "partial index of resolved conversations by resolved_at (the follow-up)"
 
-
-def up(db: sqlite_utils.Database) -> None:
-    db.execute("CREATE INDEX IF NOT EXISTS conversations_resolved ON conversations (resolved_at)"
-               " WHERE status = 'resolved'")
+SQL = """
+CREATE INDEX IF NOT EXISTS conversations_resolved ON conversations (resolved_at)
+WHERE status = 'resolved'
+"""

@@ -8,16 +8,9 @@ snoozed tab read ~5,000 rows for its 51 (2.5 ms; PostgreSQL 5.7 ms) and an empty
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import sqlite_utils  # imported (with numpy) only when a migration runs
-
-
 VERSION = 37
 DESCRIPTION = "index of conversations by status, then activity (the inbox's status tabs)"
 
-
-def up(db: sqlite_utils.Database) -> None:
-    db.execute("CREATE INDEX IF NOT EXISTS conversations_status_activity"
-               " ON conversations (status, last_activity_at, id)")
+SQL = """
+CREATE INDEX IF NOT EXISTS conversations_status_activity ON conversations (status, last_activity_at, id)
+"""

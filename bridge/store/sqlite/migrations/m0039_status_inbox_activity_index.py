@@ -9,16 +9,10 @@ is now one range, already in order (bench/README.md D20).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import sqlite_utils  # imported (with numpy) only when a migration runs
-
-
 VERSION = 39
 DESCRIPTION = "index of conversations by status and inbox, then activity (a status tab of one inbox)"
 
-
-def up(db: sqlite_utils.Database) -> None:
-    db.execute("CREATE INDEX IF NOT EXISTS conversations_status_inbox_activity"
-               " ON conversations (status, inbox, last_activity_at, id)")
+SQL = """
+CREATE INDEX IF NOT EXISTS conversations_status_inbox_activity
+ON conversations (status, inbox, last_activity_at, id)
+"""
