@@ -78,8 +78,12 @@ async def test_nothing_personal_is_readable_in_the_database_and_everything_works
         contact = await store.get_contact((await store.get_conversation(conv_id)).contact_id)  # type: ignore[union-attr]
         assert contact is not None and contact.name == secrets["name"] and contact.email == secrets["email"]
         assert contact.identities[0].external_id == secrets["id"]
-        _, people, _ = await store.conversation_page(ADMIN, ConversationFilter(), 10, None)  # the list's own read
+        page, people, _ = await store.conversation_page(ADMIN, ConversationFilter(), 10, None)  # the list's own read
         assert people == {contact.id: contact}
+        # its rows read by position, in the binary format: opened as the conversation read alone (last text too)
+        assert page.items == [await store.get_conversation(conv_id)] == (
+            await store.list_conversations(ADMIN, ConversationFilter(), 10, None)).items
+        assert page.items[0].last_message_text == secrets["agent"]
         assert await store.known("webchat.site", [f"msg-{tag}", "other"]) == {f"msg-{tag}"}
         assert await store.kv_get(f"webchat.site:profile:{secrets['id']}") == secrets["profile"]
         for query in (secrets["text"], "助记", "钱包", secrets["agent"]):  # words and CJK bigrams
