@@ -8,7 +8,8 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, expect
 
-from tests.support.daemon import Daemon, free_port
+from tests.fakes.server import serve, stop_serving
+from tests.support.daemon import Daemon
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,12 +50,9 @@ async def test_embed_snippet_opens_the_chat_on_another_site(tmp_path: Path, brow
             return web.Response(text=html, content_type="text/html")
 
         shop.router.add_get("/", home)
-        runner = web.AppRunner(shop)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", free_port())
-        await site.start()
+        runner, shop_url = await serve(shop)
         page = await browser.new_page(locale="en-US")
-        await page.goto(site.name)
+        await page.goto(shop_url)
         await page.click("button[aria-label='Chat with support']")
         frame = page.frame_locator("iframe[title='Support chat']")
         await expect(frame.locator("#send")).to_have_text("Send")
@@ -64,4 +62,4 @@ async def test_embed_snippet_opens_the_chat_on_another_site(tmp_path: Path, brow
         await expect(frame.locator("#messages li.in.pending")).to_have_count(0)
         _, listed = await d.api("GET", "/api/v1/conversations")
         assert listed["items"][0]["last_message"]["text"] == "Hello from the shop"
-        await runner.cleanup()
+        await stop_serving(runner)

@@ -28,7 +28,6 @@ HERE = Path(__file__).parent / "dovecot"
 LDA = "/usr/lib/dovecot/dovecot-lda"
 
 
-
 @dataclass(frozen=True)
 class Mailbox:
     """One IMAP account on the server."""

@@ -26,7 +26,6 @@ from tests.support.ports import free_port
 SUPERUSER = "tpbridge"
 
 
-
 def _bindir() -> Path:
     """Debian keeps the server programs out of PATH, under /usr/lib/postgresql/<major>/bin."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))

@@ -8,7 +8,6 @@ tests `await sink.wait_for(n)` instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.ports import free_port
 
 
 @dataclass
@@ -72,7 +73,7 @@ class SmtpSink:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        self.port = _free_port()
+        self.port = free_port()
         kwargs: dict[str, Any] = {}
         server_tls = None
         if mode != "none":
@@ -135,9 +136,3 @@ class SmtpSink:
         finally:
             with self._lock:
                 self._waiters.remove((loop, event))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -27,7 +27,6 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery"
 
 
-
 class Daemon:
     def __init__(self, tmp_path: Path, channels_toml: str = "", env: dict[str, str] | None = None,
                  *, webchat: bool = True, extra_toml: str = "", store_url: str | None = None) -> None:
