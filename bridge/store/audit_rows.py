@@ -1,7 +1,8 @@
 """The audit trail's table as both stores read it: a row to an entry, and the filtered list's statement.
 
 How entries are appended differs (SQLite's one writer, PostgreSQL's locked state row); the columns and
-the list's filters are the same, so they are written once here, each store naming its placeholder.
+the list's filters and the read of what follows an entry are the same, so they are written once here,
+each store naming its placeholder.
 """
 
 from __future__ import annotations
@@ -35,3 +36,8 @@ def list_statement(mark: str, limit: int, before_id: int | None, agent_id: int |
         args.append(action)
     filters = f" WHERE {' AND '.join(where)}" if where else ""
     return f"SELECT * FROM audit_log{filters} ORDER BY id DESC LIMIT {mark}", (*args, limit)
+
+
+def after_statement(mark: str) -> str:
+    """audit_after's SELECT (arguments: the last id seen, the limit), oldest first."""
+    return f"SELECT * FROM audit_log WHERE id > {mark} ORDER BY id LIMIT {mark}"

@@ -45,7 +45,7 @@ class AuditStore(PostgresBase):
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]:
         async def run(c: Conn) -> list[AuditEntry]:
             return [audit_rows.entry(r) for r in await rows.all_rows(
-                c, "SELECT * FROM audit_log WHERE id > %s ORDER BY id LIMIT %s", (after_id, limit))]
+                c, audit_rows.after_statement("%s"), (after_id, limit))]
 
         return await self._read(run)
 

@@ -60,7 +60,7 @@ def _page_of(found: Sequence[Sequence[Any]], limit: int) -> Page:
     return Page(items, nxt)
 
 
-# Filters each served by an index in the list's order (status, inbox, assignee: migrations 26 and 35) or
+# Filters each served by an index in the list's order (status, inbox, assignee: migrations 26, 35, 37) or
 # that pick a handful of conversations (a contact's): the plan PostgreSQL keeps for the statement suits any
 # of their values. The others (a search's terms, a label, a team, a channel, a priority) are planned anew
 # for each value: a rare one and a common one need different plans.

@@ -39,7 +39,7 @@ class AuditStore(SqliteBase):
 
     async def audit_after(self, after_id: int, limit: int) -> list[AuditEntry]:
         return await self._read(lambda c: [audit_rows.entry(r) for r in c.execute(
-            "SELECT * FROM audit_log WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))])
+            audit_rows.after_statement("?"), (after_id, limit))])
 
     async def audit_last_issued(self) -> int:
         def run(c: sqlite3.Connection) -> int:
