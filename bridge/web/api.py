@@ -49,13 +49,24 @@ def parse_int(value: str, name: str) -> int:
 async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         fail(415, "unsupported_media_type", "send application/json")
+    raw = await request.read()
     try:
-        body = json_input.loads(await request.read())
+        body = json_input.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nested too deep
         fail(400, "bad_json", "the body is not valid JSON")
     if not isinstance(body, dict):
         fail(400, "bad_json", "the body must be a JSON object")
+    if b"\\u0000" in raw and _holds_nul(body):  # PostgreSQL's text cannot hold it: refused on either store
+        fail(400, "bad_json", "a string in the body holds U+0000 (NUL)")
     return body
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_holds_nul(v) for v in value)
 
 
 async def visible_conversation(request: web.Request) -> Conversation:
@@ -165,6 +176,8 @@ async def _reply_input(request: web.Request) -> tuple[dict[str, Any], list[Store
             if len(raw) > limits.max_text_bytes or await part.read_chunk():
                 fail(413, "too_large", f"{name} over {limits.max_text_bytes} bytes")
             body[name] = raw.decode("utf-8", "replace")
+            if "\x00" in body[name]:
+                fail(400, "bad_request", f"{name} holds U+0000 (NUL)")
 
     caps = Limits(limits.max_attachment_bytes, limits.max_files,
                   limits.max_upload_bytes or 4 * limits.max_attachment_bytes)

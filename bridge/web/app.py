@@ -25,6 +25,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every /api error is JSON; nothing unexpected escapes as a bare traceback."""
+    if "%00" in request.rel_url.raw_path_qs and _names_nul(request):
+        return error_response(400, "bad_request", "the path or query string holds a NUL character (%00)")
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -49,6 +51,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("http.unhandled", path=request.path, method=request.method)
         return error_response(500, "internal", "internal error (logged)")
+
+
+def _names_nul(request: web.Request) -> bool:
+    """PostgreSQL's text cannot hold U+0000 (SQLite's can): a filter, a search or a name in the path that
+    carries one is refused here, on either store alike, rather than failing in a statement."""
+    return "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items())
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -131,6 +131,9 @@ async def test_5_login_never_redirects_off_site(d: Daemon) -> None:
                 assert resp.headers["Location"] == target  # a local path still works
             # Signed in, /login?next= redirects at once: the same rule.
             async with jar.get(d.url + "/login", params={"next": target}, allow_redirects=False) as again:
+                if "\x00" in target:  # no query string with a NUL reaches a handler (test_nul_text.py)
+                    assert again.status == 400 and "Location" not in again.headers, target
+                    continue
                 assert again.status == 302 and _local(again.headers["Location"]), (target, again.headers["Location"])
         finally:
             await jar.close()
