@@ -71,6 +71,24 @@ async def test_the_label_filter_follows_every_change_of_labels(tmp_path: Path, s
         assert said == kept == {("billing", b)}
 
 
+async def test_a_label_is_found_as_written_whatever_it_holds(tmp_path: Path, store_url: str) -> None:
+    """PostgreSQL writes the label into the statement's text (a plan for each label, kept): quotes,
+    backslashes, placeholders and SQL in a label are found as the label they are, and find nothing else."""
+    odd = ["o'brien", "back\\slash", "E'\\'", "%s", "{0}", "x') OR true --", "$1", "提现 vip", "a\u2028b"]
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"o{i}", f"q{i}")]))[0].conversation.id
+               for i in range(len(odd))]
+        for conv_id, label in zip(ids, odd, strict=True):
+            await store.update_conversation(conv_id, labels=[label, "plain"])
+        for _ in range(6):  # past the uses after which psycopg prepares a statement
+            for conv_id, label in zip(ids, odd, strict=True):
+                assert await _labelled(core, store, label) == [conv_id], label
+        assert await _labelled(core, store, "x') OR true") == []
+        assert await _labelled(core, store, "'") == []
+        assert len(await _labelled(core, store, "plain")) == len(odd)
+
+
 async def test_sqlite_finds_the_same_page_by_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A rare label is looked up in conversation_labels, a common one met scanning the list: same pages."""
     async with running_core(tmp_path) as core:

@@ -612,14 +612,18 @@ async def test_a_status_tab_reads_its_own_conversations_in_order_through_their_i
 def test_postgresql_keeps_a_list_plan_only_where_one_plan_suits_every_value() -> None:
     """The limit is written into the text (PostgreSQL then keeps one plan for the statement) for a list by
     status, inbox, assignee or contact — each served by an index in the list's order or picking a handful —
-    and stays a parameter (a plan for each value) for a search, a label, a team, a channel, a priority."""
+    and for a label, written into the text too (a plan for each label, kept); it stays a parameter (a plan
+    for each value) for a search, a team, a channel, a priority."""
     store = PostgresStore("postgresql://unused")
     for flt in (ConversationFilter(), ConversationFilter(status="pending", inbox="x", assignee="unassigned"),
-                ConversationFilter(assignee="me", contact_id=3)):
+                ConversationFilter(assignee="me", contact_id=3), ConversationFilter(status="all", label="vip")):
         sql, args = store._list_query(ADMIN, flt, 50, None)  # type: ignore[misc]
         assert sql.endswith("LIMIT 51") and 51 not in args, flt
-    for flt in (ConversationFilter(q="withdrawal"), ConversationFilter(label="vip"), ConversationFilter(team="T1"),
-                ConversationFilter(status="open", channel="telegram"), ConversationFilter(priority=Priority.HIGH)):
+    sql, args = store._list_query(ADMIN, ConversationFilter(label="o'brien"), 50, None)  # type: ignore[misc]
+    assert "label = 'o''brien')" in sql and "o'brien" not in args
+    for flt in (ConversationFilter(q="withdrawal"), ConversationFilter(team="T1"),
+                ConversationFilter(label="v", team="T"), ConversationFilter(status="open", channel="telegram"),
+                ConversationFilter(priority=Priority.HIGH)):
         sql, args = store._list_query(ADMIN, flt, 50, None)  # type: ignore[misc]
         assert sql.endswith("LIMIT %s") and args[-1] == 51, flt
 
