@@ -3,7 +3,7 @@
 PostgreSQL's text cannot hold U+0000 (SQLite's can): a NUL that reached a statement was a 500 there. A
 channel's message keeps its text (the NUL becomes U+FFFD, as a bad byte would: store/postgres/ingest.py);
 what an agent or a visitor types into a form, a filter or a search is refused at the door with a 400 that
-says why, on either store alike.
+says why, on either store alike (the sign-in form's address: no account has it, a 401 as for any other).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.security.support import browser, login_form
 from tests.support.daemon import Daemon, Visitor
 
 pytestmark = pytest.mark.slow
@@ -78,4 +79,9 @@ async def test_every_route_given_a_nul_answers_a_clear_4xx_on_either_store(tmp_p
         assert page["items"][0]["last_message"]["text"] in ("x\x00y", "x\ufffdy")
         _, labelled = await d.api("GET", f"/api/v1/conversations/{conv}")
         assert labelled["labels"] == []  # nothing of the refused forms was stored
+        jar = browser()  # the sign-in form (no account has such an address: refused as any wrong one)
+        try:
+            assert (await login_form(jar, d.url, "a\x00@example.com", "pass\x00word")).status == 401
+        finally:
+            await jar.close()
         assert "http.unhandled" not in d.logs()

@@ -121,7 +121,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    email = str(form.get("email", ""))[:320]
+    email = str(form.get("email", "")).replace("\x00", "\ufffd")[:320]  # PostgreSQL's text holds no U+0000
     password = str(form.get("password", ""))[:1024]
     t = i18n.strings(i18n.language(request, None))
     next_ = str(form.get("next", "")) or None
