@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import Awaitable, Callable
@@ -171,10 +170,7 @@ async def test_7_password_change_ends_sessions_and_tokens_which_are_listed_revok
         assert (await d.api("GET", "/api/v1/me", token=blue_token))[0] == 401
         # A token past its expiry is refused (the clock is moved in the store rather than waited for).
         status, soon = await d.api("POST", "/api/v1/tokens", {"expires_in_days": 1}, token=red_token)
-        db = sqlite3.connect(d.data_dir / "tpbridge.db")
-        db.execute("UPDATE tokens SET expires_at = ? WHERE id = ?", (time.time() - 1, soon["id"]))
-        db.commit()
-        db.close()
+        d.sql("UPDATE tokens SET expires_at = ? WHERE id = ?", (time.time() - 1, soon["id"]))
         assert (await d.api("GET", "/api/v1/me", token=soon["token"]))[0] == 401
         # A password change ends red's session and token; the new password signs in.
         assert (await d.api("PATCH", f"/api/v1/agents/{red_id}", {"password": "a new password"}))[0] == 200
@@ -187,11 +183,7 @@ async def test_7_password_change_ends_sessions_and_tokens_which_are_listed_revok
 
 
 def _email_of(d: Daemon, agent_id: int, _tokens: object) -> str:
-    db = sqlite3.connect(d.data_dir / "tpbridge.db")
-    try:
-        return str(db.execute("SELECT email FROM agents WHERE id = ?", (agent_id,)).fetchone()[0])
-    finally:
-        db.close()
+    return str(d.sql("SELECT email FROM agents WHERE id = ?", (agent_id,))[0][0])
 
 
 # ---------------------------------------------------------------- 10. the rest
@@ -203,6 +195,8 @@ async def test_10_data_files_are_private_and_secure_delete_is_on(d: Daemon) -> N
         for name in dirs + files:
             mode = stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
             assert mode & 0o077 == 0, (name, oct(mode))
+    if not d.on_sqlite:
+        return  # the database's own files and backups are PostgreSQL's (pg_dump), outside the data folder
     backup = d.dir / "copy.db"
     await asyncio.to_thread(d.cli, "backup", str(backup))
     assert stat.S_IMODE(backup.stat().st_mode) & 0o077 == 0
@@ -423,12 +417,9 @@ async def test_10_forget_removes_the_persons_quarantined_raw_messages(d: Daemon)
     mine, other = qdir / "mine.eml", qdir / "other.eml"
     mine.write_bytes(f"From: {visitor_id}\r\n\r\nunreadable".encode())
     other.write_bytes(b"From: someone-else\r\n\r\nunreadable")
-    db = sqlite3.connect(d.data_dir / "tpbridge.db")
     for name, path in (("mine", mine), ("other", other)):
-        db.execute("INSERT INTO quarantine (inbox, external_id, reason, path, size, created_at) VALUES (?,?,?,?,?,?)",
-                   ("webchat.site", f"q-{name}-{visitor_id}", "test", str(path), 10, time.time()))
-    db.commit()
-    db.close()
+        d.sql("INSERT INTO quarantine (inbox, external_id, reason, path, size, created_at) VALUES (?,?,?,?,?,?)",
+              ("webchat.site", f"q-{name}-{visitor_id}", "test", str(path), 10, time.time()))
     assert (await d.api("DELETE", f"/api/v1/contacts/{person}"))[0] == 200
     assert not mine.exists() and other.exists()
     _, left = await d.api("GET", "/api/v1/quarantine")

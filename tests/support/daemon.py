@@ -36,6 +36,7 @@ class Daemon:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = self.dir / "data"
         self.config_path = self.dir / "tpbridge.toml"
+        self.store_url = store_url or f"sqlite:///{self.data_dir}/tpbridge.db"
         self.log_path = self.dir / "daemon.log"
         self.env = {**os.environ, **(env or {})}
         self.env.pop("NOTIFY_SOCKET", None)
@@ -46,7 +47,7 @@ class Daemon:
         self.config_path.write_text(
             f'[bridge]\ndata_dir = "{self.data_dir}"\nconfig_dir = "{REPO / "config"}"\n'
             'log_level = "debug"\nlog_format = "json"\n\n'
-            f'[store]\nurl = "{store_url or f"sqlite:///{self.data_dir}/tpbridge.db"}"\n\n'
+            f'[store]\nurl = "{self.store_url}"\n\n'
             f'[http]\nlisten = "127.0.0.1:{self.port}"\npublic_url = "{self.url}"\n\n'
             f"{extra_toml}\n{webchat_toml}\n{channels_toml}\n",
             encoding="utf-8",
@@ -77,6 +78,28 @@ class Daemon:
         proc = self._run([sys.executable, str(REPO / "tests" / "support" / "cli_batch.py"), *batch],
                          f"{' '.join(args)} && token create", input=password + "\n", check=True)
         return proc.stdout.strip()
+
+    @property
+    def on_sqlite(self) -> bool:
+        return self.store_url.startswith("sqlite:")
+
+    def sql(self, statement: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One statement on the daemon's store, whichever it is (`?` placeholders), committed: for a test that
+        sets up what no API makes (a clock moved, a row planted) or looks at what the store kept."""
+        if self.on_sqlite:
+            import sqlite3
+
+            conn = sqlite3.connect(self.data_dir / "tpbridge.db", timeout=30)
+            try:
+                with conn:
+                    return conn.execute(statement, args).fetchall()
+            finally:
+                conn.close()
+        import psycopg
+
+        with psycopg.connect(self.store_url, autocommit=True) as pg:
+            cur = pg.execute(statement.replace("?", "%s"), args)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
 
     # ------------------------------------------------------------ process
     async def start(self) -> None:
