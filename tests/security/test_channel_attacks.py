@@ -44,8 +44,10 @@ class Hostile:
         return str(self.server.make_url(path))
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Daemon, FakeXApi, Hostile]]:
+@pytest_asyncio.fixture(loop_scope="module", scope="module", params=["sqlite", "postgresql"])
+async def world(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Daemon, FakeXApi, Hostile]]:
+    """Once per store: what a hostile payload makes the daemon store or refuse is the store's business too."""
     hostile = Hostile()
     await hostile.server.start_server()
     async with FakeXApi(consumer_secret=SECRET) as fake:
@@ -54,7 +56,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple
                 f'access_token_secret = "ats"\nbearer_token = "bt"\napi_base_url = "{fake.base_url}"\n')
         toml = (f'[channels.x.main]\nmode = "webhook"\n{keys}\n'
                 f'[channels.x.poll]\nmode = "polling"\npoll_interval = 3600\n{keys}')
-        d = Daemon(tmp_path_factory.mktemp("x"), toml, env={"TPB_TEST_X_SECRET": SECRET})
+        url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
+        d = Daemon(tmp_path_factory.mktemp("x"), toml, env={"TPB_TEST_X_SECRET": SECRET}, store_url=url)
         async with d:
             await d.wait_for(lambda: _connected(d))
             yield d, fake, hostile
@@ -121,11 +124,18 @@ async def test_1_media_is_fetched_only_from_x_media_hosts_without_credentials_el
 
 
 async def test_8_hostile_bodies_and_headers_at_the_x_webhook_are_4xx(world: tuple[Daemon, FakeXApi, Hostile]) -> None:
-    d, _, _ = world
+    d, fake, _ = world
     nested = b"[" * 100_000 + b"]" * 100_000
     for body, signature in ((nested, activity_signature(nested, SECRET)), (b"{}", "sha256=\u00e9\u00e9"),
                             (nested, "sha256=AAAA"), (b"\xff\xfe", activity_signature(b"\xff\xfe", SECRET))):
         async with d.session.post(d.url + "/hooks/x/main", data=body, headers={
                 "x-twitter-webhooks-signature": signature, "content-type": "application/json"}) as resp:
             assert 400 <= resp.status < 500, (body[:20], signature, resp.status)
+    # A correctly signed event whose text holds U+0000 is a person's message all the same: stored (PostgreSQL's
+    # text holds no NUL: there it becomes U+FFFD, as a bad byte would), never a 500 that X would retry forever.
+    body = dumps(fake.activity_dm(ALICE, "nul \u0000 inside"))
+    assert await _post(d, body, activity_signature(body, SECRET)) == 200
+    _, convs = await d.api("GET", "/api/v1/conversations?inbox=x.main&status=all")
+    assert any((c["last_message"] or {}).get("text") in ("nul \u0000 inside", "nul \ufffd inside")
+               for c in convs["items"]), convs
     assert "http.unhandled" not in d.logs()
