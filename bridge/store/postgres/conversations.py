@@ -10,7 +10,7 @@ from psycopg.sql import Literal
 from tpbridge.bridge import search
 from tpbridge.bridge.crypto import Codec
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Identity, Message, Viewer
-from tpbridge.bridge.store import updates
+from tpbridge.bridge.store import filters, updates
 from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
@@ -139,19 +139,9 @@ class ConversationStore(PostgresBase):
         if flt.status and flt.status != "all":
             sql.append("AND c.status = %s")
             args.append(flt.status)
-        for column, value in (("inbox", flt.inbox), ("channel", flt.channel), ("team", flt.team),
-                              ("priority", flt.priority), ("contact_id", flt.contact_id)):
-            if value is not None:
-                sql.append(f"AND c.{column} = %s")
-                args.append(int(value) if column == "priority" else value)
-        if flt.assignee == "me":
-            sql.append("AND c.assignee_id = %s")
-            args.append(viewer.agent_id)
-        elif flt.assignee == "unassigned":
-            sql.append("AND c.assignee_id IS NULL")
-        elif flt.assignee not in (None, "", "all"):
-            sql.append("AND c.assignee_id = %s")
-            args.append(int(flt.assignee))
+        terms, values = filters.equal_terms(viewer, flt, "%s")
+        sql += terms
+        args += values
         if flt.label:  # written into the text: each label gets a plan of its own, kept (see _label_term)
             sql.append(_label_term(flt.label))
         if flt.q:

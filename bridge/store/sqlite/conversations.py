@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
-from tpbridge.bridge.store import updates
+from tpbridge.bridge.store import filters, updates
 from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
@@ -166,19 +166,9 @@ class ConversationStore(SqliteBase):
             unassigned_alone = flt.assignee == "unassigned" and not flt.inbox
             sql.append("AND +c.status = ?" if narrower or unassigned_alone else "AND c.status = ?")
             args.append(flt.status)
-        for column, value in (("inbox", flt.inbox), ("channel", flt.channel), ("team", flt.team),
-                              ("priority", flt.priority), ("contact_id", flt.contact_id)):
-            if value is not None:
-                sql.append(f"AND c.{column} = ?")
-                args.append(value)
-        if flt.assignee == "me":
-            sql.append("AND c.assignee_id = ?")
-            args.append(viewer.agent_id)
-        elif flt.assignee == "unassigned":
-            sql.append("AND c.assignee_id IS NULL")
-        elif flt.assignee not in (None, "", "all"):
-            sql.append("AND c.assignee_id = ?")
-            args.append(int(flt.assignee or 0))
+        terms, values = filters.equal_terms(viewer, flt, "?")
+        sql += terms
+        args += values
         if flt.label:  # which clause is decided in the list's own read (`resolved`)
             sql.append(LABEL_MARK)
             args.append(LabelFilter(flt.label))
