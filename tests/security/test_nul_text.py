@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.security.support import browser, login_form
+from tests.security.support import browser, conversation, login_form
 from tests.support.daemon import Daemon, Visitor
 
 pytestmark = pytest.mark.slow
@@ -34,10 +34,7 @@ def _body(op: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
 
 async def test_every_route_given_a_nul_answers_a_clear_4xx_on_either_store(tmp_path: Path, store_url: str) -> None:
     async with Daemon(tmp_path, store_url=store_url) as d:
-        v = await Visitor(d).start()
-        await v.say("hello")
-        _, page = await d.api("GET", "/api/v1/conversations")
-        conv = page["items"][0]["id"]
+        conv = await conversation(d)
         async with d.session.get(d.url + "/api/v1/openapi.json") as resp:
             doc = await resp.json()
         hdr = {"Authorization": f"Bearer {d.token}"}
@@ -70,6 +67,7 @@ async def test_every_route_given_a_nul_answers_a_clear_4xx_on_either_store(tmp_p
         async with d.session.post(f"{d.url}/api/v1/conversations/{conv}/messages", data=form, headers=hdr) as resp:
             assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
         # the visitor's side: a filter-like query, and a message (a channel's text: kept, U+FFFD on PostgreSQL)
+        v = await Visitor(d).start()
         for where in ("/help/api/search", "/chat/api/messages"):
             async with d.session.get(d.url + where, params={"q": NUL},
                                      headers={"Authorization": f"Bearer {v.token}"}) as resp:
