@@ -24,7 +24,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every /api error is JSON; nothing unexpected escapes as a bare traceback."""
+    """Every /api error is JSON; nothing unexpected escapes as a bare traceback; a request whose path or
+    query string names U+0000 goes no further (`_names_nul`)."""
     if "%00" in request.rel_url.raw_path_qs and _names_nul(request):
         return error_response(400, "bad_request", "the path or query string holds a NUL character (%00)")
     try:
