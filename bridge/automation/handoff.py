@@ -8,6 +8,7 @@ a message its channel marked `no_auto_reply`.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,9 @@ async def hand_over(
     if labels.set_by_agent(conv):
         cls = Classification(conv.category, 1.0, (), 1.0, "agent")
     else:
-        cls = a.classifier.classify("\n".join(questions), conv.language)
+        # In a thread, as `understand` is: the learned model takes milliseconds (25 ms for four long questions)
+        # that the event loop, and every webhook waiting on it, would otherwise stand still for.
+        cls = await asyncio.to_thread(a.classifier.classify, "\n".join(questions), conv.language)
         if conv.category in a.settings.security_categories and cls.category not in a.settings.security_categories:
             cls = Classification(conv.category, 1.0, (), 1.0, "rule")  # an incident stays one
     category = cls.category or conv.category

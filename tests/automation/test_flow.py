@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from tpbridge.bridge.model import Priority
 
@@ -44,6 +46,32 @@ async def test_transfer_to_human_hands_over_with_a_note(tmp_path: Path) -> None:
         assert "deposit-not-arrived" in notes[0] and "asked for a person" in notes[0]
         texts = await h.bot_texts(conv.id)
         assert "排在第 1 位" in texts[-1]
+
+
+class _Where:
+    """The automation's classifier, noting which thread each classification ran in."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.threads = inner, []  # type: list[int]
+
+    def classify(self, text: str, language: str | None) -> Any:
+        self.threads.append(threading.get_ident())
+        return self.inner.classify(text, language)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_the_handoff_classifies_off_the_event_loop(tmp_path: Path) -> None:
+    """The learned model takes milliseconds per handoff (25 ms for four long questions): run on the loop, it
+    held up every webhook and page request meanwhile; it runs in a thread, as the understanding step does."""
+    async with harness(tmp_path, teams=TEAMS) as h:
+        where = _Where(h.a.classifier)
+        h.a.classifier = where  # type: ignore[assignment]
+        await h.say("充值不到账怎么办")
+        conv = await h.say("转人工")
+        assert conv.attrs["automation"]["stage"] == "human" and conv.category == "transaction"
+        assert where.threads and threading.get_ident() not in where.threads
 
 
 async def test_no_that_did_not_help_hands_over_in_english(tmp_path: Path) -> None:
