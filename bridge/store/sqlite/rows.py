@@ -83,6 +83,23 @@ _PRIORITIES = {p.value: p for p in Priority}
 _STATUSES = {s.value: s for s in Status}  # a dict look-up: calling the enum costs more, 51 times a page
 
 
+# A desk has a few dozen label sets, each on thousands of conversations: a label column's text is parsed once
+# (1.9 of a labelled row's ~7 µs on a list page). The tuples are immutable; the cache is bounded.
+_LABEL_SETS: dict[str, tuple[str, ...]] = {}
+
+
+def _labels(text: str | None) -> tuple[str, ...]:
+    if not text or text == "[]":
+        return ()
+    found = _LABEL_SETS.get(text)
+    if found is None:
+        found = tuple(_json(text, ()))
+        if len(_LABEL_SETS) >= 1024:
+            _LABEL_SETS.clear()
+        _LABEL_SETS[text] = found
+    return found
+
+
 def _conversation(values: list[Any]) -> Conversation:
     """A conversation from its column values in `Conversation`'s field order; times as unix seconds
     (a float, or the exact text CONVERSATIONS_JSON prints)."""
@@ -92,7 +109,7 @@ def _conversation(values: list[Any]) -> Conversation:
     status = values[_STATUS]
     values[_STATUS] = _STATUSES.get(status) or Status(status)  # an unknown word raises as before
     values[_PRIORITY] = _PRIORITIES.get(values[_PRIORITY], Priority.NORMAL)
-    values[_LABELS] = tuple(_json(values[_LABELS], ()))
+    values[_LABELS] = _labels(values[_LABELS])
     values[_ATTRS] = _json(values[_ATTRS], dict)
     return Conversation(*values)
 
