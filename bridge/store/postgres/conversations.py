@@ -63,9 +63,10 @@ def _page_of(found: Sequence[Sequence[Any]], limit: int) -> Page:
 
 # Filters each served by an index in the list's order (status, inbox, assignee: migrations 26, 35, 37) or
 # that pick a handful of conversations (a contact's): the plan PostgreSQL keeps for the statement suits any
-# of their values. The others (a search's terms, a label, a team, a channel, a priority) are planned anew
-# for each value: a rare one and a common one need different plans.
-_ONE_PLAN_SERVES_ALL = frozenset({"status", "inbox", "assignee", "contact_id"})
+# of their values. A label's value is written into the text (_label_term): each label's statement keeps a
+# plan of its own. The others (a search's terms, a team, a channel, a priority) are planned anew for each
+# value: a rare one and a common one need different plans.
+_PLAN_KEPT = frozenset({"status", "inbox", "assignee", "contact_id", "label"})
 
 
 def _label_term(label: str) -> str:
@@ -142,7 +143,7 @@ class ConversationStore(PostgresBase):
         terms, values = filters.equal_terms(viewer, flt, "%s")
         sql += terms
         args += values
-        if flt.label:  # written into the text: each label gets a plan of its own, kept (see _label_term)
+        if flt.label:  # written into the text: each label gets a plan of its own, kept (_label_term)
             sql.append(_label_term(flt.label))
         if flt.q:
             match = tsquery(flt.q, self.codec)
@@ -154,12 +155,11 @@ class ConversationStore(PostgresBase):
             activity, conv_id = decode_cursor(cursor)
             sql.append("AND (c.last_activity_at, c.id) < (%s, %s)")
             args.extend([activity, conv_id])
-        if _ONE_PLAN_SERVES_ALL.union(["label"]).issuperset(
-                f.name for f in fields(flt) if getattr(flt, f.name) is not None):
+        if _PLAN_KEPT.issuperset(f.name for f in fields(flt) if getattr(flt, f.name) is not None):
             # The limit in the text: PostgreSQL keeps the plan (with `LIMIT $n` it plans every use anew, 0.3-0.4
-            # ms; at most 200 such texts), and one plan is right for any value here (bench/README.md D15).
+            # ms; at most 200 such texts), and the kept plan is right here (bench/README.md D15, D21).
             sql.append(f"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT {int(limit) + 1:d}")
-        else:  # a search, a label, a team...: how many match depends on the value, planned for each
+        else:  # a search, a team...: how many match depends on the value, planned for each
             sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
             args.append(limit + 1)
         return " ".join(sql), args
