@@ -26,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ab_webhook import cpu_seconds, venv_python  # noqa: E402
+from bench.ab_webhook import as_checkout  # noqa: E402
 from bench.desk import WARM, wrk_run  # noqa: E402
+from bench.ingest import cpu_seconds  # noqa: E402
 from tests.support.daemon import Daemon  # noqa: E402
 
 PATHS = ("/api/v1/conversations?limit=50", "/api/v1/conversations?limit=50&assignee=unassigned&inbox=telegram.main")
@@ -40,9 +41,7 @@ async def daemon(checkout: str, args: argparse.Namespace) -> AsyncIterator[Daemo
     if args.db is not None:
         d.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.db, d.data_dir / "tpbridge.db")
-    own = sys.executable
-    sys.executable = venv_python(checkout)  # Daemon starts `sys.executable -m tpbridge.bridge`: this checkout's
-    try:
+    with as_checkout(checkout):
         # An agent of its own: a reused store has the admins of earlier runs.
         d.token = d.add_agent(f"admin-{time.time_ns()}@example.com", "Admin", role="admin")
         async with d:
@@ -51,8 +50,6 @@ async def daemon(checkout: str, args: argparse.Namespace) -> AsyncIterator[Daemo
                     status, _ = await d.api("GET", path)
                     assert status == 200, (path, status)
             yield d
-    finally:
-        sys.executable = own
 
 
 async def measure(d: Daemon, path: str, seconds: float) -> tuple[float, float]:

@@ -17,45 +17,44 @@ import os
 import statistics
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import telegram_webhook as tw  # noqa: E402
+from bench.ingest import cpu_seconds  # noqa: E402
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram  # noqa: E402
 from tests.support.daemon import Daemon  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
-
-
-def venv_python(checkout: str) -> str:
-    return os.path.join(os.path.abspath(checkout), ".venv", "bin", "python")
+@contextlib.contextmanager
+def as_checkout(checkout: str) -> Iterator[None]:
+    """Daemon runs `sys.executable -m tpbridge.bridge` (and its CLI): meanwhile, `checkout`'s own `.venv` python,
+    so the daemon imports that checkout's code."""
+    own = sys.executable
+    sys.executable = os.path.join(os.path.abspath(checkout), ".venv", "bin", "python")
+    try:
+        yield
+    finally:
+        sys.executable = own
 
 
 @contextlib.asynccontextmanager
 async def daemon(spec: str, args: argparse.Namespace, fake: FakeTelegram) -> AsyncIterator[tw.CountingTarget]:
     checkout, _, assignment = spec.partition(":")
     env = dict([assignment.split("=", 1)]) if assignment else {}
-    python = venv_python(checkout)
     channels = (f'[channels.telegram.main]\ntoken = "{DEFAULT_TOKEN}"\nmode = "webhook"\n'
                 f'api_base_url = "{fake.url}"\nwebhook_secret = "{tw.SECRET}"\n')
     d = Daemon(Path(tempfile.mkdtemp(prefix="tpb-ab-")), channels, env=env, webchat=False,
                extra_toml=tw.AUTOMATION_TOML if args.automation else "")
     d.config_path.write_text(d.config_path.read_text().replace('log_level = "debug"', 'log_level = "info"'))
-    own = sys.executable
-    sys.executable = python  # Daemon starts `sys.executable -m tpbridge.bridge`: this checkout's
-    try:
+    with as_checkout(checkout):
         async with d:
             assert d.proc is not None
             yield tw.CountingTarget(spec, d.url, d.proc.pid, d.data_dir / "tpbridge.db",
                                     "SELECT count(*) FROM messages WHERE direction = 'in'|/hooks/telegram/main", [])
-    finally:
-        sys.executable = own
 
 
 async def measure(t: tw.CountingTarget, args: argparse.Namespace, runs: tw.Runs) -> tuple[float, float, float]:
