@@ -89,7 +89,9 @@ class Daemon:
         if self.on_sqlite:
             import sqlite3
 
-            conn = sqlite3.connect(self.data_dir / "tpbridge.db", timeout=30)
+            from tpbridge.bridge.store.sqlite import path_from_url
+
+            conn = sqlite3.connect(path_from_url(self.store_url, self.dir), timeout=30)  # as the daemon reads [store]
             try:
                 with conn:
                     return conn.execute(statement, args).fetchall()
