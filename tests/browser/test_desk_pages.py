@@ -83,10 +83,12 @@ async def test_a_verified_app_user_sees_one_history_in_two_browsers(tmp_path: Pa
         await first.goto(d.url + signed_in)
         await first.fill("#text", "我的提现还没到账")
         await first.press("#text", "Enter")
-        # stored (shown, and no longer pending) before the second device opens: a count of 0 pending alone
-        # also held in the instant before the page had added the message at all
-        await expect(first.locator("#messages li.in")).to_have_text("我的提现还没到账")
+        # stored (a line with the message's id), acknowledged, one line, before the second device opens: a count
+        # of 0 pending alone also held in the instant before the page had added the message at all, and the event
+        # stream may show it before the POST is answered (two lines until then; the answer keeps the typed one)
+        await expect(first.locator("#messages li.in[data-id]")).to_have_text("我的提现还没到账")
         await expect(first.locator("#messages li.in.pending")).to_have_count(0)
+        await expect(first.locator("#messages li.in")).to_have_text("我的提现还没到账")
         assert "identifier_hash" not in first.url  # the credential leaves the address bar
 
         second = await laptop.new_page()
