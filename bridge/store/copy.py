@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import psycopg
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store import open_store
+from tpbridge.bridge.store.postgres import text
 from tpbridge.bridge.store.postgres.base import is_postgres_url
 from tpbridge.bridge.store.sqlite.base import path_from_url
 
@@ -106,7 +107,7 @@ class SqliteEnd:
 
 class PostgresEnd:
     def __init__(self, url: str) -> None:
-        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = psycopg.connect(url, autocommit=True, context=text.ADAPTERS)  # U+0000 from SQLite: U+FFFD
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return [tuple(r) for r in self.conn.execute(sql.encode(), args).fetchall()]
@@ -144,7 +145,7 @@ class PostgresEnd:
         sql = (f'INSERT INTO "{table}" ({", ".join(cols)}) VALUES ({", ".join(["%s"] * len(cols))})'
                " ON CONFLICT DO NOTHING")
         with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.executemany(sql.encode(), [tuple(_pg_value(v) for v in r) for r in rows])
+            cur.executemany(sql.encode(), rows)
 
     def finish(self) -> None:
         with self.conn.transaction():
@@ -171,10 +172,6 @@ class PostgresEnd:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def _pg_value(value: Any) -> Any:
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
 
 
 def end(url: str, base: Path) -> End:

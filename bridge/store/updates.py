@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,19 +39,24 @@ def check(fields: Iterable[str], allowed: set[str]) -> None:
         raise ValueError(f"not updatable: {sorted(bad)}")
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, default=str)
+
+
 def conversation_statement(conversation_id: int, fields: ConversationFields, now: float, mark: str,
-                           attrs_patch: str) -> tuple[str, list[Any]]:
+                           attrs_patch: str, json_text: Callable[[object], str] = _json) -> tuple[str, list[Any]]:
     """The UPDATE and its arguments: `mark` is the placeholder, `attrs_patch` the expression merging
-    the stored attrs with a JSON patch passed in its own placeholder. ValueError for a field not updatable."""
+    the stored attrs with a JSON patch passed in its own placeholder, `json_text` what writes the JSON of
+    attrs and labels. ValueError for a field not updatable."""
     check(fields, CONVERSATION_FIELDS)
     sets, args = [f"updated_at = {mark}"], [now]  # type: list[str], list[Any]
     for key, value in fields.items():
         if key == "attrs":
             sets.append(f"attrs = {attrs_patch}")
-            args.append(json.dumps(value, default=str))
+            args.append(json_text(value))
         elif key == "labels":
             sets.append(f"labels = {mark}")
-            args.append(json.dumps(list(fields["labels"])))
+            args.append(json_text(list(fields["labels"])))
         else:
             sets.append(f"{key} = {mark}")
             if isinstance(value, datetime):

@@ -139,3 +139,24 @@ async def test_8_hostile_bodies_and_headers_at_the_x_webhook_are_4xx(world: tupl
     assert any((c["last_message"] or {}).get("text") in ("nul \u0000 inside", "nul \ufffd inside")
                for c in convs["items"]), convs
     assert "http.unhandled" not in d.logs()
+
+
+async def test_8_a_signed_event_with_u0000_in_its_ids_and_references_is_stored(
+        world: tuple[Daemon, FakeXApi, Hostile]) -> None:
+    """U+0000 where the adapter makes look-ups of it: the sender (the DM thread's key), the event's id, the post
+    it answers. PostgreSQL refuses the character in any text it is given, not only in what is stored."""
+    d, fake, _ = world
+    dm = fake.activity_dm(ALICE, "a DM from an id with NUL")
+    event, sender = dm["direct_message_events"][0], "20\u000002"
+    event["id"] += "\u0000"
+    event["message_create"]["sender_id"] = sender
+    dm["users"] = {sender: {"id_str": sender, "name": "Nul Sender", "screen_name": "nul"}}
+    post = fake.activity_tweet(ALICE, "@us a reply to a post with NUL")
+    post["tweet_create_events"][0]["in_reply_to_status_id_str"] = "17\u000017"
+    for payload in (dm, post):
+        body = dumps(payload)
+        assert await _post(d, body, activity_signature(body, SECRET)) == 200, payload
+    _, convs = await d.api("GET", "/api/v1/conversations?inbox=x.main&status=all")
+    texts = {(c["last_message"] or {}).get("text") for c in convs["items"]}
+    assert {"a DM from an id with NUL", "@us a reply to a post with NUL"} <= texts, texts
+    assert "http.unhandled" not in d.logs()

@@ -18,7 +18,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from tpbridge.bridge.crypto import Codec
-from tpbridge.bridge.store.postgres import migrations, sealing
+from tpbridge.bridge.store.postgres import migrations, sealing, text
 from tpbridge.bridge.store.protocol import StoreUnavailable
 
 log = structlog.get_logger(__name__)
@@ -50,7 +50,7 @@ class PostgresBase:
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url, min_size=2, max_size=pool_size, open=False, timeout=POOL_WAIT, name="tpbridge",
             connection_class=sealing.connection_class(codec),
-            kwargs={"autocommit": True, "row_factory": sealing.row_factory(codec)},
+            kwargs={"autocommit": True, "row_factory": sealing.row_factory(codec), "context": text.ADAPTERS},
             # No check on checkout (a round trip per use, which doubled a page's trips to the database):
             # after a database restart every pooled connection is dead, and the first use that finds one
             # so has the pool check them all (`_lost`) before its retry.

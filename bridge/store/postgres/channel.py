@@ -11,6 +11,7 @@ from tpbridge.bridge.store.postgres import notify, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
 from tpbridge.bridge.store.postgres.batch import IngestBatcher, IngestJob
 from tpbridge.bridge.store.postgres.ingest import save_checkpoint
+from tpbridge.bridge.store.postgres.text import nul_free
 from tpbridge.bridge.store.protocol import Change, IngestedItem, PreparedInbound, StoreUnavailable
 from tpbridge.bridge.store.sqlite.sealing import kv_key, kv_keys, lookup_msg, seal
 
@@ -45,7 +46,7 @@ class ChannelStore(PostgresBase):
             await c.execute(
                 "INSERT INTO quarantine (inbox, external_id, reason, path, size, created_at)"
                 " VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (inbox, external_id) DO NOTHING",
-                (inbox, external_id.replace("\x00", "\ufffd"), reason.replace("\x00", "\ufffd"), path, size, now),
+                (inbox, external_id, reason, path, size, now),
             )
             if checkpoint is not None:
                 await save_checkpoint(c, inbox, checkpoint, now)
@@ -72,7 +73,7 @@ class ChannelStore(PostgresBase):
             return set()
 
         async def run(c: Conn) -> set[str]:
-            keys = {lookup_msg(c, inbox, e): e for e in ids}  # keyed hashes when encrypted
+            keys = {lookup_msg(c, inbox, nul_free(e)): e for e in ids}  # keyed hashes when encrypted; as stored
             found = await rows.all_rows(
                 c, "SELECT external_id FROM messages WHERE inbox = %s AND external_id = ANY(%s)"
                 " AND external_id IS NOT NULL",  # the partial dedupe index, also in a generic plan

@@ -13,6 +13,7 @@ from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Iden
 from tpbridge.bridge.store import filters, updates
 from tpbridge.bridge.store.postgres import notify, people, rows
 from tpbridge.bridge.store.postgres.base import Conn, PostgresBase
+from tpbridge.bridge.store.postgres.text import json_text
 from tpbridge.bridge.store.protocol import Change, ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite.conversations import decode_cursor, encode_cursor, page_of_messages
 from tpbridge.bridge.store.sqlite.sealing import lookup_id
@@ -201,7 +202,7 @@ class ConversationStore(PostgresBase):
     async def update_conversation(self, conversation_id: int, **fields: Unpack[ConversationFields]) -> Conversation:
         """Set columns; `attrs` is merged (JSON merge patch), `labels` replaced."""
         sql, args = updates.conversation_statement(conversation_id, fields, self.now(), "%s",
-                                                   "tpb_json_patch(attrs::jsonb, %s::jsonb)::text")
+                                                   "tpb_json_patch(attrs::jsonb, %s::jsonb)::text", json_text)
 
         async def run(c: Conn) -> Conversation:
             cur = await c.execute(sql, args)

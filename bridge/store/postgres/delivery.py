@@ -41,7 +41,7 @@ class DeliveryStore(PostgresBase):
                 " text, html, private, delivery, created_at, reply_to, auto, extra)"
                 " VALUES (%s,%s, 'out', %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
                 (conv.id, conv.inbox, reply.author.kind.value, reply.author.id, reply.author.name,
-                 seal(c, reply.text.replace("\x00", "\ufffd")), seal(c, reply.html), int(reply.private), delivery,
+                 seal(c, reply.text), seal(c, reply.html), int(reply.private), delivery,
                  now, seal(c, reply.reply_to), int(reply.auto), seal(c, json.dumps(reply.extra))),
             )
             await rows.insert_parts(c, message_id, reply.attachments)
@@ -58,7 +58,7 @@ class DeliveryStore(PostgresBase):
                 " updated_at = %s, unread = CASE WHEN %s THEN 0 ELSE unread END,"
                 " first_response_at = CASE WHEN %s AND first_response_at IS NULL THEN %s ELSE first_response_at END"
                 " WHERE id = %s",
-                (seal(c, reply.text[:200].replace("\x00", "\ufffd")), now, now, now, human, human, now, conv.id),
+                (seal(c, reply.text[:200]), now, now, now, human, human, now, conv.id),
             )
             await notify.notify(c, self.instance, notify.message_created(conv.id, message_id))
             return await rows.load_message(c, message_id), await rows.load_conversation(c, conv.id)  # type: ignore[return-value]

@@ -11,13 +11,13 @@ locks' previous holders committed.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 
 from tpbridge.adapters.base import Inbound, ThreadHint
 from tpbridge.bridge.model import Conversation
 from tpbridge.bridge.store.postgres import rows
 from tpbridge.bridge.store.postgres.base import Conn
+from tpbridge.bridge.store.postgres.text import NUL, json_text, nul_free
 from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound
 from tpbridge.bridge.store.sqlite.ingest import Target, message_extra, written_message
 from tpbridge.bridge.store.sqlite.sealing import (
@@ -221,22 +221,26 @@ async def _edit(conn: Conn, inbox: str, rec: Inbound, now: float) -> IngestedIte
 
 
 def without_nul(prep: PreparedInbound) -> PreparedInbound:
-    """PostgreSQL text cannot hold U+0000 (SQLite can): it becomes U+FFFD, as a bad byte would."""
-    rec = prep.record
-    if "\x00" not in f"{rec.text}{rec.html}{rec.external_id}{rec.sender}{rec.subject}{prep.html}":
+    """The record as PostgreSQL will hold it (U+FFFD for U+0000, text.py): what ingest returns, plans with and
+    keys its maps by is then what was stored and what a look-up finds."""
+    rec, sender, thread = prep.record, prep.record.sender, prep.record.thread or ThreadHint()
+    if NUL not in "".join((
+            rec.text, rec.html or "", rec.external_id, rec.subject or "", rec.reply_to or "", rec.edit_of or "",
+            sender.external_id, sender.name or "", sender.handle or "", sender.email or "", sender.language or "",
+            thread.key or "", *thread.references, prep.html or "")):
         return prep
 
-    def fix(value: str) -> str:
-        return value.replace("\x00", "\ufffd")
+    def fix(value: str | None) -> str | None:
+        return None if value is None else nul_free(value)
 
-    def fix_opt(value: str | None) -> str | None:
-        return None if value is None else fix(value)
-
-    sender = replace(rec.sender, external_id=fix(rec.sender.external_id), name=fix_opt(rec.sender.name),
-                     handle=fix_opt(rec.sender.handle))
-    rec = replace(rec, text=fix(rec.text), html=fix_opt(rec.html), external_id=fix(rec.external_id), sender=sender,
-                  subject=fix_opt(rec.subject))
-    return replace(prep, record=rec, html=fix_opt(prep.html))
+    sender = replace(sender, external_id=nul_free(sender.external_id), name=fix(sender.name),
+                     handle=fix(sender.handle), email=fix(sender.email), language=fix(sender.language))
+    hint = None if rec.thread is None else replace(rec.thread, key=fix(thread.key),
+                                                   references=tuple(map(nul_free, thread.references)))
+    rec = replace(rec, text=nul_free(rec.text), html=fix(rec.html), external_id=nul_free(rec.external_id),
+                  sender=sender, subject=fix(rec.subject), reply_to=fix(rec.reply_to), edit_of=fix(rec.edit_of),
+                  thread=hint)
+    return replace(prep, record=rec, html=fix(prep.html))
 
 
 async def ingest_tx(
@@ -278,7 +282,7 @@ async def ingest_tx(
         facts = rec.conversation_facts()
         if facts:
             attrs_sql = ", attrs = tpb_json_patch(attrs::jsonb, %s::jsonb)::text"
-            attrs_args = (json.dumps(facts, default=str),)
+            attrs_args = (json_text(facts),)
         await conn.execute(
             "UPDATE conversations SET last_message_text = %s, last_message_at = %s, last_activity_at = %s,"
             f" updated_at = %s, unread = unread + %s{attrs_sql} WHERE id = %s",
