@@ -11,6 +11,7 @@ search index, id sequences, the audit trail's head. Attachment files stay where 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -105,6 +106,10 @@ class SqliteEnd:
         self.conn.close()
 
 
+# JSON text PostgreSQL's queries read as jsonb, which refuses the escape \u0000 that SQLite's JSON may hold.
+READ_AS_JSONB = {("conversations", "attrs"), ("conversations", "labels")}
+
+
 class PostgresEnd:
     def __init__(self, url: str) -> None:
         self.conn = psycopg.connect(url, autocommit=True, context=text.ADAPTERS)  # U+0000 from SQLite: U+FFFD
@@ -144,6 +149,9 @@ class PostgresEnd:
     def write(self, table: str, cols: list[str], rows: list[Row]) -> None:
         sql = (f'INSERT INTO "{table}" ({", ".join(cols)}) VALUES ({", ".join(["%s"] * len(cols))})'
                " ON CONFLICT DO NOTHING")
+        if jsonb := [i for i, c in enumerate(cols) if (table, c) in READ_AS_JSONB]:
+            rows = [tuple(text.json_text(json.loads(v)) if i in jsonb and isinstance(v, str) and "\\u0000" in v
+                          else v for i, v in enumerate(r)) for r in rows]
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.executemany(sql.encode(), rows)
 

@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 from tpbridge.adapters.base import ThreadHint
+from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.store import copy as store_copy
 from tpbridge.bridge.store.copy import PostgresEnd
+from tpbridge.bridge.store.protocol import ConversationFilter
 
 from tests.fakes.postgres import Postgres
 from tests.support.core import inbound, running_core, sqlite_url
 
 NUL = "a\x00b"
+ADMIN = Viewer(0, Role.ADMIN, (), ())
 SHOWN = {"a\x00b", "a\ufffdb"}  # as written on SQLite, as PostgreSQL keeps it
 
 # Each is a look-up as well as a value: threading by key, joining by reference, the quoted message, the edited one.
@@ -65,11 +68,17 @@ async def test_channel_look_ups_and_settings_with_u0000_answer_on_both_stores(tm
 
 async def test_a_sqlite_store_holding_u0000_copies_to_postgresql(tmp_path: Path, postgres: Postgres) -> None:
     async with running_core(tmp_path, url=sqlite_url(tmp_path)) as core:
-        await core.pipeline.ingest("webchat.site", "webchat", [inbound(NUL, NUL, f"text {NUL}")], NUL)
+        item = (await core.pipeline.ingest("webchat.site", "webchat", [inbound(NUL, NUL, f"text {NUL}")], NUL))[0]
+        assert item.conversation is not None
+        await core.store.update_conversation(item.conversation.id, attrs={"k": NUL}, labels=[NUL])
     dst_url = postgres.new_database()
     await asyncio.to_thread(store_copy.copy, sqlite_url(tmp_path), dst_url, tmp_path)
     dst = PostgresEnd(dst_url)
     try:
         assert dst.read("messages", ["text", "external_id"], ["id"], None, 10) == [("text a\ufffdb", "a\ufffdb")]
+        assert dst.read("conversation_labels", ["label"], ["label"], None, 10) == [("a\ufffdb",)]  # read as jsonb
     finally:
         dst.close()
+    async with running_core(tmp_path / "pg", url=dst_url) as core:  # its JSON is read as jsonb alike
+        conv = (await core.store.list_conversations(ADMIN, ConversationFilter(label="a\ufffdb"), 10, None)).items[0]
+        assert conv.attrs["k"] == "a\ufffdb" and list(conv.labels) == ["a\ufffdb"]
