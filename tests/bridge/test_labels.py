@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from tpbridge.bridge.model import Role, Viewer
+from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
 from tpbridge.bridge.store.postgres import PostgresStore
 from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore
@@ -69,6 +69,48 @@ async def test_the_label_filter_follows_every_change_of_labels(tmp_path: Path, s
         assert await _labelled(core, store, "nobody's") == []
         said, kept = _pairs(store_url, tmp_path)
         assert said == kept == {("billing", b)}
+
+
+def _activity_copies(store_url: str) -> list[tuple[int, float, float]]:
+    """PostgreSQL's label rows carry their conversation's activity time (migration 38): (id, copy, original)."""
+    with psycopg.connect(store_url) as conn:
+        return [(r[0], r[1], r[2]) for r in conn.execute(
+            "SELECT c.id, l.last_activity_at, c.last_activity_at FROM conversation_labels l"
+            " JOIN conversations c ON c.id = l.conversation_id")]
+
+
+async def test_a_labels_page_follows_its_conversations_activity_newest_first(tmp_path: Path, store_url: str) -> None:
+    """A message, a reply, an edit of labels: the label's page is in the order the inbox's is, page after page."""
+    async with running_core(tmp_path, url=store_url) as core:
+        store = core.store
+        ids = [(await core.pipeline.ingest("webchat.site", "webchat", [inbound(f"o{i}", f"q{i}")]))[0].conversation.id
+               for i in range(4)]
+        a, b, c, d = ids
+        for conv in (a, b, c):
+            await store.update_conversation(conv, labels=["vip", "billing"] if conv == b else ["vip"])
+        assert await _labelled(core, store, "vip") == [c, b, a]
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("o9", "q0")])  # a's person writes again
+        assert await _labelled(core, store, "vip") == [a, c, b]
+        await core.desk.reply(b, "an answer", author=Author(AuthorKind.AGENT, None, "A"))
+        assert await _labelled(core, store, "vip") == [b, a, c]
+        assert await _labelled(core, store, "billing") == [b]
+        await core.pipeline.ingest("webchat.site", "webchat", [inbound("o8", "q3")])  # d carries no label
+        await store.update_conversation(d, labels=["vip"])
+        seen, cursor = [], None
+        while True:  # a page at a time: the cursor follows the same order
+            page = await store.list_conversations(ADMIN, ConversationFilter(status="all", label="vip"), 1, cursor)
+            seen += [conv.id for conv in page.items]
+            if (cursor := page.next_cursor) is None:
+                break
+        assert seen == [d, b, a, c]
+        if store_url.startswith("postgresql"):
+            copies = _activity_copies(store_url)
+            assert len(copies) == 5 and all(copy == original for _, copy, original in copies), copies
+            sql, args = store._list_query(ADMIN, ConversationFilter(label="vip"), 50, None)
+            with psycopg.connect(store_url) as conn:  # whether the index serves it at all: the tables are tiny
+                conn.execute("SET enable_seqscan = off")
+                plan = " ".join(r[0] for r in conn.execute(("EXPLAIN " + sql).encode(), args))
+            assert "conversation_labels_activity" in plan and "Sort" not in plan, plan  # in order, not sorted
 
 
 async def test_a_label_is_found_as_written_whatever_it_holds(tmp_path: Path, store_url: str) -> None:
@@ -146,5 +188,6 @@ async def test_labels_given_before_the_upgrade_are_found_after_it(tmp_path: Path
         try:
             page = await new.list_conversations(ADMIN, ConversationFilter(status="all", label="vip"), 10, None)
             assert len(page.items) == 2 and {tuple(c.labels) for c in page.items} <= {("vip",), ("vip", "billing")}
+            assert page.items[0].last_activity_at > page.items[1].last_activity_at  # newest first
         finally:
             await new.close()

@@ -620,7 +620,7 @@ def test_postgresql_keeps_a_list_plan_only_where_one_plan_suits_every_value() ->
         sql, args = store._list_query(ADMIN, flt, 50, None)  # type: ignore[misc]
         assert sql.endswith("LIMIT 51") and 51 not in args, flt
     sql, args = store._list_query(ADMIN, ConversationFilter(label="o'brien"), 50, None)  # type: ignore[misc]
-    assert "label = 'o''brien')" in sql and "o'brien" not in args
+    assert "l.label = 'o''brien' AND" in sql and "o'brien" not in args
     for flt in (ConversationFilter(q="withdrawal"), ConversationFilter(team="T1"),
                 ConversationFilter(label="v", team="T"), ConversationFilter(status="open", channel="telegram"),
                 ConversationFilter(priority=Priority.HIGH)):

@@ -64,20 +64,19 @@ def _page_of(found: Sequence[Sequence[Any]], limit: int) -> Page:
 
 # Filters each served by an index in the list's order (status, inbox, assignee: migrations 26, 35, 37) or
 # that pick a handful of conversations (a contact's): the plan PostgreSQL keeps for the statement suits any
-# of their values. A label's value is written into the text (_label_term): each label's statement keeps a
+# of their values. A label's value is written into the text (_label_literal): each label's statement keeps a
 # plan of its own. The others (a search's terms, a team, a channel, a priority) are planned anew for each
 # value: a rare one and a common one need different plans.
 _PLAN_KEPT = frozenset({"status", "inbox", "assignee", "contact_id", "label"})
 
 
-def _label_term(label: str) -> str:
-    """How many conversations carry a label decides its plan (a rare one: from conversation_labels; a common
-    one: the activity order, probing the label), so a bound label would be planned at each use (0.4-0.6 ms
-    at a desk's size). As a literal in the text, each label's statement is prepared with its own plan and
-    kept (psycopg prepares a text used five times; at most 100 a connection); PostgreSQL drops the plan
-    when ANALYZE changes the table's statistics. psycopg reads `%` in the text as a placeholder's start."""
-    literal = Literal(label).as_string(None).replace("%", "%%")
-    return f"AND c.id IN (SELECT conversation_id FROM conversation_labels WHERE label = {literal})"
+def _label_literal(label: str) -> str:
+    """A label written into the statement's text, not bound: how many conversations carry it decides the plan
+    (a rare one: its few rows; a common one: filtering the others on the way), so a bound label would be
+    planned at each use (0.4-0.6 ms at a desk's size). As a literal, each label's statement is prepared with its
+    own plan and kept (psycopg prepares a text used five times; at most 100 a connection); PostgreSQL drops the
+    plan when ANALYZE changes the table's statistics. psycopg reads `%` in the text as a placeholder's start."""
+    return Literal(label).as_string(None).replace("%", "%%")
 
 
 # The follow-up's and the snooze waker's look-ups, through their partial indexes (migrations 34, 33).
@@ -137,15 +136,19 @@ class ConversationStore(PostgresBase):
     ) -> tuple[str, list[Any]] | None:
         """The list's SQL and its arguments; None when a search has no terms (nothing matches)."""
         where, args = visibility(viewer)
-        sql = [f"SELECT {rows.CONVERSATION_COLUMNS} FROM conversations c WHERE", where]
+        if flt.label:  # the label's rows in activity order, a copy of their conversations' (migration 38)
+            activity, conv_id = "l.last_activity_at", "l.conversation_id"
+            source = ("conversation_labels l JOIN conversations c ON c.id = l.conversation_id"
+                      f" WHERE l.label = {_label_literal(flt.label)} AND")
+        else:
+            activity, conv_id, source = "c.last_activity_at", "c.id", "conversations c WHERE"
+        sql = [f"SELECT {rows.CONVERSATION_COLUMNS} FROM {source}", where]
         if flt.status and flt.status != "all":
             sql.append("AND c.status = %s")
             args.append(flt.status)
         terms, values = filters.equal_terms(viewer, flt, "%s")
         sql += terms
         args += values
-        if flt.label:  # written into the text: each label gets a plan of its own, kept (_label_term)
-            sql.append(_label_term(flt.label))
         if flt.q:
             match = tsquery(flt.q, self.codec)
             if match is None:
@@ -153,15 +156,14 @@ class ConversationStore(PostgresBase):
             sql.append("AND c.id IN (SELECT conversation_id FROM message_search WHERE terms @@ %s::tsquery)")
             args.append(match)
         if cursor:
-            activity, conv_id = decode_cursor(cursor)
-            sql.append("AND (c.last_activity_at, c.id) < (%s, %s)")
-            args.extend([activity, conv_id])
+            sql.append(f"AND ({activity}, {conv_id}) < (%s, %s)")
+            args.extend(decode_cursor(cursor))
         if _PLAN_KEPT.issuperset(f.name for f in fields(flt) if getattr(flt, f.name) is not None):
             # The limit in the text: PostgreSQL keeps the plan (with `LIMIT $n` it plans every use anew, 0.3-0.4
             # ms; at most 200 such texts), and the kept plan is right here (bench/README.md D15, D21).
-            sql.append(f"ORDER BY c.last_activity_at DESC, c.id DESC LIMIT {int(limit) + 1:d}")
+            sql.append(f"ORDER BY {activity} DESC, {conv_id} DESC LIMIT {int(limit) + 1:d}")
         else:  # a search, a team...: how many match depends on the value, planned for each
-            sql.append("ORDER BY c.last_activity_at DESC, c.id DESC LIMIT %s")
+            sql.append(f"ORDER BY {activity} DESC, {conv_id} DESC LIMIT %s")
             args.append(limit + 1)
         return " ".join(sql), args
 
