@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +42,35 @@ from tpbridge.bridge.store.protocol import IngestedItem, PreparedInbound, Store,
 log = structlog.get_logger(__name__)
 
 INLINE_HTML = 4096  # characters of HTML sanitised on the loop; longer goes to a thread
+# A channel's id of a message, a person or a thread is a key both stores index; PostgreSQL's indexes refuse a
+# row over ~2,700 bytes (an error, so the channel would retry it forever). No channel's real ids come near this
+# (Telegram's, X's and WeChat's are numbers, a Message-ID stays on a 998-character line, an address is at most
+# 320): longer is hostile or broken, and the record is quarantined with the reason, on both stores alike.
+MAX_CHANNEL_ID = 512
+
+
+def bounded_id(value: str) -> str:
+    """An id as the quarantine keys it: itself, or its start and a digest of the whole (the same each time)."""
+    if len(value) <= MAX_CHANNEL_ID:
+        return value
+    return f"{value[:200]}…{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def _overlong(rec: Inbound) -> str | None:
+    """Which of a record's stored keys is longer than MAX_CHANNEL_ID, if one is."""
+    for name, value in (("message id", rec.external_id), ("sender id", rec.sender.external_id),
+                        ("thread key", rec.thread.key if rec.thread else None)):
+        if value is not None and len(value) > MAX_CHANNEL_ID:
+            return f"the channel's {name} is {len(value)} characters long (at most {MAX_CHANNEL_ID} are kept)"
+    return None
+
+
+def _as_quarantined(rec: Inbound, reason: str) -> Quarantined:
+    raw = rec.raw if rec.raw is not None else json.dumps({
+        "external_id": rec.external_id, "sender": rec.sender.external_id, "name": rec.sender.name,
+        "thread": rec.thread.key if rec.thread else None, "sent_at": rec.sent_at.isoformat(), "text": rec.text,
+    }, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return Quarantined(rec.inbox, rec.external_id, reason, raw)
 
 
 class Pipeline:
@@ -63,6 +93,8 @@ class Pipeline:
         for rec in batch:
             if rec.inbox != inbox:
                 raise ValueError(f"record for inbox {rec.inbox!r} handed to {inbox!r}")
+        if any(map(_overlong, batch)):
+            return await self._without_overlong(inbox, channel, batch, checkpoint)
         # Attachment files are written first (the store does it off the loop; if it cannot, this
         # raises and nothing is acknowledged). Sanitising a mail's HTML can take milliseconds: off
         # the loop too. A chat message's few hundred bytes of HTML cost less to clean here than the
@@ -88,6 +120,19 @@ class Pipeline:
             self.bus.publish(Event(kind, item.conversation, item.message))
         return items
 
+    async def _without_overlong(
+        self, inbox: str, channel: str, batch: Sequence[Inbound], checkpoint: str | None
+    ) -> list[IngestedItem]:
+        """The records whose keys fit, stored; the others quarantined (each answered as nothing new stored)."""
+        kept: list[Inbound] = []
+        for rec in batch:
+            if (reason := _overlong(rec)) is None:
+                kept.append(rec)
+            else:
+                await self.quarantine(inbox, _as_quarantined(rec, reason), None)
+        stored = iter(await self.ingest(inbox, channel, kept, checkpoint))
+        return [next(stored) if _overlong(rec) is None else IngestedItem(None) for rec in batch]
+
     async def quarantine(self, inbox: str, item: Quarantined, checkpoint: str | None) -> None:
         digest = hashlib.sha256(item.raw).hexdigest()
         if self.files.codec is not None:
@@ -101,8 +146,9 @@ class Pipeline:
             path.write_bytes(item.raw if codec is None else codec.seal_bytes(item.raw))
 
         await asyncio.to_thread(write)
-        await self.store.quarantine(inbox, item.external_id, item.reason, str(path), len(item.raw), checkpoint)
-        log.warning("message.quarantined", inbox=inbox, external_id=item.external_id, reason=item.reason)
+        key = bounded_id(item.external_id)
+        await self.store.quarantine(inbox, key, item.reason, str(path), len(item.raw), checkpoint)
+        log.warning("message.quarantined", inbox=inbox, external_id=key, reason=item.reason)
 
 
 class InboxSink:

@@ -160,3 +160,19 @@ async def test_8_a_signed_event_with_u0000_in_its_ids_and_references_is_stored(
     texts = {(c["last_message"] or {}).get("text") for c in convs["items"]}
     assert {"a DM from an id with NUL", "@us a reply to a post with NUL"} <= texts, texts
     assert "http.unhandled" not in d.logs()
+
+
+async def test_8_a_signed_event_from_an_overlong_sender_id_is_quarantined_not_retried(
+        world: tuple[Daemon, FakeXApi, Hostile]) -> None:
+    """An id PostgreSQL's indexes cannot hold (~9 KB that does not compress): kept in the quarantine with the
+    reason and answered 200 on both stores — a 503 would have X redeliver it forever."""
+    d, fake, _ = world
+    sender = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+    dm = fake.activity_dm(ALICE, "from a very long id")
+    dm["direct_message_events"][0]["message_create"]["sender_id"] = sender
+    dm["users"] = {sender: {"id_str": sender, "name": "Long", "screen_name": "long"}}
+    body = dumps(dm)
+    assert await _post(d, body, activity_signature(body, SECRET)) == 200
+    _, quarantined = await d.api("GET", "/api/v1/quarantine")
+    assert any("sender id is 3000 characters" in q["reason"] for q in quarantined["items"]), quarantined
+    assert "http.unhandled" not in d.logs()
