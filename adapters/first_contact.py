@@ -15,8 +15,8 @@ from tpbridge.adapters.base import ChannelRule, Reach
 def numeric_id(to: str) -> str:
     """A Telegram chat id or an X user id: digits (a Telegram group id may start with -)."""
     value = to.strip()
-    if not value.lstrip("-").isdigit():
-        raise ValueError(f"{to!r} is not a numeric id")
+    if not value.lstrip("-").isdigit() or len(value) > 32:
+        raise ValueError(f"{to[:40]!r} is not a numeric id")
     return value
 
 
@@ -24,7 +24,7 @@ def opaque_id(to: str) -> str:
     """An id the channel made up (a WeChat openid): any non-empty text without spaces."""
     value = to.strip()
     if not value or any(ch.isspace() for ch in value) or len(value) > 128:
-        raise ValueError(f"{to!r} is not an id of this channel")
+        raise ValueError(f"{to[:40]!r} is not an id of this channel")
     return value
 
 
@@ -32,8 +32,8 @@ def email_address(to: str) -> str:
     """An e-mail address, lower-cased as identities store it."""
     _name, addr = parseaddr(to)
     local, at, domain = addr.rpartition("@")
-    if not at or not local or "." not in domain or any(ch.isspace() for ch in addr):
-        raise ValueError(f"{to!r} is not an e-mail address")
+    if not at or not local or "." not in domain or any(ch.isspace() for ch in addr) or len(addr) > 320:
+        raise ValueError(f"{to[:80]!r} is not an e-mail address")  # 320: RFC 5321's 64 + @ + 255
     return addr.lower()
 
 

@@ -34,6 +34,9 @@ class NotFound(LookupError):
     pass
 
 
+MAX_LABEL = 100
+
+
 class Invalid(ValueError):
     pass
 
@@ -124,6 +127,9 @@ class Desk:
 
     async def set_labels(self, conversation_id: int, labels: Sequence[str]) -> Conversation:
         clean = sorted({label.strip() for label in labels if label.strip()})
+        if too_long := [label for label in clean if len(label) > MAX_LABEL]:
+            # a label is a key PostgreSQL indexes (conversation_labels), and a word in the inbox, not a note
+            raise Invalid(f"labels: at most {MAX_LABEL} characters each ({len(too_long[0])} given)")
         return await self.update(conversation_id, labels=clean)
 
     async def mark_read(self, conversation_id: int) -> Conversation:

@@ -16,6 +16,7 @@ from tpbridge.adapters.base import ChannelRule, Inbound, Reach, Sender, StartsCo
 from tpbridge.bridge.core import Core
 from tpbridge.bridge.desk import Invalid, NotFound
 from tpbridge.bridge.model import Author, Conversation, Message, Role, Viewer, utcnow
+from tpbridge.bridge.pipeline import MAX_CHANNEL_ID
 from tpbridge.bridge.store.protocol import ConversationFilter
 
 log = structlog.get_logger(__name__)
@@ -71,6 +72,8 @@ async def start_conversation(
         address = adapter.address(to)
     except ValueError as exc:
         raise Invalid(f"to: {exc}") from None
+    if len(address) > MAX_CHANNEL_ID:  # a plugin's channel may not check: the store keeps no longer key
+        raise Invalid(f"to: at most {MAX_CHANNEL_ID} characters")
     known, convs = await recipient_conversations(core, inbox, address)
     adapter.may_start(Reach(utcnow(), known, tuple(c.attrs for c in convs)))
     sink = core.sinks[inbox]

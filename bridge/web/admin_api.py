@@ -205,7 +205,7 @@ async def add_agent(request: web.Request) -> web.Response:
     _admin(request)
     body = await read_json(request)
     email, name, password = body.get("email"), body.get("name"), body.get("password")
-    if not isinstance(email, str) or "@" not in email:
+    if not isinstance(email, str) or "@" not in email or len(email) > 320:
         fail(422, "invalid", "email: must be an email address")
     if not isinstance(name, str) or not name.strip():
         fail(422, "invalid", "name: must not be empty")

@@ -279,7 +279,10 @@ async def set_labels(request: web.Request) -> web.Response:
     labels = body.get("labels")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         fail(400, "bad_request", "labels must be a list of strings")
-    conv = await request.app[CORE].desk.set_labels(conv.id, labels)
+    try:
+        conv = await request.app[CORE].desk.set_labels(conv.id, labels)
+    except Invalid as exc:
+        fail(422, "invalid", str(exc))
     return await conversation_response(request, conv)
 
 

@@ -103,6 +103,13 @@ async def test_reply_status_assign_labels_and_healthz(tmp_path: Path, store_url:
         assert status == 200 and body["assignee"]["name"] == "Li Lei" and body["team"] == "support"
         status, body = await d.api("POST", f"/api/v1/conversations/{conv}/labels", {"labels": ["vip", "refund"]})
         assert body["labels"] == ["refund", "vip"]
+        # A label is a key PostgreSQL indexes: one of 3,000 characters was a 503 there (an index row too big)
+        long_label = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+        status, body = await d.api("POST", f"/api/v1/conversations/{conv}/labels", {"labels": ["ok", long_label]})
+        assert status == 422 and "at most 100 characters" in body["error"]["message"], body
+        status, body = await d.api("POST", "/api/v1/agents", {"email": long_label + "@example.com", "name": "Long",
+                                                             "password": "correct horse"})
+        assert status == 422, body
         status, body = await d.api("POST", f"/api/v1/conversations/{conv}/status",
                                    {"status": "snoozed", "until": "2099-01-01T00:00:00Z"})
         assert body["status"] == "snoozed" and body["snoozed_until"].startswith("2099-01-01")

@@ -166,6 +166,10 @@ def test_x_writes_first_only_where_a_dm_exists_and_email_anywhere() -> None:
     assert first_contact.email_address("Carol <Carol@Example.ORG>") == "carol@example.org"
     with pytest.raises(ValueError):
         first_contact.email_address("carol at example")
+    for address, check in ((f"{'c' * 3000}@example.org", first_contact.email_address),  # a key no store indexes
+                           ("1" * 40, first_contact.numeric_id), ("o" * 200, first_contact.opaque_id)):
+        with pytest.raises(ValueError):
+            check(address)
     later = (now + timedelta(hours=1)).isoformat()
     first_contact.require_window(Reach(now, True, ({"reply_window_ends_at": later},)), "reply_window_ends_at", "w", "m")
 
