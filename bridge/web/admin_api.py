@@ -14,9 +14,9 @@ from tpbridge.bridge.desk import Invalid
 from tpbridge.bridge.model import Agent, Canned, Role
 from tpbridge.bridge.store.protocol import AgentFields, Conflict, ConversationFilter
 from tpbridge.bridge.web import audit_api, openapi
-from tpbridge.bridge.web.api import parse_int, read_json, render_conversations
+from tpbridge.bridge.web.api import read_json, render_conversations
 from tpbridge.bridge.web.auth import hash_password_async
-from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.errors import fail, is_id, parse_int
 from tpbridge.bridge.web.i18n import LANGUAGES
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import contact_json
@@ -141,7 +141,7 @@ async def merge_contacts(request: web.Request) -> web.Response:
     target = parse_int(request.match_info["id"], "id")
     body = await read_json(request)
     source = body.get("contact")
-    if not isinstance(source, int) or isinstance(source, bool):
+    if not is_id(source):
         fail(400, "bad_request", "contact must be the id of the contact to merge in")
     if source == target:
         fail(422, "invalid", "contact: cannot merge a contact into itself")

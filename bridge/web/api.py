@@ -16,7 +16,7 @@ from tpbridge.bridge.desk import Invalid, NotFound
 from tpbridge.bridge.model import Agent, Author, AuthorKind, Contact, Conversation, Priority, Viewer
 from tpbridge.bridge.store.protocol import UNSET, ConversationFilter, StoredAttachment
 from tpbridge.bridge.web import audit_api, serving
-from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.errors import fail, parse_int
 from tpbridge.bridge.web.json_body import json_response
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import contact_json, conversation_json, message_json, quarantine_json
@@ -32,18 +32,6 @@ def cursor_is_first(cursor: str | None) -> bool:
     """A search is recorded once, not once per page scrolled."""
     return not cursor
 
-
-BIGINT = 2**63  # ids, cursors and limits are 64-bit in both stores: a larger number names nothing there
-
-
-def parse_int(value: str, name: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        fail(400, "bad_request", f"{name} must be a number")
-    if not -BIGINT <= number < BIGINT:
-        fail(400, "bad_request", f"{name} is out of range")
-    return number
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -125,8 +113,10 @@ async def list_conversations(request: web.Request) -> web.Response:
         priority=_priority(q["priority"]) if q.get("priority") else None,
         contact_id=parse_int(q["contact"], "contact") if q.get("contact") else None, q=q.get("q") or None,
     )
-    if flt.assignee not in (None, "me", "unassigned", "all") and not flt.assignee.isdigit():
-        fail(400, "bad_request", 'assignee must be "me", "unassigned", "all" or an agent id')
+    if flt.assignee not in (None, "me", "unassigned", "all"):
+        if not flt.assignee.isdigit():
+            fail(400, "bad_request", 'assignee must be "me", "unassigned", "all" or an agent id')
+        parse_int(flt.assignee, "assignee")  # an agent id is 64-bit in both stores
     try:  # the page with its contacts and assignees, in one read
         page, contacts, agents = await request.app[CORE].store.conversation_page(_viewer(request), flt, limit,
                                                                                  q.get("cursor"))
@@ -235,7 +225,7 @@ async def assign(request: web.Request) -> web.Response:
         if ref is None:
             agent_id = None
         elif isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            agent_id = int(ref)
+            agent_id = parse_int(str(ref), "agent")
         elif isinstance(ref, str):
             found = await core.store.agent_by_email(ref)
             if found is None:

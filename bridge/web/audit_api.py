@@ -7,16 +7,10 @@ from typing import Any
 from aiohttp import web
 from tpbridge.bridge.audit import AuditEntry, entry_json
 from tpbridge.bridge.web import openapi
-from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.errors import fail, parse_int
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 
 routes = web.RouteTableDef()
-
-
-def _int(value: str, name: str) -> int:
-    if not value.isdigit():
-        fail(400, "bad_request", f"{name} must be a number")
-    return int(value)
 
 
 def client_address(request: web.Request) -> str | None:
@@ -36,14 +30,14 @@ async def page(request: web.Request) -> tuple[list[AuditEntry], str | None]:
     if not request[VIEWER].is_admin:
         fail(403, "forbidden", "only an admin may read the audit trail")
     q = request.query
-    limit = _int(q.get("limit", "50"), "limit")
+    limit = parse_int(q.get("limit", "50"), "limit")
     if not 1 <= limit <= 500:
         fail(400, "bad_request", "limit must be between 1 and 500")
-    before = _int(q["cursor"], "cursor") if q.get("cursor") else None
+    before = parse_int(q["cursor"], "cursor") if q.get("cursor") else None
     agent_id = None
     if ref := q.get("agent"):
         if ref.isdigit():
-            agent_id = int(ref)
+            agent_id = parse_int(ref, "agent")
         else:
             found = await request.app[CORE].store.agent_by_email(ref)
             if found is None:

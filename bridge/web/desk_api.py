@@ -15,7 +15,7 @@ from tpbridge.bridge.phone import DIRECTIONS, OUTCOMES, Call, Phone
 from tpbridge.bridge.web import openapi
 from tpbridge.bridge.web.admin_api import visible_contact
 from tpbridge.bridge.web.api import conversation_response, read_json, render_conversations
-from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.errors import fail, is_id
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 from tpbridge.bridge.web.serialize import message_json
 
@@ -66,7 +66,7 @@ async def new_conversation(request: web.Request) -> web.Response:
     inbox = _text(body, "inbox", required=True, limit=200)
     assert inbox is not None
     contact_id = body.get("contact_id")
-    if contact_id is not None and (not isinstance(contact_id, int) or isinstance(contact_id, bool)):
+    if contact_id is not None and not is_id(contact_id):
         fail(400, "bad_request", "contact_id must be a number")
     if contact_id is not None:
         await visible_contact(request, contact_id)  # 404 for a person none of whose conversations the agent sees

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 from aiohttp import web
 
@@ -24,3 +24,21 @@ def fail(status: int, code: str, message: str) -> NoReturn:
     if cls is web.HTTPMethodNotAllowed:
         raise cls("", [], text=body, content_type="application/json")
     raise cls(text=body, content_type="application/json")
+
+
+BIGINT = 2**63  # ids, cursors and limits are 64-bit in both stores: a larger number names nothing there
+
+
+def parse_int(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        fail(400, "bad_request", f"{name} must be a number")
+    if not -BIGINT <= number < BIGINT:
+        fail(400, "bad_request", f"{name} is out of range")
+    return number
+
+
+def is_id(value: object) -> TypeGuard[int]:
+    """A JSON number that can name a row: an integer (not a boolean) within 64 bits."""
+    return isinstance(value, int) and not isinstance(value, bool) and -BIGINT <= value < BIGINT

@@ -13,9 +13,9 @@ from aiohttp import web
 from tpbridge.bridge.model import Agent, iso
 from tpbridge.bridge.store.protocol import ApiToken
 from tpbridge.bridge.web import audit_api, openapi
-from tpbridge.bridge.web.api import parse_int, read_json
+from tpbridge.bridge.web.api import read_json
 from tpbridge.bridge.web.auth import digest, new_token
-from tpbridge.bridge.web.errors import fail
+from tpbridge.bridge.web.errors import fail, parse_int
 from tpbridge.bridge.web.keys import AGENT, CORE, VIEWER
 
 routes = web.RouteTableDef()
@@ -40,7 +40,7 @@ async def _whose(request: web.Request, ref: Any) -> Agent:
         fail(403, "forbidden", "only an admin may manage another agent's tokens")
     store = request.app[CORE].store
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        agent = await store.get_agent(int(ref))
+        agent = await store.get_agent(parse_int(str(ref), "agent"))
     elif isinstance(ref, str):
         found = await store.agent_by_email(ref)
         agent = None if found is None else found[0]

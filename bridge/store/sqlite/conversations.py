@@ -22,8 +22,11 @@ def encode_cursor(activity: float, conv_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, int]:
+    """ValueError or TypeError for anything but a cursor a page gave (its id 64-bit, as both stores keep it)."""
     raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     activity, conv_id = json.loads(raw)
+    if not -(2**63) <= int(conv_id) < 2**63:
+        raise ValueError("cursor: the conversation id is out of range")
     return float(activity), int(conv_id)
 
 
