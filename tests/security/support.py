@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -67,3 +69,30 @@ async def _newest(d: Daemon) -> int:
     status, body = await d.api("GET", "/api/v1/conversations?status=all")
     assert status == 200, body
     return int(body["items"][0]["id"])
+
+
+@dataclass(frozen=True)
+class Walk:
+    """What a test walking every documented route starts from."""
+
+    conversation: int  # what `{id}` is filled with
+    doc: dict[str, Any]  # the daemon's own OpenAPI document
+    operations: list[tuple[str, str, dict[str, Any]]]  # (method, path, operation)
+    headers: dict[str, str]  # the admin's token
+
+
+async def walk(d: Daemon) -> Walk:
+    conv = await conversation(d)
+    async with d.session.get(d.url + "/api/v1/openapi.json") as resp:
+        doc: dict[str, Any] = await resp.json()
+    ops = [(method, path, op) for path, ops in doc["paths"].items() for method, op in ops.items()
+           if method != "parameters"]
+    return Walk(conv, doc, ops, {"Authorization": f"Bearer {d.token}"})
+
+
+def json_schema(op: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body an operation documents (its `$ref` followed); {} when it takes none."""
+    schema: dict[str, Any] = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    if "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema

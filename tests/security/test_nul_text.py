@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.security.support import browser, conversation, login_form
+from tests.security.support import browser, json_schema, login_form, walk
 from tests.support.daemon import Daemon, Visitor
 
 pytestmark = pytest.mark.slow
@@ -25,36 +25,29 @@ NUL = "a\x00b"
 
 def _body(op: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     """A JSON body giving every documented field of an operation a NUL (a list of one where it takes a list)."""
-    schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-    if "$ref" in schema:
-        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return {name: [NUL] if prop.get("type") == "array" else NUL
-            for name, prop in schema.get("properties", {}).items()} or {"text": NUL, "name": NUL}
+            for name, prop in json_schema(op, doc).get("properties", {}).items()} or {"text": NUL, "name": NUL}
 
 
 async def test_every_route_given_a_nul_answers_a_clear_4xx_on_either_store(tmp_path: Path, store_url: str) -> None:
     async with Daemon(tmp_path, store_url=store_url) as d:
-        conv = await conversation(d)
-        async with d.session.get(d.url + "/api/v1/openapi.json") as resp:
-            doc = await resp.json()
-        hdr = {"Authorization": f"Bearer {d.token}"}
-        tried = 0
-        for path, ops in doc["paths"].items():
+        w = await walk(d)
+        conv, hdr, tried = w.conversation, w.headers, 0
+        for method, path, op in w.operations:
             url = d.url + re.sub(r"\{[^}]+\}", str(conv), path)
-            for method, op in ops.items():
-                if method == "parameters" or (method == "delete" and "{id}" in path and "contacts" in path):
-                    continue  # erasing the conversation's person would leave the rest nothing to act on
-                names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
-                kw: dict[str, Any] = {"params": {n: NUL for n in names}, "headers": hdr}
-                async with d.session.request(method.upper(), url, **kw) as resp:
-                    assert resp.status == 400, (method, path, "query", resp.status, await resp.text())
-                    assert (await resp.json())["error"]["code"] == "bad_request"
-                if method in ("post", "patch", "put"):
-                    async with d.session.request(method.upper(), url, json=_body(op, doc), headers=hdr) as resp:
-                        assert resp.status < 500, (method, path, "body", resp.status, await resp.text())
-                        if resp.status == 400:
-                            assert (await resp.json())["error"]["code"] in ("bad_request", "bad_json")
-                tried += 1
+            if method == "delete" and "{id}" in path and "contacts" in path:
+                continue  # erasing the conversation's person would leave the rest nothing to act on
+            names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
+            kw: dict[str, Any] = {"params": {n: NUL for n in names}, "headers": hdr}
+            async with d.session.request(method.upper(), url, **kw) as resp:
+                assert resp.status == 400, (method, path, "query", resp.status, await resp.text())
+                assert (await resp.json())["error"]["code"] == "bad_request"
+            if method in ("post", "patch", "put"):
+                async with d.session.request(method.upper(), url, json=_body(op, w.doc), headers=hdr) as resp:
+                    assert resp.status < 500, (method, path, "body", resp.status, await resp.text())
+                    if resp.status == 400:
+                        assert (await resp.json())["error"]["code"] in ("bad_request", "bad_json")
+            tried += 1
         assert tried >= 30
         for labels in ([NUL], ["ok", NUL]):  # the form fields that reach the store: refused whole
             status, body = await d.api("POST", f"/api/v1/conversations/{conv}/labels", {"labels": labels})

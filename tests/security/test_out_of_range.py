@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.support import conversation
+from tests.security.support import json_schema, walk
 from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.slow
@@ -29,10 +29,7 @@ QUERY_VALUES = (str(HUGE), str(-HUGE), "9" * 40, CURSOR, LONG)
 
 def _bodies(op: dict[str, Any], doc: dict[str, Any]) -> list[dict[str, Any]]:
     """JSON bodies giving every documented field a number past 64 bits, then a long text (lists of one)."""
-    schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-    if "$ref" in schema:
-        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    props = schema.get("properties", {}) or {"text": {}, "name": {}}
+    props = json_schema(op, doc).get("properties", {}) or {"text": {}, "name": {}}
     return [{name: [value] if prop.get("type") == "array" else value for name, prop in props.items()}
             for value in (HUGE, LONG)]
 
@@ -40,30 +37,24 @@ def _bodies(op: dict[str, Any], doc: dict[str, Any]) -> list[dict[str, Any]]:
 async def test_every_route_given_values_too_large_answers_without_a_500_on_either_store(
         tmp_path: Path, store_url: str) -> None:
     async with Daemon(tmp_path, store_url=store_url) as d:
-        conv = await conversation(d)
-        async with d.session.get(d.url + "/api/v1/openapi.json") as resp:
-            doc = await resp.json()
-        hdr = {"Authorization": f"Bearer {d.token}"}
+        w = await walk(d)
         tried = 0
-        for path, ops in doc["paths"].items():
-            for method, op in ops.items():
-                if method == "parameters":
-                    continue
-                # Deleting what the id names (the conversation's person, the admin's own token) would leave the
-                # rest of the walk nothing to act on, or no way in: a delete is given only the id too large.
-                for ident in (str(HUGE),) if method == "delete" else (str(conv), str(HUGE)):
-                    url = d.url + re.sub(r"\{[^}]+\}", ident, path)
-                    names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
-                    for name, value in ((n, v) for n in names for v in QUERY_VALUES):  # one at a time: the
-                        params = {name: value}  # first refused would hide the others
-                        async with d.session.request(method.upper(), url, params=params, headers=hdr) as resp:
-                            assert resp.status < 500, (method, path, ident, name, value[:40], resp.status,
+        for method, path, op in w.operations:
+            # Deleting what the id names (the conversation's person, the admin's own token) would leave the
+            # rest of the walk nothing to act on, or no way in: a delete is given only the id too large.
+            for ident in (str(HUGE),) if method == "delete" else (str(w.conversation), str(HUGE)):
+                url = d.url + re.sub(r"\{[^}]+\}", ident, path)
+                names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
+                for name, value in ((n, v) for n in names for v in QUERY_VALUES):  # one at a time: the
+                    params = {name: value}  # first refused would hide the others
+                    async with d.session.request(method.upper(), url, params=params, headers=w.headers) as resp:
+                        assert resp.status < 500, (method, path, ident, name, value[:40], resp.status,
+                                                   (await resp.text())[:300])
+                if method in ("post", "patch", "put"):
+                    for body in _bodies(op, w.doc):
+                        async with d.session.request(method.upper(), url, json=body, headers=w.headers) as resp:
+                            assert resp.status < 500, (method, path, ident, str(body)[:60], resp.status,
                                                        (await resp.text())[:300])
-                    if method in ("post", "patch", "put"):
-                        for body in _bodies(op, doc):
-                            async with d.session.request(method.upper(), url, json=body, headers=hdr) as resp:
-                                assert resp.status < 500, (method, path, ident, str(body)[:60], resp.status,
-                                                           (await resp.text())[:300])
-                    tried += 1
+                tried += 1
         assert tried >= 60
         assert "http.unhandled" not in d.logs()

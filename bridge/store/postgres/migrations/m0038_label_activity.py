@@ -2,7 +2,7 @@
 
 Through migration 36 alone, a label's page either read every carrier and sorted them (a rare label) or walked
 all conversations newest first probing the label (a common one): 0.3-0.6 ms on top of a tab's ~0.5 at a desk's
-size (bench/README.md D22). Now `conversation_labels` carries its conversation's activity time, kept by the
+size (bench/README.md D22). Now `conversation_labels` carries its conversation's activity time, kept by
 triggers in the same transaction as the conversation's row, so the list takes the newest carriers from
 (label, activity). Writing a message to a labelled conversation updates its label rows too; the check that
 skips an unlabelled one is the trigger's WHEN, which runs without calling the function. PostgreSQL only: the
@@ -16,20 +16,18 @@ DESCRIPTION = "conversation_labels.last_activity_at: each label's conversations 
 
 SQL = """
 ALTER TABLE conversation_labels ADD COLUMN IF NOT EXISTS last_activity_at double precision NOT NULL DEFAULT 0;
-CREATE OR REPLACE FUNCTION conversation_labels_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A label row takes its conversation's activity when migration 36's trigger writes it (the conversation's row
+-- is written by then: that trigger runs after it) ...
+CREATE OR REPLACE FUNCTION conversation_label_activity() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.labels NOT IN ('', '[]') THEN
-        DELETE FROM conversation_labels WHERE conversation_id = OLD.id
-            AND label IN (SELECT jsonb_array_elements_text(OLD.labels::jsonb));
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.labels NOT IN ('', '[]') THEN
-        INSERT INTO conversation_labels (label, conversation_id, last_activity_at)
-            SELECT DISTINCT v, NEW.id, NEW.last_activity_at FROM jsonb_array_elements_text(NEW.labels::jsonb) v
-            ON CONFLICT (label, conversation_id) DO UPDATE SET last_activity_at = excluded.last_activity_at;
-    END IF;
-    RETURN NULL;
+    SELECT last_activity_at INTO NEW.last_activity_at FROM conversations WHERE id = NEW.conversation_id;
+    RETURN NEW;
 END
 $$;
+DROP TRIGGER IF EXISTS conversation_label_activity ON conversation_labels;
+CREATE TRIGGER conversation_label_activity BEFORE INSERT ON conversation_labels FOR EACH ROW
+    EXECUTE FUNCTION conversation_label_activity();
+-- ... and follows it when it changes.
 CREATE OR REPLACE FUNCTION conversation_labels_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE conversation_labels SET last_activity_at = NEW.last_activity_at WHERE conversation_id = NEW.id
