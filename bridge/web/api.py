@@ -33,7 +33,6 @@ def cursor_is_first(cursor: str | None) -> bool:
     return not cursor
 
 
-
 async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         fail(415, "unsupported_media_type", "send application/json")
