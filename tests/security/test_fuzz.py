@@ -46,11 +46,12 @@ json_values = st.recursive(
 class World:
     """The fakes and the daemon live in a loop of their own thread; the tests talk plain HTTP."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, store_url: str | None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.tmp = tmp
+        self.store_url = store_url
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)
@@ -81,7 +82,7 @@ access_token = "at"
 access_token_secret = "ats"
 api_base_url = "{self.x.base_url}"
 """
-        self.d = Daemon(self.tmp, channels)
+        self.d = Daemon(self.tmp, channels, store_url=self.store_url)
         await self.d.start()
         await self.d.wait_for(self._connected, timeout=30)
         self.visitor = (await Visitor(self.d).start()).token
@@ -97,9 +98,11 @@ api_base_url = "{self.x.base_url}"
             await fake.__aexit__(None, None, None)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = World(tmp_path_factory.mktemp("fuzz"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Once per store: PostgreSQL refuses in a statement what SQLite keeps (U+0000, keys past ~2,700 bytes)."""
+    url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
+    w = World(tmp_path_factory.mktemp("fuzz"), url)
     try:
         w.run(w.start())
         yield w
