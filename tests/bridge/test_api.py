@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.core import running_core
 from tests.support.daemon import Daemon, Visitor
+from tests.support.texts import incompressible
 
 
 async def test_openapi_names_exactly_the_routes_served(tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ async def test_reply_status_assign_labels_and_healthz(tmp_path: Path, store_url:
         status, body = await d.api("POST", f"/api/v1/conversations/{conv}/labels", {"labels": ["vip", "refund"]})
         assert body["labels"] == ["refund", "vip"]
         # A label is a key PostgreSQL indexes: one of 3,000 characters was a 503 there (an index row too big)
-        long_label = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+        long_label = incompressible()
         status, body = await d.api("POST", f"/api/v1/conversations/{conv}/labels", {"labels": ["ok", long_label]})
         assert status == 422 and "at most 100 characters" in body["error"]["message"], body
         status, body = await d.api("POST", "/api/v1/agents", {"email": long_label + "@example.com", "name": "Long",

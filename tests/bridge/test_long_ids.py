@@ -13,9 +13,10 @@ from tpbridge.adapters.base import ThreadHint
 from tpbridge.bridge.pipeline import MAX_CHANNEL_ID
 
 from tests.support.core import inbound, running_core
+from tests.support.texts import incompressible
 
 # Incompressible (PostgreSQL compresses an index entry first): ~9,000 bytes of CJK that never repeats nearby.
-LONG = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+LONG = incompressible()
 
 STORED_KEYS: dict[str, dict[str, Any]] = {
     "message id": {"external_id": LONG},

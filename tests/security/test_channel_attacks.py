@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.fakes.x_api import FakeXApi, activity_signature, dumps
 from tests.support.daemon import Daemon
+from tests.support.texts import incompressible
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 SECRET = "consumer-secret"
@@ -167,7 +168,7 @@ async def test_8_a_signed_event_from_an_overlong_sender_id_is_quarantined_not_re
     """An id PostgreSQL's indexes cannot hold (~9 KB that does not compress): kept in the quarantine with the
     reason and answered 200 on both stores — a 503 would have X redeliver it forever."""
     d, fake, _ = world
-    sender = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
+    sender = incompressible()
     dm = fake.activity_dm(ALICE, "from a very long id")
     dm["direct_message_events"][0]["message_create"]["sender_id"] = sender
     dm["users"] = {sender: {"id_str": sender, "name": "Long", "screen_name": "long"}}

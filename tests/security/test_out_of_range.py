@@ -18,11 +18,12 @@ import pytest
 
 from tests.security.support import json_schema, walk
 from tests.support.daemon import Daemon
+from tests.support.texts import incompressible
 
 pytestmark = pytest.mark.slow
 
 HUGE = 2**70
-LONG = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))  # ~9 KB that does not compress
+LONG = incompressible()  # ~9 KB that does not compress
 CURSOR = base64.urlsafe_b64encode(json.dumps([1.0, HUGE]).encode()).decode().rstrip("=")
 QUERY_VALUES = (str(HUGE), str(-HUGE), "9" * 40, CURSOR, LONG)
 
