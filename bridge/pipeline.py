@@ -124,14 +124,13 @@ class Pipeline:
         self, inbox: str, channel: str, batch: Sequence[Inbound], checkpoint: str | None
     ) -> list[IngestedItem]:
         """The records whose keys fit, stored; the others quarantined (each answered as nothing new stored)."""
-        kept: list[Inbound] = []
-        for rec in batch:
-            if (reason := _overlong(rec)) is None:
-                kept.append(rec)
-            else:
+        reasons = [_overlong(rec) for rec in batch]
+        for rec, reason in zip(batch, reasons, strict=True):
+            if reason is not None:
                 await self.quarantine(inbox, _as_quarantined(rec, reason), None)
+        kept = [rec for rec, reason in zip(batch, reasons, strict=True) if reason is None]
         stored = iter(await self.ingest(inbox, channel, kept, checkpoint))
-        return [next(stored) if _overlong(rec) is None else IngestedItem(None) for rec in batch]
+        return [next(stored) if reason is None else IngestedItem(None) for reason in reasons]
 
     async def quarantine(self, inbox: str, item: Quarantined, checkpoint: str | None) -> None:
         digest = hashlib.sha256(item.raw).hexdigest()
