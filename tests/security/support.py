@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.support.daemon import ADMIN_PASSWORD, Daemon, Visitor
 
@@ -18,6 +19,7 @@ inboxes = ["webchat.site"]
 [teams.blue]
 inboxes = ["email.nowhere"]
 """
+STORES = ["sqlite", "postgresql"]  # a module's daemon, once per store
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -96,3 +98,9 @@ def json_schema(op: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in schema:
         schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return schema
+
+
+def module_store(request: pytest.FixtureRequest) -> str | None:
+    """The store of a module's daemon, for a fixture with `params=STORES`: a fresh PostgreSQL database's url,
+    or None (the daemon's own SQLite file). The function-scoped `store_url` fixture cannot serve a module."""
+    return request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None  # type: ignore[no-any-return]

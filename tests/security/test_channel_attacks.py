@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.fakes.x_api import FakeXApi, activity_signature, dumps
+from tests.security.support import STORES, module_store
 from tests.support.daemon import Daemon
 from tests.support.texts import incompressible
 
@@ -45,7 +46,7 @@ class Hostile:
         return str(self.server.make_url(path))
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module", params=["sqlite", "postgresql"])
+@pytest_asyncio.fixture(loop_scope="module", scope="module", params=STORES)
 async def world(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Daemon, FakeXApi, Hostile]]:
     """Once per store: what a hostile payload makes the daemon store or refuse is the store's business too."""
@@ -57,7 +58,7 @@ async def world(request: pytest.FixtureRequest,
                 f'access_token_secret = "ats"\nbearer_token = "bt"\napi_base_url = "{fake.base_url}"\n')
         toml = (f'[channels.x.main]\nmode = "webhook"\n{keys}\n'
                 f'[channels.x.poll]\nmode = "polling"\npoll_interval = 3600\n{keys}')
-        url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
+        url = module_store(request)
         d = Daemon(tmp_path_factory.mktemp("x"), toml, env={"TPB_TEST_X_SECRET": SECRET}, store_url=url)
         async with d:
             await d.wait_for(lambda: _connected(d))

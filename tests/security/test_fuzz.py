@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.fakes.wechat_api import FakeWechatApi, WechatPusher, push_xml
 from tests.fakes.x_api import FakeXApi, activity_signature
+from tests.security.support import STORES, module_store
 from tests.support.daemon import Daemon, Visitor
 
 pytestmark = pytest.mark.slow
@@ -98,10 +99,10 @@ api_base_url = "{self.x.base_url}"
             await fake.__aexit__(None, None, None)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=STORES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Once per store: PostgreSQL refuses in a statement what SQLite keeps (U+0000, keys past ~2,700 bytes)."""
-    url = request.getfixturevalue("postgres").new_database() if request.param == "postgresql" else None
+    url = module_store(request)
     w = World(tmp_path_factory.mktemp("fuzz"), url)
     try:
         w.run(w.start())
