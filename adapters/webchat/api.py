@@ -10,9 +10,14 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
+from .identity import is_verified
 
 VERIFIED_TOKENS = 10_000  # visitor tokens remembered as checked; forgotten all at once when full
 PAGE_QUEUE = 1000  # replies waiting for one open page; a stuck page reloads its history instead
@@ -22,11 +27,19 @@ Payload = dict[str, Any]
 
 
 class VisitorTokens:
-    """Signed tokens (HMAC), not guessable ids: the conversation survives reloads and nobody else can read it."""
+    """Signed tokens (HMAC), not guessable ids: the conversation survives reloads and nobody else can read it.
 
-    def __init__(self) -> None:
+    An anonymous visitor's token (`v1.<visitor>.<mac>`) does not expire: it is the only key to their
+    conversation. A verified user's (`v2.<visitor>.<expires>.<mac>`) does: it opens the user's whole history
+    on every device, and their app signs them in again whenever it opens the chat; a `v1` token for a
+    verified id (from before tokens of verified users expired) is refused.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._secret: bytes | None = None
-        self._verified: dict[str, str] = {}  # token -> visitor id: an HMAC per message is the hot path's cost
+        self._clock = clock
+        # token -> (visitor id, expiry): an HMAC per message is the hot path's cost
+        self._verified: dict[str, tuple[str, float]] = {}
 
     @property
     def ready(self) -> bool:
@@ -36,26 +49,41 @@ class VisitorTokens:
         self._secret = secret.encode()
         self._verified.clear()
 
-    def sign(self, visitor_id: str) -> str:
+    def _mac(self, signed: str) -> str:
         assert self._secret is not None
-        mac = hmac.new(self._secret, visitor_id.encode(), hashlib.sha256).digest()
-        return f"v1.{visitor_id}.{base64.urlsafe_b64encode(mac[:24]).decode().rstrip('=')}"
+        mac = hmac.new(self._secret, signed.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
+
+    def sign(self, visitor_id: str, *, lifetime: float | None = None) -> str:
+        """A token for the visitor; `lifetime` (seconds): one that expires, as a verified user's does."""
+        if lifetime is None:
+            return f"v1.{visitor_id}.{self._mac(visitor_id)}"  # visitor ids hold no `.`: apart from v2's
+        signed = f"v2.{visitor_id}.{int(self._clock() + lifetime)}"
+        return f"{signed}.{self._mac(signed)}"
 
     def visitor(self, request: web.Request) -> str | None:
         """The visitor id of the request's token (`Authorization: Bearer`, or `?token=` for EventSource)."""
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token", "")
         if (known := self._verified.get(token)) is not None:
-            return known
+            return known[0] if known[1] > self._clock() else None
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != "v1" or self._secret is None:
+        if self._secret is None:
             return None
-        if not hmac.compare_digest(self.sign(parts[1]).encode(), token.encode("utf-8", "replace")):
+        if len(parts) == 3 and parts[0] == "v1" and not is_verified(parts[1]):
+            visitor, expires, signed = parts[1], math.inf, parts[1]
+        elif len(parts) == 4 and parts[0] == "v2" and parts[2].isascii() and parts[2].isdigit() and len(parts[2]) <= 12:
+            visitor, expires, signed = parts[1], float(parts[2]), ".".join(parts[:3])
+        else:
+            return None
+        if not hmac.compare_digest(self._mac(signed).encode(), parts[-1].encode("utf-8", "replace")):
+            return None
+        if expires <= self._clock():
             return None
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.clear()
-        self._verified[token] = parts[1]
-        return parts[1]
+        self._verified[token] = (visitor, expires)
+        return visitor
 
 
 class OpenPages:

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,6 +51,13 @@ def visitor_id(identifier: str) -> str:
 
 def is_verified(visitor: str) -> bool:
     return visitor.startswith(PREFIX)
+
+
+def anonymous_id() -> str:
+    """Random, and never of a verified id's form: a verified user's token expires, an anonymous one's does not."""
+    while is_verified(visitor := secrets.token_urlsafe(16)):
+        pass
+    return visitor
 
 
 async def save(sink: Sink, visitor: str, profile: Profile) -> None:

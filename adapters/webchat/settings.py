@@ -15,6 +15,9 @@ class WebchatSettings(ChannelSettings):
     # The secret the company's app backend signs its users' identifiers with (identifier_hash);
     # unset: no verified users, every visitor is anonymous.
     identity_secret: Secret | None = None
+    # How long a verified user's token opens their history (their app signs them in again on every opening);
+    # an anonymous visitor's token does not expire.
+    verified_token_hours: float = Field(24.0, gt=0, le=24 * 365)
     phone_region: str | None = None  # ISO 3166 country for callback numbers typed without +country ("CN")
     max_text_bytes: int = Field(64 * 1024, gt=0)
     max_attachment_bytes: int = Field(25 * 1024 * 1024, gt=0)

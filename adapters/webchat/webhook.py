@@ -8,7 +8,8 @@ Visitor API (JSON; the visitor token goes in `Authorization: Bearer`, or `?token
   stored once (a retry after a lost answer).
 - `GET /chat/api/events?token=` -> Server-Sent Events `message` with agent replies as they are delivered.
 - `POST /chat/api/visitor` `{"identifier", "identifier_hash", "name"?, "email"?, "tier"?}`: a user the
-  company's app vouches for (identity.py); a wrong hash is 401.
+  company's app vouches for (identity.py); a wrong hash is 401. Its token expires (`expires_in` seconds,
+  `verified_token_hours`); an anonymous visitor's does not.
 - `POST /chat/api/callback` `{"number", "preferred_at"?, "note"?, "language"?}` -> 201: a callback request,
   queued in the phone inbox by the core (bridge/phone.py), which answers in the chat when to expect the call.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ class VisitorRoutes:
             except Invalid as exc:
                 return error_response(exc.status, exc.code, exc.message)
         if "identifier" not in body:
-            visitor_id = secrets.token_urlsafe(16)
+            visitor_id = identity.anonymous_id()
             return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id}, status=201)
         try:
             profile = verified_profile(body, self.settings.identity_secret)
@@ -117,8 +117,9 @@ class VisitorRoutes:
         visitor_id = identity.visitor_id(profile.identifier)
         await identity.save(self.sink, visitor_id, profile)
         log.info("visitor.verified", inbox=self.inbox)
-        return web.json_response({"token": self.tokens.sign(visitor_id), "visitor_id": visitor_id, "verified": True},
-                                 status=201)
+        lifetime = round(self.settings.verified_token_hours * 3600)
+        return web.json_response({"token": self.tokens.sign(visitor_id, lifetime=lifetime), "visitor_id": visitor_id,
+                                  "verified": True, "expires_in": lifetime}, status=201)
 
     async def callback(self, request: web.Request) -> web.Response:
         visitor = self._visitor(request)

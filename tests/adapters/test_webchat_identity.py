@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,34 @@ async def test_the_language_the_visitor_picks_sticks_to_the_conversation(tmp_pat
         await visitor.say("and the withdrawal too", language="ja")
         _, convs = await d.api("GET", "/api/v1/conversations?inbox=webchat.site")
         assert convs["items"][0]["language"] == "ja"
+
+
+def _token(secret: str, signed: str) -> str:
+    """A visitor token as the daemon makes one (adapters/webchat/api.py), from a secret the test configured."""
+    mac = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest()[:24]
+    return f"{signed}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+async def test_a_verified_users_token_expires_and_no_permanent_one_is_taken(tmp_path: Path) -> None:
+    channels = CHANNELS + 'visitor_secret = "env:TPB_VISITOR_SECRET"\nverified_token_hours = 2\n'
+    env = {"TPB_APP_IDENTITY": SECRET, "TPB_VISITOR_SECRET": "signs-visitor-tokens"}
+    async with Daemon(tmp_path, channels, env=env) as d, aiohttp.ClientSession() as http:
+        before = time.time()
+        status, user = await _visitor(http, d, {"identifier": "user-42", "identifier_hash": signed("user-42")})
+        assert status == 201 and user["expires_in"] == 7200
+        kind, vid, expires, _ = user["token"].split(".")
+        assert kind == "v2" and vid == user["visitor_id"] and before + 7200 - 1 <= int(expires) <= time.time() + 7200
+
+        async def messages(token: str) -> int:
+            async with http.get(d.url + "/app-chat/api/messages", headers={"Authorization": f"Bearer {token}"}) as r:
+                return r.status
+
+        assert await messages(user["token"]) == 200
+        # Rightly signed, but expired, or of the permanent form such tokens had before: refused.
+        assert await messages(_token("signs-visitor-tokens", f"v2.{vid}.{int(before) - 1}")) == 401
+        assert await messages(_token("signs-visitor-tokens", vid)) == 401
+        assert await messages(_token("signs-visitor-tokens", f"v2.{vid}.{int(before) + 7200}")) == 200
+        # An anonymous visitor's token does not expire.
+        status, anon = await _visitor(http, d, {})
+        assert status == 201 and anon["token"].startswith("v1.") and "expires_in" not in anon
+        assert await messages(anon["token"]) == 200

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import time
 from pathlib import Path
 
 import pytest
@@ -94,10 +96,51 @@ async def test_a_verified_app_user_sees_one_history_in_two_browsers(tmp_path: Pa
         second = await laptop.new_page()
         await second.goto(d.url + signed_in)
         await expect(second.locator("#messages li.in")).to_have_text("我的提现还没到账")
+
+        # The signed-in user's token stays with the tab (a reload keeps the history), not with the browser: the
+        # next person to open the chat on this device is anonymous, even where an earlier version of the page
+        # left the user's token in localStorage.
+        await first.reload()
+        await expect(first.locator("#messages li.in")).to_have_text("我的提现还没到账")
+        await first.evaluate("localStorage.setItem('tpbridge-visitor/app-chat',"
+                             " sessionStorage.getItem('tpbridge-signed-in/app-chat'))")
+        later = await phone.new_page()
+        await later.goto(d.url + "/app-chat")
+        await later.fill("#text", "hello")
+        await later.press("#text", "Enter")
+        await expect(later.locator("#messages li.in[data-id]")).to_have_text("hello")
+        await expect(later.locator("#messages li.in")).to_have_text(["hello"])
+        kept = await later.evaluate("Object.values(localStorage)")
+        assert kept and not [v for v in kept if v.startswith(("v1.u-", "v2.u-"))], kept
         await phone.close()
         await laptop.close()
         _, convs = await d.api("GET", "/api/v1/conversations?inbox=webchat.app")
-        assert len(convs["items"]) == 1
+        assert len(convs["items"]) == 2  # the user's, and the anonymous visitor's
+
+
+async def test_a_signed_in_page_whose_token_expired_signs_in_again_and_keeps_the_conversation(
+    tmp_path: Path, browser: Browser,
+) -> None:
+    brief = APP + "verified_token_hours = 0.0005\n"  # 1.8 s: expired before the second message is typed
+    async with Daemon(tmp_path, brief) as d:
+        digest = hmac.new(b"in-app-secret", b"user-7", hashlib.sha256).hexdigest()
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(d.url + f"/app-chat#identifier=user-7&identifier_hash={digest}")
+        await page.fill("#text", "first")
+        await page.press("#text", "Enter")
+        await expect(page.locator("#messages li.in[data-id]")).to_have_text("first")
+        token = await page.evaluate("sessionStorage.getItem('tpbridge-signed-in/app-chat')")
+        await asyncio.sleep(max(0.0, int(token.split(".")[2]) - time.time()) + 0.2)  # until the token expires
+        await page.fill("#text", "second")
+        await page.press("#text", "Enter")
+        await expect(page.locator("#messages li.in[data-id]")).to_have_text(["first", "second"])
+        assert await page.evaluate("sessionStorage.getItem('tpbridge-signed-in/app-chat')") != token
+        await context.close()
+        _, convs = await d.api("GET", "/api/v1/conversations?inbox=webchat.app")
+        assert len(convs["items"]) == 1  # the user's own, not a new anonymous one
+        _, msgs = await d.api("GET", f"/api/v1/conversations/{convs['items'][0]['id']}/messages")
+        assert [m["text"] for m in msgs["items"]] == ["first", "second"]
 
 
 async def test_agents_log_a_call_see_the_callback_queue_and_start_a_conversation_in_the_inbox(

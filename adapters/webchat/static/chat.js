@@ -1,4 +1,4 @@
-// The visitor's page: a signed token in localStorage keeps the conversation across reloads.
+// The visitor's page: a signed token keeps the conversation across reloads (see `keeper` below).
 (function () {
   "use strict";
   var BASE = document.body.getAttribute("data-base");
@@ -39,12 +39,24 @@
   // Some browsers deny storage to third-party frames (the widget on another site): keep the
   // conversation in memory then, rather than failing.
   var memory = {};
-  var store = {
-    get: function (k) { try { return localStorage.getItem(k); } catch (e) { return memory[k] || null; } },
-    set: function (k, v) { try { localStorage.setItem(k, v); } catch (e) { memory[k] = v; } },
-    del: function (k) { try { localStorage.removeItem(k); } catch (e) { delete memory[k]; } }
-  };
-  var token = store.get(KEY);
+  function keeper(name) {
+    function area() { try { return window[name]; } catch (e) { return null; } }
+    return {
+      get: function (k) { try { return area().getItem(k); } catch (e) { return memory[name + k] || null; } },
+      set: function (k, v) { try { area().setItem(k, v); } catch (e) { memory[name + k] = v; } },
+      del: function (k) { try { area().removeItem(k); } catch (e) { delete memory[name + k]; } }
+    };
+  }
+  // An anonymous visitor's token stays in the browser; a signed-in user's only in this tab (it survives a reload,
+  // not the tab): the next person at a shared device opens the chat signed out, without the user's history.
+  var store = keeper("localStorage");
+  var tab = keeper("sessionStorage");
+  var SIGNED_IN = "tpbridge-signed-in" + BASE;
+  function signedIn(t) { return /^v[12]\.u-/.test(t || ""); }
+  if (signedIn(store.get(KEY))) { store.del(KEY); }  // kept there by an earlier version of this page
+  var token = tab.get(SIGNED_IN) || store.get(KEY);
+  var profile = null;  // the signed-in user's identifier and hash: their token expires, they are signed in again
+  function keep(t) { token = t; if (signedIn(t)) { tab.set(SIGNED_IN, t); } else { store.set(KEY, t); } }
 
   function render(m, pending) {
     if (m.id && seen[m.id]) { return seen[m.id]; }
@@ -80,7 +92,7 @@
     opts.headers = opts.headers || {};
     if (token) { opts.headers.Authorization = "Bearer " + token; }
     return fetch(BASE + path, opts).then(function (r) {
-      if (r.status === 401 && path !== "/api/visitor") { store.del(KEY); token = null; }
+      if (r.status === 401 && path !== "/api/visitor") { store.del(KEY); tab.del(SIGNED_IN); token = null; }
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       return r.json();
     });
@@ -88,8 +100,9 @@
 
   function ensureVisitor() {
     if (token) { return Promise.resolve(token); }
-    return api("/api/visitor", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"})
-      .then(function (v) { token = v.token; store.set(KEY, token); return token; });
+    return api("/api/visitor", {method: "POST", headers: {"Content-Type": "application/json"},
+                                body: JSON.stringify(profile || {})})
+      .then(function (v) { keep(v.token); return token; });
   }
 
   var source = null;
@@ -98,6 +111,13 @@
     source = new EventSource(BASE + "/api/events?token=" + encodeURIComponent(token));
     source.addEventListener("message", function (e) { render(JSON.parse(e.data)); });
     source.onopen = loadHistory;  // catch up on what arrived while disconnected
+    source.onerror = function () {
+      // Refused (not a dropped line, which it retries itself): a signed-in user's token expired.
+      // Not at once: a page being left closes its stream too, and its timers die with it.
+      if (source.readyState === EventSource.CLOSED && profile) {
+        setTimeout(function () { tab.del(SIGNED_IN); token = null; ensureVisitor().then(listen); }, 1000);
+      }
+    };
   }
 
   function loadHistory() {
@@ -108,7 +128,8 @@
     var opts = {method: "POST"};
     if (body instanceof FormData) { opts.body = body; }
     else { opts.body = JSON.stringify(body); opts.headers = {"Content-Type": "application/json"}; }
-    return api("/api/messages", opts).then(function (r) {
+    // a retry after a refused token (a signed-in user's expired) takes a new one first
+    return ensureVisitor().then(function () { return api("/api/messages", opts); }).then(function (r) {
       li.classList.remove("pending"); statusEl.textContent = "";
       if (r.id) {
         // The event stream (or the history read when it opens) may have shown this message before our own
@@ -231,13 +252,11 @@
   }
   loadWidget(chosen);
   if (who.get("identifier") && who.get("identifier_hash")) {
-    var profile = {identifier: who.get("identifier"), identifier_hash: who.get("identifier_hash")};
+    profile = {identifier: who.get("identifier"), identifier_hash: who.get("identifier_hash")};
     ["name", "email", "tier"].forEach(function (k) { if (who.get(k)) { profile[k] = who.get(k); } });
     history.replaceState(null, "", location.pathname + location.search);  // the hash is a credential
     token = null;
-    api("/api/visitor", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(profile)})
-      .then(function (v) { token = v.token; store.set(KEY, token); start(); })
-      .catch(function () { statusEl.textContent = T.failed; });
+    ensureVisitor().then(start).catch(function () { statusEl.textContent = T.failed; });
   } else {
     start();
   }

@@ -1,0 +1,70 @@
+"""Visitor tokens: an anonymous visitor's lasts, a verified user's expires — checked or cached alike."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import make_mocked_request
+from tpbridge.adapters.webchat.api import VisitorTokens
+from tpbridge.adapters.webchat.identity import anonymous_id, is_verified, visitor_id
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()
+
+
+def holder(token: str) -> str | None:
+    """Whom a fresh copy of the tokens (nothing cached) takes the token for."""
+    fresh = VisitorTokens(clock=CLOCK)
+    fresh.open("visitor-secret")
+    return fresh.visitor(make_mocked_request("GET", "/chat/api/messages", headers={"Authorization": f"Bearer {token}"}))
+
+
+def asks(tokens: VisitorTokens, token: str) -> str | None:
+    return tokens.visitor(make_mocked_request("GET", f"/chat/api/events?token={token}"))
+
+
+def test_a_verified_users_token_expires_and_an_anonymous_visitors_does_not() -> None:
+    tokens = VisitorTokens(clock=CLOCK)
+    tokens.open("visitor-secret")
+    user, visitor = visitor_id("user-42"), anonymous_id()
+    verified, anonymous = tokens.sign(user, lifetime=3600), tokens.sign(visitor)
+    assert verified.startswith("v2.") and anonymous.startswith("v1.")
+    assert asks(tokens, verified) == user and asks(tokens, anonymous) == visitor  # now cached
+    CLOCK.now += 3599
+    assert asks(tokens, verified) == user and holder(verified) == user
+    CLOCK.now += 1
+    assert asks(tokens, verified) is None and holder(verified) is None  # the cached answer expires too
+    CLOCK.now += 10 * 365 * 86400
+    assert asks(tokens, anonymous) == visitor and holder(anonymous) == visitor
+
+
+def test_a_token_cannot_be_stretched_forged_or_made_permanent() -> None:
+    tokens = VisitorTokens(clock=CLOCK)
+    tokens.open("visitor-secret")
+    user = visitor_id("user-42")
+    token = tokens.sign(user, lifetime=3600)
+    _, vid, expires, mac = token.split(".")
+    later = str(int(expires) + 86400)
+    assert holder(f"v2.{vid}.{later}.{mac}") is None  # the expiry is signed
+    assert holder(f"v2.{visitor_id('user-43')}.{expires}.{mac}") is None  # so is the user
+    assert holder(f"v1.{vid}.{mac}") is None
+    # A v1 token for a verified id — what tokens of verified users were before they expired — is refused,
+    # though its signature is right.
+    assert holder(tokens.sign(user)) is None
+    other = VisitorTokens(clock=CLOCK)
+    other.open("another-secret")
+    assert holder(other.sign(user, lifetime=3600)) is None
+    for bad in (f"v2.{vid}.{'١' * 10}.{mac}", f"v2.{vid}.{'9' * 40}.{mac}", f"v2.{vid}.-1.{mac}",
+                f"v2.{vid}.{expires}", "v2....", "v3.x.1.y", "", "v1.x", "v2.x.1.y.z"):
+        assert holder(bad) is None, bad
+
+
+def test_anonymous_ids_never_look_verified() -> None:
+    ids = [anonymous_id() for _ in range(20_000)]  # unfiltered, one would begin with `u-` 99 times in 100
+    assert not any(map(is_verified, ids)) and len(set(ids)) == len(ids)
