@@ -92,7 +92,10 @@
     opts.headers = opts.headers || {};
     if (token) { opts.headers.Authorization = "Bearer " + token; }
     return fetch(BASE + path, opts).then(function (r) {
-      if (r.status === 401 && path !== "/api/visitor") { store.del(KEY); tab.del(SIGNED_IN); token = null; }
+      if (r.status === 401 && path !== "/api/visitor") {  // forget the refused token, and only that one
+        if (signedIn(token)) { tab.del(SIGNED_IN); } else { store.del(KEY); }
+        token = null;
+      }
       if (!r.ok) { throw new Error("HTTP " + r.status); }
       return r.json();
     });
