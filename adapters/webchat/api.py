@@ -61,12 +61,20 @@ class VisitorTokens:
         signed = f"v2.{visitor_id}.{int(self._clock() + lifetime)}"
         return f"{signed}.{self._mac(signed)}"
 
+    def now(self) -> float:
+        return self._clock()
+
     def visitor(self, request: web.Request) -> str | None:
         """The visitor id of the request's token (`Authorization: Bearer`, or `?token=` for EventSource)."""
+        held = self.holder(request)
+        return held[0] if held is not None else None
+
+    def holder(self, request: web.Request) -> tuple[str, float] | None:
+        """The visitor id of the request's token and when the token expires (inf: an anonymous visitor's)."""
         header = request.headers.get("Authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else request.query.get("token", "")
         if (known := self._verified.get(token)) is not None:
-            return known[0] if known[1] > self._clock() else None
+            return known if known[1] > self._clock() else None
         parts = token.split(".")
         if self._secret is None:
             return None
@@ -83,7 +91,7 @@ class VisitorTokens:
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.clear()
         self._verified[token] = (visitor, expires)
-        return visitor
+        return visitor, expires
 
 
 class OpenPages:

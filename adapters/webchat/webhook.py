@@ -178,14 +178,18 @@ class VisitorRoutes:
             return visitor
         if (refused := self.flood.open_stream(request, visitor)) is not None:
             return refused
+        held = self.tokens.holder(request)
+        until = held[1] if held is not None else 0.0  # a signed-in user's token expires while the page is open
         queue = self.pages.open(visitor)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         try:
             await resp.prepare(request)
             await resp.write(b": connected\n\n")
-            while True:
+            # The stream ends when the token expires: the page's EventSource comes back with it, is refused,
+            # and the page signs the user in again (chat.js); no reply reaches an expired token.
+            while (left := until - self.tokens.now()) > 0:
                 try:
-                    item = await asyncio.wait_for(queue.get(), HEARTBEAT)
+                    item = await asyncio.wait_for(queue.get(), min(HEARTBEAT, left))
                 except TimeoutError:
                     await resp.write(b": keep-alive\n\n")
                     continue

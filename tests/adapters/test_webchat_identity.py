@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -139,3 +140,19 @@ async def test_a_verified_users_token_expires_and_no_permanent_one_is_taken(tmp_
         status, anon = await _visitor(http, d, {})
         assert status == 201 and anon["token"].startswith("v1.") and "expires_in" not in anon
         assert await messages(anon["token"]) == 200
+
+
+async def test_a_signed_in_users_open_event_stream_ends_when_the_token_expires(tmp_path: Path) -> None:
+    channels = CHANNELS + "verified_token_hours = 0.0005\n"  # 2 s
+    async with Daemon(tmp_path, channels, env={"TPB_APP_IDENTITY": SECRET}) as d, aiohttp.ClientSession() as http:
+        status, user = await _visitor(http, d, {"identifier": "user-42", "identifier_hash": signed("user-42")})
+        assert status == 201
+        expires = int(user["token"].split(".")[2])
+        events = d.url + "/app-chat/api/events?token=" + user["token"]
+        async with http.get(events) as resp:
+            assert resp.status == 200
+            async with asyncio.timeout(30):
+                body = await resp.content.read()  # to the end of the stream: the server ends it
+        assert time.time() >= expires - 0.05 and body.startswith(b": connected")
+        async with http.get(events) as again:
+            assert again.status == 401  # the page's EventSource comes back, is refused, and the page signs in again
