@@ -15,12 +15,9 @@ class Clock:
         return self.now
 
 
-CLOCK = Clock()
-
-
-def holder(token: str) -> str | None:
+def taken_by(token: str, clock: Clock) -> str | None:
     """Whom a fresh copy of the tokens (nothing cached) takes the token for."""
-    fresh = VisitorTokens(clock=CLOCK)
+    fresh = VisitorTokens(clock=clock)
     fresh.open("visitor-secret")
     return fresh.visitor(make_mocked_request("GET", "/chat/api/messages", headers={"Authorization": f"Bearer {token}"}))
 
@@ -30,39 +27,41 @@ def asks(tokens: VisitorTokens, token: str) -> str | None:
 
 
 def test_a_verified_users_token_expires_and_an_anonymous_visitors_does_not() -> None:
-    tokens = VisitorTokens(clock=CLOCK)
+    clock = Clock()
+    tokens = VisitorTokens(clock=clock)
     tokens.open("visitor-secret")
     user, visitor = visitor_id("user-42"), anonymous_id()
     verified, anonymous = tokens.sign(user, lifetime=3600), tokens.sign(visitor)
     assert verified.startswith("v2.") and anonymous.startswith("v1.")
     assert asks(tokens, verified) == user and asks(tokens, anonymous) == visitor  # now cached
-    CLOCK.now += 3599
-    assert asks(tokens, verified) == user and holder(verified) == user
-    CLOCK.now += 1
-    assert asks(tokens, verified) is None and holder(verified) is None  # the cached answer expires too
-    CLOCK.now += 10 * 365 * 86400
-    assert asks(tokens, anonymous) == visitor and holder(anonymous) == visitor
+    clock.now += 3599
+    assert asks(tokens, verified) == user and taken_by(verified, clock) == user
+    clock.now += 1
+    assert asks(tokens, verified) is None and taken_by(verified, clock) is None  # the cached answer expires too
+    clock.now += 10 * 365 * 86400
+    assert asks(tokens, anonymous) == visitor and taken_by(anonymous, clock) == visitor
 
 
 def test_a_token_cannot_be_stretched_forged_or_made_permanent() -> None:
-    tokens = VisitorTokens(clock=CLOCK)
+    clock = Clock()
+    tokens = VisitorTokens(clock=clock)
     tokens.open("visitor-secret")
     user = visitor_id("user-42")
     token = tokens.sign(user, lifetime=3600)
     _, vid, expires, mac = token.split(".")
     later = str(int(expires) + 86400)
-    assert holder(f"v2.{vid}.{later}.{mac}") is None  # the expiry is signed
-    assert holder(f"v2.{visitor_id('user-43')}.{expires}.{mac}") is None  # so is the user
-    assert holder(f"v1.{vid}.{mac}") is None
+    assert taken_by(f"v2.{vid}.{later}.{mac}", clock) is None  # the expiry is signed
+    assert taken_by(f"v2.{visitor_id('user-43')}.{expires}.{mac}", clock) is None  # so is the user
+    assert taken_by(f"v1.{vid}.{mac}", clock) is None
     # A v1 token for a verified id — what tokens of verified users were before they expired — is refused,
     # though its signature is right.
-    assert holder(tokens.sign(user)) is None
-    other = VisitorTokens(clock=CLOCK)
+    assert taken_by(tokens.sign(user), clock) is None
+    other = VisitorTokens(clock=clock)
     other.open("another-secret")
-    assert holder(other.sign(user, lifetime=3600)) is None
+    assert taken_by(other.sign(user, lifetime=3600), clock) is None
     for bad in (f"v2.{vid}.{'١' * 10}.{mac}", f"v2.{vid}.{'9' * 40}.{mac}", f"v2.{vid}.-1.{mac}",
                 f"v2.{vid}.{expires}", "v2....", "v3.x.1.y", "", "v1.x", "v2.x.1.y.z"):
-        assert holder(bad) is None, bad
+        assert taken_by(bad, clock) is None, bad
 
 
 def test_anonymous_ids_never_look_verified() -> None:
