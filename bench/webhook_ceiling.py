@@ -31,10 +31,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-import telegram_webhook as tw  # noqa: E402 - the bench's own servers and wrk load
+from bench import telegram_webhook as tw  # noqa: E402 - the bench's own servers and wrk load
+from bench.ingest import cpu_seconds  # noqa: E402 - CPU from /proc, as the other benchmarks read it
 
 VARIANTS = "base,base-nostore,daemon,daemon-nostore,daemon-bare,daemon-spin"
 
@@ -42,13 +43,11 @@ VARIANTS = "base,base-nostore,daemon,daemon-nostore,daemon-bare,daemon-spin"
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds per thread of the process (`main`: the thread whose id is the process's)."""
     out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
         try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            out["main" if tid == pid else str(tid)] = cpu_seconds(pid, tid)
         except OSError:
             continue  # the thread ended meanwhile
-        out["main" if int(tid) == pid else tid] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
@@ -58,7 +57,7 @@ async def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is printed (3)")
     ap.add_argument("--variants", default=VARIANTS, help=f"comma-separated, the first is the reference ({VARIANTS})")
     a = ap.parse_args()
-    if "TPB_CEILING" not in (HERE.parent / "adapters/telegram/webhook.py").read_text():
+    if "TPB_CEILING" not in (ROOT / "adapters/telegram/webhook.py").read_text():
         print("bench/webhook_ceiling.patch is not applied here: see this script's docstring", file=sys.stderr)
         return 2
     args = argparse.Namespace(wrk_threads=2, connections=64, chats=1000, automation=False, log_level="info")
@@ -81,13 +80,12 @@ async def main() -> int:
             await asyncio.to_thread(tw.run_wrk, t, 2, args, runs.next())  # warm-up
         for r in range(a.rounds):
             for name, t in targets.items():
-                before = thread_cpu(t.pid)
+                before, cpu = thread_cpu(t.pid), cpu_seconds(t.pid)
                 w = await asyncio.to_thread(tw.run_wrk, t, a.seconds, args, runs.next())
-                after = thread_cpu(t.pid)
+                after, cpu = thread_cpu(t.pid), cpu_seconds(t.pid) - cpu
                 n = max(1, w["requests"])
                 results.setdefault(name, []).append((
-                    w["requests"] / (w["duration_us"] / 1e6), (sum(after.values()) - sum(before.values())) / n * 1e6,
-                    w["lat_p99_us"] / 1000))
+                    w["requests"] / (w["duration_us"] / 1e6), cpu / n * 1e6, w["lat_p99_us"] / 1000))
                 if r == a.rounds - 1:
                     per = {k: round((v - before.get(k, 0.0)) / n * 1e6) for k, v in after.items()
                            if v - before.get(k, 0.0) > 0}
