@@ -35,6 +35,8 @@ from tpbridge.bridge.model import (
 )
 from tpbridge.bridge.send_windows import SendSlot
 
+BIGINT = 2**63  # ids, cursors and limits are 64-bit in both stores: a larger number names nothing there
+
 
 class Conflict(ValueError):
     """The change would break a uniqueness rule (e.g. a canned shortcut already taken)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NoReturn, TypeGuard
 
 from aiohttp import web
+from tpbridge.bridge.store.protocol import BIGINT
 
 
 def error_response(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -24,9 +25,6 @@ def fail(status: int, code: str, message: str) -> NoReturn:
     if cls is web.HTTPMethodNotAllowed:
         raise cls("", [], text=body, content_type="application/json")
     raise cls(text=body, content_type="application/json")
-
-
-BIGINT = 2**63  # ids, cursors and limits are 64-bit in both stores: a larger number names nothing there
 
 
 def parse_int(value: str, name: str) -> int:

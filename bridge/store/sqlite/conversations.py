@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from tpbridge.bridge.model import Agent, Attachment, Contact, Conversation, Message, Viewer
 from tpbridge.bridge.store import filters, updates
-from tpbridge.bridge.store.protocol import ConversationFields, ConversationFilter, Page
+from tpbridge.bridge.store.protocol import BIGINT, ConversationFields, ConversationFilter, Page
 from tpbridge.bridge.store.sqlite import people, rows, search_index
 from tpbridge.bridge.store.sqlite.base import SqliteBase
 from tpbridge.bridge.store.sqlite.sealing import lookup_id, match_terms
@@ -25,7 +25,7 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
     """ValueError or TypeError for anything but a cursor a page gave (its id 64-bit, as both stores keep it)."""
     raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     activity, conv_id = json.loads(raw)
-    if not -(2**63) <= int(conv_id) < 2**63:
+    if not -BIGINT <= int(conv_id) < BIGINT:
         raise ValueError("cursor: the conversation id is out of range")
     return float(activity), int(conv_id)
 
