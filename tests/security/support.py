@@ -92,6 +92,11 @@ async def walk(d: Daemon) -> Walk:
     return Walk(conv, doc, ops, {"Authorization": f"Bearer {d.token}"})
 
 
+def query_names(op: dict[str, Any]) -> list[str]:
+    """The query parameters an operation documents; `q` for one that documents none (to be refused or ignored)."""
+    return [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
+
+
 def json_schema(op: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     """The JSON body an operation documents (its `$ref` followed); {} when it takes none."""
     schema: dict[str, Any] = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})

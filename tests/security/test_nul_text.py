@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.security.support import browser, json_schema, login_form, walk
+from tests.security.support import browser, json_schema, login_form, query_names, walk
 from tests.support.daemon import Daemon, Visitor
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ async def test_every_route_given_a_nul_answers_a_clear_4xx_on_either_store(tmp_p
             url = d.url + re.sub(r"\{[^}]+\}", str(conv), path)
             if method == "delete" and "{id}" in path and "contacts" in path:
                 continue  # erasing the conversation's person would leave the rest nothing to act on
-            names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
+            names = query_names(op)
             kw: dict[str, Any] = {"params": {n: NUL for n in names}, "headers": hdr}
             async with d.session.request(method.upper(), url, **kw) as resp:
                 assert resp.status == 400, (method, path, "query", resp.status, await resp.text())

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.support import json_schema, walk
+from tests.security.support import json_schema, query_names, walk
 from tests.support.daemon import Daemon
 from tests.support.texts import incompressible
 
@@ -45,7 +45,7 @@ async def test_every_route_given_values_too_large_answers_without_a_500_on_eithe
             # rest of the walk nothing to act on, or no way in: a delete is given only the id too large.
             for ident in (str(HUGE),) if method == "delete" else (str(w.conversation), str(HUGE)):
                 url = d.url + re.sub(r"\{[^}]+\}", ident, path)
-                names = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query"] or ["q"]
+                names = query_names(op)
                 for name, value in ((n, v) for n in names for v in QUERY_VALUES):  # one at a time: the
                     params = {name: value}  # first refused would hide the others
                     async with d.session.request(method.upper(), url, params=params, headers=w.headers) as resp:
