@@ -11,16 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
+from tpbridge.bridge.model import Author, AuthorKind
 from tpbridge.bridge.store.postgres import PostgresStore
 from tpbridge.bridge.store.protocol import ConversationFilter, PreparedInbound
 from tpbridge.bridge.store.sqlite import SqliteStore
 from tpbridge.bridge.store.sqlite import conversations as sqlite_conversations
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, old_sqlite_store, running_core
-
-ADMIN = Viewer(0, Role.ADMIN, (), ())
+from tests.support.core import ADMIN, inbound, old_sqlite_store, running_core
 
 
 def _pairs(store_url: str, tmp_path: Path) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:

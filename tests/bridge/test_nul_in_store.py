@@ -10,16 +10,14 @@ from typing import Any
 
 import pytest
 from tpbridge.adapters.base import ThreadHint
-from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.store import copy as store_copy
 from tpbridge.bridge.store.copy import PostgresEnd
 from tpbridge.bridge.store.protocol import ConversationFilter
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, running_core, sqlite_url
+from tests.support.core import ADMIN, inbound, running_core, sqlite_url
 
 NUL = "a\x00b"
-ADMIN = Viewer(0, Role.ADMIN, (), ())
 SHOWN = {"a\x00b", "a\ufffdb"}  # as written on SQLite, as PostgreSQL keeps it
 
 # Each is a look-up as well as a value: threading by key, joining by reference, the quoted message, the edited one.

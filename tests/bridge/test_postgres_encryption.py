@@ -21,17 +21,16 @@ import psycopg
 import pytest
 from tpbridge.adapters.base import Inbound, Sender
 from tpbridge.bridge.crypto import KeyProblem, key_id, parse_key
-from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
+from tpbridge.bridge.model import Author, AuthorKind
 from tpbridge.bridge.store.protocol import ConversationFilter, Store
 
 from tests.fakes.postgres import Postgres
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram, message_update
-from tests.support.core import inbound, running_core
+from tests.support.core import ADMIN, inbound, running_core
 from tests.support.daemon import Daemon, Visitor
 
 KEY_A = base64.b64encode(bytes(range(32))).decode()
 KEY_B = base64.b64encode(bytes(range(100, 132))).decode()
-ADMIN = Viewer(0, Role.ADMIN, (), ())
 
 
 def _keys(key: str | None, *old: str) -> dict[str, Any]:

@@ -7,13 +7,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tpbridge.bridge.model import Role, Viewer
 from tpbridge.bridge.store.protocol import ConversationFilter
 from tpbridge.bridge.store.sqlite.search_match import SPELL_MAX, SearchMatch
 
-from tests.support.core import inbound, running_core, sqlite_url
-
-ADMIN = Viewer(0, Role.ADMIN, (), ())
+from tests.support.core import ADMIN, inbound, running_core, sqlite_url
 
 TEXTS = [
     "My withdrawal is pending", "two withdrawals pending", "I want to withdraw", "it was withdrawn",

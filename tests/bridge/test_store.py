@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from tpbridge.adapters.base import ThreadHint
-from tpbridge.bridge.model import Priority, Role, Viewer
+from tpbridge.bridge.model import Priority, Role
 from tpbridge.bridge.search import terms
 from tpbridge.bridge.store.postgres import PostgresStore
 from tpbridge.bridge.store.postgres import conversations as pg_conversations
@@ -22,9 +22,7 @@ from tpbridge.bridge.store.sqlite import conversations as sqlite_conversations
 from tpbridge.bridge.store.sqlite.writer import connect
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, old_sqlite_store, running_core, sqlite_url
-
-ADMIN = Viewer(0, Role.ADMIN, (), ())
+from tests.support.core import ADMIN, inbound, old_sqlite_store, running_core, sqlite_url
 
 
 async def test_redelivery_is_stored_once_and_checkpoint_commits_with_the_batch(tmp_path: Path, store_url: str) -> None:

@@ -9,15 +9,13 @@ from pathlib import Path
 
 import pytest
 from tpbridge.adapters.base import InboundAttachment, Quarantined
-from tpbridge.bridge.model import Author, AuthorKind, Role, Viewer
+from tpbridge.bridge.model import Author, AuthorKind, Role
 from tpbridge.bridge.store import copy as store_copy
 from tpbridge.bridge.store.copy import SKIP, PostgresEnd, SqliteEnd
 from tpbridge.bridge.store.protocol import ConversationFilter
 
 from tests.fakes.postgres import Postgres
-from tests.support.core import inbound, running_core, sqlite_url
-
-ADMIN = Viewer(0, Role.ADMIN, (), ())
+from tests.support.core import ADMIN, inbound, running_core, sqlite_url
 
 
 async def populate(tmp_path: Path, first: int, count: int) -> None:

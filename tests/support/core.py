@@ -13,6 +13,9 @@ from typing import Any
 from tpbridge.adapters.base import Inbound, Sender, ThreadHint
 from tpbridge.bridge.config import parse
 from tpbridge.bridge.core import Core
+from tpbridge.bridge.model import Role, Viewer
+
+ADMIN = Viewer(0, Role.ADMIN, (), ())  # sees every conversation: for store-level tests of the list
 
 
 def old_sqlite_store(path: Path, upto: int) -> sqlite3.Connection:
