@@ -22,6 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 # ---------------------------------------------------------------- settings
 
+MAX_EMAIL = 320  # characters of an e-mail address: RFC 5321's 64 for the local part, @ and 255 for the domain
+
 
 def resolve_secret(value: object, info: ValidationInfo) -> object:
     """Turn `env:NAME` / `file:PATH` into the secret itself, with an error naming the source.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.utils import parseaddr
 
-from tpbridge.adapters.base import ChannelRule, Reach
+from tpbridge.adapters.base import MAX_EMAIL, ChannelRule, Reach
 
 
 def numeric_id(to: str) -> str:
@@ -32,8 +32,8 @@ def email_address(to: str) -> str:
     """An e-mail address, lower-cased as identities store it."""
     _name, addr = parseaddr(to)
     local, at, domain = addr.rpartition("@")
-    if not at or not local or "." not in domain or any(ch.isspace() for ch in addr) or len(addr) > 320:
-        raise ValueError(f"{to[:80]!r} is not an e-mail address")  # 320: RFC 5321's 64 + @ + 255
+    if not at or not local or "." not in domain or any(ch.isspace() for ch in addr) or len(addr) > MAX_EMAIL:
+        raise ValueError(f"{to[:80]!r} is not an e-mail address")
     return addr.lower()
 
 

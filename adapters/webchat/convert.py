@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 from tpbridge.adapters import json_input
-from tpbridge.adapters.base import Inbound, InboundAttachment, Sender
+from tpbridge.adapters.base import MAX_EMAIL, Inbound, InboundAttachment, Sender
 from tpbridge.adapters.uploads import Limits, UploadRefused, read_multipart
 
 from .identity import MAX_IDENTIFIER, NotVerified, Profile, verify
@@ -100,7 +100,7 @@ def verified_profile(body: dict[str, Any], secret: str | None) -> Profile:
         verify(secret, identifier, given)
     except NotVerified as exc:
         raise Invalid(401, "unauthorized", str(exc)) from None
-    email = _optional(body, "email", 320)
+    email = _optional(body, "email", MAX_EMAIL)
     if email is not None and "@" not in email:
         raise Invalid(400, "bad_request", "email must be an email address")
     return Profile(identifier, _optional(body, "name", 200), email, _optional(body, "tier", 32))
@@ -133,7 +133,7 @@ def to_inbound(inbox: str, visitor: str, posted: Posted, s: WebchatSettings, lan
     name, email = body.get("name"), body.get("email")
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         raise Invalid(400, "bad_request", "name must be a string of at most 200 characters")
-    if email is not None and (not isinstance(email, str) or len(email) > 320 or "@" not in email):
+    if email is not None and (not isinstance(email, str) or len(email) > MAX_EMAIL or "@" not in email):
         raise Invalid(400, "bad_request", "email must be an email address")
     extra: dict[str, Any] = {"visitor_email": email} if email else {}
     chosen = chosen_language(body.get("language"))

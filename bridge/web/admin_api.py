@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from tpbridge.adapters.base import MAX_EMAIL
 from tpbridge.bridge.desk import Invalid
 from tpbridge.bridge.model import Agent, Canned, Role
 from tpbridge.bridge.store.protocol import AgentFields, Conflict, ConversationFilter
@@ -205,7 +206,7 @@ async def add_agent(request: web.Request) -> web.Response:
     _admin(request)
     body = await read_json(request)
     email, name, password = body.get("email"), body.get("name"), body.get("password")
-    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+    if not isinstance(email, str) or "@" not in email or len(email) > MAX_EMAIL:
         fail(422, "invalid", "email: must be an email address")
     if not isinstance(name, str) or not name.strip():
         fail(422, "invalid", "name: must not be empty")

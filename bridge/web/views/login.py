@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
+from tpbridge.adapters.base import MAX_EMAIL
 from tpbridge.bridge.web import auth, i18n
 from tpbridge.bridge.web.keys import AGENT, CORE
 from tpbridge.bridge.web.views.render import render, safe_next, secure, signed_in
@@ -121,7 +122,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    email = str(form.get("email", "")).replace("\x00", "\ufffd")[:320]  # PostgreSQL's text holds no U+0000
+    email = str(form.get("email", "")).replace("\x00", "\ufffd")[:MAX_EMAIL]  # PostgreSQL's text holds no U+0000
     password = str(form.get("password", ""))[:1024]
     t = i18n.strings(i18n.language(request, None))
     next_ = str(form.get("next", "")) or None
@@ -140,7 +141,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     agent = await auth.check_login(request, email, password)
     if agent is None:
         log.info("login.failed")
-        await request.app[CORE].audit.record("login_failed", agent=email.strip().lower()[:320] or None,
+        await request.app[CORE].audit.record("login_failed", agent=email.strip().lower()[:MAX_EMAIL] or None,
                                              address=request.remote)
         return _form(request, error=t["login_failed"], email=email, status=401, next_=next_)
     throttle.succeeded(keys[0], keys[1])
